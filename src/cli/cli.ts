@@ -1,0 +1,27 @@
+import yargs, { type Argv } from 'yargs';
+import { modelsCommand } from './commands/models.js';
+import { uploadCommand } from './commands/upload.js';
+import type { GlobalArgs } from './context.js';
+import { globalOptions } from './global-options.js';
+
+export function buildCli(args: string[]): Argv<GlobalArgs> {
+  return yargs(args)
+    .scriptName('feeder')
+    .usage('$0 <command> [options]\n\nKeeps large ML models in Elasticsearch and streams them into a native inference process.')
+    .options(globalOptions)
+    .command(uploadCommand)
+    .command(modelsCommand)
+    .demandCommand(1, 'name a command; feeder --help lists them')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .epilogue('Exit codes: 0 ok, 1 the operation failed, 2 bad usage or input. Configuration: config file < environment < flags.')
+    .fail((message, error, cli) => {
+      if (error) throw error;
+      process.stderr.write(`${cli.help() && ''}feeder: ${message}\nRun with --help for usage.\n`);
+      process.exit(2);
+    }) as unknown as Argv<GlobalArgs>;
+}

@@ -1,0 +1,82 @@
+import type { Argv, CommandModule } from 'yargs';
+import { formatBytes } from '../../config/units.js';
+import { deleteModel } from '../../store/delete.js';
+import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
+import { validateModelId } from '../../store/model-id.js';
+import { verifyModel } from '../../store/verify.js';
+import { printJson, runCommand, type GlobalArgs } from '../context.js';
+
+interface IdArgs extends GlobalArgs {
+  id: string;
+}
+
+const withId = (yargs: Argv<GlobalArgs>) =>
+  yargs.positional('id', { type: 'string', demandOption: true, describe: 'model id' }).option('json', { type: 'boolean', default: false, describe: 'print JSON' });
+
+const list: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'list',
+  describe: 'List the stored models and their state',
+  builder: (yargs) => yargs.option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const metas = await listMetas(ctx.es);
+      if (args.json) return printJson(metas);
+      if (metas.length === 0) return void process.stdout.write('no models stored\n');
+      printTable(metas);
+    }),
+};
+
+const show: CommandModule<GlobalArgs, IdArgs> = {
+  command: 'show <id>',
+  describe: "Show one model's meta document",
+  builder: withId as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const { meta } = await requireMeta(ctx.es, validateModelId(args.id));
+      if (args.json) return printJson(meta);
+      for (const [key, value] of Object.entries(meta)) process.stdout.write(`${key.padEnd(14)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+    }),
+};
+
+const verify: CommandModule<GlobalArgs, IdArgs> = {
+  command: 'verify <id>',
+  describe: 'Re-read every chunk and check count, lengths, checksums and SHA-256 (exit 1 if damaged)',
+  builder: withId as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const report = await verifyModel(ctx.es, args.id, { prefetch: ctx.config.deploy.prefetch, signal: ctx.signal });
+      if (!report.ok) process.exitCode = 1;
+      if (args.json) return printJson(report);
+      if (report.ok) {
+        process.stdout.write(`model '${report.modelId}' is intact: ${report.chunks} chunks, ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n`);
+      } else {
+        process.stdout.write(`model '${report.modelId}' is damaged:\n${report.problems.map((p) => `  - ${p}\n`).join('')}`);
+      }
+    }),
+};
+
+const remove: CommandModule<GlobalArgs, IdArgs> = {
+  command: 'delete <id>',
+  describe: 'Delete a model: its meta document and every chunk',
+  builder: withId as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      await deleteModel(ctx.es, args.id, ctx.logger);
+      if (args.json) return printJson({ deleted: args.id });
+      process.stdout.write(`model '${args.id}' deleted\n`);
+    }),
+};
+
+export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'models',
+  describe: 'List, show, verify or delete stored models',
+  builder: (yargs) => yargs.command(list).command(show).command(verify).command(remove).demandCommand(1, 'name a models command: list, show, verify or delete'),
+  handler: () => {},
+};
+
+function printTable(metas: ModelMeta[]): void {
+  const rows = metas.map((m) => [m.model_id, m.state, m.total_length === null ? '-' : formatBytes(m.total_length), String(m.chunk_count ?? '-'), m.chunks_index, m.updated_at]);
+  const header = ['MODEL ID', 'STATE', 'SIZE', 'CHUNKS', 'INDEX', 'UPDATED'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}

@@ -1,0 +1,62 @@
+import { loadConfig, type ConfigOverrides, type FeederConfig } from '../config/config.js';
+import { FeederError } from '../errors.js';
+import { Es } from '../es/es.js';
+import { createLogger, type Logger } from '../log/logger.js';
+
+/** What every command gets: configuration, a logger, and the cluster (connected on first use). */
+export interface CommandContext {
+  config: FeederConfig;
+  logger: Logger;
+  readonly es: Es;
+  signal: AbortSignal;
+}
+
+export interface GlobalArgs extends ConfigOverrides {
+  json?: boolean;
+}
+
+/**
+ * Runs a command: builds its context, turns a FeederError into `feeder: <message>` on stderr and
+ * its exit code, and cancels the work on the first SIGINT/SIGTERM.
+ */
+export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext) => Promise<void>, logFd: 1 | 2 = 2): Promise<void> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let es: Es | undefined;
+  try {
+    const config = loadConfig(args);
+    const logger = createLogger({ level: config.log.level, fd: logFd });
+    const ctx: CommandContext = {
+      config,
+      logger,
+      signal: controller.signal,
+      get es() {
+        es ??= new Es(config.elasticsearch);
+        return es;
+      },
+    };
+    await action(ctx);
+  } catch (error) {
+    reportError(error);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await es?.close();
+  }
+}
+
+function reportError(error: unknown): void {
+  if (error instanceof FeederError) {
+    process.stderr.write(`feeder: ${error.message} (${error.code})\n`);
+    process.exitCode = error.exitCode;
+    return;
+  }
+  process.stderr.write(`feeder: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exitCode = 1;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

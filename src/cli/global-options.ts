@@ -1,0 +1,13 @@
+import type { Options } from 'yargs';
+
+/** Connection options, named as Eland names them so Elastic users feel at home. */
+export const globalOptions: Record<string, Options> = {
+  'es-url': { type: 'string', describe: 'Elasticsearch URL [env ES_URL] (default http://127.0.0.1:9200)', group: 'Connection:' },
+  'es-api-key': { type: 'string', describe: 'API key (base64 id:key) [env ES_API_KEY]', group: 'Connection:' },
+  'es-username': { type: 'string', describe: 'user name for basic auth [env ES_USERNAME]', group: 'Connection:' },
+  'es-password': { type: 'string', describe: 'password for basic auth [env ES_PASSWORD]', group: 'Connection:' },
+  'ca-certs': { type: 'string', describe: 'PEM file of CA certificates to trust [env ES_CA_CERTS]', group: 'Connection:' },
+  insecure: { type: 'boolean', describe: 'do not verify the TLS certificate (testing only) [env ES_INSECURE]', group: 'Connection:' },
+  config: { type: 'string', describe: 'JSON config file [env FEEDER_CONFIG] (default config/feeder.json if present)', group: 'General:' },
+  'log-level': { type: 'string', describe: 'trace, debug, info, warn, error [env FEEDER_LOG_LEVEL]', group: 'General:' },
+};

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { InvalidArgumentError } from '../errors.js';
+import { defaultNativeCommand } from './paths.js';
+import { parseByteSize, parseDuration } from './units.js';
+
+export type HeaderKind = 'u32' | 'u64';
+
+export interface ElasticsearchConfig {
+  url: string;
+  apiKey?: string;
+  username?: string;
+  password?: string;
+  caCerts?: string;
+  insecure: boolean;
+  requestTimeoutMs: number;
+}
+
+export interface FeederConfig {
+  elasticsearch: ElasticsearchConfig;
+  upload: {
+    chunkSize: number;
+    /** Bulk request bodies are cut at about this many bytes (at least one chunk each). */
+    bulkBytes: number;
+    /** Bulk requests in flight at once. */
+    concurrency: number;
+    /** Models larger than this get a chunk index of their own, so deleting one is an index delete. */
+    dedicatedIndexThreshold: number;
+  };
+  deploy: {
+    command: string;
+    args: string[];
+    header: HeaderKind;
+    /** Chunk fetches in flight ahead of the one being written. */
+    prefetch: number;
+    timeoutMs: number;
+  };
+  log: { level: string };
+}
+
+export const CHUNK_SIZE_MIN = 64 * 1024;
+export const CHUNK_SIZE_MAX = 64 * 1024 * 1024;
+
+export function defaultConfig(): FeederConfig {
+  return {
+    elasticsearch: {
+      url: 'http://127.0.0.1:9200',
+      apiKey: undefined,
+      username: undefined,
+      password: undefined,
+      caCerts: undefined,
+      insecure: false,
+      requestTimeoutMs: 60_000,
+    },
+    upload: {
+      chunkSize: 4 * 1024 * 1024,
+      bulkBytes: 16 * 1024 * 1024,
+      concurrency: 2,
+      dedicatedIndexThreshold: 1024 ** 3,
+    },
+    deploy: {
+      command: defaultNativeCommand(),
+      args: [],
+      header: 'u32',
+      prefetch: 3,
+      timeoutMs: 10 * 60_000,
+    },
+    log: { level: 'info' },
+  };
+}
+
+/** What the command line may override; undefined means "not given". */
+export interface ConfigOverrides {
+  config?: string;
+  esUrl?: string;
+  esApiKey?: string;
+  esUsername?: string;
+  esPassword?: string;
+  caCerts?: string;
+  insecure?: boolean;
+  chunkSize?: string;
+  logLevel?: string;
+}
+
+/** Defaults, then the config file, then environment variables, then flags. */
+export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): FeederConfig {
+  const config = defaultConfig();
+  mergeFile(config, flags.config ?? env.FEEDER_CONFIG);
+  mergeEnv(config, env);
+  mergeFlags(config, flags);
+  return validateConfig(config);
+}
+
+function mergeFile(config: FeederConfig, explicitPath: string | undefined): void {
+  const path = explicitPath ?? 'config/feeder.json';
+  if (!existsSync(path)) {
+    if (explicitPath) throw new InvalidArgumentError(`config file '${explicitPath}' does not exist`);
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new InvalidArgumentError(`config file '${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  deepAssign(config as unknown as Record<string, unknown>, parsed, path);
+}
+
+function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
+  const es = config.elasticsearch;
+  if (env.ES_URL) es.url = env.ES_URL;
+  if (env.ES_API_KEY) es.apiKey = env.ES_API_KEY;
+  if (env.ES_USERNAME) es.username = env.ES_USERNAME;
+  if (env.ES_PASSWORD) es.password = env.ES_PASSWORD;
+  if (env.ES_CA_CERTS) es.caCerts = env.ES_CA_CERTS;
+  if (env.ES_INSECURE) es.insecure = env.ES_INSECURE === 'true' || env.ES_INSECURE === '1';
+  if (env.FEEDER_NATIVE_COMMAND) config.deploy.command = env.FEEDER_NATIVE_COMMAND;
+  if (env.FEEDER_LOG_LEVEL) config.log.level = env.FEEDER_LOG_LEVEL;
+}
+
+function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
+  const es = config.elasticsearch;
+  if (flags.esUrl !== undefined) es.url = flags.esUrl;
+  if (flags.esApiKey !== undefined) es.apiKey = flags.esApiKey;
+  if (flags.esUsername !== undefined) es.username = flags.esUsername;
+  if (flags.esPassword !== undefined) es.password = flags.esPassword;
+  if (flags.caCerts !== undefined) es.caCerts = flags.caCerts;
+  if (flags.insecure !== undefined) es.insecure = flags.insecure;
+  if (flags.chunkSize !== undefined) config.upload.chunkSize = parseByteSize(flags.chunkSize, '--chunk-size');
+  if (flags.logLevel !== undefined) config.log.level = flags.logLevel;
+}
+
+function validateConfig(config: FeederConfig): FeederConfig {
+  const { upload, deploy } = config;
+  upload.chunkSize = parseByteSize(upload.chunkSize, 'upload.chunkSize');
+  upload.bulkBytes = parseByteSize(upload.bulkBytes, 'upload.bulkBytes');
+  upload.dedicatedIndexThreshold = parseByteSize(upload.dedicatedIndexThreshold, 'upload.dedicatedIndexThreshold');
+  deploy.timeoutMs = typeof deploy.timeoutMs === 'string' ? parseDuration(deploy.timeoutMs, 'deploy.timeoutMs') : deploy.timeoutMs;
+  try {
+    new URL(config.elasticsearch.url);
+  } catch {
+    throw new InvalidArgumentError(`the Elasticsearch URL '${config.elasticsearch.url}' is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200`);
+  }
+  if (deploy.header !== 'u32' && deploy.header !== 'u64') {
+    throw new InvalidArgumentError(`deploy.header must be 'u32' or 'u64'; got '${String(deploy.header)}'`);
+  }
+  requirePositiveInteger(upload.concurrency, 'upload.concurrency');
+  requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
+  return config;
+}
+
+function requirePositiveInteger(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${what} must be a whole number of at least 1; got '${value}'`);
+}
+
+function deepAssign(target: Record<string, unknown>, source: unknown, path: string, prefix = ''): void {
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) {
+    throw new InvalidArgumentError(`config file '${path}': '${prefix || '(top level)'}' must be an object`);
+  }
+  for (const [key, value] of Object.entries(source)) {
+    const where = prefix ? `${prefix}.${key}` : key;
+    if (!(key in target)) throw new InvalidArgumentError(`config file '${path}': unknown setting '${where}'`);
+    const current = target[key];
+    if (typeof current === 'object' && current !== null && !Array.isArray(current)) {
+      deepAssign(current as Record<string, unknown>, value, path, where);
+    } else {
+      target[key] = value;
+    }
+  }
+}

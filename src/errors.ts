@@ -1,0 +1,99 @@
+// One error type for the project, each subclass with a stable `code` that callers match on.
+// The README's error table lists them; `exitCode` is what the CLI exits with (2 = bad usage).
+
+export class FeederError extends Error {
+  readonly code: string = 'FEEDER_ERR';
+  readonly exitCode: number = 1;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A value given by the user is unusable; nothing was sent anywhere. */
+export class InvalidArgumentError extends FeederError {
+  override readonly code = 'FEEDER_ERR_INVALID_ARGUMENT';
+  override readonly exitCode = 2;
+}
+
+export class InvalidModelIdError extends FeederError {
+  override readonly code = 'FEEDER_ERR_INVALID_MODEL_ID';
+  override readonly exitCode = 2;
+}
+
+/** The model file (or stdin) cannot be read, or holds nothing. */
+export class SourceError extends FeederError {
+  override readonly code = 'FEEDER_ERR_SOURCE';
+  override readonly exitCode = 2;
+}
+
+export class ModelNotFoundError extends FeederError {
+  override readonly code = 'FEEDER_ERR_MODEL_NOT_FOUND';
+}
+
+export class ModelExistsError extends FeederError {
+  override readonly code = 'FEEDER_ERR_MODEL_EXISTS';
+}
+
+/** The model is in a state that does not allow the operation (uploading, deleting, deployed). */
+export class ModelStateError extends FeederError {
+  override readonly code = 'FEEDER_ERR_MODEL_STATE';
+}
+
+/** Another writer changed the model at the same time; this one gave way. */
+export class ConcurrentModificationError extends FeederError {
+  override readonly code = 'FEEDER_ERR_CONCURRENT_MODIFICATION';
+}
+
+/** Stored chunks disagree with the meta document or with their own checksums. */
+export class IntegrityError extends FeederError {
+  override readonly code: string = 'FEEDER_ERR_INTEGRITY';
+}
+
+export class ChunkMissingError extends IntegrityError {
+  override readonly code = 'FEEDER_ERR_CHUNK_MISSING';
+}
+
+export class ElasticsearchUnreachableError extends FeederError {
+  override readonly code = 'FEEDER_ERR_ES_UNREACHABLE';
+}
+
+export class ElasticsearchAuthError extends FeederError {
+  override readonly code = 'FEEDER_ERR_ES_AUTH';
+}
+
+/** Any other error answered by Elasticsearch. */
+export class ElasticsearchError extends FeederError {
+  override readonly code = 'FEEDER_ERR_ES';
+}
+
+/** The native process died, hung, lied about what it received, or spoke garbage. */
+export class NativeProcessError extends FeederError {
+  override readonly code = 'FEEDER_ERR_NATIVE_PROCESS';
+  /** The last ERROR lines the process logged, oldest first. */
+  readonly lastErrors: readonly string[];
+
+  constructor(message: string, options: { cause?: unknown; lastErrors?: readonly string[] } = {}) {
+    super(withLastErrors(message, options.lastErrors ?? []), options);
+    this.lastErrors = options.lastErrors ?? [];
+  }
+}
+
+export class TimeoutError extends FeederError {
+  override readonly code = 'FEEDER_ERR_TIMEOUT';
+}
+
+export class AbortedError extends FeederError {
+  override readonly code = 'FEEDER_ERR_ABORTED';
+}
+
+/** The daemon's control API could not be reached or refused the request. */
+export class DaemonError extends FeederError {
+  override readonly code = 'FEEDER_ERR_DAEMON';
+}
+
+function withLastErrors(message: string, lastErrors: readonly string[]): string {
+  if (lastErrors.length === 0) return message;
+  return `${message}; its last errors: ${lastErrors.join(' | ')}`;
+}

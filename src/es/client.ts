@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { Client, type ClientOptions } from '@elastic/elasticsearch';
+import type { ElasticsearchConfig } from '../config/config.js';
+import { InvalidArgumentError } from '../errors.js';
+
+export type { Client };
+
+export function createEsClient(config: ElasticsearchConfig): Client {
+  const options: ClientOptions = {
+    node: config.url,
+    // Retries are ours (src/es/retry.ts): with backoff, and only where resuming is safe.
+    maxRetries: 0,
+    requestTimeout: config.requestTimeoutMs,
+    compression: false,
+  };
+  if (config.apiKey) options.auth = { apiKey: config.apiKey };
+  else if (config.username) options.auth = { username: config.username, password: config.password ?? '' };
+  if (config.caCerts || config.insecure) options.tls = tlsOptions(config);
+  return new Client(options);
+}
+
+function tlsOptions(config: ElasticsearchConfig): NonNullable<ClientOptions['tls']> {
+  if (!config.caCerts) return { rejectUnauthorized: !config.insecure };
+  try {
+    return { ca: readFileSync(config.caCerts), rejectUnauthorized: !config.insecure };
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read the CA certificates '${config.caCerts}' given by --ca-certs/ES_CA_CERTS: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The URL without any user:password in it, fit for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) {
+      parsed.username = '';
+      parsed.password = '';
+    }
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(unparsable URL)';
+  }
+}

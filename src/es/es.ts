@@ -1,0 +1,33 @@
+import type { ElasticsearchConfig } from '../config/config.js';
+import { createEsClient, redactUrl, type Client } from './client.js';
+import { translateEsError } from './translate.js';
+
+/** The Elasticsearch boundary: every request goes through `call`, which turns client errors into ours. */
+export class Es {
+  readonly client: Client;
+  /** The cluster's URL with any credentials removed. */
+  readonly url: string;
+
+  constructor(config: ElasticsearchConfig) {
+    this.client = createEsClient(config);
+    this.url = redactUrl(config.url);
+  }
+
+  async call<T>(doing: string, request: (client: Client) => Promise<T>): Promise<T> {
+    try {
+      return await request(this.client);
+    } catch (error) {
+      throw translateEsError(error, this.url, doing);
+    }
+  }
+
+  /** Fails fast, with the URL and the fix in the message, when the cluster cannot be used. */
+  async checkCluster(): Promise<{ status: string; clusterName: string }> {
+    const health = await this.call('checking the cluster health', (c) => c.cluster.health({ timeout: '5s' }));
+    return { status: health.status, clusterName: health.cluster_name };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { IntegrityError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
+import { fetchChunk, type ChunkAddress } from './chunks.js';
+import type { ModelMeta } from './meta.js';
+
+/** Counts chunks held in memory, to show that the reader never holds more than its window allows. */
+export class ChunkGauge {
+  live = 0;
+  peak = 0;
+
+  acquire(): void {
+    this.live += 1;
+    if (this.live > this.peak) this.peak = this.live;
+  }
+
+  release(): void {
+    this.live -= 1;
+  }
+}
+
+export interface ReadChunksOptions {
+  /** Fetches in flight ahead of the chunk the consumer holds. */
+  prefetch: number;
+  signal?: AbortSignal;
+  retry?: RetryOptions;
+  gauge?: ChunkGauge;
+}
+
+export type ChunkResult = { docNum: number; bytes: Buffer } | { docNum: number; error: Error };
+
+/** The chunks of the model's current generation, in order; a chunk that cannot be had comes as an error. */
+export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
+  const count = requireChunkCount(meta);
+  const gauge = options.gauge ?? new ChunkGauge();
+  const window: Promise<ChunkResult>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), options, gauge));
+  };
+  try {
+    fill();
+    while (window.length > 0) {
+      options.signal?.throwIfAborted();
+      const result = await window.shift()!;
+      fill();
+      try {
+        yield result;
+      } finally {
+        if ('bytes' in result) gauge.release();
+      }
+    }
+  } finally {
+    // Settle what is still in flight so nothing is left running and the gauge stays true.
+    for (const pending of await Promise.all(window)) if ('bytes' in pending) gauge.release();
+  }
+}
+
+/** Like readChunkResults, but stops at the first chunk that cannot be had. */
+export async function* readChunks(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<Buffer> {
+  for await (const result of readChunkResults(es, meta, options)) {
+    if ('error' in result) throw result.error;
+    yield result.bytes;
+  }
+}
+
+async function fetchCounted(es: Es, address: ChunkAddress, options: ReadChunksOptions, gauge: ChunkGauge): Promise<ChunkResult> {
+  try {
+    const bytes = await fetchChunk(es, address, { ...(options.retry ?? DEFAULT_RETRY), signal: options.signal });
+    gauge.acquire();
+    return { docNum: address.docNum, bytes };
+  } catch (error) {
+    return { docNum: address.docNum, error: error as Error };
+  }
+}
+
+export function addressOf(meta: ModelMeta, docNum: number): ChunkAddress {
+  const count = requireChunkCount(meta);
+  const total = meta.total_length!;
+  const expectedLength = docNum < count - 1 ? meta.chunk_size : total - meta.chunk_size * (count - 1);
+  return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength };
+}
+
+function requireChunkCount(meta: ModelMeta): number {
+  const { chunk_count: count, total_length: total, chunk_size: size } = meta;
+  if (count === null || total === null || count < 1 || total <= (count - 1) * size || total > count * size) {
+    throw new IntegrityError(
+      `the meta document of model '${meta.model_id}' is inconsistent (chunk_count ${count}, chunk_size ${size}, total_length ${total}); upload the model again with --replace`,
+    );
+  }
+  return count;
+}

@@ -1,0 +1,81 @@
+import { crc32 } from 'node:zlib';
+import { ChunkMissingError, IntegrityError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
+import { hasStatus } from '../es/translate.js';
+import { chunkDocId } from './layout.js';
+import type { GenerationRef } from './meta.js';
+
+/** The chunk document, named after Elastic ML's TrainedModelDefinitionDoc fields. */
+export interface ChunkDoc {
+  model_id: string;
+  generation: number;
+  doc_num: number;
+  definition: string;
+  definition_length: number;
+  total_definition_length?: number;
+  crc32: number;
+  eos: boolean;
+}
+
+export interface ChunkToWrite {
+  docNum: number;
+  bytes: Buffer;
+  last: boolean;
+}
+
+export function checksumOf(bytes: Buffer): number {
+  return crc32(bytes);
+}
+
+/** The JSON source of one chunk document; built by hand so the base64 is not copied again by a serializer. */
+export function encodeChunkDoc(modelId: string, generation: number, chunk: ChunkToWrite, totalLength: number | null, crc: number): string {
+  const total = totalLength === null ? '' : `,"total_definition_length":${totalLength}`;
+  return (
+    `{"model_id":"${modelId}","generation":${generation},"doc_num":${chunk.docNum},` +
+    `"definition_length":${chunk.bytes.length}${total},"crc32":${crc},"eos":${chunk.last},` +
+    `"definition":"${chunk.bytes.toString('base64')}"}`
+  );
+}
+
+/** Where one chunk should be and how long it must be. */
+export interface ChunkAddress extends GenerationRef {
+  modelId: string;
+  docNum: number;
+  expectedLength: number;
+}
+
+/** Fetches one chunk by id, decodes it and checks its length and checksum. */
+export async function fetchChunk(es: Es, address: ChunkAddress, retry: RetryOptions = DEFAULT_RETRY): Promise<Buffer> {
+  const id = chunkDocId(address.modelId, address.generation, address.docNum);
+  const where = `chunk ${address.docNum} of model '${address.modelId}' (document '${id}' in ${address.chunks_index})`;
+  let doc: ChunkDoc;
+  try {
+    doc = await withRetry(
+      () =>
+        es.call(`reading ${where}`, (c) =>
+          c.get<ChunkDoc>({ index: address.chunks_index, id, _source_includes: ['definition', 'definition_length', 'crc32'] }),
+        ).then((r) => r._source!),
+      retry,
+    );
+  } catch (error) {
+    if (hasStatus(error, 404)) {
+      throw new ChunkMissingError(`${where} is missing; the stored model is damaged: upload it again with --replace`, { cause: error });
+    }
+    throw error;
+  }
+  return decodeChunk(doc, address.expectedLength, where);
+}
+
+function decodeChunk(doc: ChunkDoc, expectedLength: number, where: string): Buffer {
+  const bytes = Buffer.from(doc.definition ?? '', 'base64');
+  if (bytes.length !== doc.definition_length || bytes.length !== expectedLength) {
+    throw new IntegrityError(
+      `${where} has ${bytes.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); the stored model is damaged: upload it again with --replace`,
+    );
+  }
+  if (checksumOf(bytes) !== doc.crc32) {
+    throw new IntegrityError(`${where} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);
+  }
+  return bytes;
+}

@@ -1,0 +1,79 @@
+import { ElasticsearchError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { hasStatus } from '../es/translate.js';
+import { isDedicatedChunksIndex } from './layout.js';
+import type { GenerationRef } from './meta.js';
+
+export interface StoredChunkSummary {
+  docNum: number;
+  id: string;
+  crc32: number;
+  length: number;
+  eos: boolean;
+}
+
+const PAGE = 5000;
+
+/**
+ * Every chunk document of one generation that is actually stored, found by a search on its
+ * `model_id` and `generation` (the meta document may not know how many an interrupted upload wrote).
+ */
+export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef): AsyncGenerator<StoredChunkSummary> {
+  await refresh(es, ref.chunks_index);
+  let after: number[] | undefined;
+  for (;;) {
+    const page = await es.call(`listing the chunks of model '${modelId}'`, (c) =>
+      c.search<{ doc_num: number; crc32: number; definition_length: number; eos: boolean }>({
+        index: ref.chunks_index,
+        size: PAGE,
+        query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: ref.generation } }] } },
+        sort: [{ doc_num: 'asc' }],
+        _source: ['doc_num', 'crc32', 'definition_length', 'eos'],
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        ...(after ? { search_after: after } : {}),
+      }),
+    );
+    const hits = page.hits.hits;
+    for (const hit of hits) {
+      const s = hit._source!;
+      yield { docNum: s.doc_num, id: hit._id!, crc32: s.crc32, length: s.definition_length, eos: s.eos };
+    }
+    if (hits.length < PAGE) return;
+    after = hits[hits.length - 1]!.sort as number[];
+  }
+}
+
+/** Removes one generation's chunks: an index delete for a dedicated index, id-based deletes otherwise. */
+export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef): Promise<void> {
+  if (isDedicatedChunksIndex(ref.chunks_index)) {
+    await es.call(`deleting index ${ref.chunks_index}`, (c) => c.indices.delete({ index: ref.chunks_index }, { ignore: [404] }));
+    return;
+  }
+  let ids: string[] = [];
+  for await (const chunk of storedChunks(es, modelId, ref)) {
+    ids.push(chunk.id);
+    if (ids.length === 1000) {
+      await deleteByIds(es, ref.chunks_index, ids);
+      ids = [];
+    }
+  }
+  if (ids.length > 0) await deleteByIds(es, ref.chunks_index, ids);
+}
+
+export async function deleteByIds(es: Es, index: string, ids: string[]): Promise<void> {
+  const operations = ids.map((id) => ({ delete: { _index: index, _id: id } }));
+  const result = await es.call(`deleting ${ids.length} chunk documents`, (c) => c.bulk({ operations, refresh: true }));
+  const failed = result.items.find((item) => item.delete?.error && item.delete.status !== 404);
+  if (failed) {
+    throw new ElasticsearchError(`could not delete chunk ${failed.delete!._id}: ${failed.delete!.error!.reason}`);
+  }
+}
+
+export async function refresh(es: Es, index: string): Promise<void> {
+  try {
+    await es.call(`refreshing ${index}`, (c) => c.indices.refresh({ index, ignore_unavailable: true }));
+  } catch (error) {
+    if (!hasStatus(error, 404)) throw error;
+  }
+}

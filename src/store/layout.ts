@@ -1,0 +1,22 @@
+// Where things live in Elasticsearch. The README's "Storage layout" section describes the same.
+
+export const META_INDEX = '.feeder-models';
+export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';
+export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
+
+/**
+ * Chunk ids are predictable so a reader fetches them by id and a delete needs no query. The upload
+ * generation is part of the id so a replacement can be written beside the model it replaces.
+ */
+export function chunkDocId(modelId: string, generation: number, docNum: number): string {
+  return `${modelId}-g${generation}-chunk-${docNum}`;
+}
+
+/** A large model's own chunk index: deleting the model is then one index delete. */
+export function dedicatedChunksIndex(modelId: string, generation: number): string {
+  return `.feeder-chunks-m-${modelId}-g${generation}`;
+}
+
+export function isDedicatedChunksIndex(index: string): boolean {
+  return index !== SHARED_CHUNKS_INDEX;
+}

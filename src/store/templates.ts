@@ -1,0 +1,84 @@
+import type { Es } from '../es/es.js';
+import { CHUNKS_INDEX_PATTERN, META_INDEX } from './layout.js';
+
+// Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
+export const TEMPLATE_VERSION = 1;
+
+const COMMON_SETTINGS = {
+  'index.hidden': true,
+  'index.number_of_shards': 1,
+  'index.auto_expand_replicas': '0-1',
+};
+
+const META_TEMPLATE = {
+  index_patterns: [META_INDEX],
+  priority: 500,
+  version: TEMPLATE_VERSION,
+  _meta: { managed_by: 'es-model-feeder' },
+  template: {
+    settings: COMMON_SETTINGS,
+    mappings: {
+      dynamic: 'strict',
+      properties: {
+        model_id: { type: 'keyword' },
+        state: { type: 'keyword' },
+        generation: { type: 'long' },
+        chunks_index: { type: 'keyword' },
+        chunk_size: { type: 'long' },
+        chunk_count: { type: 'long' },
+        total_length: { type: 'long' },
+        sha256: { type: 'keyword' },
+        encoding: { type: 'keyword' },
+        description: { type: 'text' },
+        tags: { type: 'keyword' },
+        source: { type: 'object', enabled: false },
+        created_at: { type: 'date' },
+        updated_at: { type: 'date' },
+        ready_at: { type: 'date' },
+        // A replacement being uploaded, and generations waiting to be removed: read, never searched.
+        pending: { type: 'object', enabled: false },
+        garbage: { type: 'object', enabled: false },
+      },
+    },
+  },
+};
+
+const CHUNKS_TEMPLATE = {
+  index_patterns: [CHUNKS_INDEX_PATTERN],
+  priority: 500,
+  version: TEMPLATE_VERSION,
+  _meta: { managed_by: 'es-model-feeder' },
+  template: {
+    settings: { ...COMMON_SETTINGS, 'index.refresh_interval': '30s' },
+    mappings: {
+      dynamic: 'strict',
+      properties: {
+        model_id: { type: 'keyword' },
+        generation: { type: 'long' },
+        doc_num: { type: 'long' },
+        // Stored in _source only: a binary field is neither indexed nor analysed.
+        definition: { type: 'binary' },
+        definition_length: { type: 'long', index: false },
+        total_definition_length: { type: 'long', index: false },
+        crc32: { type: 'long', index: false },
+        eos: { type: 'boolean', index: false },
+      },
+    },
+  },
+};
+
+/** Installs or updates the index templates this project owns; a no-op when they are current. */
+export async function installTemplates(es: Es): Promise<void> {
+  await Promise.all([
+    putTemplateIfOutdated(es, 'feeder-models', META_TEMPLATE),
+    putTemplateIfOutdated(es, 'feeder-chunks', CHUNKS_TEMPLATE),
+  ]);
+}
+
+async function putTemplateIfOutdated(es: Es, name: string, body: object): Promise<void> {
+  const existing = await es
+    .call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }))
+    .then((r) => r.index_templates?.[0]?.index_template.version);
+  if (existing === TEMPLATE_VERSION) return;
+  await es.call(`installing index template ${name}`, (c) => c.indices.putIndexTemplate({ name, ...body } as never));
+}

@@ -1,0 +1,120 @@
+import { ElasticsearchError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
+import { ElasticsearchStatusError } from '../es/translate.js';
+
+export interface BulkWriterOptions {
+  index: string;
+  /** A bulk body is sent once it holds about this many bytes (and always holds at least one document). */
+  bulkBytes: number;
+  /** Bulk requests in flight at once; `add` waits while this many are out. */
+  concurrency: number;
+  retry?: RetryOptions;
+  signal?: AbortSignal;
+  /** Called with the source bytes each document stood for, once Elasticsearch has acknowledged it. */
+  onIndexed?: (bytes: number) => void;
+}
+
+interface PendingDoc {
+  line: string;
+  sourceBytes: number;
+}
+
+type BulkItems = { errors: boolean; items?: Array<Record<string, { _id?: string; status: number; error?: { type: string; reason: string } }>> };
+
+/** Indexes documents with `_bulk`, a bounded number of requests at a time, so memory stays bounded. */
+export class BulkWriter {
+  readonly #es: Es;
+  readonly #options: BulkWriterOptions;
+  readonly #inFlight = new Set<Promise<void>>();
+  #batch: PendingDoc[] = [];
+  #batchBytes = 0;
+  #failure: unknown = null;
+
+  constructor(es: Es, options: BulkWriterOptions) {
+    this.#es = es;
+    this.#options = options;
+  }
+
+  /** Queues one document; resolves once it is in a batch and the number of requests in flight allows more. */
+  async add(id: string, source: string, sourceBytes: number): Promise<void> {
+    this.#throwIfFailed();
+    const line = `{"index":{"_id":"${id}"}}\n${source}\n`;
+    this.#batch.push({ line, sourceBytes });
+    this.#batchBytes += line.length;
+    if (this.#batchBytes >= this.#options.bulkBytes) await this.#sendBatch();
+  }
+
+  /** Sends what is queued and waits for every request; throws the first failure. */
+  async flush(): Promise<void> {
+    if (this.#batch.length > 0) await this.#sendBatch();
+    await Promise.allSettled([...this.#inFlight]);
+    this.#throwIfFailed();
+  }
+
+  async #sendBatch(): Promise<void> {
+    while (this.#inFlight.size >= this.#options.concurrency) await Promise.race(this.#inFlight);
+    this.#throwIfFailed();
+    const docs = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const request = this.#sendWithRetry(docs)
+      .catch((error: unknown) => {
+        this.#failure ??= error;
+      })
+      .finally(() => this.#inFlight.delete(request));
+    this.#inFlight.add(request);
+  }
+
+  async #sendWithRetry(docs: PendingDoc[]): Promise<void> {
+    const retry = { ...(this.#options.retry ?? DEFAULT_RETRY), signal: this.#options.signal };
+    let remaining = docs;
+    await withRetry(async () => {
+      remaining = await this.#sendOnce(remaining);
+      if (remaining.length > 0) {
+        throw new ElasticsearchStatusError(429, 'es_rejected_execution_exception', `Elasticsearch rejected ${remaining.length} chunk documents (429)`);
+      }
+    }, retry);
+  }
+
+  /** Sends one `_bulk` request; returns the documents rejected with 429, to be sent again. */
+  async #sendOnce(docs: PendingDoc[]): Promise<PendingDoc[]> {
+    const body = docs.map((d) => d.line).join('');
+    const response = (await this.#es.call(`indexing ${docs.length} chunk documents into ${this.#options.index}`, (c) =>
+      c.transport.request(
+        {
+          method: 'POST',
+          path: `/${encodeURIComponent(this.#options.index)}/_bulk`,
+          querystring: { filter_path: 'errors,items.*.status,items.*.error' },
+          bulkBody: body,
+        },
+        { signal: this.#options.signal },
+      ),
+    )) as BulkItems;
+    if (!response.errors) {
+      this.#acknowledge(docs);
+      return [];
+    }
+    return this.#sortOutItemErrors(docs, response);
+  }
+
+  #sortOutItemErrors(docs: PendingDoc[], response: BulkItems): PendingDoc[] {
+    const rejected: PendingDoc[] = [];
+    response.items!.forEach((item, i) => {
+      const result = Object.values(item)[0]!;
+      if (!result.error) return this.#acknowledge([docs[i]!]);
+      if (result.status === 429) return rejected.push(docs[i]!);
+      throw new ElasticsearchError(`Elasticsearch refused a chunk document (${result.status}): ${result.error.type}: ${result.error.reason}`);
+    });
+    return rejected;
+  }
+
+  #acknowledge(docs: PendingDoc[]): void {
+    const bytes = docs.reduce((sum, d) => sum + d.sourceBytes, 0);
+    this.#options.onIndexed?.(bytes);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== null) throw this.#failure;
+  }
+}

@@ -1,0 +1,32 @@
+import type { ChunkToWrite } from '../store/chunks.js';
+
+/**
+ * Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last one shorter). One chunk is
+ * held back so the last can be marked `last` (the `eos` flag) even when the size is unknown.
+ */
+export async function* cutIntoChunks(input: AsyncIterable<Buffer>, chunkSize: number): AsyncGenerator<ChunkToWrite> {
+  let held: Buffer | null = null;
+  let current = Buffer.allocUnsafe(chunkSize);
+  let filled = 0;
+  let docNum = 0;
+  for await (const piece of input) {
+    let offset = 0;
+    while (offset < piece.length) {
+      const copied = piece.copy(current, filled, offset);
+      offset += copied;
+      filled += copied;
+      if (filled === chunkSize) {
+        if (held) yield { docNum: docNum++, bytes: held, last: false };
+        held = current;
+        current = Buffer.allocUnsafe(chunkSize);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) {
+    if (held) yield { docNum: docNum++, bytes: held, last: false };
+    yield { docNum: docNum++, bytes: current.subarray(0, filled), last: true };
+  } else if (held) {
+    yield { docNum: docNum++, bytes: held, last: true };
+  }
+}

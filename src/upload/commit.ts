@@ -1,0 +1,69 @@
+import { ConcurrentModificationError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import type { Logger } from '../log/logger.js';
+import { deleteGeneration } from '../store/generations.js';
+import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../store/meta.js';
+import type { UploadPlan } from './plan.js';
+import { refOf } from './plan.js';
+
+export interface UploadResult {
+  chunkCount: number;
+  totalLength: number;
+  sha256: string;
+}
+
+/** Makes the uploaded generation the model's current one, in one conditional write, then tidies up. */
+export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResult, logger: Logger): Promise<VersionedMeta> {
+  const { meta } = plan.versioned;
+  const now = new Date().toISOString();
+  const garbage = plan.isReplacement ? [...meta.garbage, refOf(meta)] : meta.garbage;
+  const ready: ModelMeta = {
+    ...meta,
+    state: 'ready',
+    generation: plan.target.generation,
+    chunks_index: plan.target.chunks_index,
+    chunk_size: plan.target.chunk_size,
+    source: plan.target.source,
+    chunk_count: result.chunkCount,
+    total_length: result.totalLength,
+    sha256: result.sha256,
+    ready_at: now,
+    pending: null,
+    garbage,
+  };
+  let committed: VersionedMeta;
+  try {
+    committed = await updateMeta(es, plan.versioned, ready);
+  } catch (error) {
+    if (error instanceof ConcurrentModificationError) await dropIfAbandoned(es, plan, logger);
+    throw error;
+  }
+  return collectGarbage(es, committed, logger);
+}
+
+/** Deletes the chunks of replaced or abandoned generations; what fails stays listed for the next try. */
+export async function collectGarbage(es: Es, versioned: VersionedMeta, logger: Logger): Promise<VersionedMeta> {
+  const { meta } = versioned;
+  if (meta.garbage.length === 0) return versioned;
+  const left = [];
+  for (const ref of meta.garbage) {
+    try {
+      await deleteGeneration(es, meta.model_id, ref);
+    } catch (error) {
+      logger.warn({ err: error, feeder: { model_id: meta.model_id, generation: ref.generation } }, 'could not remove an old generation; the next upload or delete will try again');
+      left.push(ref);
+    }
+  }
+  return updateMeta(es, versioned, { ...meta, garbage: left });
+}
+
+/** Someone else changed the model while this upload ran: if nothing refers to our chunks, remove them. */
+async function dropIfAbandoned(es: Es, plan: UploadPlan, logger: Logger): Promise<void> {
+  const now = await getMeta(es, plan.versioned.meta.model_id);
+  const gen = plan.target.generation;
+  const referenced = now && (now.meta.generation === gen || now.meta.pending?.generation === gen || now.meta.garbage.some((g) => g.generation === gen));
+  if (referenced) return;
+  await deleteGeneration(es, plan.versioned.meta.model_id, plan.target).catch((error: unknown) =>
+    logger.warn({ err: error }, 'could not remove the chunks of an abandoned upload'),
+  );
+}

@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, type FeederConfig } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { InvalidArgumentError, IntegrityError, SourceError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { hasStatus } from '../es/translate.js';
+import { logEvent, type Logger } from '../log/logger.js';
+import { checksumOf, encodeChunkDoc, type ChunkToWrite } from '../store/chunks.js';
+import { deleteByIds, refresh, storedChunks, type StoredChunkSummary } from '../store/generations.js';
+import { chunkDocId, isDedicatedChunksIndex } from '../store/layout.js';
+import type { ModelMeta } from '../store/meta.js';
+import { validateModelId } from '../store/model-id.js';
+import { installTemplates } from '../store/templates.js';
+import { BulkWriter } from './bulk-writer.js';
+import { cutIntoChunks } from './chunker.js';
+import { commitUpload, type UploadResult } from './commit.js';
+import { planUpload, type UploadPlan } from './plan.js';
+import { openSource, sourceError, type ModelSource } from './source.js';
+
+export interface UploadOptions {
+  modelId: string;
+  /** A file path, or `-` for stdin. */
+  path: string;
+  replace?: boolean;
+  resume?: boolean;
+  description?: string;
+  tags?: string[];
+  signal?: AbortSignal;
+  /** Source bytes known to be stored so far, and the total when known. */
+  onProgress?: (done: number, total: number | null) => void;
+  stdin?: NodeJS.ReadStream;
+}
+
+export interface UploadContext {
+  es: Es;
+  config: FeederConfig;
+  logger: Logger;
+}
+
+/** `feeder upload`: file → chunks → base64 documents → Elasticsearch, the meta document marked ready last. */
+export async function uploadModel(ctx: UploadContext, options: UploadOptions): Promise<ModelMeta> {
+  const modelId = validateModelId(options.modelId);
+  const chunkSize = validateChunkSize(ctx.config.upload.chunkSize);
+  if (options.replace && options.resume) throw new InvalidArgumentError('--replace and --resume cannot be used together');
+  const source = await openSource(options.path, options.stdin);
+  const started = performance.now();
+  await installTemplates(ctx.es);
+  const plan = await planUpload(ctx.es, {
+    modelId,
+    source: { name: source.name, size: source.size },
+    chunkSize,
+    replace: options.replace ?? false,
+    resume: options.resume ?? false,
+    dedicatedIndexThreshold: ctx.config.upload.dedicatedIndexThreshold,
+    ...(options.description !== undefined ? { description: options.description } : {}),
+    ...(options.tags !== undefined ? { tags: options.tags } : {}),
+  });
+  logEvent(ctx.logger, { action: 'upload-start', outcome: 'success', modelId, generation: plan.target.generation, index: plan.target.chunks_index, resuming: plan.resuming }, `uploading model '${modelId}' into ${plan.target.chunks_index}`);
+  try {
+    const result = await writeChunks(ctx, plan, source, options);
+    const committed = await commitUpload(ctx.es, plan, result, ctx.logger);
+    logEvent(ctx.logger, { action: 'upload', outcome: 'success', modelId, bytes: result.totalLength, chunks: result.chunkCount, durationMs: performance.now() - started }, `model '${modelId}' is ready: ${formatBytes(result.totalLength)} in ${result.chunkCount} chunks`);
+    return committed.meta;
+  } catch (error) {
+    logEvent(ctx.logger, { action: 'upload', outcome: 'failure', modelId, durationMs: performance.now() - started, error: (error as Error).message }, `upload of model '${modelId}' failed; it stays unfinished: 'feeder upload --resume' finishes it, 'feeder models delete' removes it`);
+    throw error;
+  }
+}
+
+export function validateChunkSize(chunkSize: number): number {
+  if (chunkSize < CHUNK_SIZE_MIN || chunkSize > CHUNK_SIZE_MAX) {
+    // A base64 chunk of 64 MiB is 85.3 MiB, just under Elasticsearch's default http.max_content_length of 100mb.
+    throw new InvalidArgumentError(`--chunk-size must be between ${formatBytes(CHUNK_SIZE_MIN)} and ${formatBytes(CHUNK_SIZE_MAX)}; got ${formatBytes(chunkSize)} (${chunkSize} bytes)`);
+  }
+  return chunkSize;
+}
+
+async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSource, options: UploadOptions): Promise<UploadResult> {
+  const { target } = plan;
+  const modelId = plan.versioned.meta.model_id;
+  await ensureChunksIndex(ctx.es, target.chunks_index);
+  const stored = plan.resuming ? await storedSummaries(ctx.es, modelId, target) : new Map<number, StoredChunkSummary>();
+  let done = 0;
+  const progress = (bytes: number) => options.onProgress?.((done += bytes), source.size);
+  const writer = new BulkWriter(ctx.es, {
+    index: target.chunks_index,
+    bulkBytes: ctx.config.upload.bulkBytes,
+    concurrency: ctx.config.upload.concurrency,
+    onIndexed: progress,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const hash = createHash('sha256');
+  let totalLength = 0;
+  let chunkCount = 0;
+  const readSize = Math.min(target.chunk_size, 8 * 1024 * 1024);
+  for await (const chunk of readChecked(source, readSize, target.chunk_size)) {
+    options.signal?.throwIfAborted();
+    hash.update(chunk.bytes);
+    totalLength += chunk.bytes.length;
+    chunkCount += 1;
+    const crc = checksumOf(chunk.bytes);
+    if (isAlreadyStored(stored.get(chunk.docNum), chunk, crc)) {
+      progress(chunk.bytes.length);
+      continue;
+    }
+    const doc = encodeChunkDoc(modelId, target.generation, chunk, source.size, crc);
+    await writer.add(chunkDocId(modelId, target.generation, chunk.docNum), doc, chunk.bytes.length);
+  }
+  await writer.flush();
+  if (chunkCount === 0) throw new SourceError('the model stream on stdin was empty');
+  await dropChunksBeyond(ctx.es, target.chunks_index, stored, chunkCount);
+  await checkStoredCount(ctx.es, modelId, target, chunkCount);
+  return { chunkCount, totalLength, sha256: hash.digest('hex') };
+}
+
+async function* readChecked(source: ModelSource, readSize: number, chunkSize: number): AsyncGenerator<ChunkToWrite> {
+  try {
+    yield* cutIntoChunks(source.open(readSize), chunkSize);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && !(error instanceof IntegrityError)) throw sourceError(source.name, error as NodeJS.ErrnoException);
+    throw error;
+  }
+}
+
+function isAlreadyStored(stored: StoredChunkSummary | undefined, chunk: ChunkToWrite, crc: number): boolean {
+  return stored !== undefined && stored.crc32 === crc && stored.length === chunk.bytes.length && stored.eos === chunk.last;
+}
+
+async function ensureChunksIndex(es: Es, index: string): Promise<void> {
+  if (!isDedicatedChunksIndex(index)) return;
+  try {
+    await es.call(`creating index ${index}`, (c) => c.indices.create({ index }));
+  } catch (error) {
+    if (!(hasStatus(error, 400) && error.type === 'resource_already_exists_exception')) throw error;
+  }
+}
+
+async function storedSummaries(es: Es, modelId: string, target: UploadPlan['target']): Promise<Map<number, StoredChunkSummary>> {
+  const stored = new Map<number, StoredChunkSummary>();
+  for await (const chunk of storedChunks(es, modelId, target)) stored.set(chunk.docNum, chunk);
+  return stored;
+}
+
+/** A resumed upload of a shorter file must not leave the old tail behind. */
+async function dropChunksBeyond(es: Es, index: string, stored: Map<number, StoredChunkSummary>, chunkCount: number): Promise<void> {
+  const stale = [...stored.values()].filter((c) => c.docNum >= chunkCount).map((c) => c.id);
+  if (stale.length > 0) await deleteByIds(es, index, stale);
+}
+
+/** The meta document is marked ready only when every chunk is searchable where it belongs. */
+async function checkStoredCount(es: Es, modelId: string, target: UploadPlan['target'], chunkCount: number): Promise<void> {
+  await refresh(es, target.chunks_index);
+  const { count } = await es.call(`counting the chunks of model '${modelId}'`, (c) =>
+    c.count({ index: target.chunks_index, query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: target.generation } }] } } }),
+  );
+  if (count !== chunkCount) {
+    throw new IntegrityError(`model '${modelId}': ${chunkCount} chunks were sent but ${count} are stored; run the upload again with --resume`);
+  }
+}
