@@ -8,6 +8,8 @@ import { refOf } from './plan.js';
 
 export interface UploadResult {
   chunkCount: number;
+  /** Chunks sent in this run; a resumed upload skips those already stored intact. */
+  chunksSent: number;
   totalLength: number;
   sha256: string;
 }

@@ -59,7 +59,7 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
   try {
     const result = await writeChunks(ctx, plan, source, options);
     const committed = await commitUpload(ctx.es, plan, result, ctx.logger);
-    logEvent(ctx.logger, { action: 'upload', outcome: 'success', modelId, bytes: result.totalLength, chunks: result.chunkCount, durationMs: performance.now() - started }, `model '${modelId}' is ready: ${formatBytes(result.totalLength)} in ${result.chunkCount} chunks`);
+    logEvent(ctx.logger, { action: 'upload', outcome: 'success', modelId, bytes: result.totalLength, chunks: result.chunkCount, chunks_sent: result.chunksSent, durationMs: performance.now() - started }, `model '${modelId}' is ready: ${formatBytes(result.totalLength)} in ${result.chunkCount} chunks`);
     return committed.meta;
   } catch (error) {
     logEvent(ctx.logger, { action: 'upload', outcome: 'failure', modelId, durationMs: performance.now() - started, error: (error as Error).message }, `upload of model '${modelId}' failed; it stays unfinished: 'feeder upload --resume' finishes it, 'feeder models delete' removes it`);
@@ -92,6 +92,7 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   const hash = createHash('sha256');
   let totalLength = 0;
   let chunkCount = 0;
+  let chunksSent = 0;
   const readSize = Math.min(target.chunk_size, 8 * 1024 * 1024);
   for await (const chunk of readChecked(source, readSize, target.chunk_size)) {
     options.signal?.throwIfAborted();
@@ -103,6 +104,7 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
       progress(chunk.bytes.length);
       continue;
     }
+    chunksSent += 1;
     const doc = encodeChunkDoc(modelId, target.generation, chunk, source.size, crc);
     await writer.add(chunkDocId(modelId, target.generation, chunk.docNum), doc, chunk.bytes.length);
   }
@@ -110,7 +112,7 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   if (chunkCount === 0) throw new SourceError('the model stream on stdin was empty');
   await dropChunksBeyond(ctx.es, target.chunks_index, stored, chunkCount);
   await checkStoredCount(ctx.es, modelId, target, chunkCount);
-  return { chunkCount, totalLength, sha256: hash.digest('hex') };
+  return { chunkCount, chunksSent, totalLength, sha256: hash.digest('hex') };
 }
 
 async function* readChecked(source: ModelSource, readSize: number, chunkSize: number): AsyncGenerator<ChunkToWrite> {

@@ -1,0 +1,36 @@
+// Command-line flags: the fault switches that let a daemon's failure paths
+// be exercised against a real child process.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace stub {
+
+enum class HeaderKind { U32, U64 };
+
+struct Options {
+  HeaderKind header = HeaderKind::U32;
+  std::optional<uint64_t> crash_after_bytes;
+  std::optional<uint64_t> exit_after_bytes;
+  std::optional<int> exit_code;
+  std::optional<uint64_t> read_rate;  // bytes per second
+  uint64_t read_block = 1024 * 1024;
+  bool hang = false;
+  bool hang_after_load = false;
+  bool garbage = false;
+  bool wrong_sha = false;
+  bool wrong_bytes = false;
+  bool discard = false;
+};
+
+// Parses argv; prints usage and exits (0 for --help, 2 for a bad flag).
+Options parse_options(int argc, char** argv);
+
+// One-line summary of the flags in effect, for the start log line.
+std::string describe(const Options& opts);
+
+const char* header_name(HeaderKind kind);
+
+}  // namespace stub
