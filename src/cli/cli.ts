@@ -4,8 +4,11 @@ import { uploadCommand } from './commands/upload.js';
 import type { GlobalArgs } from './context.js';
 import { globalOptions } from './global-options.js';
 
+// yargs reads a lone `-` as an option with no name; a NUL byte can never be part of a path.
+export const STDIN_ARG = '\0stdin';
+
 export function buildCli(args: string[]): Argv<GlobalArgs> {
-  return yargs(args)
+  return yargs(args.map((arg) => (arg === '-' ? STDIN_ARG : arg)))
     .scriptName('feeder')
     .usage('$0 <command> [options]\n\nKeeps large ML models in Elasticsearch and streams them into a native inference process.')
     .options(globalOptions)

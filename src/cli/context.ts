@@ -21,7 +21,7 @@ export interface GlobalArgs extends ConfigOverrides {
  */
 export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext) => Promise<void>, logFd: 1 | 2 = 2): Promise<void> {
   const controller = new AbortController();
-  const stop = () => controller.abort();
+  const stop = (signal: NodeJS.Signals) => controller.abort(signal);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let es: Es | undefined;
@@ -39,12 +39,18 @@ export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext)
     };
     await action(ctx);
   } catch (error) {
-    reportError(error);
+    if (controller.signal.aborted) reportInterrupted(controller.signal.reason as NodeJS.Signals);
+    else reportError(error);
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await es?.close();
   }
+}
+
+function reportInterrupted(signal: NodeJS.Signals): void {
+  process.stderr.write(`feeder: interrupted by ${signal}; nothing was marked complete (an upload can be finished with --resume)\n`);
+  process.exitCode = signal === 'SIGINT' ? 130 : 143;
 }
 
 function reportError(error: unknown): void {

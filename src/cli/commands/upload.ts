@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
 import { uploadModel } from '../../upload/upload.js';
+import { STDIN_ARG } from '../cli.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
 
 interface UploadArgs extends GlobalArgs {
@@ -34,7 +35,7 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
       const progress = createProgress({ label: `upload ${args.modelId}`, logger: ctx.logger, fields: { model_id: args.modelId } });
       const meta = await uploadModel(ctx, {
         modelId: args.modelId,
-        path: args.file,
+        path: args.file === STDIN_ARG ? '-' : args.file,
         replace: args.replace,
         resume: args.resume,
         signal: ctx.signal,

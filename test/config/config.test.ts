@@ -1,0 +1,39 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { tempDir } from '../support/es.js';
+
+describe('loadConfig', () => {
+  it('layers defaults < config file < environment < flags', async () => {
+    const path = join(await tempDir(), 'feeder.json');
+    await writeFile(path, JSON.stringify({ elasticsearch: { url: 'http://file:1' }, upload: { chunkSize: '1mb', concurrency: 3 } }));
+    const fromFile = loadConfig({ config: path }, {});
+    expect(fromFile.elasticsearch.url).toBe('http://file:1');
+    expect(fromFile.upload.chunkSize).toBe(1024 ** 2);
+    expect(fromFile.upload.concurrency).toBe(3);
+    const fromEnv = loadConfig({ config: path }, { ES_URL: 'http://env:2', ES_API_KEY: 'k' });
+    expect(fromEnv.elasticsearch.url).toBe('http://env:2');
+    expect(fromEnv.elasticsearch.apiKey).toBe('k');
+    const fromFlags = loadConfig({ config: path, esUrl: 'http://flag:3', chunkSize: '2mb' }, { ES_URL: 'http://env:2' });
+    expect(fromFlags.elasticsearch.url).toBe('http://flag:3');
+    expect(fromFlags.upload.chunkSize).toBe(2 * 1024 ** 2);
+  });
+
+  it('names an unknown setting in the config file', async () => {
+    const path = join(await tempDir(), 'feeder.json');
+    await writeFile(path, JSON.stringify({ upload: { chunk_size: '1mb' } }));
+    expect(() => loadConfig({ config: path }, {})).toThrow(/unknown setting 'upload.chunk_size'/);
+  });
+
+  it('says which config file is missing or broken', async () => {
+    const dir = await tempDir();
+    expect(() => loadConfig({ config: join(dir, 'nope.json') }, {})).toThrow(/config file '.*nope.json' does not exist/);
+    await writeFile(join(dir, 'bad.json'), '{ not json');
+    expect(() => loadConfig({ config: join(dir, 'bad.json') }, {})).toThrow(/is not valid JSON/);
+  });
+
+  it('rejects an Elasticsearch URL that is not a URL, saying how to set it', () => {
+    expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
+  });
+});

@@ -1,0 +1,37 @@
+import { execa } from 'execa';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    esUrl: string;
+    esSecureUrl: string;
+    esSecurePassword: string;
+  }
+}
+
+const SECURE_PASSWORD = 'feeder-test-password';
+
+/**
+ * Starts the real Elasticsearch nodes the suite needs, with the project's own script: a plain one
+ * (unless ES_URL names a cluster to use) and one with security on, for the credential tests.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started: string[] = [];
+  const startNode = async (name: string, port: number, extra: string[] = []) => {
+    const { stdout } = await execa('bash', ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra], {
+      stderr: 'inherit',
+    });
+    started.push(name);
+    return stdout.trim().split('\n').at(-1)!;
+  };
+  const [esUrl, esSecureUrl] = await Promise.all([
+    process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
+    startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD]),
+  ]);
+  project.provide('esUrl', esUrl);
+  project.provide('esSecureUrl', esSecureUrl);
+  project.provide('esSecurePassword', SECURE_PASSWORD);
+  return async () => {
+    await Promise.all(started.map((name) => execa('bash', ['scripts/elasticsearch.sh', 'stop', '--name', name], { reject: false })));
+  };
+}
