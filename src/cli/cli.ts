@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs';
+import { deployCommand } from './commands/deploy.js';
 import { modelsCommand } from './commands/models.js';
 import { uploadCommand } from './commands/upload.js';
 import type { GlobalArgs } from './context.js';
@@ -14,6 +15,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .options(globalOptions)
     .command(uploadCommand)
     .command(modelsCommand)
+    .command(deployCommand)
     .demandCommand(1, 'name a command; feeder --help lists them')
     .strict()
     .recommendCommands()

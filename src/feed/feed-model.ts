@@ -1,0 +1,149 @@
+import { access, constants } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FeederConfig } from '../config/config.js';
+import { formatBytes } from '../config/units.js';
+import { AbortedError, FeederError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
+import { logEvent, type Logger } from '../log/logger.js';
+import type { LoadedFrame } from '../native/protocol.js';
+import { NativeProcess } from '../native/native-process.js';
+import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
+import { requireMeta, type ModelMeta } from '../store/meta.js';
+import { validateModelId } from '../store/model-id.js';
+import { encodeSizeHeader } from './header.js';
+import { StdinClosedError, writeFlushed } from './stdin-writer.js';
+
+export interface FeedContext {
+  es: Es;
+  config: FeederConfig;
+  logger: Logger;
+}
+
+export interface FeedOptions {
+  modelId: string;
+  signal?: AbortSignal;
+  /** Overrides `deploy.timeoutMs`: from spawn to a verified `loaded` report. */
+  timeoutMs?: number;
+  onProgress?: (sent: number, total: number) => void;
+  /** Counts chunks held in memory (tests and benchmarks read its peak). */
+  gauge?: ChunkGauge;
+}
+
+export interface FeedResult {
+  native: NativeProcess;
+  meta: ModelMeta;
+  loaded: LoadedFrame;
+  durationMs: number;
+}
+
+/**
+ * Deploys one model into a new native process: meta document → spawn → size header → chunks in
+ * order (fetched ahead, decoded, checked) → stdin with backpressure → the process's `loaded` report,
+ * checked against the meta document. On any failure the process is stopped before this rejects.
+ */
+export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise<FeedResult> {
+  const modelId = validateModelId(options.modelId);
+  const { logger } = ctx;
+  const { meta } = await requireMeta(ctx.es, modelId);
+  requireReady(meta);
+  const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
+  await requireExecutable(ctx.config.deploy.command);
+  const started = performance.now();
+  const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const nativeLogger = logger.child({ feeder: { model_id: modelId } });
+  const native = new NativeProcess({ command: ctx.config.deploy.command, args: ctx.config.deploy.args, logger: nativeLogger });
+  logEvent(logger, { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! }, `started native process ${native.pid} for model '${modelId}'`);
+  let sent = 0;
+  try {
+    await writeFlushed(native.stdin, header, signal);
+    const retry = { ...DEFAULT_RETRY, onRetry: logRetry(logger, modelId) };
+    for await (const chunk of readChunks(ctx.es, meta, { prefetch: ctx.config.deploy.prefetch, signal, retry, ...(options.gauge ? { gauge: options.gauge } : {}) })) {
+      await writeFlushed(native.stdin, chunk, signal);
+      sent += chunk.length;
+      options.onProgress?.(sent, meta.total_length!);
+    }
+    const loaded = await untilAborted(native.loaded, signal);
+    checkLoadedReport(loaded, meta, native);
+    const durationMs = performance.now() - started;
+    logEvent(logger, { action: 'model-load', outcome: 'success', modelId, pid: native.pid, bytes: loaded.bytes, durationMs, mib_s: mibPerSecond(loaded.bytes, durationMs) }, `model '${modelId}' loaded into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified`);
+    return { native, meta, loaded, durationMs };
+  } catch (error) {
+    // A process that stopped reading is usually exiting: let it, so its own exit code is what we report.
+    if (error instanceof StdinClosedError) await Promise.race([native.exited, sleep(2000)]);
+    await native.stop();
+    const explained = await explainFailure(error, { native, modelId, sent, total: meta.total_length!, timeout, timeoutMs });
+    logEvent(logger, { action: 'model-load', outcome: 'failure', modelId, pid: native.pid, bytes: sent, durationMs: performance.now() - started, error: explained.message }, `deploying model '${modelId}' failed`);
+    throw explained;
+  }
+}
+
+function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
+  return (error, attempt, delayMs) =>
+    logger.warn(
+      { event: { action: 'chunk-fetch-retry', outcome: 'failure' }, feeder: { model_id: modelId, attempt, delay_ms: Math.round(delayMs) }, error: { message: error.message } },
+      `reading a chunk failed (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms`,
+    );
+}
+
+function requireReady(meta: ModelMeta): void {
+  if (meta.state === 'ready') return;
+  const hint = meta.state === 'uploading' ? "its upload has not finished: run 'feeder upload --resume'" : 'it is being deleted';
+  throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
+}
+
+async function requireExecutable(command: string): Promise<void> {
+  await access(command, constants.X_OK).catch((error: NodeJS.ErrnoException) => {
+    throw new NativeProcessError(`the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`);
+  });
+}
+
+/** The process verifies what it received; we only call it started if its report matches the meta document. */
+function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
+  if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
+  throw new NativeProcessError(
+    `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}`,
+    { lastErrors: native.lastErrors },
+  );
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+interface FailureFacts {
+  native: NativeProcess;
+  modelId: string;
+  sent: number;
+  total: number;
+  timeout: AbortSignal;
+  timeoutMs: number;
+}
+
+/** Says why a deploy failed in the terms an operator needs: the process's exit and last errors, or the timeout. */
+async function explainFailure(error: unknown, facts: FailureFacts): Promise<FeederError> {
+  const progress = `after ${facts.sent} of ${facts.total} model bytes were sent`;
+  if (facts.timeout.aborted) {
+    return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) was stopped`, { cause: error });
+  }
+  if (error instanceof FeederError && !(error instanceof AbortedError)) return error;
+  if (error instanceof StdinClosedError || (error instanceof Error && error.name === 'NativeProcessError')) {
+    await facts.native.exited;
+    return facts.native.failureOf(`while receiving model '${facts.modelId}' (${progress})`);
+  }
+  if ((error as Error)?.name === 'AbortError' || error instanceof AbortedError) {
+    return new AbortedError(`deploying model '${facts.modelId}' was cancelled (${progress}); the native process was stopped`, { cause: error });
+  }
+  return error instanceof FeederError ? error : new NativeProcessError(`deploying model '${facts.modelId}' failed: ${(error as Error).message}`, { cause: error });
+}
+
+function mibPerSecond(bytes: number, ms: number): number {
+  return Math.round((bytes / 1024 ** 2 / (ms / 1000)) * 10) / 10;
+}

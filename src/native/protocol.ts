@@ -1,0 +1,57 @@
+import { Packr, UnpackrStream } from 'msgpackr';
+
+// Plain maps with string keys, no msgpackr records: what a C++ peer expects.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export interface LoadedFrame {
+  type: 'loaded';
+  bytes: number;
+  sha256: string;
+  ms: number;
+}
+
+export interface ResultFrame {
+  type: 'result';
+  request_id: string;
+  result: { inference: number[][][] };
+  time_ms: number;
+}
+
+export interface StatsFrame {
+  type: 'stats';
+  request_id: string;
+  stats: { memory_rss: number; memory_max_rss: number };
+}
+
+export interface AckFrame {
+  type: 'ack';
+  request_id: string;
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  request_id: string;
+  error: { error: string };
+}
+
+export type ResponseFrame = ResultFrame | StatsFrame | AckFrame | ErrorFrame;
+export type Frame = LoadedFrame | ResponseFrame;
+
+export type RequestBody = { tokens: number[][] } | { control: number };
+export type Request = RequestBody & { request_id: string };
+
+export const CONTROL_CLEAR_CACHE = 0;
+export const CONTROL_PROCESS_STATS = 1;
+
+export function encodeRequest(request: Request): Buffer {
+  return packr.pack(request);
+}
+
+/** Turns the native process's stdout bytes into frames; errors on bytes that are not MessagePack. */
+export function createFrameDecoder(): UnpackrStream {
+  return new UnpackrStream({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+}
+
+export function isFrame(value: unknown): value is Frame {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
