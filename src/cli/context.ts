@@ -22,8 +22,9 @@ export interface GlobalArgs extends ConfigOverrides {
 export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext) => Promise<void>, logFd: 1 | 2 = 2): Promise<void> {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => controller.abort(signal);
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // `on`, not `once`: execa's exit cleanup re-raises a signal that no other listener is left to handle.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   let es: Es | undefined;
   try {
     const config = loadConfig(args);

@@ -113,7 +113,7 @@ export class NativeProcess {
   }
 
   #onFrame(frame: unknown): void {
-    if (!isFrame(frame)) return this.#poison(`wrote a frame that is not a map with a type: ${JSON.stringify(frame)?.slice(0, 80)}`);
+    if (!isFrame(frame)) return this.#poison(`wrote something on stdout that is not a MessagePack protocol frame: ${JSON.stringify(frame)?.slice(0, 80)}`);
     if (frame.type === 'loaded') return this.#settleLoaded.resolve(frame);
     const waiter = this.#waiters.get((frame as ResponseFrame).request_id);
     if (!waiter) return this.#poison(`answered a request it was never sent (${JSON.stringify(frame).slice(0, 80)})`);

@@ -1,0 +1,37 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { isRunning, storedModel } from '../support/deploy.js';
+import { CLI, feeder } from '../support/cli.js';
+import { esUrl } from '../support/es.js';
+
+describe('feeder deploy --foreground', () => {
+  it('loads the model, answers an inference from its bytes, and stops with --once', async () => {
+    const { modelId, bytes } = await storedModel(700_000);
+    const result = await feeder(['deploy', modelId, '--foreground', '--tokens', '0,7,699999', '--once']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const [summary, answer] = result.stdout.trim().split('\n');
+    expect(summary).toMatch(new RegExp(`model '${modelId}' deployed into native process \\d+: 683\\.6 KiB, sha256 verified`));
+    expect(JSON.parse(answer!).result.inference).toEqual([[[bytes[0]! / 255], [bytes[7]! / 255], [bytes[699_999]! / 255]]]);
+  });
+
+  it('runs until SIGINT, then stops the native process and exits 0', async () => {
+    const { modelId } = await storedModel(300_000);
+    const child = execa('node', [CLI, 'deploy', modelId, '--foreground', '--json'], { env: { ES_URL: esUrl() }, reject: false });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 100 && !out.includes('deployed'); i += 1) await sleep(100);
+    const pid = JSON.parse(out).deployed.pid as number;
+    expect(isRunning(pid)).toBe(true);
+    child.kill('SIGINT');
+    const done = await child;
+    expect(done.exitCode).toBe(0);
+    expect(isRunning(pid)).toBe(false);
+  });
+
+  it('refuses bad tokens with exit code 2 before touching anything', async () => {
+    const result = await feeder(['deploy', 'whatever', '--foreground', '--tokens', '1,x'], { env: { ES_URL: 'http://127.0.0.1:9' } });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--tokens must be comma-separated non-negative whole numbers/);
+  });
+});

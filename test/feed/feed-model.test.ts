@@ -1,0 +1,246 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
+import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
+import { ChunkGauge } from '../../src/store/chunk-reader.js';
+import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
+import { getMeta } from '../../src/store/meta.js';
+import { deploy, isRunning, storedModel } from '../support/deploy.js';
+import { esUrl, newEs, uniqueId } from '../support/es.js';
+import { TcpRelay } from '../support/tcp-relay.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const stub = (...args: string[]) => (c: { deploy: { args: string[] } }) => void (c.deploy.args = args);
+
+/** Every failure must leave no process behind and the stored model as it was. */
+async function expectCleanFailure(outcome: Awaited<ReturnType<typeof deploy>>, modelId: string, metaBefore: unknown) {
+  expect(outcome.result).toBeNull();
+  for (const pid of outcome.pids) expect(isRunning(pid), `native process ${pid} still running`).toBe(false);
+  expect((await getMeta(newEs(), modelId))?.meta).toEqual(metaBefore);
+}
+
+describe('feedModel streams a stored model into the real native stub', () => {
+  let model: { modelId: string; bytes: Buffer };
+  beforeAll(async () => {
+    model = await storedModel(3 * MiB + 17);
+  });
+
+  it('which receives every byte in place, proven by inference answers computed from the bytes', async () => {
+    const { result, error, lines } = await deploy({ modelId: model.modelId });
+    expect(error).toBeNull();
+    const { native, loaded } = result!;
+    try {
+      expect(loaded.bytes).toBe(model.bytes.length);
+      const tokens = [0, 1, 255 * KiB, model.bytes.length - 1, model.bytes.length + 5];
+      const answer = await native.request({ tokens: [tokens] });
+      expect(answer.type).toBe('result');
+      const values = (answer as { result: { inference: number[][][] } }).result.inference[0]!.map((v) => v[0]);
+      expect(values).toEqual(tokens.map((t) => model.bytes[t % model.bytes.length]! / 255));
+      const stats = await native.request({ control: CONTROL_PROCESS_STATS });
+      expect(stats).toMatchObject({ type: 'stats', stats: { memory_rss: expect.any(Number) } });
+      expect((stats as { stats: { memory_rss: number } }).stats.memory_rss).toBeGreaterThan(model.bytes.length);
+      const bad = await native.request({ tokens: 'nope' as never });
+      expect(bad).toMatchObject({ type: 'error', error: { error: expect.stringMatching(/tokens/) } });
+    } finally {
+      await native.stop();
+    }
+    expect(isRunning(native.pid)).toBe(false);
+    const events = lines.map((l) => (l.event as { action?: string; outcome?: string } | undefined)?.action);
+    expect(events).toEqual(expect.arrayContaining(['native-spawn', 'native-log', 'model-load']));
+  });
+
+  it('with a u64 header when configured', async () => {
+    const { result, error } = await deploy({ modelId: model.modelId }, (c) => {
+      c.deploy.header = 'u64';
+      c.deploy.args = ['--header', 'u64'];
+    });
+    expect(error).toBeNull();
+    expect(result!.loaded.bytes).toBe(model.bytes.length);
+    await result!.native.stop();
+  });
+
+  it('never holding more than the prefetch window plus one chunk for a slow reader (counted)', async () => {
+    const gauge = new ChunkGauge();
+    const { result, error } = await deploy({ modelId: model.modelId, gauge }, (c) => {
+      c.deploy.prefetch = 2;
+      c.deploy.args = ['--read-rate', String(4 * MiB), '--read-block', String(64 * KiB)];
+    });
+    expect(error).toBeNull();
+    await result!.native.stop();
+    expect(gauge.peak).toBeLessThanOrEqual(3);
+    expect(gauge.peak).toBeGreaterThanOrEqual(2); // the window was really used while the reader lagged
+    expect(gauge.live).toBe(0);
+  });
+});
+
+describe('feedModel fails clearly, stops the native process and leaves the model untouched', () => {
+  let model: { modelId: string; bytes: Buffer };
+  let metaBefore: unknown;
+  beforeAll(async () => {
+    model = await storedModel(3 * MiB);
+    metaBefore = (await getMeta(newEs(), model.modelId))!.meta;
+  });
+
+  it('when the native process exits mid-stream: the error carries its exit code and last ERROR lines', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, stub('--exit-after-bytes', String(MiB), '--exit-code', '7'));
+    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error!.message).toMatch(/exited with code 7 while receiving model/);
+    expect(outcome.error!.message).toMatch(/its last errors: .*simulated exit with code 7/);
+    expect(outcome.nativeMessages.some((m) => m.startsWith('model loaded'))).toBe(false);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process crashes mid-stream', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, stub('--crash-after-bytes', String(2 * MiB)));
+    expect(outcome.error!.message).toMatch(/was killed by SIGABRT while receiving model .*after \d+ of 3145728 model bytes/);
+    expect(outcome.error!.message).toMatch(/simulated crash after 2097152 bytes/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process hangs: a timeout', async () => {
+    const outcome = await deploy({ modelId: model.modelId, timeoutMs: 2000 }, stub('--hang'));
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(outcome.error!.message).toMatch(/did not finish within 2 s .*was stopped/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process never reports the model loaded: a timeout', async () => {
+    const outcome = await deploy({ modelId: model.modelId, timeoutMs: 3000 }, stub('--hang-after-load'));
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process reports a wrong SHA-256', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-sha'));
+    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error!.message).toMatch(/reports 3145728 bytes with sha256 \w+, but model .* is 3145728 bytes with sha256 \w+/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process reports a wrong byte count', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-bytes'));
+    expect(outcome.error!.message).toMatch(/reports 3145729 bytes/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process writes garbage on stdout', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, stub('--garbage'));
+    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error!.message).toMatch(/stdout that (are|is) not (a )?MessagePack/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
+  it('when the native process cannot be started', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, (c) => (c.deploy.command = '/nonexistent/native-stub'));
+    expect(outcome.error!.message).toMatch(/the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build it with 'npm run build'/);
+    expect(outcome.pids).toEqual([]);
+  });
+
+  it('when cancelled', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const outcome = await deploy({ modelId: model.modelId, signal: controller.signal }, stub('--read-rate', String(MiB)));
+    expect(outcome.error).toBeInstanceOf(AbortedError);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+});
+
+describe('feedModel refuses damaged or unfinished models before the native process sees a wrong byte', () => {
+  async function damaged(damage: (modelId: string) => Promise<void>) {
+    const model = await storedModel(1 * MiB, 128 * KiB);
+    await damage(model.modelId);
+    const metaBefore = (await getMeta(newEs(), model.modelId))!.meta;
+    const outcome = await deploy({ modelId: model.modelId });
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+    expect(outcome.nativeMessages.some((m) => m.startsWith('model loaded'))).toBe(false);
+    return outcome.error!;
+  }
+  const es = () => newEs().client;
+
+  it('a chunk document missing: the error names it', async () => {
+    let id = '';
+    const error = await damaged(async (modelId) => {
+      id = chunkDocId(modelId, 1, 4);
+      await es().delete({ index: SHARED_CHUNKS_INDEX, id, refresh: true });
+    });
+    expect(error).toBeInstanceOf(ChunkMissingError);
+    expect(error.message).toContain(`chunk 4 of model`);
+    expect(error.message).toContain(`'${id}'`);
+  });
+
+  it('a chunk corrupted', async () => {
+    const error = await damaged((modelId) =>
+      es().update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 2), doc: { definition: Buffer.alloc(128 * KiB, 1).toString('base64') }, refresh: true }).then(() => {}),
+    );
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error.message).toMatch(/chunk 2 of model .* fails its CRC32 check/);
+  });
+
+  it('a chunk of the wrong length, even with a matching checksum', async () => {
+    const short = Buffer.alloc(1000, 3);
+    const { crc32 } = await import('node:zlib');
+    const error = await damaged((modelId) =>
+      es().update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 3), doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) }, refresh: true }).then(() => {}),
+    );
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error.message).toMatch(/chunk 3 of model .* has 1000 bytes \(its document says 1000, the model's meta document implies 131072\)/);
+  });
+
+  it('a meta document whose total disagrees with the chunks', async () => {
+    const error = await damaged((modelId) => es().update({ index: META_INDEX, id: modelId, doc: { total_length: MiB - 5 }, refresh: true }).then(() => {}));
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error.message).toMatch(/chunk 7 of model .* has 131072 bytes .*implies 131067/);
+  });
+
+  it('a model still uploading', async () => {
+    const error = await damaged((modelId) => es().update({ index: META_INDEX, id: modelId, doc: { state: 'uploading' }, refresh: true }).then(() => {}));
+    expect(error).toBeInstanceOf(ModelStateError);
+    expect(error.message).toMatch(/cannot be deployed: its upload has not finished/);
+  });
+
+  it('a model too large for the u32 header, refused before anything is spawned', async () => {
+    const modelId = uniqueId('huge');
+    const five = 5 * 1024 ** 3;
+    await es().index({ index: META_INDEX, id: modelId, refresh: true, document: { model_id: modelId, state: 'ready', generation: 1, chunks_index: SHARED_CHUNKS_INDEX, chunk_size: 64 * MiB, chunk_count: 80, total_length: five, sha256: 'x', encoding: 'base64', source: { name: 'x', size: five }, created_at: new Date().toISOString(), updated_at: new Date().toISOString(), ready_at: null, pending: null, garbage: [] } });
+    const outcome = await deploy({ modelId }, (c) => (c.deploy.command = '/nonexistent/would-fail-if-spawned'));
+    expect(outcome.error).toBeInstanceOf(InvalidArgumentError);
+    expect(outcome.error!.message).toMatch(/a u32 size header carries at most 4294967295 .*set deploy.header to "u64"/);
+    expect(outcome.pids).toEqual([]);
+  });
+});
+
+describe('feedModel when Elasticsearch goes away mid-stream', () => {
+  let model: { modelId: string; bytes: Buffer };
+  beforeAll(async () => {
+    model = await storedModel(4 * MiB);
+  });
+
+  it('retries with backoff and resumes at the chunk that failed when it comes back', async () => {
+    const relay = await new TcpRelay(new URL(esUrl())).start();
+    // A slow reader keeps the stream going long enough to cut the connection in the middle.
+    const pending = deploy({ modelId: model.modelId }, stub('--read-rate', String(2 * MiB)), relay.url);
+    await new Promise((r) => setTimeout(r, 700));
+    await relay.cut();
+    await new Promise((r) => setTimeout(r, 800));
+    await relay.restore();
+    const outcome = await pending;
+    await relay.cut();
+    expect(outcome.error).toBeNull();
+    expect(outcome.result!.loaded.bytes).toBe(model.bytes.length);
+    await outcome.result!.native.stop();
+    expect(outcome.lines.some((l) => (l.event as { action?: string })?.action === 'chunk-fetch-retry')).toBe(true);
+  });
+
+  it('fails clearly when it does not come back, with the native process stopped', async () => {
+    const relay = await new TcpRelay(new URL(esUrl())).start();
+    const metaBefore = (await getMeta(newEs(), model.modelId))!.meta;
+    const pending = deploy({ modelId: model.modelId }, stub('--read-rate', String(2 * MiB)), relay.url);
+    await new Promise((r) => setTimeout(r, 700));
+    await relay.cut();
+    const outcome = await pending;
+    expect(outcome.error).toBeInstanceOf(ElasticsearchUnreachableError);
+    expect(outcome.error!.message).toMatch(/cannot reach Elasticsearch at http:\/\/127\.0\.0\.1:\d+ while reading chunk \d+ of model/);
+    expect(outcome.lines.filter((l) => (l.event as { action?: string })?.action === 'chunk-fetch-retry').length).toBeGreaterThanOrEqual(3);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+});
