@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs';
+import { inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
 import { deployCommand } from './commands/deploy.js';
 import { modelsCommand } from './commands/models.js';
 import { uploadCommand } from './commands/upload.js';
@@ -15,7 +16,11 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .options(globalOptions)
     .command(uploadCommand)
     .command(modelsCommand)
+    .command(serveCommand)
     .command(deployCommand)
+    .command(undeployCommand)
+    .command(statusCommand)
+    .command(inferCommand)
     .demandCommand(1, 'name a command; feeder --help lists them')
     .strict()
     .recommendCommands()

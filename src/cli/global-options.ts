@@ -8,6 +8,7 @@ export const globalOptions: Record<string, Options> = {
   'es-password': { type: 'string', describe: 'password for basic auth [env ES_PASSWORD]', group: 'Connection:' },
   'ca-certs': { type: 'string', describe: 'PEM file of CA certificates to trust [env ES_CA_CERTS]', group: 'Connection:' },
   insecure: { type: 'boolean', describe: 'do not verify the TLS certificate (testing only) [env ES_INSECURE]', group: 'Connection:' },
+  listen: { type: 'string', describe: 'the daemon\'s control API: 127.0.0.1:PORT or unix:/path [env FEEDER_LISTEN] (default 127.0.0.1:9465)', group: 'Daemon:' },
   config: { type: 'string', describe: 'JSON config file [env FEEDER_CONFIG] (default config/feeder.json if present)', group: 'General:' },
   'log-level': { type: 'string', describe: 'trace, debug, info, warn, error [env FEEDER_LOG_LEVEL]', group: 'General:' },
 };

@@ -34,6 +34,22 @@ export interface FeederConfig {
     prefetch: number;
     timeoutMs: number;
   };
+  daemon: {
+    /** Daemon name: its deployments are kept in Elasticsearch under it, so several daemons can share a cluster. */
+    name: string;
+    /** `127.0.0.1:PORT` (loopback only) or `unix:/path/to/socket` (created with mode 0600). */
+    listen: string;
+    /** When set, the control API wants `Authorization: Bearer <token>` (all but /healthz). */
+    token?: string;
+    /** Restarts of a native process that died, before the deployment is marked failed. */
+    maxRestarts: number;
+    restartBackoffMs: number;
+    /** Models loading at once: loading holds a whole model in the native process's memory. */
+    maxConcurrentLoads: number;
+    /** How long a native process gets after SIGTERM before SIGKILL. */
+    stopGraceMs: number;
+    inferenceTimeoutMs: number;
+  };
   log: { level: string };
 }
 
@@ -64,6 +80,16 @@ export function defaultConfig(): FeederConfig {
       prefetch: 3,
       timeoutMs: 10 * 60_000,
     },
+    daemon: {
+      name: 'default',
+      listen: '127.0.0.1:9465',
+      token: undefined,
+      maxRestarts: 3,
+      restartBackoffMs: 1000,
+      maxConcurrentLoads: 1,
+      stopGraceMs: 5000,
+      inferenceTimeoutMs: 30_000,
+    },
     log: { level: 'info' },
   };
 }
@@ -79,6 +105,7 @@ export interface ConfigOverrides {
   insecure?: boolean;
   chunkSize?: string;
   logLevel?: string;
+  listen?: string;
 }
 
 /** Defaults, then the config file, then environment variables, then flags. */
@@ -115,6 +142,9 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   if (env.ES_INSECURE) es.insecure = env.ES_INSECURE === 'true' || env.ES_INSECURE === '1';
   if (env.FEEDER_NATIVE_COMMAND) config.deploy.command = env.FEEDER_NATIVE_COMMAND;
   if (env.FEEDER_LOG_LEVEL) config.log.level = env.FEEDER_LOG_LEVEL;
+  if (env.FEEDER_LISTEN) config.daemon.listen = env.FEEDER_LISTEN;
+  if (env.FEEDER_TOKEN) config.daemon.token = env.FEEDER_TOKEN;
+  if (env.FEEDER_DAEMON_NAME) config.daemon.name = env.FEEDER_DAEMON_NAME;
 }
 
 function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
@@ -127,6 +157,7 @@ function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   if (flags.insecure !== undefined) es.insecure = flags.insecure;
   if (flags.chunkSize !== undefined) config.upload.chunkSize = parseByteSize(flags.chunkSize, '--chunk-size');
   if (flags.logLevel !== undefined) config.log.level = flags.logLevel;
+  if (flags.listen !== undefined) config.daemon.listen = flags.listen;
 }
 
 function validateConfig(config: FeederConfig): FeederConfig {
@@ -145,6 +176,8 @@ function validateConfig(config: FeederConfig): FeederConfig {
   }
   requirePositiveInteger(upload.concurrency, 'upload.concurrency');
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
+  requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
+  parseListenAddress(config.daemon.listen);
   return config;
 }
 
@@ -166,4 +199,17 @@ function deepAssign(target: Record<string, unknown>, source: unknown, path: stri
       target[key] = value;
     }
   }
+}
+
+export type ListenAddress = { kind: 'tcp'; host: '127.0.0.1'; port: number } | { kind: 'unix'; path: string };
+
+/** The control API listens on loopback or a Unix socket only: anything else is refused here. */
+export function parseListenAddress(listen: string): ListenAddress {
+  if (listen.startsWith('unix:')) return { kind: 'unix', path: listen.slice('unix:'.length) };
+  const match = /^(?:(127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(listen);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new InvalidArgumentError(`daemon.listen must be 127.0.0.1:PORT or unix:/path/to/socket (the control API is loopback only); got '${listen}'`);
+  }
+  return { kind: 'tcp', host: '127.0.0.1', port };
 }

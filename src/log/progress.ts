@@ -13,6 +13,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   logEveryMs?: number;
   fields?: Record<string, unknown>;
+  /** false: always log lines (the daemon's stdout is a log, never a terminal bar). */
+  bar?: boolean;
 }
 
 /** A bar on a terminal, otherwise a progress log line (bytes, %, MiB/s) every few seconds. */
@@ -20,7 +22,7 @@ export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
   const started = performance.now();
   const rate = (done: number) => done / 1024 ** 2 / Math.max((performance.now() - started) / 1000, 1e-3);
-  return stream.isTTY ? barProgress(options.label, stream, rate) : logProgress(options, rate);
+  return stream.isTTY && options.bar !== false ? barProgress(options.label, stream, rate) : logProgress(options, rate);
 }
 
 function barProgress(label: string, stream: NodeJS.WriteStream, rate: (done: number) => number): Progress {

@@ -3,6 +3,8 @@
 export const META_INDEX = '.feeder-models';
 export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';
 export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
+/** Which models each daemon should be running: its desired state outlives the daemon's memory. */
+export const DEPLOYMENTS_INDEX = '.feeder-deployments';
 
 /**
  * Chunk ids are predictable so a reader fetches them by id and a delete needs no query. The upload

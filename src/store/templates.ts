@@ -1,5 +1,5 @@
 import type { Es } from '../es/es.js';
-import { CHUNKS_INDEX_PATTERN, META_INDEX } from './layout.js';
+import { CHUNKS_INDEX_PATTERN, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
 export const TEMPLATE_VERSION = 1;
@@ -67,11 +67,31 @@ const CHUNKS_TEMPLATE = {
   },
 };
 
+const DEPLOYMENTS_TEMPLATE = {
+  index_patterns: [DEPLOYMENTS_INDEX],
+  priority: 500,
+  version: TEMPLATE_VERSION,
+  _meta: { managed_by: 'es-model-feeder' },
+  template: {
+    settings: COMMON_SETTINGS,
+    mappings: {
+      dynamic: 'strict',
+      properties: {
+        daemon: { type: 'keyword' },
+        model_id: { type: 'keyword' },
+        desired: { type: 'keyword' },
+        requested_at: { type: 'date' },
+      },
+    },
+  },
+};
+
 /** Installs or updates the index templates this project owns; a no-op when they are current. */
 export async function installTemplates(es: Es): Promise<void> {
   await Promise.all([
     putTemplateIfOutdated(es, 'feeder-models', META_TEMPLATE),
     putTemplateIfOutdated(es, 'feeder-chunks', CHUNKS_TEMPLATE),
+    putTemplateIfOutdated(es, 'feeder-deployments', DEPLOYMENTS_TEMPLATE),
   ]);
 }
 

@@ -3,12 +3,16 @@ import { formatBytes, parseDuration } from '../../config/units.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { feedModel } from '../../feed/feed-model.js';
 import { createProgress } from '../../log/progress.js';
+import { callDaemon } from '../../daemon/client.js';
+import type { DeploymentStatus } from '../../daemon/deployment.js';
 import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
+import { describeStatus, parseTokens } from '../format.js';
 
 interface DeployArgs extends GlobalArgs {
   id: string;
   foreground: boolean;
+  waitFor: 'starting' | 'started';
   timeout?: string;
   tokens?: string;
   once: boolean;
@@ -16,25 +20,36 @@ interface DeployArgs extends GlobalArgs {
 
 export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
   command: 'deploy <id>',
-  describe: 'Stream a stored model into a new native inference process',
+  describe: 'Deploy a stored model on the daemon (or, with --foreground, in this process)',
   builder: (yargs) =>
     yargs
       .positional('id', { type: 'string', demandOption: true, describe: 'model id' })
-      .option('foreground', { type: 'boolean', default: false, describe: 'run the deployment in this process until interrupted (Ctrl-C stops it)' })
-      .option('timeout', { type: 'string', describe: 'how long loading may take, e.g. 60s or 10m (default from deploy.timeoutMs: 10m)' })
+      .option('foreground', { type: 'boolean', default: false, describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon' })
+      .option('wait-for', { choices: ['starting', 'started'] as const, default: 'started' as const, describe: 'with the daemon: return once the deployment reaches this state' })
+      .option('timeout', { type: 'string', describe: 'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon' })
       .option('tokens', { type: 'string', describe: 'after loading, run one inference on these comma-separated token ids and print it' })
       .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
       .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
-      .example('$0 deploy my-model --foreground', 'load my-model and keep it running until Ctrl-C')
+      .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
+      .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
       .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop') as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      if (!args.foreground) throw new InvalidArgumentError("pass --foreground to run the deployment in this process");
       const tokens = args.tokens === undefined ? undefined : parseTokens(args.tokens);
       const timeoutMs = args.timeout === undefined ? undefined : parseDuration(args.timeout, '--timeout');
-      await deployInForeground(ctx, args, tokens, timeoutMs);
+      if (args.foreground) return deployInForeground(ctx, args, tokens, timeoutMs);
+      if (tokens) throw new InvalidArgumentError("--tokens goes with --foreground; with the daemon use 'feeder infer'");
+      await deployOnDaemon(ctx, args, timeoutMs ?? 60_000);
     }),
 };
+
+async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
+  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, { wait_for: args.waitFor, timeout_ms: timeoutMs });
+  if (body.state === 'failed' || body.state === 'stopped') process.exitCode = 1;
+  if (args.json) return printJson(body);
+  const note = status === 202 ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)` : '';
+  process.stdout.write(`${describeStatus(body)}${note}\n`);
+}
 
 async function deployInForeground(ctx: CommandContext, args: DeployArgs, tokens: number[] | undefined, timeoutMs: number | undefined): Promise<void> {
   const progress = createProgress({ label: `deploy ${args.id}`, logger: ctx.logger, fields: { model_id: args.id } });
@@ -67,12 +82,4 @@ async function untilStoppedOrDead(native: NativeProcess, signal: AbortSignal): P
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await Promise.race([stopped, native.exited]);
   if (!signal.aborted) throw native.failureOf('while serving');
-}
-
-export function parseTokens(text: string): number[] {
-  const tokens = text.split(',').map((t) => t.trim());
-  if (tokens.length === 0 || tokens.some((t) => !/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))) {
-    throw new InvalidArgumentError(`--tokens must be comma-separated non-negative whole numbers, e.g. 1,2,3; got '${text}'`);
-  }
-  return tokens.map(Number);
 }

@@ -1,5 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
+import { daemonsRunning } from '../../daemon/desired-state.js';
+import type { Es } from '../../es/es.js';
 import { deleteModel } from '../../store/delete.js';
 import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
 import { validateModelId } from '../../store/model-id.js';
@@ -61,7 +63,7 @@ const remove: CommandModule<GlobalArgs, IdArgs> = {
   builder: withId as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      await deleteModel(ctx.es, args.id, ctx.logger);
+      await deleteModel(ctx.es, args.id, ctx.logger, { refuse: refuseIfDeployed(ctx.es) });
       if (args.json) return printJson({ deleted: args.id });
       process.stdout.write(`model '${args.id}' deleted\n`);
     }),
@@ -73,6 +75,14 @@ export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   builder: (yargs) => yargs.command(list).command(show).command(verify).command(remove).demandCommand(1, 'name a models command: list, show, verify or delete'),
   handler: () => {},
 };
+
+/** A deployed model is refused: its native process would lose its source. */
+function refuseIfDeployed(es: Es) {
+  return async (meta: ModelMeta) => {
+    const daemons = await daemonsRunning(es, meta.model_id);
+    return daemons.length === 0 ? null : `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first`;
+  };
+}
 
 function printTable(metas: ModelMeta[]): void {
   const rows = metas.map((m) => [m.model_id, m.state, m.total_length === null ? '-' : formatBytes(m.total_length), String(m.chunk_count ?? '-'), m.chunks_index, m.updated_at]);

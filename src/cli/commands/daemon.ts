@@ -1,0 +1,65 @@
+import type { CommandModule } from 'yargs';
+import { callDaemon } from '../../daemon/client.js';
+import type { DeploymentStatus } from '../../daemon/deployment.js';
+import { serve } from '../../daemon/serve.js';
+import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { describeStatus, parseTokens } from '../format.js';
+
+interface IdArgs extends GlobalArgs {
+  id: string;
+}
+
+export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'serve',
+  describe: 'Run the daemon: control API on loopback, deployments kept in Elasticsearch, ECS logs on stdout',
+  builder: (yargs) => yargs.example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port').example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)') as never,
+  handler: (args) => runCommand(args, (ctx) => serve(ctx, ctx.signal), 1),
+};
+
+export const undeployCommand: CommandModule<GlobalArgs, IdArgs> = {
+  command: 'undeploy <id>',
+  describe: "Stop a model's native process on the daemon (SIGTERM, then SIGKILL after a delay)",
+  builder: (yargs) => yargs.positional('id', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`);
+      if (args.json) return printJson(body);
+      process.stdout.write(`model '${args.id}' undeployed\n`);
+    }),
+};
+
+export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string }> = {
+  command: 'status [id]',
+  describe: 'Show deployments: state, reason, bytes streamed, throughput, pid, restarts, inferences',
+  builder: (yargs) => yargs.positional('id', { type: 'string', describe: 'one model id (default: all)' }).option('json', { type: 'boolean', default: false }) as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const statuses = args.id
+        ? [(await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`)).body]
+        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments')).body.deployments;
+      if (args.json) return printJson(args.id ? statuses[0] : statuses);
+      if (statuses.length === 0) return void process.stdout.write('no deployments\n');
+      for (const s of statuses) process.stdout.write(`${describeStatus(s)}\n`);
+    }),
+};
+
+export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }> = {
+  command: 'infer <id>',
+  describe: 'Run one inference on a started deployment',
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', demandOption: true })
+      .option('tokens', { type: 'string', demandOption: true, describe: 'comma-separated token ids, e.g. 1,2,3' })
+      .option('json', { type: 'boolean', default: false }) as never,
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const tokens = parseTokens(args.tokens);
+      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/infer`, { tokens: [tokens] });
+      if (body.type === 'error') {
+        process.exitCode = 1;
+        process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);
+      }
+      if (args.json) return printJson(body);
+      if (body.result) process.stdout.write(`${JSON.stringify(body.result.inference)}\n`);
+    }),
+};

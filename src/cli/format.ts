@@ -1,0 +1,22 @@
+import { formatBytes } from '../config/units.js';
+import type { DeploymentStatus } from '../daemon/deployment.js';
+import { InvalidArgumentError } from '../errors.js';
+
+export function parseTokens(text: string): number[] {
+  const tokens = text.split(',').map((t) => t.trim());
+  if (tokens.length === 0 || tokens.some((t) => !/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))) {
+    throw new InvalidArgumentError(`--tokens must be comma-separated non-negative whole numbers, e.g. 1,2,3; got '${text}'`);
+  }
+  return tokens.map(Number);
+}
+
+export function describeStatus(s: DeploymentStatus): string {
+  const parts = [`${s.model_id}: ${s.state}${s.phase ? ` (${s.phase})` : ''}`];
+  if (s.pid) parts.push(`pid ${s.pid}`);
+  if (s.total_bytes) parts.push(`${formatBytes(s.bytes_streamed)} of ${formatBytes(s.total_bytes)} streamed`);
+  if (s.throughput_mib_s) parts.push(`${s.throughput_mib_s} MiB/s`);
+  parts.push(`${s.restarts} restarts`, `${s.inference_count} inferences`);
+  if (s.inference_latency_ms.mean !== null) parts.push(`mean latency ${s.inference_latency_ms.mean} ms`);
+  if (s.reason) parts.push(`reason: ${s.reason}`);
+  return parts.join(', ');
+}

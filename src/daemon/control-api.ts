@@ -1,0 +1,117 @@
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ListenAddress } from '../config/config.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Deployments } from './deployments.js';
+import type { DeploymentState } from './deployment.js';
+import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
+
+type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
+
+interface Route {
+  pattern: RegExp;
+  methods: Record<string, Handler>;
+}
+
+const MAX_WAIT_MS = 10 * 60_000;
+
+/**
+ * The daemon's control API:
+ *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
+ *   POST /deployments/<id>/infer
+ */
+export function createControlApi(deployments: Deployments, token: string | undefined): Server {
+  const routes = buildRoutes(deployments);
+  return createServer((request, response) => {
+    handle(routes, request, response, token).catch((error: unknown) => sendError(response, error));
+  });
+}
+
+async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, token: string | undefined): Promise<void> {
+  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const route = routes.find((r) => r.pattern.test(path));
+  if (!route) throw new HttpError(404, 'FEEDER_ERR_NO_ROUTE', `no such endpoint: ${path}`);
+  const handler = route.methods[request.method ?? ''];
+  if (!handler) {
+    const allow = Object.keys(route.methods).join(', ');
+    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${request.method} is not allowed on ${path}; use ${allow}`, { allow });
+  }
+  if (path !== '/healthz') checkBearer(request, token);
+  await handler(request, response, decodeURIComponent(route.pattern.exec(path)![1] ?? ''));
+}
+
+function buildRoutes(deployments: Deployments): Route[] {
+  return [
+    { pattern: /^\/healthz$/, methods: { GET: async (_q, r) => sendJson(r, 200, { status: 'ok', deployments: deployments.list().length }) } },
+    {
+      pattern: /^\/metrics$/,
+      methods: {
+        GET: async (_q, r) => {
+          const text = await deployments.metrics.render();
+          r.writeHead(200, { 'content-type': deployments.metrics.registry.contentType });
+          r.end(text);
+        },
+      },
+    },
+    { pattern: /^\/deployments\/?$/, methods: { GET: async (_q, r) => sendJson(r, 200, { deployments: deployments.list() }) } },
+    {
+      pattern: /^\/deployments\/([^/]+)$/,
+      methods: {
+        GET: async (_q, r, id) => sendJson(r, 200, deployments.require(id).status()),
+        PUT: async (q, r, id) => deploy(deployments, q, r, id),
+        DELETE: async (_q, r, id) => sendJson(r, 200, await deployments.undeploy(id)),
+      },
+    },
+    { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: async (q, r, id) => infer(deployments, q, r, id) } },
+  ];
+}
+
+/** PUT /deployments/<id> {wait_for?, timeout_ms?}: 200 once the wait is over, 202 if still starting. */
+async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const body = asObject(await readJsonBody(request));
+  const waitFor = body.wait_for ?? 'started';
+  if (waitFor !== 'starting' && waitFor !== 'started') throw new InvalidArgumentError(`wait_for must be 'starting' or 'started'; got ${JSON.stringify(waitFor)}`);
+  const timeoutMs = body.timeout_ms ?? 60_000;
+  if (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 0 || (timeoutMs as number) > MAX_WAIT_MS) {
+    throw new InvalidArgumentError(`timeout_ms must be a whole number of milliseconds up to ${MAX_WAIT_MS}; got ${JSON.stringify(timeoutMs)}`);
+  }
+  const deployment = await deployments.deploy(modelId);
+  const until: DeploymentState[] = waitFor === 'starting' ? ['starting', 'started', 'failed', 'stopped'] : ['started', 'failed', 'stopped'];
+  const status = await deployment.waitFor(until, timeoutMs as number);
+  sendJson(response, status.state === 'starting' && waitFor === 'started' ? 202 : 200, status);
+}
+
+async function infer(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const deployment = deployments.require(modelId);
+  const { tokens } = asObject(await readJsonBody(request));
+  if (!isTokenBatch(tokens)) {
+    throw new InvalidArgumentError('tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}');
+  }
+  sendJson(response, 200, await deployment.infer(tokens));
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function isTokenBatch(value: unknown): value is number[][] {
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.length <= 1024 &&
+    value.every((row) => Array.isArray(row) && row.length > 0 && row.length <= 8192 && row.every((t) => Number.isSafeInteger(t) && t >= 0))
+  );
+}
+
+/** Listens on loopback or on a Unix socket that only this user can open. */
+export async function listen(server: Server, address: ListenAddress): Promise<string> {
+  if (address.kind === 'unix') {
+    await rm(address.path, { force: true });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.path, resolve));
+    await chmod(address.path, 0o600);
+    return `unix:${address.path}`;
+  }
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.port, address.host, resolve));
+  return `${address.host}:${(server.address() as { port: number }).port}`;
+}

@@ -1,0 +1,70 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FeederError, InvalidArgumentError, InvalidModelIdError, ModelExistsError, ModelNotFoundError, ModelStateError, SourceError, TimeoutError } from '../errors.js';
+
+/** An answer the control API gives on purpose, with its status. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of request as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    parts.push(part);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (error) {
+    throw new HttpError(400, 'FEEDER_ERR_BAD_JSON', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  response.end(text);
+}
+
+export function sendError(response: ServerResponse, error: unknown): void {
+  const { status, code, message, headers } = toHttpError(error);
+  if (response.headersSent) return void response.destroy();
+  sendJson(response, status, { error: { code, message } }, headers);
+}
+
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof FeederError) return new HttpError(statusOf(error), error.code, error.message);
+  return new HttpError(500, 'FEEDER_ERR_INTERNAL', (error as Error)?.message ?? String(error));
+}
+
+function statusOf(error: FeederError): number {
+  if (error instanceof InvalidArgumentError || error instanceof InvalidModelIdError || error instanceof SourceError) return 400;
+  if (error instanceof ModelNotFoundError) return 404;
+  if (error instanceof ModelStateError || error instanceof ModelExistsError) return 409;
+  if (error instanceof TimeoutError) return 504;
+  return 500;
+}
+
+/** Constant-time comparison of the bearer token; no token configured means the socket's reach is the guard. */
+export function checkBearer(request: IncomingMessage, token: string | undefined): void {
+  if (!token) return;
+  const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new HttpError(401, 'FEEDER_ERR_UNAUTHORIZED', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+  }
+}

@@ -1,0 +1,37 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DeploymentState } from './deployment.js';
+
+const STATES: DeploymentState[] = ['starting', 'started', 'stopping', 'stopped', 'failed'];
+
+/** The daemon's Prometheus metrics, served at GET /metrics. */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly bytesStreamed = new Counter({ name: 'feeder_stream_bytes_total', help: 'Model bytes streamed into native processes', labelNames: ['model_id'], registers: [this.registry] });
+  readonly throughput = new Gauge({ name: 'feeder_stream_throughput_mib_per_second', help: 'Throughput of the last model load', labelNames: ['model_id'], registers: [this.registry] });
+  readonly restarts = new Counter({ name: 'feeder_native_restarts_total', help: 'Native processes restarted after dying', labelNames: ['model_id'], registers: [this.registry] });
+  readonly inferences = new Counter({ name: 'feeder_inference_requests_total', help: 'Inference requests answered', labelNames: ['model_id', 'outcome'], registers: [this.registry] });
+  readonly inferenceLatency = new Histogram({
+    name: 'feeder_inference_latency_seconds',
+    help: 'Inference latency seen by the daemon',
+    labelNames: ['model_id'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(statesNow: () => DeploymentState[]) {
+    new Gauge({
+      name: 'feeder_deployments',
+      help: 'Deployments by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const now = statesNow();
+        for (const state of STATES) this.set({ state }, now.filter((s) => s === state).length);
+      },
+    });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
