@@ -37,7 +37,15 @@ async function handle(routes: Route[], request: IncomingMessage, response: Serve
     throw new HttpError(405, 'FEEDER_ERR_METHOD', `${request.method} is not allowed on ${path}; use ${allow}`, { allow });
   }
   if (path !== '/healthz') checkBearer(request, token);
-  await handler(request, response, decodeURIComponent(route.pattern.exec(path)![1] ?? ''));
+  await handler(request, response, decodePathPart(route.pattern.exec(path)![1] ?? ''));
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, 'FEEDER_ERR_BAD_PATH', `'${part}' is not a valid percent-encoded path segment`);
+  }
 }
 
 function buildRoutes(deployments: Deployments): Route[] {

@@ -21,7 +21,10 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const part of request as AsyncIterable<Buffer>) {
     size += part.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) {
+      // The rest of the body is never read, so this connection cannot carry another request.
+      throw new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+    }
     parts.push(part);
   }
   if (size === 0) return {};

@@ -1,0 +1,110 @@
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { CLI, feeder, type CliResult } from './cli.js';
+import { esUrl, tempDir, uniqueId } from './es.js';
+
+export interface RunningDaemon {
+  name: string;
+  listen: string;
+  child: ResultPromise;
+  /** Every ECS line the daemon wrote on stdout so far, parsed. */
+  logs: Array<Record<string, any>>;
+  /** Raw stdout and stderr, for scanning. */
+  output: () => string;
+  cli: (args: string[], env?: Record<string, string>) => Promise<CliResult>;
+  waitForLog: (match: (line: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>;
+  stop: () => Promise<{ exitCode: number | undefined; ms: number }>;
+}
+
+export interface DaemonOptions {
+  name?: string;
+  listen?: string;
+  /** Merged into the config file the daemon reads. */
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a real `feeder serve` process and waits until its control API is up. */
+export async function startDaemon(options: DaemonOptions = {}): Promise<RunningDaemon> {
+  const name = options.name ?? uniqueId('daemon');
+  const listen = options.listen ?? `127.0.0.1:${await freePort()}`;
+  const configPath = join(await tempDir(), 'feeder.json');
+  await writeFile(configPath, JSON.stringify(mergeConfig({ daemon: { restartBackoffMs: 100, stopGraceMs: 2000 } }, options.config ?? {})));
+  const env = { ES_URL: esUrl(), FEEDER_LISTEN: listen, FEEDER_DAEMON_NAME: name, FEEDER_CONFIG: configPath, ...options.env };
+  const child = execa('node', [CLI, 'serve'], { env, reject: false, buffer: false });
+  const logs: Array<Record<string, any>> = [];
+  let raw = '';
+  let partial = '';
+  child.stdout!.on('data', (data: Buffer) => {
+    raw += data.toString();
+    partial += data.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
+  });
+  child.stderr!.on('data', (data: Buffer) => (raw += data.toString()));
+  const waitForLog = async (match: (line: Record<string, any>) => boolean, timeoutMs = 30_000) => {
+    for (let waited = 0; waited < timeoutMs; waited += 50) {
+      const found = logs.find(match);
+      if (found) return found;
+      if (child.exitCode !== null) throw new Error(`daemon exited early:\n${raw}`);
+      await sleep(50);
+    }
+    throw new Error(`no such log line within ${timeoutMs} ms; output:\n${raw.slice(-3000)}`);
+  };
+  await waitForLog((l) => l.event?.action === 'daemon-start');
+  return {
+    name,
+    listen,
+    child,
+    logs,
+    output: () => raw,
+    cli: (args, extra = {}) => feeder(args, { env: { FEEDER_LISTEN: listen, FEEDER_CONFIG: configPath, ...(options.env ?? {}), ...extra } }),
+    waitForLog,
+    stop: async () => {
+      const started = performance.now();
+      child.kill('SIGTERM');
+      const result = await child;
+      return { exitCode: result.exitCode, ms: performance.now() - started };
+    },
+  };
+}
+
+function mergeConfig(base: Record<string, any>, extra: Record<string, any>): Record<string, any> {
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    merged[key] = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...(base[key] ?? {}), ...value } : value;
+  }
+  return merged;
+}
+
+/** Polls `feeder status <id> --json` until `until` holds. */
+export async function waitForStatus(daemon: RunningDaemon, modelId: string, until: (s: Record<string, any>) => boolean, timeoutMs = 30_000): Promise<Record<string, any>> {
+  let last: Record<string, any> = {};
+  for (let waited = 0; waited < timeoutMs; waited += 200) {
+    const result = await daemon.cli(['status', modelId, '--json']);
+    if (result.exitCode === 0) {
+      last = JSON.parse(result.stdout);
+      if (until(last)) return last;
+    }
+    await sleep(200);
+  }
+  throw new Error(`status of ${modelId} never matched; last: ${JSON.stringify(last)}`);
+}
+
+/** Child processes of `pid`, from /proc. */
+export async function childrenOf(pid: number): Promise<number[]> {
+  const { stdout } = await execa('ps', ['-o', 'pid=', '--ppid', String(pid)], { reject: false });
+  return stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+}
