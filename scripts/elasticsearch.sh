@@ -4,6 +4,7 @@
 #   scripts/elasticsearch.sh start [--version V] [--port P] [--name N] [--security PASSWORD] [--fresh]
 #   scripts/elasticsearch.sh stop  [--name N]
 #   scripts/elasticsearch.sh url   [--name N]
+#   scripts/elasticsearch.sh jdk-for VERSION     (prints the JDK it would use, or fails)
 #
 # `start` prints the node's URL as its last line of stdout once the node answers; it is a no-op
 # (printing the URL) when that instance is already running. The distribution is the
@@ -22,8 +23,9 @@ die() { echo "elasticsearch.sh: $*" >&2; exit 1; }
 log() { echo "elasticsearch.sh: $*" >&2; }
 
 command="${1:-}"
-[ -n "$command" ] || die "usage: elasticsearch.sh start|stop|url [--version V] [--port P] [--name N] [--security PASSWORD] [--fresh]"
+[ -n "$command" ] || die "usage: elasticsearch.sh start|stop|url|jdk-for VERSION [--version V] [--port P] [--name N] [--security PASSWORD] [--fresh]"
 shift
+if [ "$command" = jdk-for ]; then version="${1:?jdk-for needs a version}"; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --version) version="$2"; shift 2 ;;
@@ -120,7 +122,6 @@ node.name: feeder-$name
 discovery.type: single-node
 network.host: 127.0.0.1
 http.port: $port
-transport.port: $((port + 100))
 path.data: $instance/data
 path.logs: $instance/logs
 xpack.security.enabled: $security
@@ -184,5 +185,6 @@ case "$command" in
   start) start ;;
   stop) stop ;;
   url) instance_pid >/dev/null || die "instance '$name' is not running"; instance_url ;;
+  jdk-for) find_java_home ;;
   *) die "unknown command '$command' (start, stop, url)" ;;
 esac

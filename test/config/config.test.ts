@@ -37,3 +37,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
   });
 });
+
+describe('the shipped example config', () => {
+  it('loads, so an operator can start from it', () => {
+    const config = loadConfig({ config: 'config/feeder.example.json' }, {});
+    expect(config.daemon.listen).toBe('unix:/run/es-model-feeder/feeder.sock');
+    expect(config.upload.chunkSize).toBe(4 * 1024 * 1024);
+  });
+});

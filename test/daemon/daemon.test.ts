@@ -94,6 +94,7 @@ describe('a native process that keeps dying', () => {
     try {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(result.exitCode).toBe(1);
+      expect(result.stdout, `${result.stderr}\n${daemon.output().slice(-4000)}`).not.toBe('');
       const status = JSON.parse(result.stdout);
       expect(status).toMatchObject({ state: 'failed', restarts: 2 });
       expect(status.reason).toMatch(/gave up after 2 restarts: the native process \(pid \d+\) was killed by SIGABRT while receiving model/);

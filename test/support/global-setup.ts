@@ -18,20 +18,26 @@ const SECURE_PASSWORD = 'feeder-test-password';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started: string[] = [];
   const startNode = async (name: string, port: number, extra: string[] = []) => {
+    started.push(name);
     const { stdout } = await execa('bash', ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra], {
       stderr: 'inherit',
     });
-    started.push(name);
     return stdout.trim().split('\n').at(-1)!;
   };
-  const [esUrl, esSecureUrl] = await Promise.all([
-    process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
-    startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD]),
-  ]);
-  project.provide('esUrl', esUrl);
-  project.provide('esSecureUrl', esSecureUrl);
-  project.provide('esSecurePassword', SECURE_PASSWORD);
-  return async () => {
+  const stopAll = async () => {
     await Promise.all(started.map((name) => execa('bash', ['scripts/elasticsearch.sh', 'stop', '--name', name], { reject: false })));
   };
+  try {
+    const [esUrl, esSecureUrl] = await Promise.all([
+      process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
+      startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD]),
+    ]);
+    project.provide('esUrl', esUrl);
+    project.provide('esSecureUrl', esSecureUrl);
+    project.provide('esSecurePassword', SECURE_PASSWORD);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  return stopAll;
 }
