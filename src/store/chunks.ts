@@ -3,6 +3,7 @@ import { ChunkMissingError, IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
+import { fetchChunkSource, type ChunkSource } from './chunk-source.js';
 import { chunkDocId } from './layout.js';
 import type { GenerationRef } from './meta.js';
 
@@ -49,15 +50,9 @@ export interface ChunkAddress extends GenerationRef {
 export async function fetchChunk(es: Es, address: ChunkAddress, retry: RetryOptions = DEFAULT_RETRY): Promise<Buffer> {
   const id = chunkDocId(address.modelId, address.generation, address.docNum);
   const where = `chunk ${address.docNum} of model '${address.modelId}' (document '${id}' in ${address.chunks_index})`;
-  let doc: ChunkDoc;
+  let doc: ChunkSource;
   try {
-    doc = await withRetry(
-      () =>
-        es.call(`reading ${where}`, (c) =>
-          c.get<ChunkDoc>({ index: address.chunks_index, id, _source_includes: ['definition', 'definition_length', 'crc32'] }),
-        ).then((r) => r._source!),
-      retry,
-    );
+    doc = await withRetry(() => fetchChunkSource(es, address.chunks_index, id, where, retry.signal), retry);
   } catch (error) {
     if (hasStatus(error, 404)) {
       throw new ChunkMissingError(`${where} is missing; the stored model is damaged: upload it again with --replace`, { cause: error });
@@ -67,7 +62,7 @@ export async function fetchChunk(es: Es, address: ChunkAddress, retry: RetryOpti
   return decodeChunk(doc, address.expectedLength, where);
 }
 
-function decodeChunk(doc: ChunkDoc, expectedLength: number, where: string): Buffer {
+function decodeChunk(doc: ChunkSource, expectedLength: number, where: string): Buffer {
   const bytes = Buffer.from(doc.definition ?? '', 'base64');
   if (bytes.length !== doc.definition_length || bytes.length !== expectedLength) {
     throw new IntegrityError(

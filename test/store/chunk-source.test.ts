@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { IntegrityError } from '../../src/errors.js';
+import { parseChunkSource } from '../../src/store/chunk-source.js';
+
+describe('parseChunkSource', () => {
+  const base64 = Buffer.from('hello chunk').toString('base64');
+
+  it('takes the definition out of our own layout without parsing it as JSON', () => {
+    const raw = Buffer.from(`{"model_id":"m","doc_num":0,"definition_length":11,"crc32":5,"eos":true,"definition":"${base64}"}`);
+    expect(parseChunkSource(raw, 'chunk 0')).toMatchObject({ definition: base64, definition_length: 11, crc32: 5 });
+  });
+
+  it('reads other layouts (spaces, field order) through JSON.parse', () => {
+    const raw = Buffer.from(`{ "definition" : "${base64}", "crc32": 5, "definition_length": 11 }`);
+    expect(parseChunkSource(raw, 'chunk 0')).toMatchObject({ definition: base64, definition_length: 11, crc32: 5 });
+  });
+
+  it('calls a document that is not JSON damaged, naming the chunk', () => {
+    expect(() => parseChunkSource(Buffer.from('{"definition":"abc"'), 'chunk 7 of model x')).toThrow(IntegrityError);
+    expect(() => parseChunkSource(Buffer.from('garbage'), 'chunk 7 of model x')).toThrow(/chunk 7 of model x is not a valid chunk document/);
+  });
+});
