@@ -69,7 +69,7 @@ export function defaultConfig(): FeederConfig {
     },
     upload: {
       chunkSize: 4 * 1024 * 1024,
-      bulkBytes: 16 * 1024 * 1024,
+      bulkBytes: 8 * 1024 * 1024,
       concurrency: 2,
       dedicatedIndexThreshold: 1024 ** 3,
     },

@@ -1,7 +1,11 @@
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
 import { ecsFormat } from '@elastic/ecs-pino-format';
 import { pino, type Logger } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import type { PinoPretty as PinoPrettyFactory } from 'pino-pretty';
+
+// Loaded only for a terminal: it costs memory a daemon or a pipe never needs.
+const loadPretty = () => (createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyFactory }).PinoPretty;
 
 export type { Logger };
 
@@ -26,7 +30,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const redact = { paths: REDACT_PATHS, censor: '[redacted]' };
   if (options.pretty ?? isatty(fd)) {
-    return pino({ level, redact }, PinoPretty({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
+    return pino({ level, redact }, loadPretty()({ destination: fd, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
   }
   return pino({ ...ecsFormat({ convertErr: true }), level, redact }, pino.destination({ fd, sync: true }));
 }

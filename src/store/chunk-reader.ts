@@ -1,6 +1,7 @@
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
+import { BufferPool } from './buffer-pool.js';
 import { fetchChunk, type ChunkAddress } from './chunks.js';
 import type { ModelMeta } from './meta.js';
 
@@ -29,14 +30,24 @@ export interface ReadChunksOptions {
 
 export type ChunkResult = { docNum: number; bytes: Buffer } | { docNum: number; error: Error };
 
-/** The chunks of the model's current generation, in order; a chunk that cannot be had comes as an error. */
+/**
+ * The chunks of the model's current generation, in order; a chunk that cannot be had comes as an
+ * error. A yielded buffer is reused once the loop moves on: copy it to keep it.
+ */
 export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
   const count = requireChunkCount(meta);
   const gauge = options.gauge ?? new ChunkGauge();
+  // Decoded chunks (window + the one held) and raw responses (window) are recycled.
+  const pool = new BufferPool(2 * (options.prefetch + 1));
+  const done = (result: ChunkResult) => {
+    if (!('bytes' in result)) return;
+    gauge.release();
+    pool.give(result.bytes);
+  };
   const window: Promise<ChunkResult>[] = [];
   let next = 0;
   const fill = () => {
-    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), options, gauge));
+    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), options, gauge, pool));
   };
   try {
     fill();
@@ -47,16 +58,16 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
       try {
         yield result;
       } finally {
-        if ('bytes' in result) gauge.release();
+        done(result);
       }
     }
   } finally {
     // Settle what is still in flight so nothing is left running and the gauge stays true.
-    for (const pending of await Promise.all(window)) if ('bytes' in pending) gauge.release();
+    for (const pending of await Promise.all(window)) done(pending);
   }
 }
 
-/** Like readChunkResults, but stops at the first chunk that cannot be had. */
+/** Like readChunkResults, but stops at the first chunk that cannot be had. Buffers are reused likewise. */
 export async function* readChunks(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<Buffer> {
   for await (const result of readChunkResults(es, meta, options)) {
     if ('error' in result) throw result.error;
@@ -64,9 +75,9 @@ export async function* readChunks(es: Es, meta: ModelMeta, options: ReadChunksOp
   }
 }
 
-async function fetchCounted(es: Es, address: ChunkAddress, options: ReadChunksOptions, gauge: ChunkGauge): Promise<ChunkResult> {
+async function fetchCounted(es: Es, address: ChunkAddress, options: ReadChunksOptions, gauge: ChunkGauge, pool: BufferPool): Promise<ChunkResult> {
   try {
-    const bytes = await fetchChunk(es, address, { ...(options.retry ?? DEFAULT_RETRY), signal: options.signal });
+    const bytes = await fetchChunk(es, address, pool, { ...(options.retry ?? DEFAULT_RETRY), signal: options.signal });
     gauge.acquire();
     return { docNum: address.docNum, bytes };
   } catch (error) {

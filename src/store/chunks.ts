@@ -3,6 +3,8 @@ import { ChunkMissingError, IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
+import { base64Length, writeBase64 } from './base64.js';
+import type { BufferPool } from './buffer-pool.js';
 import { fetchChunkSource, type ChunkSource } from './chunk-source.js';
 import { chunkDocId } from './layout.js';
 import type { GenerationRef } from './meta.js';
@@ -29,14 +31,21 @@ export function checksumOf(bytes: Buffer): number {
   return crc32(bytes);
 }
 
-/** The JSON source of one chunk document; built by hand so the base64 is not copied again by a serializer. */
-export function encodeChunkDoc(modelId: string, generation: number, chunk: ChunkToWrite, totalLength: number | null, crc: number): string {
+/**
+ * The JSON source of one chunk document, as bytes. Built by hand, with the base64 written straight
+ * into the buffer, so no serializer copies it again and no multi-megabyte string is made.
+ */
+export function encodeChunkDoc(modelId: string, generation: number, chunk: ChunkToWrite, totalLength: number | null, crc: number, pool?: BufferPool): Buffer {
   const total = totalLength === null ? '' : `,"total_definition_length":${totalLength}`;
-  return (
+  const head =
     `{"model_id":"${modelId}","generation":${generation},"doc_num":${chunk.docNum},` +
-    `"definition_length":${chunk.bytes.length}${total},"crc32":${crc},"eos":${chunk.last},` +
-    `"definition":"${chunk.bytes.toString('base64')}"}`
-  );
+    `"definition_length":${chunk.bytes.length}${total},"crc32":${crc},"eos":${chunk.last},"definition":"`;
+  const size = head.length + base64Length(chunk.bytes.length) + 2;
+  const doc = pool ? pool.take(size) : Buffer.allocUnsafe(size);
+  doc.write(head, 0, 'latin1');
+  const end = writeBase64(chunk.bytes, doc, head.length);
+  doc.write('"}', end, 'latin1');
+  return doc;
 }
 
 /** Where one chunk should be and how long it must be. */
@@ -47,23 +56,28 @@ export interface ChunkAddress extends GenerationRef {
 }
 
 /** Fetches one chunk by id, decodes it and checks its length and checksum. */
-export async function fetchChunk(es: Es, address: ChunkAddress, retry: RetryOptions = DEFAULT_RETRY): Promise<Buffer> {
+export async function fetchChunk(es: Es, address: ChunkAddress, pool: BufferPool, retry: RetryOptions = DEFAULT_RETRY): Promise<Buffer> {
   const id = chunkDocId(address.modelId, address.generation, address.docNum);
   const where = `chunk ${address.docNum} of model '${address.modelId}' (document '${id}' in ${address.chunks_index})`;
   let doc: ChunkSource;
   try {
-    doc = await withRetry(() => fetchChunkSource(es, address.chunks_index, id, where, retry.signal), retry);
+    doc = await withRetry(() => fetchChunkSource(es, address.chunks_index, id, where, pool, retry.signal), retry);
   } catch (error) {
     if (hasStatus(error, 404)) {
       throw new ChunkMissingError(`${where} is missing; the stored model is damaged: upload it again with --replace`, { cause: error });
     }
     throw error;
   }
-  return decodeChunk(doc, address.expectedLength, where);
+  try {
+    return decodeChunk(doc, address.expectedLength, where);
+  } catch (error) {
+    pool.give(doc.bytes);
+    throw error;
+  }
 }
 
 function decodeChunk(doc: ChunkSource, expectedLength: number, where: string): Buffer {
-  const bytes = Buffer.from(doc.definition ?? '', 'base64');
+  const { bytes } = doc;
   if (bytes.length !== doc.definition_length || bytes.length !== expectedLength) {
     throw new IntegrityError(
       `${where} has ${bytes.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); the stored model is damaged: upload it again with --replace`,

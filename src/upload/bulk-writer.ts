@@ -1,5 +1,7 @@
+import { Readable } from 'node:stream';
 import { ElasticsearchError } from '../errors.js';
 import type { Es } from '../es/es.js';
+import type { BufferPool } from '../store/buffer-pool.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
 import { ElasticsearchStatusError } from '../es/translate.js';
 
@@ -13,12 +15,17 @@ export interface BulkWriterOptions {
   signal?: AbortSignal;
   /** Called with the source bytes each document stood for, once Elasticsearch has acknowledged it. */
   onIndexed?: (bytes: number) => void;
+  /** Document buffers go back here once acknowledged. */
+  pool?: BufferPool;
 }
 
 interface PendingDoc {
-  line: string;
+  action: Buffer;
+  source: Buffer;
   sourceBytes: number;
 }
+
+const NEWLINE = Buffer.from('\n');
 
 type BulkItems = { errors: boolean; items?: Array<Record<string, { _id?: string; status: number; error?: { type: string; reason: string } }>> };
 
@@ -37,11 +44,11 @@ export class BulkWriter {
   }
 
   /** Queues one document; resolves once it is in a batch and the number of requests in flight allows more. */
-  async add(id: string, source: string, sourceBytes: number): Promise<void> {
+  async add(id: string, source: Buffer, sourceBytes: number): Promise<void> {
     this.#throwIfFailed();
-    const line = `{"index":{"_id":"${id}"}}\n${source}\n`;
-    this.#batch.push({ line, sourceBytes });
-    this.#batchBytes += line.length;
+    const action = Buffer.from(`{"index":{"_id":"${id}"}}\n`);
+    this.#batch.push({ action, source, sourceBytes });
+    this.#batchBytes += action.length + source.length + 1;
     if (this.#batchBytes >= this.#options.bulkBytes) await this.#sendBatch();
   }
 
@@ -79,7 +86,8 @@ export class BulkWriter {
 
   /** Sends one `_bulk` request; returns the documents rejected with 429, to be sent again. */
   async #sendOnce(docs: PendingDoc[]): Promise<PendingDoc[]> {
-    const body = docs.map((d) => d.line).join('');
+    // Streamed from the documents themselves: a concatenated copy would double what each request holds.
+    const body = Readable.from(docs.flatMap((d) => [d.action, d.source, NEWLINE]), { objectMode: false });
     const response = (await this.#es.call(`indexing ${docs.length} chunk documents into ${this.#options.index}`, (c) =>
       c.transport.request(
         {
@@ -111,6 +119,7 @@ export class BulkWriter {
 
   #acknowledge(docs: PendingDoc[]): void {
     const bytes = docs.reduce((sum, d) => sum + d.sourceBytes, 0);
+    for (const doc of docs) this.#options.pool?.give(doc.source);
     this.#options.onIndexed?.(bytes);
   }
 

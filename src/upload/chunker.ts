@@ -1,12 +1,17 @@
+import type { BufferPool } from '../store/buffer-pool.js';
 import type { ChunkToWrite } from '../store/chunks.js';
 
 /**
+ * Cuts a byte stream into chunks. With a pool, chunk buffers come from it, and the consumer hands
+ * each back when done with it.
+ *
  * Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last one shorter). One chunk is
  * held back so the last can be marked `last` (the `eos` flag) even when the size is unknown.
  */
-export async function* cutIntoChunks(input: AsyncIterable<Buffer>, chunkSize: number): AsyncGenerator<ChunkToWrite> {
+export async function* cutIntoChunks(input: AsyncIterable<Buffer>, chunkSize: number, pool?: BufferPool): AsyncGenerator<ChunkToWrite> {
+  const allocate = () => (pool ? pool.take(chunkSize) : Buffer.allocUnsafe(chunkSize));
   let held: Buffer | null = null;
-  let current = Buffer.allocUnsafe(chunkSize);
+  let current = allocate();
   let filled = 0;
   let docNum = 0;
   for await (const piece of input) {
@@ -18,7 +23,7 @@ export async function* cutIntoChunks(input: AsyncIterable<Buffer>, chunkSize: nu
       if (filled === chunkSize) {
         if (held) yield { docNum: docNum++, bytes: held, last: false };
         held = current;
-        current = Buffer.allocUnsafe(chunkSize);
+        current = allocate();
         filled = 0;
       }
     }

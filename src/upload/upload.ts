@@ -5,6 +5,8 @@ import { InvalidArgumentError, IntegrityError, SourceError } from '../errors.js'
 import type { Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { logEvent, type Logger } from '../log/logger.js';
+import { base64Length } from '../store/base64.js';
+import { BufferPool } from '../store/buffer-pool.js';
 import { checksumOf, encodeChunkDoc, type ChunkToWrite } from '../store/chunks.js';
 import { deleteByIds, refresh, storedChunks, type StoredChunkSummary } from '../store/generations.js';
 import { chunkDocId, isDedicatedChunksIndex } from '../store/layout.js';
@@ -82,7 +84,11 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   const stored = plan.resuming ? await storedSummaries(ctx.es, modelId, target) : new Map<number, StoredChunkSummary>();
   let done = 0;
   const progress = (bytes: number) => options.onProgress?.((done += bytes), source.size);
+  // Chunks (the one being read, the one held back, the one being encoded) and the documents in flight are recycled.
+  const chunkPool = new BufferPool(3);
+  const docPool = new BufferPool((ctx.config.upload.concurrency + 1) * Math.ceil(ctx.config.upload.bulkBytes / base64Length(target.chunk_size)));
   const writer = new BulkWriter(ctx.es, {
+    pool: docPool,
     index: target.chunks_index,
     bulkBytes: ctx.config.upload.bulkBytes,
     concurrency: ctx.config.upload.concurrency,
@@ -93,8 +99,9 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   let totalLength = 0;
   let chunkCount = 0;
   let chunksSent = 0;
-  const readSize = Math.min(target.chunk_size, 8 * 1024 * 1024);
-  for await (const chunk of readChecked(source, readSize, target.chunk_size)) {
+  // Small reads: each read allocates its own buffer, which dies young.
+  const readSize = Math.min(target.chunk_size, 1024 * 1024);
+  for await (const chunk of readChecked(source, readSize, target.chunk_size, chunkPool)) {
     options.signal?.throwIfAborted();
     hash.update(chunk.bytes);
     totalLength += chunk.bytes.length;
@@ -102,10 +109,12 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
     const crc = checksumOf(chunk.bytes);
     if (isAlreadyStored(stored.get(chunk.docNum), chunk, crc)) {
       progress(chunk.bytes.length);
+      chunkPool.give(chunk.bytes);
       continue;
     }
     chunksSent += 1;
-    const doc = encodeChunkDoc(modelId, target.generation, chunk, source.size, crc);
+    const doc = encodeChunkDoc(modelId, target.generation, chunk, source.size, crc, docPool);
+    chunkPool.give(chunk.bytes);
     await writer.add(chunkDocId(modelId, target.generation, chunk.docNum), doc, chunk.bytes.length);
   }
   await writer.flush();
@@ -115,9 +124,9 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   return { chunkCount, chunksSent, totalLength, sha256: hash.digest('hex') };
 }
 
-async function* readChecked(source: ModelSource, readSize: number, chunkSize: number): AsyncGenerator<ChunkToWrite> {
+async function* readChecked(source: ModelSource, readSize: number, chunkSize: number, pool: BufferPool): AsyncGenerator<ChunkToWrite> {
   try {
-    yield* cutIntoChunks(source.open(readSize), chunkSize);
+    yield* cutIntoChunks(source.open(readSize), chunkSize, pool);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code && !(error instanceof IntegrityError)) throw sourceError(source.name, error as NodeJS.ErrnoException);

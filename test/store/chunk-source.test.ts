@@ -7,12 +7,16 @@ describe('parseChunkSource', () => {
 
   it('takes the definition out of our own layout without parsing it as JSON', () => {
     const raw = Buffer.from(`{"model_id":"m","doc_num":0,"definition_length":11,"crc32":5,"eos":true,"definition":"${base64}"}`);
-    expect(parseChunkSource(raw, 'chunk 0')).toMatchObject({ definition: base64, definition_length: 11, crc32: 5 });
+    const parsed = parseChunkSource(raw, 'chunk 0');
+    expect(parsed).toMatchObject({ definition_length: 11, crc32: 5 });
+    expect(parsed.bytes.toString()).toBe('hello chunk');
   });
 
   it('reads other layouts (spaces, field order) through JSON.parse', () => {
     const raw = Buffer.from(`{ "definition" : "${base64}", "crc32": 5, "definition_length": 11 }`);
-    expect(parseChunkSource(raw, 'chunk 0')).toMatchObject({ definition: base64, definition_length: 11, crc32: 5 });
+    const parsed = parseChunkSource(raw, 'chunk 0');
+    expect(parsed).toMatchObject({ definition_length: 11, crc32: 5 });
+    expect(parsed.bytes.toString()).toBe('hello chunk');
   });
 
   it('calls a document that is not JSON damaged, naming the chunk', () => {

@@ -15,7 +15,7 @@ async function readBack(modelId: string): Promise<Buffer> {
   const es = newEs();
   const { meta } = await requireMeta(es, modelId);
   const parts: Buffer[] = [];
-  for await (const chunk of readChunks(es, meta, { prefetch: 2 })) parts.push(chunk);
+  for await (const chunk of readChunks(es, meta, { prefetch: 2 })) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
 }
 

@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus } from '../../daemon/deployment.js';
-import { serve } from '../../daemon/serve.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
 import { describeStatus, parseTokens } from '../format.js';
 
@@ -13,7 +12,8 @@ export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'serve',
   describe: 'Run the daemon: control API on loopback, deployments kept in Elasticsearch, ECS logs on stdout',
   builder: (yargs) => yargs.example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port').example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)') as never,
-  handler: (args) => runCommand(args, (ctx) => serve(ctx, ctx.signal), 1),
+  // The daemon's modules (metrics among them) load only when it runs.
+  handler: (args) => runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1),
 };
 
 export const undeployCommand: CommandModule<GlobalArgs, IdArgs> = {
