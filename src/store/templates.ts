@@ -10,81 +10,61 @@ const COMMON_SETTINGS = {
   'index.auto_expand_replicas': '0-1',
 };
 
-const META_TEMPLATE = {
-  index_patterns: [META_INDEX],
-  priority: 500,
-  version: TEMPLATE_VERSION,
-  _meta: { managed_by: 'es-model-feeder' },
-  template: {
-    settings: COMMON_SETTINGS,
-    mappings: {
-      dynamic: 'strict',
-      properties: {
-        model_id: { type: 'keyword' },
-        state: { type: 'keyword' },
-        generation: { type: 'long' },
-        chunks_index: { type: 'keyword' },
-        chunk_size: { type: 'long' },
-        chunk_count: { type: 'long' },
-        total_length: { type: 'long' },
-        sha256: { type: 'keyword' },
-        encoding: { type: 'keyword' },
-        description: { type: 'text' },
-        tags: { type: 'keyword' },
-        source: { type: 'object', enabled: false },
-        created_at: { type: 'date' },
-        updated_at: { type: 'date' },
-        ready_at: { type: 'date' },
-        // A replacement being uploaded, and generations waiting to be removed: read, never searched.
-        pending: { type: 'object', enabled: false },
-        garbage: { type: 'object', enabled: false },
-      },
-    },
-  },
-};
+/** An index template this project owns: hidden, one shard, strict mappings. */
+function ownedTemplate(pattern: string, properties: Record<string, object>, settings: Record<string, unknown> = {}) {
+  return {
+    index_patterns: [pattern],
+    priority: 500,
+    version: TEMPLATE_VERSION,
+    _meta: { managed_by: 'es-model-feeder' },
+    template: { settings: { ...COMMON_SETTINGS, ...settings }, mappings: { dynamic: 'strict', properties } },
+  };
+}
 
-const CHUNKS_TEMPLATE = {
-  index_patterns: [CHUNKS_INDEX_PATTERN],
-  priority: 500,
-  version: TEMPLATE_VERSION,
-  _meta: { managed_by: 'es-model-feeder' },
-  template: {
-    settings: { ...COMMON_SETTINGS, 'index.refresh_interval': '30s' },
-    mappings: {
-      dynamic: 'strict',
-      properties: {
-        model_id: { type: 'keyword' },
-        generation: { type: 'long' },
-        doc_num: { type: 'long' },
-        // Stored in _source only: a binary field is neither indexed nor analysed.
-        definition: { type: 'binary' },
-        definition_length: { type: 'long', index: false },
-        total_definition_length: { type: 'long', index: false },
-        crc32: { type: 'long', index: false },
-        eos: { type: 'boolean', index: false },
-      },
-    },
-  },
-};
+const META_TEMPLATE = ownedTemplate(META_INDEX, {
+  model_id: { type: 'keyword' },
+  state: { type: 'keyword' },
+  generation: { type: 'long' },
+  chunks_index: { type: 'keyword' },
+  chunk_size: { type: 'long' },
+  chunk_count: { type: 'long' },
+  total_length: { type: 'long' },
+  sha256: { type: 'keyword' },
+  encoding: { type: 'keyword' },
+  description: { type: 'text' },
+  tags: { type: 'keyword' },
+  source: { type: 'object', enabled: false },
+  created_at: { type: 'date' },
+  updated_at: { type: 'date' },
+  ready_at: { type: 'date' },
+  // A replacement being uploaded, and generations waiting to be removed: read, never searched.
+  pending: { type: 'object', enabled: false },
+  garbage: { type: 'object', enabled: false },
+});
 
-const DEPLOYMENTS_TEMPLATE = {
-  index_patterns: [DEPLOYMENTS_INDEX],
-  priority: 500,
-  version: TEMPLATE_VERSION,
-  _meta: { managed_by: 'es-model-feeder' },
-  template: {
-    settings: COMMON_SETTINGS,
-    mappings: {
-      dynamic: 'strict',
-      properties: {
-        daemon: { type: 'keyword' },
-        model_id: { type: 'keyword' },
-        desired: { type: 'keyword' },
-        requested_at: { type: 'date' },
-      },
-    },
+const CHUNKS_TEMPLATE = ownedTemplate(
+  CHUNKS_INDEX_PATTERN,
+  {
+    model_id: { type: 'keyword' },
+    generation: { type: 'long' },
+    doc_num: { type: 'long' },
+    // Stored in _source only: a binary field is neither indexed nor analysed.
+    definition: { type: 'binary' },
+    definition_length: { type: 'long', index: false },
+    total_definition_length: { type: 'long', index: false },
+    crc32: { type: 'long', index: false },
+    eos: { type: 'boolean', index: false },
   },
-};
+  // Uploads refresh explicitly before a model is marked ready.
+  { 'index.refresh_interval': '30s' },
+);
+
+const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
+  daemon: { type: 'keyword' },
+  model_id: { type: 'keyword' },
+  desired: { type: 'keyword' },
+  requested_at: { type: 'date' },
+});
 
 /** Installs or updates the index templates this project owns; a no-op when they are current. */
 export async function installTemplates(es: Es): Promise<void> {
