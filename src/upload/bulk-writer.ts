@@ -34,6 +34,7 @@ export class BulkWriter {
   readonly #es: Es;
   readonly #options: BulkWriterOptions;
   readonly #inFlight = new Set<Promise<void>>();
+  #inFlightBytes = 0;
   #batch: PendingDoc[] = [];
   #batchBytes = 0;
   #failure: unknown = null;
@@ -60,17 +61,31 @@ export class BulkWriter {
   }
 
   async #sendBatch(): Promise<void> {
-    while (this.#inFlight.size >= this.#options.concurrency) await Promise.race(this.#inFlight);
+    const bytes = this.#batchBytes;
+    while (this.#inFlight.size >= this.#options.concurrency || this.#wouldOverload(bytes)) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
     const docs = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#inFlightBytes += bytes;
     const request = this.#sendWithRetry(docs)
       .catch((error: unknown) => {
         this.#failure ??= error;
       })
-      .finally(() => this.#inFlight.delete(request));
+      .finally(() => {
+        this.#inFlightBytes -= bytes;
+        this.#inFlight.delete(request);
+      });
     this.#inFlight.add(request);
+  }
+
+  /**
+   * Elasticsearch rejects a whole request (429) when the bytes it is indexing pass its indexing
+   * pressure limit (10% of its heap): two 85 MiB bodies of 64 MiB chunks did that on a 1 GiB node.
+   * So bodies much larger than `bulkBytes` go one at a time; one request may always be sent.
+   */
+  #wouldOverload(bytes: number): boolean {
+    return this.#inFlight.size > 0 && this.#inFlightBytes + bytes > 2 * this.#options.concurrency * this.#options.bulkBytes;
   }
 
   async #sendWithRetry(docs: PendingDoc[]): Promise<void> {

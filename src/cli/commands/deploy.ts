@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { formatBytes, parseDuration } from '../../config/units.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { feedModel } from '../../feed/feed-model.js';
 import { createProgress } from '../../log/progress.js';
 import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus } from '../../daemon/deployment.js';
@@ -52,6 +51,7 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
 }
 
 async function deployInForeground(ctx: CommandContext, args: DeployArgs, tokens: number[] | undefined, timeoutMs: number | undefined): Promise<void> {
+  const { feedModel } = await import('../../feed/feed-model.js');
   const progress = createProgress({ label: `deploy ${args.id}`, logger: ctx.logger, fields: { model_id: args.id } });
   const result = await feedModel(ctx, {
     modelId: args.id,

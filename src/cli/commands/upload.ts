@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
-import { uploadModel } from '../../upload/upload.js';
 import { STDIN_ARG } from '../cli.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
 
@@ -32,6 +31,7 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
       .example('$0 upload model.pt --model-id my-model --resume', 'finish an interrupted upload') as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
+      const { uploadModel } = await import('../../upload/upload.js');
       const progress = createProgress({ label: `upload ${args.modelId}`, logger: ctx.logger, fields: { model_id: args.modelId } });
       const meta = await uploadModel(ctx, {
         modelId: args.modelId,
