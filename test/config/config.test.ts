@@ -42,6 +42,6 @@ describe('the shipped example config', () => {
   it('loads, so an operator can start from it', () => {
     const config = loadConfig({ config: 'config/feeder.example.json' }, {});
     expect(config.daemon.listen).toBe('unix:/run/es-model-feeder/feeder.sock');
-    expect(config.upload.chunkSize).toBe(4 * 1024 * 1024);
+    expect(config.upload.chunkSize).toBe(1024 * 1024);
   });
 });

@@ -20,7 +20,7 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
     yargs
       .positional('file', { type: 'string', demandOption: true, describe: 'model file, or - to read stdin' })
       .option('model-id', { type: 'string', demandOption: true, describe: 'id to store it under: lowercase letters, digits, - _ . (at most 64)' })
-      .option('chunk-size', { type: 'string', describe: 'bytes per chunk document, 64kb..64mb (default 4mb)' })
+      .option('chunk-size', { type: 'string', describe: 'bytes per chunk document, 64kb..64mb (default 1mb)' })
       .option('replace', { type: 'boolean', default: false, describe: 'overwrite an existing model; the old one stays usable until the new one is complete' })
       .option('resume', { type: 'boolean', default: false, describe: 'finish an interrupted upload, sending only chunks missing or different' })
       .option('description', { type: 'string', describe: 'free text stored with the model' })
