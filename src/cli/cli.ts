@@ -29,9 +29,9 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .version(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .epilogue('Exit codes: 0 ok, 1 the operation failed, 2 bad usage or input. Configuration: config file < environment < flags.')
-    .fail((message, error, cli) => {
+    .fail((message, error) => {
       if (error) throw error;
-      process.stderr.write(`${cli.help() && ''}feeder: ${message}\nRun with --help for usage.\n`);
+      process.stderr.write(`feeder: ${message}\nRun with --help for usage.\n`);
       process.exit(2);
     }) as unknown as Argv<GlobalArgs>;
 }

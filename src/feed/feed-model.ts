@@ -134,7 +134,7 @@ async function explainFailure(error: unknown, facts: FailureFacts): Promise<Feed
     return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) was stopped`, { cause: error });
   }
   if (error instanceof FeederError && !(error instanceof AbortedError)) return error;
-  if (error instanceof StdinClosedError || (error instanceof Error && error.name === 'NativeProcessError')) {
+  if (error instanceof StdinClosedError) {
     await facts.native.exited;
     return facts.native.failureOf(`while receiving model '${facts.modelId}' (${progress})`);
   }

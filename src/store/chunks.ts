@@ -9,7 +9,7 @@ import { fetchChunkSource, type ChunkSource } from './chunk-source.js';
 import { chunkDocId } from './layout.js';
 import type { GenerationRef } from './meta.js';
 
-/** The chunk document, named after Elastic ML's TrainedModelDefinitionDoc fields. */
+/** The chunk document (see encodeChunkDoc), named after Elastic ML's TrainedModelDefinitionDoc fields. */
 export interface ChunkDoc {
   model_id: string;
   generation: number;
