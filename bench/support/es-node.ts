@@ -3,8 +3,6 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/elasticsearch.sh', import.meta.url));
-const NAME = 'bench';
-const PORT = 9270;
 
 export interface EsNode {
   url: string;
@@ -13,15 +11,19 @@ export interface EsNode {
 }
 
 /**
- * ES_URL when set; otherwise the project's single-node Elasticsearch named `bench`: used as it is
+ * ES_URL when set; otherwise the project's single-node Elasticsearch `name` on `port`: used as it is
  * when something already answers on its port, else started fresh here and stopped by `stop`.
  */
-export async function benchElasticsearch(): Promise<EsNode> {
+export async function benchElasticsearch(name = 'bench', port = 9270): Promise<EsNode> {
   if (process.env.ES_URL) return { url: process.env.ES_URL, stop: async () => {} };
-  const url = `http://127.0.0.1:${PORT}`;
+  const url = `http://127.0.0.1:${port}`;
   if (await answers(url)) return { url, stop: async () => {} };
-  const out = await script(['start', '--name', NAME, '--port', String(PORT), '--fresh']);
-  return { url: out.trim().split('\n').pop()!, stop: () => script(['stop', '--name', NAME]).then(() => {}) };
+  const out = await script(['start', '--name', name, '--port', String(port), '--fresh']).catch(async (error: unknown) => {
+    // A start that failed half-way may have left the node running.
+    await script(['stop', '--name', name]).catch(() => {});
+    throw error;
+  });
+  return { url: out.trim().split('\n').pop()!, stop: () => script(['stop', '--name', name]).then(() => {}) };
 }
 
 function answers(url: string): Promise<boolean> {

@@ -1,0 +1,416 @@
+// Deploy benchmark: the feeder's deploy (feedModel in a child node process, as the daemon runs it)
+// against the same chunk documents fetched raw by parallel HTTP (the Elasticsearch ceiling), the
+// model file piped into the stub (the pipe ceiling), and a restore done as Elastic ML does it
+// (sequential `_search` size 1 + `search_after`, decode, blocking write).
+//
+//   npm run bench:deploy                        256 MiB, 1 GiB and 4 GiB, 3 runs each
+//   BENCH_SIZES=64mb BENCH_RUNS=1 npm run bench:deploy
+//   BENCH_PREFETCH=4 ...                        the feeder's deploy.prefetch (default: the config default)
+//
+// Every native stub runs with --discard (it hashes and counts but keeps nothing), so its memory is
+// not what is measured; up to 4 GiB - 1 the size header is u32, from 4 GiB on u64.
+// Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `benchd` node.
+// Writes bench/results/deploy.json and prints a table.
+import { spawn } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type FeederConfig, type HeaderKind } from '../src/config/config.js';
+import { parseByteSize } from '../src/config/units.js';
+import { Es } from '../src/es/es.js';
+import { encodeSizeHeader } from '../src/feed/header.js';
+import { createLogger, type Logger } from '../src/log/logger.js';
+import { deleteModel } from '../src/store/delete.js';
+import { chunkDocId } from '../src/store/layout.js';
+import type { ModelMeta } from '../src/store/meta.js';
+import { uploadModel } from '../src/upload/upload.js';
+import type { DeployChildOptions, DeployChildReport } from './support/deploy-child.js';
+import { benchElasticsearch } from './support/es-node.js';
+import { buildStamp } from './support/deploy-build.js';
+import { esCpuClock } from './support/deploy-es-cpu.js';
+import { RawHttp } from './support/deploy-http.js';
+import { pipeFileIntoStub, startStub, writeAll, type Stub } from './support/deploy-stub.js';
+import { makeTempDir, writeRandomFile } from './support/files.js';
+import { atLeast, below, median, round, table, type Target } from './support/report.js';
+
+const MIB = 1024 * 1024;
+const U32_MAX = 2 ** 32 - 1;
+const RSS_LIMIT_MIB = 150;
+const RSS_SPREAD_PERCENT = 10;
+/** Parallel GETs tried for the Elasticsearch ceiling; the best median is the ceiling. */
+const ES_LIMIT_PARALLEL = [2, 4, 8];
+/**
+ * How the ceiling fetches a chunk: `doc` with source filtering (Elasticsearch parses and re-serializes
+ * the whole document), `source` the stored source as is.
+ */
+const ES_LIMIT_REQUESTS = {
+  doc: (index: string, id: string) => `/${index}/_doc/${encodeURIComponent(id)}?_source_includes=definition,definition_length,crc32`,
+  source: (index: string, id: string) => `/${index}/_source/${encodeURIComponent(id)}`,
+};
+type EsLimitRequest = keyof typeof ES_LIMIT_REQUESTS;
+const ES_LIMIT_VARIANTS = (Object.keys(ES_LIMIT_REQUESTS) as EsLimitRequest[]).flatMap((request) => ES_LIMIT_PARALLEL.map((n) => `${request} N=${n}`));
+const DEPLOY_CHILD = fileURLToPath(new URL('./support/deploy-child.js', import.meta.url));
+const RESULT_FILE = fileURLToPath(new URL('../../bench/results/deploy.json', import.meta.url));
+
+interface Bench {
+  esUrl: string;
+  es: Es;
+  http: RawHttp;
+  config: FeederConfig;
+  logger: Logger;
+  dir: string;
+  signal: AbortSignal;
+  prefetch: number;
+  /** CPU milliseconds the Elasticsearch node has used so far. */
+  esCpuMs(): Promise<number>;
+  name(kind: string): string;
+}
+
+/** One stored model, and its file while the pipe baseline still needs it. */
+interface Model {
+  meta: ModelMeta;
+  file: string;
+  size: number;
+  header: HeaderKind;
+  stubArgs: string[];
+}
+
+/** One timed run: wall seconds, and the CPU seconds Elasticsearch spent meanwhile. */
+interface Sample {
+  s: number;
+  es_cpu_s: number;
+}
+
+interface FeederSample extends Sample {
+  wall_s: number;
+  node_cpu_s: number;
+  peak_rss_mib: number;
+  max_rss_mib: number;
+  chunks_peak: number;
+  es_calls: number;
+  es_call_ms_mean: number;
+  es_busy_s: number;
+}
+
+interface SizeResult {
+  size_mib: number;
+  header: HeaderKind;
+  feeder_mib_s: number;
+  es_limit_mib_s: number;
+  /** Which request kind and parallelism gave the ceiling. */
+  es_limit_method: string;
+  /** The best median per request kind. */
+  es_limit_by_request: Record<EsLimitRequest, number>;
+  pipe_limit_mib_s: number;
+  elastic_ml_style_mib_s: number;
+  peak_rss_mib: number;
+  feeder_vs_es_limit: number;
+  feeder_vs_elastic_ml_style: number;
+  samples: { feeder: FeederSample[]; es_limit: Record<string, Sample[]>; pipe_limit: Sample[]; elastic_ml_style: Sample[] };
+}
+
+async function main(): Promise<void> {
+  const sizes = (process.env.BENCH_SIZES ?? '256mb,1gb,4gb').split(',').map((s) => parseByteSize(s, 'BENCH_SIZES'));
+  const runs = Number(process.env.BENCH_RUNS ?? 3);
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const interrupt = new AbortController();
+  const stop = () => interrupt.abort(new Error('interrupted'));
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  try {
+    const node = await benchElasticsearch('benchd', 9280);
+    cleanup.push(() => node.stop());
+    const bench = await prepare(node.url, interrupt.signal, cleanup);
+    const esVersion = await elasticsearchVersion(bench.http);
+    const stampAtStart = await buildStamp(DEPLOY_CHILD);
+    console.error(`bench: Elasticsearch ${esVersion}, sizes ${sizes.map((s) => s / MIB).join(', ')} MiB, ${runs} runs each, prefetch ${bench.prefetch}`);
+
+    const results: SizeResult[] = [];
+    for (const size of sizes) results.push(await measureSize(bench, size, runs));
+
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, mem_gib: round(totalmem() / 1024 ** 3), node: process.version },
+      es_version: esVersion,
+      runs,
+      chunk_size: bench.config.upload.chunkSize,
+      prefetch: bench.prefetch,
+      feeder_build: { ...stampAtStart, changed_during_run: (await buildStamp(DEPLOY_CHILD)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256 },
+      method: {
+        feeder: 'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report)',
+        peak_rss: "the child's VmHWM at exit (getrusage maxRSS, kept as max_rss_mib, also carries the parent's RSS across fork+exec)",
+        es_limit: `N parallel GETs of every chunk, bodies discarded, N = ${ES_LIMIT_PARALLEL.join(', ')}; 'doc' = GET /<index>/_doc/<id>?_source_includes=definition,definition_length,crc32, 'source' = GET /<index>/_source/<id>; es_limit is the best median of all`,
+        pipe_limit: '{ printf <header>; cat <model file>; } | native-stub, until its loaded frame (file in the page cache)',
+        elastic_ml_style: '_search size 1, sort doc_num, search_after, filtered on model_id and generation, one at a time; base64 decoded; each write awaited',
+        stub_flags: 'every native stub runs with --header <header> --discard',
+      },
+      sizes: results,
+      targets: targets(results),
+    };
+    await mkdir(join(RESULT_FILE, '..'), { recursive: true });
+    await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+    printReport(report);
+    if (report.feeder_build.changed_during_run) console.log('\nWARNING: the compiled deploy code changed during the run (a rebuild by someone else): the samples mix feeder versions');
+    console.log('\nwritten to bench/results/deploy.json');
+  } finally {
+    for (const step of cleanup.reverse()) await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+  }
+}
+
+async function prepare(esUrl: string, signal: AbortSignal, cleanup: Array<() => Promise<unknown>>): Promise<Bench> {
+  const config = loadConfig({ esUrl }, {});
+  const prefetch = process.env.BENCH_PREFETCH ? Number(process.env.BENCH_PREFETCH) : config.deploy.prefetch;
+  const es = new Es(config.elasticsearch);
+  cleanup.push(() => es.close());
+  const http = new RawHttp(esUrl, Math.max(...ES_LIMIT_PARALLEL));
+  cleanup.push(async () => http.close());
+  const dir = await makeTempDir();
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  const logger = createLogger({ level: 'warn', pretty: false });
+  const esCpu = await esCpuClock(http, esUrl);
+  console.error(`bench: Elasticsearch CPU time read from ${esCpu.source}`);
+  let n = 0;
+  return { esUrl, es, http, config, logger, dir, signal, prefetch, esCpuMs: esCpu.read, name: (kind) => `bench-deploy-${process.pid}-${++n}-${kind}` };
+}
+
+/** From the nodes info API: the test distribution the project runs has no `GET /`. */
+async function elasticsearchVersion(http: RawHttp): Promise<string> {
+  const info = await http.json<{ nodes: Record<string, { version: string }> }>('GET', '/_nodes/_local?filter_path=nodes.*.version');
+  return Object.values(info.nodes)[0]!.version;
+}
+
+/** Uploads one random model, runs every measurement `runs` times (interleaved), removes the model and its file. */
+async function measureSize(bench: Bench, size: number, runs: number): Promise<SizeResult> {
+  const modelId = bench.name(`${size / MIB}mib`);
+  const file = await writeRandomFile(bench.dir, size);
+  try {
+    const model = await storeModel(bench, modelId, file, size);
+    const feeder: FeederSample[] = [];
+    const esLimit: Record<string, Sample[]> = Object.fromEntries(ES_LIMIT_VARIANTS.map((v) => [v, []]));
+    const pipe: Sample[] = [];
+    const mlStyle: Sample[] = [];
+    const measurements = [
+      async () => void feeder.push(await measureFeeder(bench, model)),
+      async () => {
+        for (const request of Object.keys(ES_LIMIT_REQUESTS) as EsLimitRequest[]) {
+          for (const n of ES_LIMIT_PARALLEL) esLimit[`${request} N=${n}`]!.push(await measureEsLimit(bench, model, request, n));
+        }
+      },
+      async () => void pipe.push(await measurePipeLimit(bench, model)),
+      async () => void mlStyle.push(await measureElasticMlStyle(bench, model)),
+    ];
+    for (let run = 1; run <= runs; run++) {
+      // A different one goes first each run, so none always follows the same one.
+      for (let i = 0; i < measurements.length; i++) await measurements[(i + run - 1) % measurements.length]!();
+      const limits = ES_LIMIT_VARIANTS.map((v) => `${v} ${esLimit[v]!.at(-1)!.s.toFixed(2)} s`).join(', ');
+      console.error(`bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.s.toFixed(2)} s (${feeder.at(-1)!.peak_rss_mib} MiB RSS), es limit ${limits}, pipe ${pipe.at(-1)!.s.toFixed(2)} s, ml-style ${mlStyle.at(-1)!.s.toFixed(2)} s`);
+    }
+    return summarize(model, { feeder, es_limit: esLimit, pipe_limit: pipe, elastic_ml_style: mlStyle });
+  } finally {
+    await rm(file, { force: true });
+    await deleteModel(bench.es, modelId, bench.logger).catch((error: unknown) => {
+      if ((error as Error).name !== 'ModelNotFoundError') throw error;
+    });
+  }
+}
+
+/**
+ * The feeder's upload (not timed); then waits for merges and reads every chunk once, untimed, so the
+ * first measurement does not pay for what comes first after an upload.
+ */
+async function storeModel(bench: Bench, modelId: string, file: string, size: number): Promise<Model> {
+  const started = performance.now();
+  const meta = await uploadModel({ es: bench.es, config: bench.config, logger: bench.logger }, { modelId, path: file, signal: bench.signal });
+  console.error(`bench: uploaded ${size / MIB} MiB as '${modelId}' in ${((performance.now() - started) / 1000).toFixed(1)} s (${meta.chunk_count} chunks in ${meta.chunks_index})`);
+  await settle(bench);
+  const header: HeaderKind = size > U32_MAX ? 'u64' : 'u32';
+  const model: Model = { meta, file, size, header, stubArgs: ['--header', header, '--discard'] };
+  await measureEsLimit(bench, model, 'source', 4);
+  return model;
+}
+
+/** feedModel in a child node process (deploy-child), as the daemon deploys. */
+async function measureFeeder(bench: Bench, model: Model): Promise<FeederSample> {
+  const options: DeployChildOptions = { esUrl: bench.esUrl, modelId: model.meta.model_id, header: model.header, args: model.stubArgs, prefetch: bench.prefetch };
+  const esCpu = await bench.esCpuMs();
+  const started = performance.now();
+  const out = await runNode([DEPLOY_CHILD, JSON.stringify(options)], bench.signal);
+  const wall = (performance.now() - started) / 1000;
+  const report = JSON.parse(out.trim().split('\n').pop()!) as DeployChildReport;
+  if (report.bytes !== model.size) throw new Error(`the feeder deployed ${report.bytes} bytes of a ${model.size}-byte model`);
+  return {
+    s: report.duration_ms / 1000,
+    es_cpu_s: ((await bench.esCpuMs()) - esCpu) / 1000,
+    wall_s: wall,
+    node_cpu_s: report.cpu_ms / 1000,
+    peak_rss_mib: round((report.vm_hwm_kib ?? report.max_rss_kib) / 1024),
+    max_rss_mib: round(report.max_rss_kib / 1024),
+    chunks_peak: report.chunks_peak,
+    es_calls: report.es_calls,
+    es_call_ms_mean: report.es_call_ms_mean,
+    es_busy_s: report.es_busy_ms / 1000,
+  };
+}
+
+/** The Elasticsearch ceiling: every chunk fetched by id, `parallel` requests in flight, bodies discarded. */
+async function measureEsLimit(bench: Bench, model: Model, request: EsLimitRequest, parallel: number): Promise<Sample> {
+  const { meta } = model;
+  const paths = Array.from({ length: meta.chunk_count! }, (_, i) => ES_LIMIT_REQUESTS[request](meta.chunks_index, chunkDocId(meta.model_id, meta.generation, i)));
+  let next = 0;
+  let received = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      bench.signal.throwIfAborted();
+      const bytes = await bench.http.discard(paths[next++]!);
+      received += bytes;
+    }
+  };
+  return timed(bench, async () => {
+    await Promise.all(Array.from({ length: parallel }, worker));
+    if (received < (model.size * 4) / 3) throw new Error(`the raw GETs received ${received} bytes for a ${model.size}-byte model`);
+  });
+}
+
+/** The pipe ceiling: the size header and the model file through a shell pipe into the stub. */
+async function measurePipeLimit(bench: Bench, model: Model): Promise<Sample> {
+  return timed(bench, async () => {
+    const stub = pipeFileIntoStub(bench.config.deploy.command, model.stubArgs, model.file, encodeSizeHeader(model.size, model.header));
+    await untilLoaded(stub, model);
+    await stub.exited;
+  });
+}
+
+/** As Elastic ML restores a model: one `_search` (size 1, search_after) at a time, decoded, written, awaited. */
+async function measureElasticMlStyle(bench: Bench, model: Model): Promise<Sample> {
+  const { meta } = model;
+  const filter = [{ term: { model_id: meta.model_id } }, { term: { generation: meta.generation } }];
+  type Hits = { hits: { hits: Array<{ _source: { definition: string; eos: boolean }; sort: number[] }> } };
+  return timed(bench, async () => {
+    const stub = startStub(bench.config.deploy.command, model.stubArgs);
+    const stdin = stub.stdin!;
+    try {
+      await writeAll(stdin, encodeSizeHeader(model.size, model.header));
+      let after: number[] | undefined;
+      for (;;) {
+        bench.signal.throwIfAborted();
+        const body = { size: 1, sort: [{ doc_num: 'asc' }], query: { bool: { filter } }, ...(after ? { search_after: after } : {}) };
+        const hit = (await bench.http.json<Hits>('POST', `/${meta.chunks_index}/_search`, body)).hits.hits[0];
+        if (!hit) break;
+        await writeAll(stdin, Buffer.from(hit._source.definition, 'base64'));
+        if (hit._source.eos) break;
+        after = hit.sort;
+      }
+      await untilLoaded(stub, model);
+      stdin.end();
+      await stub.exited;
+    } finally {
+      stub.kill();
+    }
+  });
+}
+
+/** The stub's `loaded` frame, checked against the model; the stub is killed if it does not come. */
+async function untilLoaded(stub: Stub, model: Model): Promise<void> {
+  try {
+    const loaded = await stub.loaded;
+    if (loaded.bytes !== model.size || loaded.sha256 !== model.meta.sha256) throw new Error(`the stub reports ${loaded.bytes} bytes, sha256 ${loaded.sha256}; the model is ${model.size} bytes, sha256 ${model.meta.sha256}`);
+  } catch (error) {
+    stub.kill();
+    throw error;
+  }
+}
+
+async function timed(bench: Bench, work: () => Promise<void>): Promise<Sample> {
+  bench.signal.throwIfAborted();
+  const esCpu = await bench.esCpuMs();
+  const started = performance.now();
+  await work();
+  const s = (performance.now() - started) / 1000;
+  return { s, es_cpu_s: ((await bench.esCpuMs()) - esCpu) / 1000 };
+}
+
+/** Waits (up to a minute) until the node runs no merges. */
+async function settle(bench: Bench): Promise<void> {
+  for (let waited = 0; waited < 60_000; waited += 250) {
+    const stats = await bench.http.json<{ nodes: Record<string, { indices: { merges: { current: number } } }> }>('GET', '/_nodes/_local/stats/indices/merge?filter_path=nodes.*.indices.merges.current');
+    if (Object.values(stats.nodes).every((n) => n.indices.merges.current === 0)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Runs a node script; resolves with its stdout, rejects with its last stderr lines unless it exits 0. */
+function runNode(args: string[], signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited with ${code}: ${err.trim().split('\n').slice(-5).join('\n')}`))));
+  });
+}
+
+function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
+  const mib = model.size / MIB;
+  const rate = (runs: Sample[]) => mib / median(runs.map((r) => r.s));
+  const fastest = (variants: string[]) => variants.reduce((a, b) => (rate(samples.es_limit[b]!) > rate(samples.es_limit[a]!) ? b : a));
+  const best = fastest(ES_LIMIT_VARIANTS);
+  const feeder = rate(samples.feeder);
+  const esLimit = rate(samples.es_limit[best]!);
+  const bestOf = (request: string) => round(rate(samples.es_limit[fastest(ES_LIMIT_VARIANTS.filter((v) => v.startsWith(`${request} `)))]!));
+  const mlStyle = rate(samples.elastic_ml_style);
+  const rounded = <T extends object>(runs: T[]) => runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v as number, 3)])) as T);
+  return {
+    size_mib: mib,
+    header: model.header,
+    feeder_mib_s: round(feeder),
+    es_limit_mib_s: round(esLimit),
+    es_limit_method: best,
+    es_limit_by_request: Object.fromEntries(Object.keys(ES_LIMIT_REQUESTS).map((r) => [r, bestOf(r)])) as Record<EsLimitRequest, number>,
+    pipe_limit_mib_s: round(rate(samples.pipe_limit)),
+    elastic_ml_style_mib_s: round(mlStyle),
+    peak_rss_mib: round(median(samples.feeder.map((r) => r.peak_rss_mib))),
+    feeder_vs_es_limit: round(feeder / esLimit, 2),
+    feeder_vs_elastic_ml_style: round(feeder / mlStyle, 2),
+    samples: {
+      feeder: rounded(samples.feeder),
+      es_limit: Object.fromEntries(Object.entries(samples.es_limit).map(([n, runs]) => [n, rounded(runs)])),
+      pipe_limit: rounded(samples.pipe_limit),
+      elastic_ml_style: rounded(samples.elastic_ml_style),
+    },
+  };
+}
+
+function targets(sizes: SizeResult[]): Target[] {
+  const out: Target[] = [];
+  for (const s of sizes) {
+    out.push(atLeast(`feeder_vs_es_limit @ ${s.size_mib} MiB`, s.feeder_vs_es_limit, 0.85));
+    out.push(atLeast(`feeder_vs_elastic_ml_style @ ${s.size_mib} MiB`, s.feeder_vs_elastic_ml_style, 2));
+    out.push(below(`peak_rss_mib @ ${s.size_mib} MiB`, s.peak_rss_mib, RSS_LIMIT_MIB));
+  }
+  const smallest = sizes.reduce((a, b) => (b.size_mib < a.size_mib ? b : a));
+  const largest = sizes.reduce((a, b) => (b.size_mib > a.size_mib ? b : a));
+  if (smallest !== largest) {
+    const spread = (Math.abs(largest.peak_rss_mib - smallest.peak_rss_mib) / smallest.peak_rss_mib) * 100;
+    out.push(below(`peak_rss_mib @ ${largest.size_mib} MiB vs ${smallest.size_mib} MiB (% difference)`, spread, RSS_SPREAD_PERCENT));
+  }
+  return out;
+}
+
+function printReport(report: { sizes: SizeResult[]; targets: Target[]; runs: number; prefetch: number; chunk_size: number }): void {
+  console.log(`\nDeploy throughput (median of ${report.runs} runs; MiB of model per second; chunk size ${report.chunk_size / MIB} MiB, prefetch ${report.prefetch}; stubs with --discard)\n`);
+  console.log(
+    table(
+      ['size MiB', 'header', 'feeder', 'ES limit', '(how)', 'ES filtered', 'pipe limit', 'ML style', 'peak RSS MiB', 'feeder/ES', 'feeder/ML'],
+      report.sizes.map((s) => [s.size_mib, s.header, s.feeder_mib_s, s.es_limit_mib_s, s.es_limit_method, s.es_limit_by_request.doc, s.pipe_limit_mib_s, s.elastic_ml_style_mib_s, s.peak_rss_mib, s.feeder_vs_es_limit, s.feeder_vs_elastic_ml_style]),
+    ),
+  );
+  console.log('\nTargets\n');
+  console.log(table(['target', 'value', 'wanted', ''], report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS'])));
+}
+
+await main().catch((error: unknown) => {
+  console.error(`bench: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+});
