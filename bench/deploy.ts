@@ -6,6 +6,7 @@
 //   npm run bench:deploy                        256 MiB, 1 GiB and 4 GiB, 3 runs each
 //   BENCH_SIZES=64mb BENCH_RUNS=1 npm run bench:deploy
 //   BENCH_PREFETCH=4 ...                        the feeder's deploy.prefetch (default: the config default)
+//   BENCH_CHUNK_SIZE=4mb ...                    the upload's chunk size (default: the config default)
 //
 // Every native stub runs with --discard (it hashes and counts but keeps nothing), so its memory is
 // not what is measured; up to 4 GiB - 1 the size header is u32, from 4 GiB on u64.
@@ -113,6 +114,7 @@ interface SizeResult {
 async function main(): Promise<void> {
   const sizes = (process.env.BENCH_SIZES ?? '256mb,1gb,4gb').split(',').map((s) => parseByteSize(s, 'BENCH_SIZES'));
   const runs = Number(process.env.BENCH_RUNS ?? 3);
+  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a whole number of at least 1; got '${process.env.BENCH_RUNS}'`);
   const cleanup: Array<() => Promise<unknown>> = [];
   const interrupt = new AbortController();
   const stop = () => interrupt.abort(new Error('interrupted'));
@@ -132,10 +134,11 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, mem_gib: round(totalmem() / 1024 ** 3), node: process.version },
       es_version: esVersion,
+      code: stampAtStart.code,
       runs,
       chunk_size: bench.config.upload.chunkSize,
       prefetch: bench.prefetch,
-      feeder_build: { ...stampAtStart, changed_during_run: (await buildStamp(DEPLOY_CHILD)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256 },
+      deploy_code: { sha256: stampAtStart.deploy_code_sha256, changed_during_run: (await buildStamp(DEPLOY_CHILD)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256 },
       method: {
         feeder: 'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report)',
         peak_rss: "the child's VmHWM at exit (getrusage maxRSS, kept as max_rss_mib, also carries the parent's RSS across fork+exec)",
@@ -150,7 +153,7 @@ async function main(): Promise<void> {
     await mkdir(join(RESULT_FILE, '..'), { recursive: true });
     await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report);
-    if (report.feeder_build.changed_during_run) console.log('\nWARNING: the compiled deploy code changed during the run (a rebuild by someone else): the samples mix feeder versions');
+    if (report.deploy_code.changed_during_run) console.log('\nWARNING: the compiled deploy code changed during the run (a rebuild by someone else): the samples mix feeder versions');
     console.log('\nwritten to bench/results/deploy.json');
   } finally {
     for (const step of cleanup.reverse()) await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
 }
 
 async function prepare(esUrl: string, signal: AbortSignal, cleanup: Array<() => Promise<unknown>>): Promise<Bench> {
-  const config = loadConfig({ esUrl }, {});
+  const config = loadConfig({ esUrl, ...(process.env.BENCH_CHUNK_SIZE ? { chunkSize: process.env.BENCH_CHUNK_SIZE } : {}) }, {});
   const prefetch = process.env.BENCH_PREFETCH ? Number(process.env.BENCH_PREFETCH) : config.deploy.prefetch;
   const es = new Es(config.elasticsearch);
   cleanup.push(() => es.close());

@@ -9,10 +9,9 @@ const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const run = promisify(execFile);
 const RELATIVE_IMPORT = /(?:from\s*|import\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
 
-/** Which feeder was measured: the commit, how many files under src/ differed from it, and a hash of the compiled code the child runs. */
+/** Which feeder was measured: `git describe --always --dirty`, and a hash of the compiled code the child runs. */
 export interface BuildStamp {
-  commit: string | null;
-  src_files_changed: number | null;
+  code: string | null;
   /** sha256 (shortened) of every compiled module the deploy child imports, directly or not. */
   deploy_code_sha256: string;
 }
@@ -22,10 +21,8 @@ export interface BuildStamp {
  * benchmark changes what is measured: compare a stamp taken at the start with one taken at the end.
  */
 export async function buildStamp(childScript: string): Promise<BuildStamp> {
-  const git = (args: string[]) => run('git', args, { cwd: REPO }).then((r) => r.stdout.trim(), () => null);
-  const commit = await git(['rev-parse', '--short', 'HEAD']);
-  const status = await git(['status', '--porcelain', '--', 'src']);
-  return { commit, src_files_changed: status === null ? null : status.split('\n').filter(Boolean).length, deploy_code_sha256: await importClosureHash(childScript) };
+  const code = await run('git', ['describe', '--always', '--dirty'], { cwd: REPO }).then((r) => r.stdout.trim(), () => null);
+  return { code, deploy_code_sha256: await importClosureHash(childScript) };
 }
 
 /** Follows relative imports from `entry` and hashes the files found, in a stable order. */
