@@ -19,7 +19,7 @@ export function createEsClient(config: ElasticsearchConfig): Client {
   return new Client(options);
 }
 
-function tlsOptions(config: ElasticsearchConfig): NonNullable<ClientOptions['tls']> {
+export function tlsOptions(config: ElasticsearchConfig): { ca?: Buffer; rejectUnauthorized: boolean } {
   if (!config.caCerts) return { rejectUnauthorized: !config.insecure };
   try {
     return { ca: readFileSync(config.caCerts), rejectUnauthorized: !config.insecure };

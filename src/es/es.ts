@@ -1,5 +1,6 @@
 import type { ElasticsearchConfig } from '../config/config.js';
 import { createEsClient, redactUrl, type Client } from './client.js';
+import { StreamingGet } from './streaming-get.js';
 import { translateEsError } from './translate.js';
 
 /** The Elasticsearch boundary: every request goes through `call`, which turns client errors into ours. */
@@ -7,10 +8,13 @@ export class Es {
   readonly client: Client;
   /** The cluster's URL with any credentials removed. */
   readonly url: string;
+  /** Chunk reads on the deploy path: bodies decoded as they arrive. Its errors are already ours. */
+  readonly streaming: StreamingGet;
 
   constructor(config: ElasticsearchConfig) {
     this.client = createEsClient(config);
     this.url = redactUrl(config.url);
+    this.streaming = new StreamingGet(config, this.url);
   }
 
   async call<T>(doing: string, request: (client: Client) => Promise<T>): Promise<T> {
@@ -28,6 +32,6 @@ export class Es {
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    await Promise.all([this.client.close(), this.streaming.close()]);
   }
 }

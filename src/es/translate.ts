@@ -37,12 +37,7 @@ export function translateEsError(error: unknown, url: string, doing: string): Fe
   if (error instanceof errors.TimeoutError) {
     return new TimeoutError(`Elasticsearch at ${url} did not answer in time while ${doing}`, { cause: error });
   }
-  if (error instanceof errors.ConnectionError) {
-    return new ElasticsearchUnreachableError(
-      `cannot reach Elasticsearch at ${url} while ${doing} (${error.message}); start it, or point ES_URL / --es-url at a running cluster`,
-      { cause: error },
-    );
-  }
+  if (error instanceof errors.ConnectionError) return unreachableError(url, doing, error);
   if (error instanceof errors.ProductNotSupportedError) {
     return new ElasticsearchUnreachableError(`the server at ${url} is not Elasticsearch; check ES_URL / --es-url`, { cause: error });
   }
@@ -50,36 +45,38 @@ export function translateEsError(error: unknown, url: string, doing: string): Fe
 }
 
 function translateResponse(error: errors.ResponseError, url: string, doing: string): FeederError {
-  const status = error.meta.statusCode ?? 0;
+  return statusError(error.meta.statusCode ?? 0, error.meta.body, url, doing, error);
+}
+
+export function unreachableError(url: string, doing: string, cause: Error): ElasticsearchUnreachableError {
+  return new ElasticsearchUnreachableError(`cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster`, { cause });
+}
+
+/** An answer other than 2xx, from its status and (parsed) body, as the error an operator can act on. */
+export function statusError(status: number, body: unknown, url: string, doing: string, cause?: unknown): FeederError {
   if (status === 401) {
-    return new ElasticsearchAuthError(
-      `Elasticsearch at ${url} rejected the credentials (401) while ${doing}; check ES_API_KEY or --es-username/--es-password`,
-      { cause: error },
-    );
+    return new ElasticsearchAuthError(`Elasticsearch at ${url} rejected the credentials (401) while ${doing}; check ES_API_KEY or --es-username/--es-password`, { cause });
   }
   if (status === 403) {
-    return new ElasticsearchAuthError(`the credentials are not allowed to do this on ${url} (403) while ${doing}: ${reasonOf(error)}`, {
-      cause: error,
-    });
+    return new ElasticsearchAuthError(`the credentials are not allowed to do this on ${url} (403) while ${doing}: ${reasonOf(body, status, cause)}`, { cause });
   }
-  return new ElasticsearchStatusError(status, typeOf(error), `Elasticsearch answered ${status} while ${doing}: ${reasonOf(error)}`, {
-    cause: error,
-  });
+  return new ElasticsearchStatusError(status, typeOf(body), `Elasticsearch answered ${status} while ${doing}: ${reasonOf(body, status, cause)}`, { cause });
 }
 
 type ErrorBody = { error?: { type?: string; reason?: string } | string; found?: boolean } | undefined;
 
-function typeOf(error: errors.ResponseError): string | undefined {
-  const body = error.meta.body as ErrorBody;
+function typeOf(raw: unknown): string | undefined {
+  const body = raw as ErrorBody;
   if (typeof body?.error === 'object') return body.error.type;
   if (body?.found === false) return 'not_found';
   return undefined;
 }
 
-function reasonOf(error: errors.ResponseError): string {
-  const body = error.meta.body as ErrorBody;
+function reasonOf(raw: unknown, status: number, cause: unknown): string {
+  const body = raw as ErrorBody;
   if (typeof body?.error === 'string') return body.error;
   if (body?.error?.reason) return `${body.error.type}: ${body.error.reason}`;
   if (body?.found === false) return 'document not found';
-  return error.message;
+  if (typeof raw === 'string' && raw.length > 0) return raw.slice(0, 300);
+  return cause instanceof Error ? cause.message : `HTTP ${status}`;
 }

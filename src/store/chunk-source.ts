@@ -1,27 +1,63 @@
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { ElasticsearchStatusError } from '../es/translate.js';
 import { decodeBase64Range } from './base64.js';
 import type { BufferPool } from './buffer-pool.js';
+import { ChunkSourceDecoder } from './chunk-decoder.js';
 
 export interface ChunkSource {
-  /** `definition`, decoded. */
+  /** `definition`, decoded (at most the expected length of it: see `length`). */
   bytes: Buffer;
+  /** How many bytes `definition` decodes to. */
+  length: number;
+  /** CRC32 of `bytes`. */
+  crc: number;
   definition_length: number;
   crc32: number;
 }
 
-const DEFINITION_KEY = Buffer.from('"definition":"');
+/** Where one chunk document is, and how long its decoded `definition` should be. */
+export interface ChunkSourceRequest {
+  index: string;
+  id: string;
+  /** "chunk N of model 'x' (document ...)", for messages. */
+  where: string;
+  expectedLength: number;
+}
 
 /**
- * Fetches one chunk document's `_source` as raw bytes. Going around the client's JSON parsing keeps
- * megabytes of base64 out of JSON.parse: on the deploy path that parse was the largest cost we had.
+ * Fetches one chunk document's `_source` and decodes `definition` as the answer arrives (see
+ * ChunkSourceDecoder). A document the streaming decoder cannot take (JSON escapes in the base64)
+ * is fetched again whole and parsed.
  */
-export async function fetchChunkSource(es: Es, index: string, id: string, where: string, pool: BufferPool, signal?: AbortSignal): Promise<ChunkSource> {
+export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool: BufferPool, signal?: AbortSignal): Promise<ChunkSource> {
+  const decoder = new ChunkSourceDecoder(request.expectedLength, pool);
+  let decoded;
+  try {
+    const doing = `reading ${request.where}`;
+    await es.call(doing, () => es.streaming.get(sourcePath(request), doing, (part) => decoder.push(part), signal));
+    decoded = decoder.finish();
+  } catch (error) {
+    pool.give(decoder.buffer);
+    if (error instanceof SyntaxError) throw notAChunk(request.where, error);
+    throw error;
+  }
+  if (decoded) return { bytes: decoded.bytes, length: decoded.length, crc: decoded.crc, definition_length: decoded.fields.definition_length, crc32: decoded.fields.crc32 };
+  pool.give(decoder.buffer);
+  return fetchWholeChunkSource(es, request, pool, signal);
+}
+
+function sourcePath(request: ChunkSourceRequest): string {
+  return `/${encodeURIComponent(request.index)}/_source/${encodeURIComponent(request.id)}`;
+}
+
+/** The slow way: the whole body in one buffer, then parsed. */
+async function fetchWholeChunkSource(es: Es, request: ChunkSourceRequest, pool: BufferPool, signal?: AbortSignal): Promise<ChunkSource> {
+  const { where } = request;
   const raw = await es.call(`reading ${where}`, async (c) => {
-    const path = `/${encodeURIComponent(index)}/_source/${encodeURIComponent(id)}`;
-    const response = await c.transport.request({ method: 'GET', path }, { asStream: true, meta: true, ...(signal ? { signal } : {}) });
+    const response = await c.transport.request({ method: 'GET', path: sourcePath(request) }, { asStream: true, meta: true, ...(signal ? { signal } : {}) });
     const body = await collect(response.body as unknown as Readable, Number(response.headers?.['content-length'] ?? 0), pool);
     if (response.statusCode !== 200) {
       const status = response.statusCode ?? 0;
@@ -31,14 +67,19 @@ export async function fetchChunkSource(es: Es, index: string, id: string, where:
     return body;
   });
   try {
-    return parseChunkSource(raw, where, pool);
+    const parsed = parseChunkSource(raw, where, pool);
+    return { ...parsed, length: parsed.bytes.length, crc: crc32(parsed.bytes) };
   } finally {
     pool.give(raw);
   }
 }
 
+const DEFINITION_KEY = Buffer.from('"definition":"');
+
+type ParsedChunkSource = Pick<ChunkSource, 'bytes' | 'definition_length' | 'crc32'>;
+
 /** Takes the base64 value out by position and parses only the small rest; falls back to JSON.parse for any other layout. */
-export function parseChunkSource(raw: Buffer, where: string, pool?: BufferPool): ChunkSource {
+export function parseChunkSource(raw: Buffer, where: string, pool?: BufferPool): ParsedChunkSource {
   const keyAt = raw.indexOf(DEFINITION_KEY);
   const valueStart = keyAt + DEFINITION_KEY.length;
   const valueEnd = keyAt < 0 ? -1 : raw.indexOf(0x22, valueStart);
@@ -48,13 +89,17 @@ export function parseChunkSource(raw: Buffer, where: string, pool?: BufferPool):
     const rest = JSON.parse(raw.toString('utf8', 0, valueStart) + raw.toString('utf8', valueEnd)) as StoredFields;
     return { bytes: decoded, definition_length: rest.definition_length, crc32: rest.crc32 };
   } catch (error) {
-    throw new IntegrityError(`${where} is not a valid chunk document (${(error as Error).message}); upload the model again with --replace`, { cause: error });
+    throw notAChunk(where, error as Error);
   }
+}
+
+function notAChunk(where: string, error: Error): IntegrityError {
+  return new IntegrityError(`${where} is not a valid chunk document (${error.message}); upload the model again with --replace`, { cause: error });
 }
 
 type StoredFields = { definition_length: number; crc32: number };
 
-function fromJson(doc: StoredFields & { definition?: string }): ChunkSource {
+function fromJson(doc: StoredFields & { definition?: string }): ParsedChunkSource {
   return { bytes: Buffer.from(doc.definition ?? '', 'base64'), definition_length: doc.definition_length, crc32: doc.crc32 };
 }
 

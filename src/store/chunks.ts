@@ -61,7 +61,7 @@ export async function fetchChunk(es: Es, address: ChunkAddress, pool: BufferPool
   const where = `chunk ${address.docNum} of model '${address.modelId}' (document '${id}' in ${address.chunks_index})`;
   let doc: ChunkSource;
   try {
-    doc = await withRetry(() => fetchChunkSource(es, address.chunks_index, id, where, pool, retry.signal), retry);
+    doc = await withRetry(() => fetchChunkSource(es, { index: address.chunks_index, id, where, expectedLength: address.expectedLength }, pool, retry.signal), retry);
   } catch (error) {
     if (hasStatus(error, 404)) {
       throw new ChunkMissingError(`${where} is missing; the stored model is damaged: upload it again with --replace`, { cause: error });
@@ -77,14 +77,13 @@ export async function fetchChunk(es: Es, address: ChunkAddress, pool: BufferPool
 }
 
 function decodeChunk(doc: ChunkSource, expectedLength: number, where: string): Buffer {
-  const { bytes } = doc;
-  if (bytes.length !== doc.definition_length || bytes.length !== expectedLength) {
+  if (doc.length !== doc.definition_length || doc.length !== expectedLength) {
     throw new IntegrityError(
-      `${where} has ${bytes.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); the stored model is damaged: upload it again with --replace`,
+      `${where} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); the stored model is damaged: upload it again with --replace`,
     );
   }
-  if (checksumOf(bytes) !== doc.crc32) {
+  if (doc.crc !== doc.crc32) {
     throw new IntegrityError(`${where} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);
   }
-  return bytes;
+  return doc.bytes;
 }

@@ -71,6 +71,25 @@ describe('feedModel streams a stored model into the real native stub', () => {
     expect(gauge.peak).toBeGreaterThanOrEqual(2); // the window was really used while the reader lagged
     expect(gauge.live).toBe(0);
   });
+
+  it('reads a chunk written by another tool, with JSON escapes in its base64, the slow way and intact', async () => {
+    const { modelId, bytes } = await storedModel(1 * MiB, 256 * KiB);
+    const es = newEs();
+    const id = chunkDocId(modelId, 1, 1);
+    const stored = await es.client.get<Record<string, unknown>>({ index: SHARED_CHUNKS_INDEX, id });
+    const json = JSON.stringify(stored._source).replaceAll('/', '\\/');
+    expect(json).toContain('\\/');
+    const put = await fetch(`${esUrl()}/${SHARED_CHUNKS_INDEX}/_doc/${id}?refresh=true`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: json });
+    expect(put.status).toBe(200);
+    // Elasticsearch keeps a source as it was sent: the escapes are what a reader gets back.
+    expect(await (await fetch(`${esUrl()}/${SHARED_CHUNKS_INDEX}/_source/${id}`)).text()).toContain('\\/');
+    const { result, error } = await deploy({ modelId });
+    expect(error).toBeNull();
+    expect(result!.loaded.bytes).toBe(bytes.length);
+    const answer = await result!.native.request({ tokens: [[256 * KiB + 5]] });
+    await result!.native.stop();
+    expect((answer as { result: { inference: number[][][] } }).result.inference[0]![0]![0]).toBe(bytes[256 * KiB + 5]! / 255);
+  });
 });
 
 describe('feedModel fails clearly, stops the native process and leaves the model untouched', () => {
