@@ -33,6 +33,7 @@ import { esCpuClock } from './support/deploy-es-cpu.js';
 import { RawHttp } from './support/deploy-http.js';
 import { pipeFileIntoStub, startStub, writeAll, type Stub } from './support/deploy-stub.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
+import { cpuBudget, printCpuBudget, type CpuBudget } from './support/deploy-cpu.js';
 import { atLeast, below, median, round, table, type Target } from './support/report.js';
 
 const MIB = 1024 * 1024;
@@ -77,15 +78,18 @@ interface Model {
   stubArgs: string[];
 }
 
-/** One timed run: wall seconds, and the CPU seconds Elasticsearch spent meanwhile. */
+/** One timed run: wall seconds, and the CPU seconds Elasticsearch and this benchmark process spent meanwhile. */
 interface Sample {
   s: number;
   es_cpu_s: number;
+  /** This process's own CPU: the reader of the raw GETs, of the ML-style searches. */
+  client_cpu_s: number;
 }
 
 interface FeederSample extends Sample {
   wall_s: number;
   node_cpu_s: number;
+  native_cpu_s: number;
   peak_rss_mib: number;
   max_rss_mib: number;
   chunks_peak: number;
@@ -108,6 +112,7 @@ interface SizeResult {
   peak_rss_mib: number;
   feeder_vs_es_limit: number;
   feeder_vs_elastic_ml_style: number;
+  cpu: CpuBudget;
   samples: { feeder: FeederSample[]; es_limit: Record<string, Sample[]>; pipe_limit: Sample[]; elastic_ml_style: Sample[] };
 }
 
@@ -244,8 +249,10 @@ async function measureFeeder(bench: Bench, model: Model): Promise<FeederSample> 
   return {
     s: report.duration_ms / 1000,
     es_cpu_s: ((await bench.esCpuMs()) - esCpu) / 1000,
+    client_cpu_s: 0,
     wall_s: wall,
     node_cpu_s: report.cpu_ms / 1000,
+    native_cpu_s: report.native_cpu_ms / 1000,
     peak_rss_mib: round((report.vm_hwm_kib ?? report.max_rss_kib) / 1024),
     max_rss_mib: round(report.max_rss_kib / 1024),
     chunks_peak: report.chunks_peak,
@@ -326,10 +333,12 @@ async function untilLoaded(stub: Stub, model: Model): Promise<void> {
 async function timed(bench: Bench, work: () => Promise<void>): Promise<Sample> {
   bench.signal.throwIfAborted();
   const esCpu = await bench.esCpuMs();
+  const ownCpu = process.cpuUsage();
   const started = performance.now();
   await work();
   const s = (performance.now() - started) / 1000;
-  return { s, es_cpu_s: ((await bench.esCpuMs()) - esCpu) / 1000 };
+  const own = process.cpuUsage(ownCpu);
+  return { s, es_cpu_s: ((await bench.esCpuMs()) - esCpu) / 1000, client_cpu_s: (own.user + own.system) / 1e6 };
 }
 
 /** Waits (up to a minute) until the node runs no merges. */
@@ -376,6 +385,7 @@ function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
     peak_rss_mib: round(median(samples.feeder.map((r) => r.peak_rss_mib))),
     feeder_vs_es_limit: round(feeder / esLimit, 2),
     feeder_vs_elastic_ml_style: round(feeder / mlStyle, 2),
+    cpu: cpuBudget(mib, esLimit, samples.es_limit[best]!, samples.feeder),
     samples: {
       feeder: rounded(samples.feeder),
       es_limit: Object.fromEntries(Object.entries(samples.es_limit).map(([n, runs]) => [n, rounded(runs)])),
@@ -409,6 +419,7 @@ function printReport(report: { sizes: SizeResult[]; targets: Target[]; runs: num
       report.sizes.map((s) => [s.size_mib, s.header, s.feeder_mib_s, s.es_limit_mib_s, s.es_limit_method, s.es_limit_by_request.doc, s.pipe_limit_mib_s, s.elastic_ml_style_mib_s, s.peak_rss_mib, s.feeder_vs_es_limit, s.feeder_vs_elastic_ml_style]),
     ),
   );
+  printCpuBudget(report.sizes);
   console.log('\nTargets\n');
   console.log(table(['target', 'value', 'wanted', ''], report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS'])));
 }

@@ -10,6 +10,7 @@ import { Es } from '../../src/es/es.js';
 import { feedModel } from '../../src/feed/feed-model.js';
 import { createLogger } from '../../src/log/logger.js';
 import { ChunkGauge } from '../../src/store/chunk-reader.js';
+import { procCpuMs } from './deploy-es-cpu.js';
 
 export interface DeployChildOptions {
   esUrl: string;
@@ -26,6 +27,8 @@ export interface DeployChildReport {
   bytes: number;
   /** CPU time (user + system) this node process spent inside feedModel. */
   cpu_ms: number;
+  /** CPU time the native process had used when it reported the model loaded (reading and hashing it). */
+  native_cpu_ms: number;
   /** Most decoded chunks held at once. */
   chunks_peak: number;
   /** Elasticsearch calls made (the meta document and the chunk GETs) and their mean latency, answer parsed. */
@@ -51,11 +54,13 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage();
     const result = await feedModel({ es: calls.wrap(es), config, logger: createLogger({ level: 'warn', pretty: false }) }, { modelId: options.modelId, gauge });
     const used = process.cpuUsage(cpu);
+    const nativeCpuMs = await procCpuMs(result.native.pid);
     await result.native.stop();
     const report: DeployChildReport = {
       duration_ms: result.durationMs,
       bytes: result.loaded.bytes,
       cpu_ms: (used.user + used.system) / 1000,
+      native_cpu_ms: nativeCpuMs,
       chunks_peak: gauge.peak,
       es_calls: calls.count,
       es_call_ms_mean: calls.totalMs / Math.max(1, calls.count),

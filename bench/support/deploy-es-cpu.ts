@@ -18,7 +18,8 @@ export async function esCpuClock(http: RawHttp, esUrl: string): Promise<{ source
   return { source: 'node-stats', read: () => statsCpuMs(http) };
 }
 
-async function procCpuMs(pid: number): Promise<number> {
+/** CPU milliseconds (user + system) process `pid` has used so far. */
+export async function procCpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
