@@ -1,6 +1,6 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { ElasticsearchConfig } from '../config/config.js';
-import { AbortedError, TimeoutError } from '../errors.js';
+import { AbortedError, FeederError, TimeoutError } from '../errors.js';
 import { tlsOptions } from './client.js';
 import { statusError, unreachableError } from './translate.js';
 
@@ -55,6 +55,8 @@ export class StreamingGet {
   }
 
   #translate(error: Error, doing: string): Error {
+    // The decoder's own complaints (a thrown part callback) are not network failures.
+    if (error instanceof SyntaxError || (error instanceof FeederError && !(error instanceof AbortedError))) return error;
     if (error instanceof AbortedError) return new AbortedError(`${doing} was cancelled`, { cause: error.cause });
     if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
       return new TimeoutError(`Elasticsearch at ${this.#url} did not answer in time while ${doing}`, { cause: error });
@@ -82,11 +84,14 @@ class GetHandler implements Dispatcher.DispatchHandlers {
     private readonly onPart: (part: Buffer) => void,
     private readonly signal: AbortSignal | undefined,
     private readonly settle: Settle,
-  ) {}
+  ) {
+    // Listening from the start: a request still queued in the pool is cancelled as soon as it is dispatched.
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
 
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
-    this.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (this.signal?.aborted) this.#onAbort();
   }
 
   onHeaders(status: number): boolean {
