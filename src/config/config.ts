@@ -68,7 +68,7 @@ export function defaultConfig(): FeederConfig {
       requestTimeoutMs: 60_000,
     },
     upload: {
-      // Chosen by the chunk-size sweep of `npm run bench:upload`: the fastest size whose peak RSS stays under 200 MiB.
+      // Chosen by the chunk-size sweep of `npm run bench:upload` and the deploy benchmark's memory (see the README).
       chunkSize: 1024 * 1024,
       bulkBytes: 8 * 1024 * 1024,
       concurrency: 2,
