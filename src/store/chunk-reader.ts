@@ -37,8 +37,8 @@ export type ChunkResult = { docNum: number; bytes: Buffer } | { docNum: number; 
 export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
   const count = requireChunkCount(meta);
   const gauge = options.gauge ?? new ChunkGauge();
-  // Decoded chunks (window + the one held) and raw responses (window) are recycled.
-  const pool = new BufferPool(2 * (options.prefetch + 1));
+  // Decoded chunks (window + the one held) are recycled; answers are decoded as they arrive, never held whole.
+  const pool = new BufferPool(options.prefetch + 1);
   const done = (result: ChunkResult) => {
     if (!('bytes' in result)) return;
     gauge.release();

@@ -1,8 +1,6 @@
-import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
-import { ElasticsearchStatusError } from '../es/translate.js';
 import { decodeBase64Range } from './base64.js';
 import type { BufferPool } from './buffer-pool.js';
 import { ChunkSourceDecoder } from './chunk-decoder.js';
@@ -36,8 +34,7 @@ export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool
   const decoder = new ChunkSourceDecoder(request.expectedLength, pool);
   let decoded;
   try {
-    const doing = `reading ${request.where}`;
-    await es.call(doing, () => es.streaming.get(sourcePath(request), doing, (part) => decoder.push(part), signal));
+    await readSource(es, request, (part) => decoder.push(part), signal);
     decoded = decoder.finish();
   } catch (error) {
     pool.give(decoder.buffer);
@@ -46,32 +43,22 @@ export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool
   }
   if (decoded) return { bytes: decoded.bytes, length: decoded.length, crc: decoded.crc, definition_length: decoded.fields.definition_length, crc32: decoded.fields.crc32 };
   pool.give(decoder.buffer);
-  return fetchWholeChunkSource(es, request, pool, signal);
+  return fetchWholeChunkSource(es, request, signal);
 }
 
-function sourcePath(request: ChunkSourceRequest): string {
-  return `/${encodeURIComponent(request.index)}/_source/${encodeURIComponent(request.id)}`;
+/** GETs the document's `_source`, each part of the answer to `onPart` as it arrives. */
+function readSource(es: Es, request: ChunkSourceRequest, onPart: (part: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  const doing = `reading ${request.where}`;
+  const path = `/${encodeURIComponent(request.index)}/_source/${encodeURIComponent(request.id)}`;
+  return es.call(doing, () => es.streaming.get(path, doing, onPart, signal));
 }
 
-/** The slow way: the whole body in one buffer, then parsed. */
-async function fetchWholeChunkSource(es: Es, request: ChunkSourceRequest, pool: BufferPool, signal?: AbortSignal): Promise<ChunkSource> {
-  const { where } = request;
-  const raw = await es.call(`reading ${where}`, async (c) => {
-    const response = await c.transport.request({ method: 'GET', path: sourcePath(request) }, { asStream: true, meta: true, ...(signal ? { signal } : {}) });
-    const body = await collect(response.body as unknown as Readable, Number(response.headers?.['content-length'] ?? 0), pool);
-    if (response.statusCode !== 200) {
-      const status = response.statusCode ?? 0;
-      const type = status === 404 ? 'not_found' : undefined;
-      throw new ElasticsearchStatusError(status, type, `Elasticsearch answered ${status} while reading ${where}: ${body.toString('utf8', 0, 300)}`);
-    }
-    return body;
-  });
-  try {
-    const parsed = parseChunkSource(raw, where, pool);
-    return { ...parsed, length: parsed.bytes.length, crc: crc32(parsed.bytes) };
-  } finally {
-    pool.give(raw);
-  }
+/** The slow way: the whole body, then parsed (by JSON.parse, for the documents that come here). */
+async function fetchWholeChunkSource(es: Es, request: ChunkSourceRequest, signal?: AbortSignal): Promise<ChunkSource> {
+  const parts: Buffer[] = [];
+  await readSource(es, request, (part) => parts.push(Buffer.from(part)), signal);
+  const parsed = parseChunkSource(Buffer.concat(parts), request.where);
+  return { ...parsed, length: parsed.bytes.length, crc: crc32(parsed.bytes) };
 }
 
 const DEFINITION_KEY = Buffer.from('"definition":"');
@@ -101,17 +88,4 @@ type StoredFields = { definition_length: number; crc32: number };
 
 function fromJson(doc: StoredFields & { definition?: string }): ParsedChunkSource {
   return { bytes: Buffer.from(doc.definition ?? '', 'base64'), definition_length: doc.definition_length, crc32: doc.crc32 };
-}
-
-/** Reads the body into one buffer sized by content-length, so no list of parts is held beside it. */
-async function collect(stream: Readable, contentLength: number, pool: BufferPool): Promise<Buffer> {
-  if (!(contentLength > 0)) {
-    const parts: Buffer[] = [];
-    for await (const part of stream) parts.push(part as Buffer);
-    return Buffer.concat(parts);
-  }
-  const body = pool.take(contentLength);
-  let filled = 0;
-  for await (const part of stream) filled += (part as Buffer).copy(body, filled);
-  return body.subarray(0, filled);
 }
