@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
@@ -45,14 +46,19 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
     pool.give(result.bytes);
   };
   const window: Promise<ChunkResult>[] = [];
+  // Every request in the window listens on the signal: a signal of our own, with room for all of
+  // them, so a wide window is not reported as a listener leak on the caller's signal.
+  const signal = options.signal && AbortSignal.any([options.signal]);
+  if (signal) setMaxListeners(options.prefetch + 10, signal);
+  const fetchOptions = { ...options, signal };
   let next = 0;
   const fill = () => {
-    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), options, gauge, pool));
+    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), fetchOptions, gauge, pool));
   };
   try {
     fill();
     while (window.length > 0) {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       const result = await window.shift()!;
       fill();
       try {

@@ -72,6 +72,30 @@ describe('feedModel streams a stored model into the real native stub', () => {
     expect(gauge.live).toBe(0);
   });
 
+  it('with a wide prefetch window, without a listener-leak warning for the requests sharing its signal', async () => {
+    const { modelId, bytes } = await storedModel(1 * MiB, 64 * KiB);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const gauge = new ChunkGauge();
+      const { result, error } = await deploy({ modelId, gauge }, (c) => {
+        c.deploy.prefetch = 14;
+        // A slow reader, so the whole window fills.
+        c.deploy.args = ['--read-rate', String(4 * MiB), '--read-block', String(64 * KiB)];
+      });
+      expect(error).toBeNull();
+      expect(result!.loaded.bytes).toBe(bytes.length);
+      await result!.native.stop();
+      expect(gauge.peak).toBeGreaterThan(10); // more requests in flight than a signal's default listener limit
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
+  });
+
   it('reads a chunk written by another tool, with JSON escapes in its base64, the slow way and intact', async () => {
     const { modelId, bytes } = await storedModel(1 * MiB, 256 * KiB);
     const es = newEs();
