@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import type { BufferPool } from './buffer-pool.js';
 
 const DEFINITION_KEY = Buffer.from('"definition":"');

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { decodeBase64Range } from './base64.js';
