@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs on Debian/Ubuntu: a JDK and Maven (to fetch and
-# run the Elasticsearch test node), unzip and curl, and the native stub's build tools and libraries.
+# run the Elasticsearch test node), unzip and curl, and the native stub's build tools and libraries,
+# and script(1) (bsdutils), which gives the progress-bar test a real terminal.
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 set -euo pipefail
 
-packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux)
+packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux bsdutils)
 
 missing=()
 for package in "${packages[@]}"; do
