@@ -90,7 +90,10 @@ function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
 
 function requireReady(meta: ModelMeta): void {
   if (meta.state === 'ready') return;
-  const hint = meta.state === 'uploading' ? "its upload has not finished: run 'feeder upload --resume'" : 'it is being deleted';
+  const hint =
+    meta.state === 'uploading'
+      ? "its upload has not finished: run 'feeder upload --resume'"
+      : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete (a delete that was interrupted stays so until then)`;
   throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
 }
 

@@ -3,9 +3,10 @@ import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, Integri
 import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
 import { ChunkGauge } from '../../src/store/chunk-reader.js';
 import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
+import { deleteModel } from '../../src/store/delete.js';
 import { getMeta } from '../../src/store/meta.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
-import { esUrl, newEs, uniqueId } from '../support/es.js';
+import { captureLogger, esUrl, newEs, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
 const KiB = 1024;
@@ -239,6 +240,20 @@ describe('feedModel refuses damaged or unfinished models before the native proce
     const error = await damaged((modelId) => es().update({ index: META_INDEX, id: modelId, doc: { state: 'uploading' }, refresh: true }).then(() => {}));
     expect(error).toBeInstanceOf(ModelStateError);
     expect(error.message).toMatch(/cannot be deployed: its upload has not finished/);
+  });
+
+  it('a model whose delete was interrupted (state deleting): the error says how to finish it, and that works', async () => {
+    let id = '';
+    const error = await damaged((modelId) => {
+      id = modelId;
+      return es().update({ index: META_INDEX, id: modelId, doc: { state: 'deleting' }, refresh: true }).then(() => {});
+    });
+    expect(error).toBeInstanceOf(ModelStateError);
+    expect(error.message).toContain(`model '${id}' cannot be deployed: it is being deleted; run 'feeder models delete ${id}' to finish the delete`);
+    await deleteModel(newEs(), id, captureLogger().logger);
+    expect(await getMeta(newEs(), id)).toBeNull();
+    const left = await es().count({ index: SHARED_CHUNKS_INDEX, query: { term: { model_id: id } } });
+    expect(left.count).toBe(0);
   });
 
   it('a model too large for the u32 header, refused before anything is spawned', async () => {
