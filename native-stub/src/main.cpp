@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   // as a silent death by signal.
   std::signal(SIGPIPE, SIG_IGN);
   Options opts = parse_options(argc, argv);
+  if (opts.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
   try {
     run(opts);
   } catch (const std::exception& e) {

@@ -28,6 +28,7 @@ const char kUsage[] =
     "  --wrong-sha                report a wrong sha256 in the loaded frame\n"
     "  --wrong-bytes              report bytes + 1 in the loaded frame\n"
     "  --discard                  hash and count model bytes but do not keep them\n"
+    "  --ignore-sigterm           ignore SIGTERM (only SIGKILL stops it)\n"
     "  --help                     print this help and exit\n";
 
 const uint64_t kMaxReadBlock = uint64_t{1} << 30;
@@ -66,7 +67,8 @@ HeaderKind parse_header(const std::string& text) {
 const char* const kValueFlags[] = {"--header",    "--crash-after-bytes", "--exit-after-bytes",
                                    "--exit-code", "--read-rate",         "--read-block"};
 const char* const kSwitchFlags[] = {"--hang",      "--hang-after-load", "--garbage",
-                                    "--wrong-sha", "--wrong-bytes",     "--discard"};
+                                    "--wrong-sha", "--wrong-bytes",     "--discard",
+                                    "--ignore-sigterm"};
 
 template <size_t N>
 bool is_one_of(const std::string& name, const char* const (&flags)[N]) {
@@ -92,6 +94,7 @@ void set_switch(Options& o, const std::string& flag) {
   if (flag == "--wrong-sha") o.wrong_sha = true;
   if (flag == "--wrong-bytes") o.wrong_bytes = true;
   if (flag == "--discard") o.discard = true;
+  if (flag == "--ignore-sigterm") o.ignore_sigterm = true;
 }
 
 [[noreturn]] void print_help() {
@@ -148,6 +151,7 @@ std::string describe(const Options& o) {
       {"hang", o.hang},           {"hang_after_load", o.hang_after_load},
       {"garbage", o.garbage},     {"wrong_sha", o.wrong_sha},
       {"wrong_bytes", o.wrong_bytes}, {"discard", o.discard},
+      {"ignore_sigterm", o.ignore_sigterm},
   };
   for (const auto& [name, on] : bools) s += std::string(" ") + name + "=" + (on ? "true" : "false");
   return s;

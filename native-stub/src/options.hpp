@@ -23,6 +23,7 @@ struct Options {
   bool wrong_sha = false;
   bool wrong_bytes = false;
   bool discard = false;
+  bool ignore_sigterm = false;
 };
 
 // Parses argv; prints usage and exits (0 for --help, 2 for a bad flag).

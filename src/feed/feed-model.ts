@@ -134,7 +134,7 @@ interface FailureFacts {
 async function explainFailure(error: unknown, facts: FailureFacts): Promise<FeederError> {
   const progress = `after ${facts.sent} of ${facts.total} model bytes were sent`;
   if (facts.timeout.aborted) {
-    return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) was stopped`, { cause: error });
+    return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) ${facts.native.describeStop()}`, { cause: error });
   }
   if (error instanceof FeederError && !(error instanceof AbortedError)) return error;
   if (error instanceof StdinClosedError) {
@@ -142,7 +142,7 @@ async function explainFailure(error: unknown, facts: FailureFacts): Promise<Feed
     return facts.native.failureOf(`while receiving model '${facts.modelId}' (${progress})`);
   }
   if ((error as Error)?.name === 'AbortError' || error instanceof AbortedError) {
-    return new AbortedError(`deploying model '${facts.modelId}' was cancelled (${progress}); the native process was stopped`, { cause: error });
+    return new AbortedError(`deploying model '${facts.modelId}' was cancelled (${progress}); the native process ${facts.native.describeStop()}`, { cause: error });
   }
   return error instanceof FeederError ? error : new NativeProcessError(`deploying model '${facts.modelId}' failed: ${(error as Error).message}`, { cause: error });
 }

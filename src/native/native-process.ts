@@ -40,6 +40,9 @@ export class NativeProcess {
   #failure: NativeProcessError | null = null;
   #settleLoaded!: { resolve: (frame: LoadedFrame) => void; reject: (error: Error) => void };
   #stopRequested = false;
+  readonly #logger: Logger;
+  readonly #killGraceMs: number;
+  #sentSigterm = false;
 
   constructor(options: StartOptions) {
     this.#subprocess = execa(options.command, options.args, {
@@ -52,11 +55,13 @@ export class NativeProcess {
       cleanup: true,
       forceKillAfterDelay: options.killGraceMs ?? 5000,
     });
+    this.#killGraceMs = options.killGraceMs ?? 5000;
     this.pid = this.#subprocess.pid ?? -1;
     this.stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
     this.stdin.on('error', () => {});
     const logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
+    this.#logger = logger;
     this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, logger);
     this.loaded = new Promise<LoadedFrame>((resolve, reject) => (this.#settleLoaded = { resolve, reject }));
     this.loaded.catch(() => {});
@@ -85,8 +90,19 @@ export class NativeProcess {
   /** SIGTERM, then SIGKILL after the grace delay; resolves once the process is gone. */
   async stop(): Promise<NativeExit> {
     this.#stopRequested = true;
-    if (!this.#exit) this.#subprocess.kill('SIGTERM');
-    return this.exited;
+    if (this.#exit || this.#sentSigterm) return this.exited;
+    this.#sentSigterm = true;
+    this.#subprocess.kill('SIGTERM');
+    const exit = await this.exited;
+    if (exit.signal === 'SIGKILL') {
+      this.#logger.warn({ event: { action: 'native-kill', outcome: 'success' } }, `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`);
+    }
+    return exit;
+  }
+
+  /** "was stopped", or how it had to be: for messages about a process this side stopped. */
+  describeStop(exit: NativeExit | null = this.#exit): string {
+    return exit?.signal === 'SIGKILL' && this.#sentSigterm ? `was killed with SIGKILL (it ignored SIGTERM for ${this.#killGraceMs / 1000} s)` : 'was stopped';
   }
 
   /** "exited with code 3", "was killed by SIGKILL": for messages. */

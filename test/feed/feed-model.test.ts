@@ -148,6 +148,18 @@ describe('feedModel fails clearly, stops the native process and leaves the model
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
 
+  it('when the native process hangs and ignores SIGTERM: SIGKILL after the grace period, nothing left running', async () => {
+    const outcome = await deploy({ modelId: model.modelId, timeoutMs: 1500 }, (c) => {
+      c.deploy.args = ['--hang', '--ignore-sigterm'];
+      c.daemon.stopGraceMs = 500;
+    });
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(outcome.error!.message).toMatch(/did not finish within 1\.5 s .*the native process \(pid \d+\) was killed with SIGKILL \(it ignored SIGTERM for 0\.5 s\)/);
+    const kill = outcome.lines.find((l) => (l.event as { action?: string } | undefined)?.action === 'native-kill');
+    expect(kill?.msg).toMatch(/did not stop within 0\.5 s of SIGTERM; it was killed with SIGKILL/);
+    await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+
   it('when the native process never reports the model loaded: a timeout', async () => {
     const outcome = await deploy({ modelId: model.modelId, timeoutMs: 3000 }, stub('--hang-after-load'));
     expect(outcome.error).toBeInstanceOf(TimeoutError);
