@@ -504,6 +504,14 @@ def check_hangs_and_sigterm(ctx):
     expect(s.proc.poll() is None and not s.raw_out and s.chunks.empty(), "no loaded frame")
     expect(s.kill() == -signal.SIGTERM, "--hang-after-load dies on SIGTERM")
     expect(s.has_log("WARN", "simulated hang after load"), s.logs())
+    s = Stub(ctx.binary, ["--hang", "--ignore-sigterm"])
+    s.send_in_background(header(len(ctx.model)) + ctx.model)
+    time.sleep(0.3)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    expect(s.proc.poll() is None, "--ignore-sigterm survives SIGTERM")
+    s.proc.kill()
+    expect(s.proc.wait(timeout=10) == -signal.SIGKILL, "--ignore-sigterm dies on SIGKILL")
 
 
 def check_read_rate(ctx):
@@ -529,7 +537,7 @@ def check_cli(ctx):
     expect(r.returncode == 0, "--help exit 0")
     for flag in ["--header", "--crash-after-bytes", "--exit-after-bytes", "--exit-code",
                  "--read-rate", "--read-block", "--hang", "--hang-after-load", "--garbage",
-                 "--wrong-sha", "--wrong-bytes", "--discard", "--help"]:
+                 "--wrong-sha", "--wrong-bytes", "--discard", "--ignore-sigterm", "--help"]:
         expect(flag in r.stdout, "usage lists " + flag)
     for args, name in [(["--bogus"], "--bogus"), (["--header", "u16"], "--header"),
                        (["--read-rate", "-5"], "--read-rate"), (["--exit-code"], "--exit-code")]:
