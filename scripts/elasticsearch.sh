@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Starts and stops a single-node Elasticsearch for development, tests and benchmarks.
 #
-#   scripts/elasticsearch.sh start [--version V] [--port P] [--name N] [--security PASSWORD] [--fresh]
+#   scripts/elasticsearch.sh start [--version V] [--port P] [--name N] [--security PASSWORD [--tls]] [--fresh]
 #   scripts/elasticsearch.sh stop  [--name N]
 #   scripts/elasticsearch.sh url   [--name N]
+#   scripts/elasticsearch.sh ca    [--name N]     (the CA certificate of a --tls node)
 #   scripts/elasticsearch.sh jdk-for VERSION     (prints the JDK it would use, or fails)
 #
 # `start` prints the node's URL as its last line of stdout once the node answers; it is a no-op
-# (printing the URL) when that instance is already running. The distribution is the
+# (printing the URL) when that instance is already running. `--tls` (with `--security`) serves
+# HTTPS with a certificate for 127.0.0.1 and localhost, signed by a CA made for that start with
+# openssl; `ca` prints where that CA's certificate is. The distribution is the
 # integ-test-zip from Maven Central, fetched once with `mvn dependency:copy` and cached.
 # Elasticsearch refuses to run as root, so as root the node runs as the user `feeder-es`.
 set -euo pipefail
@@ -16,6 +19,7 @@ version="${FEEDER_ES_VERSION:-8.19.7}"
 port=""
 name="dev"
 security_password=""
+tls=0
 fresh=0
 heap="${FEEDER_ES_HEAP:-1g}"
 
@@ -23,7 +27,7 @@ die() { echo "elasticsearch.sh: $*" >&2; exit 1; }
 log() { echo "elasticsearch.sh: $*" >&2; }
 
 command="${1:-}"
-[ -n "$command" ] || die "usage: elasticsearch.sh start|stop|url|jdk-for VERSION [--version V] [--port P] [--name N] [--security PASSWORD] [--fresh]"
+[ -n "$command" ] || die "usage: elasticsearch.sh start|stop|url|ca|jdk-for VERSION [--version V] [--port P] [--name N] [--security PASSWORD [--tls]] [--fresh]"
 shift
 if [ "$command" = jdk-for ]; then version="${1:?jdk-for needs a version}"; shift; fi
 while [ $# -gt 0 ]; do
@@ -32,11 +36,13 @@ while [ $# -gt 0 ]; do
     --port) port="$2"; shift 2 ;;
     --name) name="$2"; shift 2 ;;
     --security) security_password="$2"; shift 2 ;;
+    --tls) tls=1; shift ;;
     --fresh) fresh=1; shift ;;
     *) die "unknown option '$1'" ;;
   esac
 done
 [[ "$name" =~ ^[a-z0-9-]+$ ]] || die "--name must be lowercase letters, digits and '-', got '$name'"
+[ "$tls" = 0 ] || [ -n "$security_password" ] || die "--tls needs --security PASSWORD: Elasticsearch serves HTTPS only with security on"
 
 if [ "$(id -u)" = 0 ]; then
   # Not under /root: the unprivileged node user must be able to read the distribution.
@@ -60,7 +66,23 @@ instance_pid() {
   echo "$pid"
 }
 
-instance_url() { echo "http://127.0.0.1:$(cat "$instance/port")"; }
+instance_url() { echo "$(cat "$instance/scheme" 2>/dev/null || echo http)://127.0.0.1:$(cat "$instance/port")"; }
+
+instance_ca() { echo "$instance/config/certs/ca.crt"; }
+
+# A CA and a node certificate (127.0.0.1, localhost) signed by it, made anew for each start.
+write_certificates() {
+  local certs="$1"
+  command -v openssl >/dev/null || die "--tls needs openssl (scripts/install-system-deps.sh installs it)"
+  mkdir -p "$certs"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=feeder-$name test CA" \
+    -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$certs/node.key" -out "$certs/node.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$certs/node.ext"
+  openssl x509 -req -in "$certs/node.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
+    -days 30 -extfile "$certs/node.ext" -out "$certs/node.crt" 2>/dev/null
+  rm -f "$certs/ca.key" "$certs/node.csr" "$certs/node.ext" "$certs/ca.srl"
+}
 
 major_of() { echo "${1%%.*}"; }
 
@@ -125,7 +147,7 @@ http.port: $port
 path.data: $instance/data
 path.logs: $instance/logs
 xpack.security.enabled: $security
-xpack.security.http.ssl.enabled: false
+xpack.security.http.ssl.enabled: $([ "$tls" = 1 ] && echo true || echo false)
 xpack.security.transport.ssl.enabled: false
 cluster.routing.allocation.disk.watermark.low: 97%
 cluster.routing.allocation.disk.watermark.high: 98%
@@ -133,6 +155,14 @@ cluster.routing.allocation.disk.watermark.flood_stage: 99%
 cluster.routing.allocation.disk.watermark.flood_stage.frozen: 99%
 YML
   printf -- '-Xms%s\n-Xmx%s\n' "$heap" "$heap" > "$conf/jvm.options.d/heap.options"
+  if [ "$tls" = 1 ]; then
+    write_certificates "$conf/certs"
+    cat >> "$conf/elasticsearch.yml" <<YML
+xpack.security.http.ssl.key: certs/node.key
+xpack.security.http.ssl.certificate: certs/node.crt
+xpack.security.http.ssl.certificate_authorities: [certs/ca.crt]
+YML
+  fi
   if [ -n "$security_password" ]; then
     ES_PATH_CONF="$conf" ES_JAVA_HOME="$java_home" "$home/bin/elasticsearch-keystore" create >/dev/null
     printf '%s' "$security_password" | ES_PATH_CONF="$conf" ES_JAVA_HOME="$java_home" \
@@ -143,6 +173,7 @@ YML
 wait_until_answering() {
   local url="$1" pid="$2" auth=() i
   [ -n "$security_password" ] && auth=(-u "elastic:$security_password")
+  [ "$tls" = 1 ] && auth+=(--cacert "$(instance_ca)")
   for i in $(seq 1 240); do
     if curl -fsS "${auth[@]}" "$url/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then return 0; fi
     kill -0 "$pid" 2>/dev/null || { tail -n 40 "$instance/logs/"*.log >&2 2>/dev/null || true; die "Elasticsearch exited during start; see $instance/logs"; }
@@ -162,13 +193,14 @@ start() {
   mkdir -p "$instance/data" "$instance/logs" "$instance/tmp"
   write_config "$home"
   echo "$port" > "$instance/port"
+  if [ "$tls" = 1 ]; then echo https > "$instance/scheme"; else rm -f "$instance/scheme"; fi
   [ -n "$run_user" ] && chown -R "$run_user" "$instance"
   log "starting Elasticsearch $version on 127.0.0.1:$port (java: $(java_major "$java_home"), heap $heap)"
   run_as_node_user env ES_PATH_CONF="$instance/config" ES_JAVA_HOME="$java_home" ES_TMPDIR="$instance/tmp" \
     "$home/bin/elasticsearch" -d -p "$instance/es.pid" >"$instance/start.log" 2>&1 \
     || { cat "$instance/start.log" >&2; die "Elasticsearch failed to start; see $instance/logs"; }
   local pid; pid=$(cat "$instance/es.pid")
-  wait_until_answering "http://127.0.0.1:$port" "$pid"
+  wait_until_answering "$(instance_url)" "$pid"
   instance_url
 }
 
@@ -185,6 +217,7 @@ case "$command" in
   start) start ;;
   stop) stop ;;
   url) instance_pid >/dev/null || die "instance '$name' is not running"; instance_url ;;
+  ca) [ -s "$(instance_ca)" ] || die "instance '$name' has no CA certificate: start it with --security PASSWORD --tls"; instance_ca ;;
   jdk-for) find_java_home ;;
-  *) die "unknown command '$command' (start, stop, url)" ;;
+  *) die "unknown command '$command' (start, stop, url, ca)" ;;
 esac

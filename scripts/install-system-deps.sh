@@ -5,7 +5,7 @@
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 set -euo pipefail
 
-packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux bsdutils)
+packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux bsdutils openssl)
 
 missing=()
 for package in "${packages[@]}"; do

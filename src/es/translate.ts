@@ -49,7 +49,27 @@ function translateResponse(error: errors.ResponseError, url: string, doing: stri
 }
 
 export function unreachableError(url: string, doing: string, cause: Error): ElasticsearchUnreachableError {
-  return new ElasticsearchUnreachableError(`cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster`, { cause });
+  if (isCertificateProblem(cause)) {
+    return new ElasticsearchUnreachableError(
+      `Elasticsearch at ${url} presented a TLS certificate that is not trusted here, while ${doing} (${cause.message}); give the CA that signed it with --ca-certs / ES_CA_CERTS (or, for a test cluster only, --insecure / ES_INSECURE=true)`,
+      { cause },
+    );
+  }
+  // A plain-HTTP request to a port that speaks TLS is dropped without an answer.
+  const https = url.startsWith('http:') && /other side closed|socket hang up|ECONNRESET/i.test(cause.message) ? '; if the cluster serves HTTPS, the URL must start with https://' : '';
+  return new ElasticsearchUnreachableError(`cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster${https}`, { cause });
+}
+
+const CERTIFICATE_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED']);
+
+/** Whether a connection failed because the server's certificate was not trusted (the cause chain, as the client wraps it). */
+function isCertificateProblem(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && (CERTIFICATE_CODES.has(code) || code.startsWith('ERR_TLS_CERT'))) return true;
+    if (/certificate|self[- ]signed/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** An answer other than 2xx, from its status and (parsed) body, as the error an operator can act on. */

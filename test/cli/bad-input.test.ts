@@ -120,13 +120,14 @@ describe('connection problems', () => {
     const url = inject('esSecureUrl');
     const { path } = await randomModelFile(1000);
     const modelId = uniqueId('auth');
-    const wrong = await feeder(['upload', path, '--model-id', modelId, '--es-username', 'elastic', '--es-password', 'not-the-password'], { env: { ES_URL: url } });
+    const ca = inject('esSecureCa');
+    const wrong = await feeder(['upload', path, '--model-id', modelId, '--es-username', 'elastic', '--es-password', 'not-the-password'], { env: { ES_URL: url, ES_CA_CERTS: ca } });
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr).toMatch(/rejected the credentials \(401\).*check ES_API_KEY or --es-username\/--es-password/);
     expect(wrong.stderr + wrong.stdout).not.toContain('not-the-password');
 
     const password = inject('esSecurePassword');
-    const right = await feeder(['models', 'show', modelId], { env: { ES_URL: url, ES_USERNAME: 'elastic', ES_PASSWORD: password } });
+    const right = await feeder(['models', 'show', modelId], { env: { ES_URL: url, ES_CA_CERTS: ca, ES_USERNAME: 'elastic', ES_PASSWORD: password } });
     expect(right.stderr).toMatch(/does not exist/);
   });
 
@@ -134,7 +135,7 @@ describe('connection problems', () => {
   // a valid key cannot be minted there. A made-up one still exercises the header and the 401 path.
   it('an API key the cluster does not know is refused, and not echoed', async () => {
     const key = Buffer.from('feeder-id:feeder-not-a-key').toString('base64');
-    const result = await feeder(['models', 'list'], { env: { ES_URL: inject('esSecureUrl'), ES_API_KEY: key } });
+    const result = await feeder(['models', 'list'], { env: { ES_URL: inject('esSecureUrl'), ES_CA_CERTS: inject('esSecureCa'), ES_API_KEY: key } });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/rejected the credentials \(401\)/);
     expect(result.stderr).not.toContain(key);

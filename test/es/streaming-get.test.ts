@@ -54,7 +54,7 @@ describe('StreamingGet against the real node', () => {
   });
 
   it('reports wrong credentials as such, without echoing them', async () => {
-    const get = streamingGet(inject('esSecureUrl'), (c) => Object.assign(c, { username: 'elastic', password: 'not-the-password' }));
+    const get = streamingGet(inject('esSecureUrl'), (c) => Object.assign(c, { caCerts: inject('esSecureCa'), username: 'elastic', password: 'not-the-password' }));
     try {
       const error = await get.get('/_cluster/health', 'checking', () => {}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ElasticsearchAuthError);

@@ -6,6 +6,8 @@ declare module 'vitest' {
     esUrl: string;
     esSecureUrl: string;
     esSecurePassword: string;
+    /** The CA certificate that signed the secure node's HTTPS certificate. */
+    esSecureCa: string;
   }
 }
 
@@ -13,7 +15,8 @@ const SECURE_PASSWORD = 'feeder-test-password';
 
 /**
  * Starts the real Elasticsearch nodes the suite needs, with the project's own script: a plain one
- * (unless ES_URL names a cluster to use) and one with security on, for the credential tests.
+ * (unless ES_URL names a cluster to use) and one with security and HTTPS on, for the credential
+ * and TLS tests.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started: string[] = [];
@@ -30,11 +33,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     const [esUrl, esSecureUrl] = await Promise.all([
       process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
-      startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD]),
+      startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD, '--tls']),
     ]);
+    const { stdout: ca } = await execa('bash', ['scripts/elasticsearch.sh', 'ca', '--name', 'test-secure']);
     project.provide('esUrl', esUrl);
     project.provide('esSecureUrl', esSecureUrl);
     project.provide('esSecurePassword', SECURE_PASSWORD);
+    project.provide('esSecureCa', ca.trim());
   } catch (error) {
     await stopAll();
     throw error;
