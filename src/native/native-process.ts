@@ -9,6 +9,8 @@ import { NativeLogForwarder } from './stderr-log.js';
 export interface NativeExit {
   exitCode: number | null;
   signal: string | null;
+  /** Killed with SIGKILL by this side because it outlived SIGTERM's grace period (not by anyone else). */
+  forceKilled: boolean;
 }
 
 export interface StartOptions {
@@ -42,7 +44,7 @@ export class NativeProcess {
   #stopRequested = false;
   readonly #logger: Logger;
   readonly #killGraceMs: number;
-  #sentSigterm = false;
+  #stopping = false;
 
   constructor(options: StartOptions) {
     this.#subprocess = execa(options.command, options.args, {
@@ -90,11 +92,11 @@ export class NativeProcess {
   /** SIGTERM, then SIGKILL after the grace delay; resolves once the process is gone. */
   async stop(): Promise<NativeExit> {
     this.#stopRequested = true;
-    if (this.#exit || this.#sentSigterm) return this.exited;
-    this.#sentSigterm = true;
+    if (this.#exit || this.#stopping) return this.exited;
+    this.#stopping = true;
     this.#subprocess.kill('SIGTERM');
     const exit = await this.exited;
-    if (exit.signal === 'SIGKILL') {
+    if (exit.forceKilled) {
       this.#logger.warn({ event: { action: 'native-kill', outcome: 'success' } }, `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`);
     }
     return exit;
@@ -102,7 +104,7 @@ export class NativeProcess {
 
   /** "was stopped", or how it had to be: for messages about a process this side stopped. */
   describeStop(exit: NativeExit | null = this.#exit): string {
-    return exit?.signal === 'SIGKILL' && this.#sentSigterm ? `was killed with SIGKILL (it ignored SIGTERM for ${this.#killGraceMs / 1000} s)` : 'was stopped';
+    return exit?.forceKilled ? `was killed with SIGKILL (it ignored SIGTERM for ${this.#killGraceMs / 1000} s)` : 'was stopped';
   }
 
   /** "exited with code 3", "was killed by SIGKILL": for messages. */
@@ -154,7 +156,9 @@ export class NativeProcess {
   async #waitForExit(command: string): Promise<NativeExit> {
     const result = await this.#subprocess;
     await this.#logs.done;
-    this.#exit = { exitCode: result.exitCode ?? null, signal: result.signal ?? null };
+    // execa says whether its own grace timer sent the SIGKILL: a process the kernel's OOM killer
+    // ended while being stopped was not "killed for ignoring SIGTERM".
+    this.#exit = { exitCode: result.exitCode ?? null, signal: result.signal ?? null, forceKilled: result.isForcefullyTerminated === true };
     if (result.failed && result.exitCode === undefined && !result.signal) {
       this.#failure ??= new NativeProcessError(`cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`);
     }
