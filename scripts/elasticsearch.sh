@@ -9,8 +9,8 @@
 #
 # `start` prints the node's URL as its last line of stdout once the node answers; it is a no-op
 # (printing the URL) when that instance is already running. `--tls` (with `--security`) serves
-# HTTPS with a certificate for 127.0.0.1 and localhost, signed by a CA made for that start with
-# openssl; `ca` prints where that CA's certificate is. The distribution is the
+# HTTPS with a certificate for 127.0.0.1 only (so `localhost` is a name it was not issued for),
+# signed by a CA made for that start with openssl; `ca` prints where that CA's certificate is. The distribution is the
 # integ-test-zip from Maven Central, fetched once with `mvn dependency:copy` and cached.
 # Elasticsearch refuses to run as root, so as root the node runs as the user `feeder-es`.
 set -euo pipefail
@@ -70,17 +70,20 @@ instance_url() { echo "$(cat "$instance/scheme" 2>/dev/null || echo http)://127.
 
 instance_ca() { echo "$instance/config/certs/ca.crt"; }
 
-# A CA and a node certificate (127.0.0.1, localhost) signed by it, made anew for each start.
+# A CA and a node certificate (IP 127.0.0.1) signed by it, made anew for each start.
 write_certificates() {
   local certs="$1"
   command -v openssl >/dev/null || die "--tls needs openssl (scripts/install-system-deps.sh installs it)"
   mkdir -p "$certs"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=feeder-$name test CA" \
-    -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$certs/node.key" -out "$certs/node.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$certs/node.ext"
-  openssl x509 -req -in "$certs/node.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
-    -days 30 -extfile "$certs/node.ext" -out "$certs/node.crt" 2>/dev/null
+  local out="$certs/openssl.log"
+  { openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=feeder-$name test CA" \
+      -keyout "$certs/ca.key" -out "$certs/ca.crt" \
+    && openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$certs/node.key" -out "$certs/node.csr" \
+    && printf 'subjectAltName=IP:127.0.0.1\n' > "$certs/node.ext" \
+    && openssl x509 -req -in "$certs/node.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
+      -days 30 -extfile "$certs/node.ext" -out "$certs/node.crt"; } >"$out" 2>&1 \
+    || { cat "$out" >&2; die "could not make the TLS certificates with openssl (see above)"; }
+  rm -f "$out"
   rm -f "$certs/ca.key" "$certs/node.csr" "$certs/node.ext" "$certs/ca.srl"
 }
 
@@ -182,8 +185,17 @@ wait_until_answering() {
   die "Elasticsearch did not answer at $url within 120 s; see $instance/logs"
 }
 
+# What a start asks for, to tell whether a running instance is the same node.
+wanted_mode() { echo "security=$([ -n "$security_password" ] && echo on || echo off) tls=$([ "$tls" = 1 ] && echo on || echo off)"; }
+
 start() {
-  if instance_pid >/dev/null; then instance_url; return; fi
+  if instance_pid >/dev/null; then
+    local running; running=$(cat "$instance/mode" 2>/dev/null || echo "security=off tls=off")
+    [ "$running" = "$(wanted_mode)" ] \
+      || die "instance '$name' is already running with $running, not $(wanted_mode); stop it first: scripts/elasticsearch.sh stop --name $name"
+    instance_url
+    return
+  fi
   [ -n "$port" ] || port=9200
   local home; home=$(fetch_distribution)
   java_home=$(find_java_home)
@@ -194,6 +206,7 @@ start() {
   write_config "$home"
   echo "$port" > "$instance/port"
   if [ "$tls" = 1 ]; then echo https > "$instance/scheme"; else rm -f "$instance/scheme"; fi
+  wanted_mode > "$instance/mode"
   [ -n "$run_user" ] && chown -R "$run_user" "$instance"
   log "starting Elasticsearch $version on 127.0.0.1:$port (java: $(java_major "$java_home"), heap $heap)"
   run_as_node_user env ES_PATH_CONF="$instance/config" ES_JAVA_HOME="$java_home" ES_TMPDIR="$instance/tmp" \

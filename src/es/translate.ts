@@ -49,27 +49,48 @@ function translateResponse(error: errors.ResponseError, url: string, doing: stri
 }
 
 export function unreachableError(url: string, doing: string, cause: Error): ElasticsearchUnreachableError {
-  if (isCertificateProblem(cause)) {
-    return new ElasticsearchUnreachableError(
-      `Elasticsearch at ${url} presented a TLS certificate that is not trusted here, while ${doing} (${cause.message}); give the CA that signed it with --ca-certs / ES_CA_CERTS (or, for a test cluster only, --insecure / ES_INSECURE=true)`,
-      { cause },
-    );
-  }
+  const certificate = certificateProblem(cause);
+  if (certificate) return new ElasticsearchUnreachableError(`Elasticsearch at ${url} ${CERTIFICATE_ADVICE[certificate]}, while ${doing} (${cause.message})`, { cause });
   // A plain-HTTP request to a port that speaks TLS is dropped without an answer.
   const https = url.startsWith('http:') && /other side closed|socket hang up|ECONNRESET/i.test(cause.message) ? '; if the cluster serves HTTPS, the URL must start with https://' : '';
   return new ElasticsearchUnreachableError(`cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster${https}`, { cause });
 }
 
-const CERTIFICATE_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED']);
+type CertificateProblem = 'untrusted' | 'wrong-host' | 'expired';
 
-/** Whether a connection failed because the server's certificate was not trusted (the cause chain, as the client wraps it). */
-function isCertificateProblem(error: unknown): boolean {
+const CERTIFICATE_ADVICE: Record<CertificateProblem, string> = {
+  untrusted: 'presented a TLS certificate that is not trusted here; give the CA that signed it with --ca-certs / ES_CA_CERTS (or, for a test cluster only, --insecure / ES_INSECURE=true)',
+  'wrong-host': "presented a TLS certificate issued for another name; use the host name (or IP) the certificate names in ES_URL / --es-url, or have the certificate reissued with this one",
+  expired: 'presented a TLS certificate outside its validity dates; renew the certificate on the cluster, or check this machine\'s clock',
+};
+
+const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted',
+  CERT_UNTRUSTED: 'untrusted',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'wrong-host',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'expired',
+};
+
+const CERTIFICATE_MESSAGES: Array<[RegExp, CertificateProblem]> = [
+  [/unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate/i, 'untrusted'],
+  [/does not match certificate's altnames/i, 'wrong-host'],
+  [/certificate has expired|certificate is not yet valid/i, 'expired'],
+];
+
+/** Why the server's certificate was refused, from the cause chain as the client wraps it; null when it was not. */
+function certificateProblem(error: unknown): CertificateProblem | null {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code && (CERTIFICATE_CODES.has(code) || code.startsWith('ERR_TLS_CERT'))) return true;
-    if (/certificate|self[- ]signed/i.test(e.message)) return true;
+    if (code && CERTIFICATE_CODES[code]) return CERTIFICATE_CODES[code];
+    const byMessage = CERTIFICATE_MESSAGES.find(([pattern]) => pattern.test(e.message));
+    if (byMessage) return byMessage[1];
   }
-  return false;
+  return null;
 }
 
 /** An answer other than 2xx, from its status and (parsed) body, as the error an operator can act on. */

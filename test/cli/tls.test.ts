@@ -2,8 +2,8 @@ import { describe, expect, it, inject } from 'vitest';
 import { feeder } from '../support/cli.js';
 import { randomModelFile, uniqueId } from '../support/es.js';
 
-// The secure test node serves HTTPS with a certificate signed by a CA made for it at start
-// (scripts/elasticsearch.sh --tls), so nothing on this machine trusts it unless told to.
+// The secure test node serves HTTPS with a certificate for IP 127.0.0.1, signed by a CA made for
+// it at start (scripts/elasticsearch.sh --tls), so nothing on this machine trusts it unless told to.
 const KiB = 1024;
 
 function secure(extra: Record<string, string> = {}): Record<string, string> {
@@ -43,6 +43,15 @@ describe('a cluster that serves HTTPS', () => {
     expect(result.stderr).toMatch(/give the CA that signed it with --ca-certs \/ ES_CA_CERTS \(or, for a test cluster only, --insecure/);
     const show = await feeder(['models', 'show', modelId, '--ca-certs', inject('esSecureCa')], { env: secure() });
     expect(show.stderr).toMatch(/does not exist/);
+  });
+
+  it('is refused under a name its certificate was not issued for: the message says so, not to add a CA', async () => {
+    // The certificate names IP 127.0.0.1 only; localhost reaches the same node.
+    const byName = inject('esSecureUrl').replace('127.0.0.1', 'localhost');
+    const result = await feeder(['models', 'list', '--ca-certs', inject('esSecureCa')], { env: secure({ ES_URL: byName }) });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/Elasticsearch at https:\/\/localhost:\d+ presented a TLS certificate issued for another name; use the host name \(or IP\) the certificate names/);
+    expect(result.stderr).not.toMatch(/--ca-certs/);
   });
 
   it('is used with --insecure, which skips the check', async () => {
