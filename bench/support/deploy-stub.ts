@@ -12,9 +12,14 @@ export interface Stub {
   kill(): void;
 }
 
-/** Starts `command args` (the stub, or a shell pipeline ending in it) with its stdout decoded into frames. */
-export function startStub(command: string, args: string[], stdin: 'pipe' | 'ignore' = 'pipe'): Stub {
-  const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'] });
+/**
+ * Starts `command args` (the stub, or a shell pipeline ending in it) with its stdout decoded into
+ * frames. A pipeline runs in a process group of its own, so `kill` reaches every process in it:
+ * bash does not exec the last command of a pipeline, and killing bash alone would leave `cat` and
+ * the stub running.
+ */
+export function startStub(command: string, args: string[], stdin: 'pipe' | 'ignore' = 'pipe', group = false): Stub {
+  const child = spawn(command, args, { stdio: [stdin, 'pipe', 'pipe'], detached: group });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -31,7 +36,15 @@ export function startStub(command: string, args: string[], stdin: 'pipe' | 'igno
   });
   loaded.catch(() => {});
   if (child.stdin) child.stdin.on('error', () => {});
-  return { stdin: child.stdin, loaded, exited, kill: () => void child.kill('SIGKILL') };
+  const kill = () => {
+    try {
+      if (group && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  return { stdin: child.stdin, loaded, exited, kill };
 }
 
 /** Writes `bytes` and resolves once the pipe has taken all of them: one chunk in flight, like a blocking write. */
@@ -47,5 +60,5 @@ export function printfEscapes(header: Buffer): string {
 /** `{ printf <header>; cat <file>; } | <stub> <args>`: the kernel's pipe as the ceiling. */
 export function pipeFileIntoStub(stubCommand: string, stubArgs: string[], file: string, header: Buffer): Stub {
   const script = '{ printf "$1"; cat "$2"; } | "$3" "${@:4}"';
-  return startStub('bash', ['-c', script, 'pipe-limit', printfEscapes(header), file, stubCommand, ...stubArgs], 'ignore');
+  return startStub('bash', ['-c', script, 'pipe-limit', printfEscapes(header), file, stubCommand, ...stubArgs], 'ignore', true);
 }
