@@ -10,7 +10,7 @@ type Crc32 = (data: Uint8Array, initial?: number) => number;
  */
 export const crc32: Crc32 = loadNative() ?? zlibCrc32;
 
-/** Which implementation `crc32` is: for logs and tests. */
+/** Which implementation `crc32` is; a test checks that it is the native one where the package has a build. */
 export const crc32Implementation: 'native' | 'zlib' = crc32 === zlibCrc32 ? 'zlib' : 'native';
 
 /** zlib's CRC-32: the reference the native one is tested against. */
