@@ -8,6 +8,8 @@ export interface RetryOptions {
   baseDelayMs: number;
   signal?: AbortSignal;
   onRetry?: (error: FeederError, attempt: number, delayMs: number) => void;
+  /** Which errors are worth another try; `isTransient` unless given. */
+  retryOn?: (error: unknown) => boolean;
 }
 
 export const DEFAULT_RETRY: RetryOptions = { retries: 5, baseDelayMs: 200 };
@@ -17,6 +19,14 @@ const TRANSIENT_STATUS = new Set([429, 502, 503, 504]);
 /** Connection resets, timeouts and "busy" answers are worth another try; nothing else is. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof ElasticsearchUnreachableError || error instanceof TimeoutError) return true;
+  return isBusy(error);
+}
+
+/**
+ * Only "busy" answers: a node that answers but cannot serve yet (429, or 503 while a shard is still
+ * starting). For requests where an unreachable cluster should be reported at once, not after retries.
+ */
+export function isBusy(error: unknown): boolean {
   return error instanceof ElasticsearchStatusError && TRANSIENT_STATUS.has(error.status);
 }
 
@@ -25,7 +35,7 @@ export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOpti
     try {
       return await attempt();
     } catch (error) {
-      if (tried >= options.retries || !isTransient(error)) throw error;
+      if (tried >= options.retries || !(options.retryOn ?? isTransient)(error)) throw error;
       const delayMs = backoffDelay(options.baseDelayMs, tried);
       options.onRetry?.(error as FeederError, tried + 1, delayMs);
       await sleep(delayMs, undefined, { signal: options.signal });

@@ -1,5 +1,6 @@
 import { ConcurrentModificationError, ModelExistsError, ModelNotFoundError } from '../errors.js';
 import type { Es } from '../es/es.js';
+import { DEFAULT_RETRY, isBusy, withRetry } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
 import { META_INDEX } from './layout.js';
 
@@ -50,9 +51,14 @@ export interface VersionedMeta {
   primaryTerm: number;
 }
 
+/**
+ * The meta document, or null when there is none. A shard still starting (a new or restarted node,
+ * an index being created by another upload) answers 503 for a moment: that is retried with backoff.
+ */
 export async function getMeta(es: Es, modelId: string): Promise<VersionedMeta | null> {
   try {
-    const doc = await es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }));
+    const read = () => es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }));
+    const doc = await withRetry(read, { ...DEFAULT_RETRY, retryOn: isBusy });
     return { meta: doc._source!, seqNo: doc._seq_no!, primaryTerm: doc._primary_term! };
   } catch (error) {
     if (hasStatus(error, 404)) return null;

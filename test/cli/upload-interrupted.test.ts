@@ -16,8 +16,15 @@ async function waitForStoredChunks(modelId: string, count: number): Promise<void
   for (let i = 0; i < 200; i += 1) {
     const meta = await getMeta(es, modelId);
     if (meta) {
-      await es.client.indices.refresh({ index: meta.meta.pending?.chunks_index ?? meta.meta.chunks_index, ignore_unavailable: true });
-      const { count: stored } = await es.client.count({ index: meta.meta.pending?.chunks_index ?? meta.meta.chunks_index, query: { term: { model_id: modelId } }, ignore_unavailable: true });
+      const index = meta.meta.pending?.chunks_index ?? meta.meta.chunks_index;
+      // The upload may have just created the index: its shard answers 503 until it has started.
+      const stored = await es.client.indices
+        .refresh({ index, ignore_unavailable: true })
+        .then(() => es.client.count({ index, query: { term: { model_id: modelId } }, ignore_unavailable: true }))
+        .then((r) => r.count, (error: { meta?: { statusCode?: number } }) => {
+          if (error.meta?.statusCode === 503) return 0;
+          throw error;
+        });
       if (stored >= count) return;
     }
     await sleep(100);
