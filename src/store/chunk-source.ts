@@ -1,7 +1,6 @@
 import { crc32 } from './crc32.js';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
-import { decodeBase64Range } from './base64.js';
 import type { BufferPool } from './buffer-pool.js';
 import { ChunkSourceDecoder } from './chunk-decoder.js';
 
@@ -61,20 +60,16 @@ async function fetchWholeChunkSource(es: Es, request: ChunkSourceRequest, signal
   return { ...parsed, length: parsed.bytes.length, crc: crc32(parsed.bytes) };
 }
 
-const DEFINITION_KEY = Buffer.from('"definition":"');
-
 type ParsedChunkSource = Pick<ChunkSource, 'bytes' | 'definition_length' | 'crc32'>;
 
-/** Takes the base64 value out by position and parses only the small rest; falls back to JSON.parse for any other layout. */
-export function parseChunkSource(raw: Buffer, where: string, pool?: BufferPool): ParsedChunkSource {
-  const keyAt = raw.indexOf(DEFINITION_KEY);
-  const valueStart = keyAt + DEFINITION_KEY.length;
-  const valueEnd = keyAt < 0 ? -1 : raw.indexOf(0x22, valueStart);
+/**
+ * Parses a whole chunk document. Only documents the streaming decoder could not take come here
+ * (JSON escapes in the base64, or a ragged length), so it is JSON.parse and a lenient decode.
+ */
+export function parseChunkSource(raw: Buffer, where: string): ParsedChunkSource {
   try {
-    const decoded = valueEnd < 0 ? null : decodeBase64Range(raw, valueStart, valueEnd, pool);
-    if (!decoded) return fromJson(JSON.parse(raw.toString('utf8')) as StoredFields & { definition?: string });
-    const rest = JSON.parse(raw.toString('utf8', 0, valueStart) + raw.toString('utf8', valueEnd)) as StoredFields;
-    return { bytes: decoded, definition_length: rest.definition_length, crc32: rest.crc32 };
+    const doc = JSON.parse(raw.toString('utf8')) as StoredFields & { definition?: string };
+    return { bytes: Buffer.from(doc.definition ?? '', 'base64'), definition_length: doc.definition_length, crc32: doc.crc32 };
   } catch (error) {
     throw notAChunk(where, error as Error);
   }
@@ -85,7 +80,3 @@ function notAChunk(where: string, error: Error): IntegrityError {
 }
 
 type StoredFields = { definition_length: number; crc32: number };
-
-function fromJson(doc: StoredFields & { definition?: string }): ParsedChunkSource {
-  return { bytes: Buffer.from(doc.definition ?? '', 'base64'), definition_length: doc.definition_length, crc32: doc.crc32 };
-}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { base64Length, decodeBase64Range, writeBase64 } from '../../src/store/base64.js';
+import { base64Length, writeBase64 } from '../../src/store/base64.js';
 import { BufferPool } from '../../src/store/buffer-pool.js';
 
 describe('base64 in pieces', () => {
@@ -10,12 +10,7 @@ describe('base64 in pieces', () => {
     const end = writeBase64(bytes, text, 1);
     expect(end).toBe(1 + base64Length(size));
     expect(text.toString('latin1', 1, end)).toBe(bytes.toString('base64'));
-    expect(decodeBase64Range(text, 1, end)!.equals(bytes)).toBe(true);
-  });
-
-  it('leaves text with escapes or a ragged length to the careful path', () => {
-    expect(decodeBase64Range(Buffer.from('ab\\/'), 0, 4)).toBeNull();
-    expect(decodeBase64Range(Buffer.from('abc'), 0, 3)).toBeNull();
+    expect(Buffer.from(text.toString('latin1', 1, end), 'base64').equals(bytes)).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import { parseChunkSource } from '../../src/store/chunk-source.js';
 describe('parseChunkSource', () => {
   const base64 = Buffer.from('hello chunk').toString('base64');
 
-  it('takes the definition out of our own layout without parsing it as JSON', () => {
+  it('reads our own layout', () => {
     const raw = Buffer.from(`{"model_id":"m","doc_num":0,"definition_length":11,"crc32":5,"eos":true,"definition":"${base64}"}`);
     const parsed = parseChunkSource(raw, 'chunk 0');
     expect(parsed).toMatchObject({ definition_length: 11, crc32: 5 });
