@@ -47,6 +47,7 @@ export class NativeProcess {
   #stopping = false;
 
   constructor(options: StartOptions) {
+    this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#subprocess = execa(options.command, options.args, {
       stdin: 'pipe',
       stdout: 'pipe',
@@ -55,16 +56,14 @@ export class NativeProcess {
       encoding: 'buffer',
       reject: false,
       cleanup: true,
-      forceKillAfterDelay: options.killGraceMs ?? 5000,
+      forceKillAfterDelay: this.#killGraceMs,
     });
-    this.#killGraceMs = options.killGraceMs ?? 5000;
     this.pid = this.#subprocess.pid ?? -1;
     this.stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
     this.stdin.on('error', () => {});
-    const logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
-    this.#logger = logger;
-    this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, logger);
+    this.#logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
+    this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, this.#logger);
     this.loaded = new Promise<LoadedFrame>((resolve, reject) => (this.#settleLoaded = { resolve, reject }));
     this.loaded.catch(() => {});
     this.#decodeFrames();

@@ -13,9 +13,6 @@ export const crc32: Crc32 = loadNative() ?? zlibCrc32;
 /** Which implementation `crc32` is; a test checks that it is the native one where the package has a build. */
 export const crc32Implementation: 'native' | 'zlib' = crc32 === zlibCrc32 ? 'zlib' : 'native';
 
-/** zlib's CRC-32: the reference the native one is tested against. */
-export const zlibCrc32Reference: Crc32 = zlibCrc32;
-
 function loadNative(): Crc32 | undefined {
   try {
     const native = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: (data: Uint8Array, initial?: number) => number };
