@@ -66,7 +66,12 @@ instance_pid() {
   echo "$pid"
 }
 
-instance_url() { echo "$(cat "$instance/scheme" 2>/dev/null || echo http)://127.0.0.1:$(cat "$instance/port")"; }
+# HTTPS when the instance was started with --tls (its `mode` file, written at start, says so).
+instance_url() {
+  local scheme=http
+  grep -qs 'tls=on' "$instance/mode" && scheme=https
+  echo "$scheme://127.0.0.1:$(cat "$instance/port")"
+}
 
 instance_ca() { echo "$instance/config/certs/ca.crt"; }
 
@@ -205,7 +210,6 @@ start() {
   mkdir -p "$instance/data" "$instance/logs" "$instance/tmp"
   write_config "$home"
   echo "$port" > "$instance/port"
-  if [ "$tls" = 1 ]; then echo https > "$instance/scheme"; else rm -f "$instance/scheme"; fi
   wanted_mode > "$instance/mode"
   [ -n "$run_user" ] && chown -R "$run_user" "$instance"
   log "starting Elasticsearch $version on 127.0.0.1:$port (java: $(java_major "$java_home"), heap $heap)"
