@@ -24,7 +24,7 @@ feeder() { node build/src/cli/main.js "$@"; }
 work=$(mktemp -d)
 daemon_pid=""
 cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  if [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null; then wait "$daemon_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,7 +36,9 @@ feeder models list
 
 step "starting the daemon (feeder serve) on ${FEEDER_LISTEN:=127.0.0.1:9465}"
 export FEEDER_LISTEN
-feeder serve >"$work/daemon.log" 2>&1 &
+# Not through the feeder function: in the background that would be a subshell, and $! its pid,
+# so the SIGTERM at the end would stop the subshell and leave the daemon running.
+node build/src/cli/main.js serve >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://$FEEDER_LISTEN/healthz" >/dev/null 2>&1 && break
