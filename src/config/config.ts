@@ -7,10 +7,10 @@ export type HeaderKind = 'u32' | 'u64';
 
 export interface ElasticsearchConfig {
   url: string;
-  apiKey?: string;
-  username?: string;
-  password?: string;
-  caCerts?: string;
+  apiKey?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  caCerts?: string | undefined;
   insecure: boolean;
   requestTimeoutMs: number;
 }
@@ -40,7 +40,7 @@ export interface FeederConfig {
     /** `127.0.0.1:PORT` (loopback only) or `unix:/path/to/socket` (created with mode 0600). */
     listen: string;
     /** When set, the control API wants `Authorization: Bearer <token>` (all but /healthz). */
-    token?: string;
+    token?: string | undefined;
     /** Restarts of a native process that died, before the deployment is marked failed. */
     maxRestarts: number;
     restartBackoffMs: number;
@@ -97,16 +97,16 @@ export function defaultConfig(): FeederConfig {
 
 /** What the command line may override; undefined means "not given". */
 export interface ConfigOverrides {
-  config?: string;
-  esUrl?: string;
-  esApiKey?: string;
-  esUsername?: string;
-  esPassword?: string;
-  caCerts?: string;
-  insecure?: boolean;
-  chunkSize?: string;
-  logLevel?: string;
-  listen?: string;
+  config?: string | undefined;
+  esUrl?: string | undefined;
+  esApiKey?: string | undefined;
+  esUsername?: string | undefined;
+  esPassword?: string | undefined;
+  caCerts?: string | undefined;
+  insecure?: boolean | undefined;
+  chunkSize?: string | undefined;
+  logLevel?: string | undefined;
+  listen?: string | undefined;
 }
 
 /** Defaults, then the config file, then environment variables, then flags. */

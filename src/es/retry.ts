@@ -6,8 +6,8 @@ export interface RetryOptions {
   /** Attempts after the first one. */
   retries: number;
   baseDelayMs: number;
-  signal?: AbortSignal;
-  onRetry?: (error: FeederError, attempt: number, delayMs: number) => void;
+  signal?: AbortSignal | undefined;
+  onRetry?: ((error: FeederError, attempt: number, delayMs: number) => void) | undefined;
   /** Which errors are worth another try; `isTransient` unless given. */
   retryOn?: (error: unknown) => boolean;
 }

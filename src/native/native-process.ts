@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { NativeProcessError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
@@ -35,7 +35,7 @@ export class NativeProcess {
   readonly exited: Promise<NativeExit>;
   /** Resolves with the `loaded` report; rejects if the process ends or lies before sending one. */
   readonly loaded: Promise<LoadedFrame>;
-  readonly #subprocess: ResultPromise;
+  readonly #subprocess: ReturnType<typeof spawn>;
   readonly #logs: NativeLogForwarder;
   readonly #waiters = new Map<string, Waiter>();
   #exit: NativeExit | null = null;
@@ -48,16 +48,7 @@ export class NativeProcess {
 
   constructor(options: StartOptions) {
     this.#killGraceMs = options.killGraceMs ?? 5000;
-    this.#subprocess = execa(options.command, options.args, {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      encoding: 'buffer',
-      reject: false,
-      cleanup: true,
-      forceKillAfterDelay: this.#killGraceMs,
-    });
+    this.#subprocess = spawn(options.command, options.args, this.#killGraceMs);
     this.pid = this.#subprocess.pid ?? -1;
     this.stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
@@ -164,6 +155,19 @@ export class NativeProcess {
     this.#rejectAll(this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly'));
     return this.#exit;
   }
+}
+
+function spawn(command: string, args: string[], killGraceMs: number) {
+  return execa(command, args, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    cleanup: true,
+    forceKillAfterDelay: killGraceMs,
+  });
 }
 
 export type { Frame };

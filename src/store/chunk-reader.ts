@@ -24,7 +24,7 @@ export class ChunkGauge {
 export interface ReadChunksOptions {
   /** Fetches in flight ahead of the chunk the consumer holds. */
   prefetch: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   retry?: RetryOptions;
   gauge?: ChunkGauge;
 }

@@ -111,7 +111,7 @@ export class BulkWriter {
           querystring: { filter_path: 'errors,items.*.status,items.*.error' },
           bulkBody: body,
         },
-        { signal: this.#options.signal },
+        this.#options.signal ? { signal: this.#options.signal } : {},
       ),
     )) as BulkItems;
     if (!response.errors) {

@@ -105,7 +105,7 @@ describe('an upload killed half-way', () => {
     const bytes = randomBytes(16 * 64 * KiB);
     await killUploadHalfWay(modelId, bytes.subarray(0, 8 * 64 * KiB));
     const changed = Buffer.from(bytes);
-    changed[5] ^= 0xff; // chunk 0 now differs from what is stored
+    changed[5] = changed[5]! ^ 0xff; // chunk 0 now differs from what is stored
     const resumed = await feeder(['upload', '-', '--model-id', modelId, '--resume', '--json'], { input: changed });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     const meta = JSON.parse(resumed.stdout);

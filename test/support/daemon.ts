@@ -2,14 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
 
 export interface RunningDaemon {
   name: string;
   listen: string;
-  child: ResultPromise;
+  child: ReturnType<typeof spawnServe>;
   /** Every ECS line the daemon wrote on stdout so far, parsed. */
   logs: Array<Record<string, any>>;
   /** Raw stdout and stderr, for scanning. */
@@ -42,7 +42,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const configPath = join(await tempDir(), 'feeder.json');
   await writeFile(configPath, JSON.stringify(mergeConfig({ daemon: { restartBackoffMs: 100, stopGraceMs: 2000 } }, options.config ?? {})));
   const env = { ES_URL: esUrl(), FEEDER_LISTEN: listen, FEEDER_DAEMON_NAME: name, FEEDER_CONFIG: configPath, ...options.env };
-  const child = execa('node', [CLI, 'serve'], { env, reject: false, buffer: false });
+  const child = spawnServe(env);
   const logs: Array<Record<string, any>> = [];
   let raw = '';
   let partial = '';
@@ -79,6 +79,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
       return { exitCode: result.exitCode, ms: performance.now() - started };
     },
   };
+}
+
+function spawnServe(env: Record<string, string>) {
+  return execa('node', [CLI, 'serve'], { env, reject: false, buffer: false });
 }
 
 function mergeConfig(base: Record<string, any>, extra: Record<string, any>): Record<string, any> {
