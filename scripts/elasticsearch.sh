@@ -113,9 +113,15 @@ find_java_home() {
   echo "$best"
 }
 
+# Two nodes started at once on a fresh machine would both fetch: the lock makes the second wait for
+# the first's download and unzip instead of unzipping a half-written file.
 fetch_distribution() {
   local home="$cache/elasticsearch-$version"
   if [ -x "$home/bin/elasticsearch" ]; then echo "$home"; return; fi
+  mkdir -p "$cache"
+  exec {lock_fd}>"$cache/fetch.lock"
+  flock "$lock_fd"
+  if [ -x "$home/bin/elasticsearch" ]; then flock -u "$lock_fd"; echo "$home"; return; fi
   command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Elasticsearch $version once: apt-get install maven"
   mkdir -p "$cache/downloads"
   local zip="$cache/downloads/elasticsearch-$version.zip"
@@ -130,6 +136,7 @@ fetch_distribution() {
   mv "$tmp/elasticsearch-$version" "$home"
   rmdir "$tmp"
   chmod -R a+rX "$home"
+  flock -u "$lock_fd"
   echo "$home"
 }
 
