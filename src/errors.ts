@@ -1,8 +1,39 @@
 // One error type for the project, each subclass with a stable `code` that callers match on.
 // The README's error table lists them; `exitCode` is what the CLI exits with (2 = bad usage).
 
+/** Every code the project gives an error, in the CLI's output and on the control API's wire. */
+export type ErrorCode =
+  | 'FEEDER_ERR'
+  | 'FEEDER_ERR_INVALID_ARGUMENT'
+  | 'FEEDER_ERR_INVALID_MODEL_ID'
+  | 'FEEDER_ERR_SOURCE'
+  | 'FEEDER_ERR_MODEL_NOT_FOUND'
+  | 'FEEDER_ERR_MODEL_EXISTS'
+  | 'FEEDER_ERR_MODEL_STATE'
+  | 'FEEDER_ERR_CONCURRENT_MODIFICATION'
+  | 'FEEDER_ERR_INTEGRITY'
+  | 'FEEDER_ERR_CHUNK_MISSING'
+  | 'FEEDER_ERR_ES_UNREACHABLE'
+  | 'FEEDER_ERR_ES_AUTH'
+  | 'FEEDER_ERR_ES'
+  | 'FEEDER_ERR_NATIVE_PROCESS'
+  | 'FEEDER_ERR_TIMEOUT'
+  | 'FEEDER_ERR_STALLED'
+  | 'FEEDER_ERR_QUEUE_FULL'
+  | 'FEEDER_ERR_ABORTED'
+  | 'FEEDER_ERR_DAEMON'
+  | 'FEEDER_ERR_UNAVAILABLE'
+  // Answers of the control API itself (src/daemon/http.ts).
+  | 'FEEDER_ERR_BAD_JSON'
+  | 'FEEDER_ERR_BAD_PATH'
+  | 'FEEDER_ERR_BODY_TOO_LARGE'
+  | 'FEEDER_ERR_METHOD'
+  | 'FEEDER_ERR_NO_ROUTE'
+  | 'FEEDER_ERR_UNAUTHORIZED'
+  | 'FEEDER_ERR_INTERNAL';
+
 export class FeederError extends Error {
-  readonly code: string = 'FEEDER_ERR';
+  readonly code: ErrorCode = 'FEEDER_ERR';
   readonly exitCode: number = 1;
 
   constructor(message: string, options?: { cause?: unknown }) {
@@ -48,7 +79,7 @@ export class ConcurrentModificationError extends FeederError {
 
 /** Stored chunks disagree with the meta document or with their own checksums. */
 export class IntegrityError extends FeederError {
-  override readonly code: string = 'FEEDER_ERR_INTEGRITY';
+  override readonly code: ErrorCode = 'FEEDER_ERR_INTEGRITY';
 }
 
 export class ChunkMissingError extends IntegrityError {
@@ -81,7 +112,17 @@ export class NativeProcessError extends FeederError {
 }
 
 export class TimeoutError extends FeederError {
-  override readonly code = 'FEEDER_ERR_TIMEOUT';
+  override readonly code: ErrorCode = 'FEEDER_ERR_TIMEOUT';
+}
+
+/** A model load in which no byte moved for `deploy.stallTimeoutMs`: the message says where it stalled. */
+export class StalledError extends TimeoutError {
+  override readonly code = 'FEEDER_ERR_STALLED';
+}
+
+/** A deployment's inference queue is full (`deploy.queueCapacity`): try again later. */
+export class QueueFullError extends FeederError {
+  override readonly code = 'FEEDER_ERR_QUEUE_FULL';
 }
 
 export class AbortedError extends FeederError {
@@ -90,7 +131,12 @@ export class AbortedError extends FeederError {
 
 /** The daemon's control API could not be reached or refused the request. */
 export class DaemonError extends FeederError {
-  override readonly code = 'FEEDER_ERR_DAEMON';
+  override readonly code: ErrorCode = 'FEEDER_ERR_DAEMON';
+}
+
+/** The daemon is starting or shutting down and takes no new work. */
+export class UnavailableError extends FeederError {
+  override readonly code = 'FEEDER_ERR_UNAVAILABLE';
 }
 
 function withLastErrors(message: string, lastErrors: readonly string[]): string {

@@ -1,5 +1,5 @@
 import { formatBytes } from '../config/units.js';
-import type { DeploymentStatus } from '../daemon/deployment.js';
+import type { DeploymentStatus } from '../daemon/status.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export function parseTokens(text: string): number[] {

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Deployments } from './deployments.js';
-import type { DeploymentState } from './deployment.js';
+import type { DeploymentState } from './status.js';
 import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;

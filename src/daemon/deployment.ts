@@ -14,24 +14,7 @@ import type { NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
 import type { LoadLimiter } from './load-limiter.js';
 import type { DaemonMetrics } from './metrics.js';
-
-export type DeploymentState = 'starting' | 'started' | 'stopping' | 'stopped' | 'failed';
-
-export interface DeploymentStatus {
-  model_id: string;
-  state: DeploymentState;
-  /** While starting: waiting for a load slot, or streaming. */
-  phase: 'queued' | 'loading' | null;
-  reason: string | null;
-  pid: number | null;
-  bytes_streamed: number;
-  total_bytes: number | null;
-  throughput_mib_s: number | null;
-  restarts: number;
-  inference_count: number;
-  inference_latency_ms: { mean: number | null; last: number | null };
-  updated_at: string;
-}
+import type { DeploymentState, DeploymentStatus } from './status.js';
 
 export interface DeploymentDeps {
   feed: (options: FeedOptions) => Promise<FeedResult>;
@@ -111,11 +94,17 @@ export class Deployment {
       phase: this.#state === 'starting' ? this.#phase : null,
       reason: this.#reason,
       pid: this.#native?.pid ?? null,
+      generation: null,
+      rollover: null,
       bytes_streamed: this.#bytes,
       total_bytes: this.#total,
       throughput_mib_s: this.#throughput,
       restarts: this.#restarts,
       inference_count: this.#inferences,
+      error_count: 0,
+      rejected_execution_count: 0,
+      timeout_count: 0,
+      number_of_pending_requests: 0,
       inference_latency_ms: { mean: this.#inferences ? round(this.#latencyTotalMs / this.#inferences) : null, last: this.#lastLatencyMs },
       updated_at: this.#updatedAt,
     };

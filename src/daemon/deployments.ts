@@ -5,8 +5,9 @@ import { feedModel } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { requireMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
-import { desiredDeployments, recordDeployed, recordUndeployed } from './desired-state.js';
-import { Deployment, type DeploymentStatus } from './deployment.js';
+import { desiredDeployments, recordDeployed, recordUndeployed } from '../store/desired-deployments.js';
+import { Deployment } from './deployment.js';
+import type { DeploymentStatus } from './status.js';
 import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from './metrics.js';
 
@@ -35,7 +36,7 @@ export class Deployments {
     if (meta.state !== 'ready') {
       throw new ModelStateError(`model '${modelId}' cannot be deployed: it is ${meta.state === 'uploading' ? 'still uploading' : 'being deleted'}`);
     }
-    await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId);
+    await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, meta.generation);
     const deployment = existing ?? this.#create(modelId);
     deployment.start();
     return deployment;

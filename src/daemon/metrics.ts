@@ -1,7 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DeploymentState } from './deployment.js';
-
-const STATES: DeploymentState[] = ['starting', 'started', 'stopping', 'stopped', 'failed'];
+import { DEPLOYMENT_STATES as STATES, type DeploymentState } from './status.js';
 
 /** The daemon's Prometheus metrics, served at GET /metrics. */
 export class DaemonMetrics {

@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { CHUNKS_INDEX_PATTERN, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
-export const TEMPLATE_VERSION = 1;
+export const TEMPLATE_VERSION = 2;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -64,6 +64,8 @@ const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
   model_id: { type: 'keyword' },
   desired: { type: 'keyword' },
   requested_at: { type: 'date' },
+  // The generations a deployment is loading or serving: garbage collection leaves them alone.
+  generations: { type: 'long' },
 });
 
 /** Installs or updates the index templates this project owns; a no-op when they are current. */

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { callDaemon } from '../../daemon/client.js';
-import type { DeploymentStatus } from '../../daemon/deployment.js';
+import type { DeploymentStatus } from '../../daemon/status.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
 import { describeStatus, parseTokens } from '../format.js';
 

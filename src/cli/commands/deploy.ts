@@ -3,7 +3,7 @@ import { formatBytes, parseDuration } from '../../config/units.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { createProgress } from '../../log/progress.js';
 import { callDaemon } from '../../daemon/client.js';
-import type { DeploymentStatus } from '../../daemon/deployment.js';
+import type { DeploymentStatus } from '../../daemon/status.js';
 import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
 import { describeStatus, parseTokens } from '../format.js';

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
-import { daemonsRunning } from '../../daemon/desired-state.js';
+import { daemonsRunning } from '../../store/desired-deployments.js';
 import type { Es } from '../../es/es.js';
 import { deleteModel } from '../../store/delete.js';
 import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';

@@ -1,0 +1,57 @@
+// The control API's wire types: what `GET /deployments/<id>` and the other answers carry. The CLI
+// imports these without importing the daemon that produces them.
+
+import type { ErrorCode } from '../errors.js';
+
+export type DeploymentState = 'starting' | 'started' | 'stopping' | 'stopped' | 'failed';
+
+export const DEPLOYMENT_STATES: readonly DeploymentState[] = ['starting', 'started', 'stopping', 'stopped', 'failed'];
+
+/** While starting: waiting for a load slot, or streaming. */
+export type DeploymentPhase = 'queued' | 'loading' | null;
+
+/** A replacement generation being loaded beside the one that serves, or the reason it failed. */
+export interface RolloverStatus {
+  generation: number;
+  state: 'loading' | 'failed';
+  reason: string | null;
+  pid: number | null;
+}
+
+export interface DeploymentStatus {
+  model_id: string;
+  state: DeploymentState;
+  phase: DeploymentPhase;
+  reason: string | null;
+  pid: number | null;
+  /** The generation of the model being served (or loaded, while starting). */
+  generation: number | null;
+  rollover: RolloverStatus | null;
+  bytes_streamed: number;
+  total_bytes: number | null;
+  throughput_mib_s: number | null;
+  /** Restarts within the last `daemon.restartWindowMs`. */
+  restarts: number;
+  // The inference path, named as Elastic ML's deployment stats name them.
+  inference_count: number;
+  error_count: number;
+  rejected_execution_count: number;
+  timeout_count: number;
+  number_of_pending_requests: number;
+  inference_latency_ms: { mean: number | null; last: number | null };
+  updated_at: string;
+}
+
+export interface DeploymentList {
+  deployments: DeploymentStatus[];
+}
+
+/** The native process's answer to one inference, as the daemon passes it on. */
+export type InferAnswer =
+  | { type: 'result'; request_id: string; result: { inference: number[][][] }; time_ms: number }
+  | { type: 'error'; request_id: string; error: { error: string } };
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
