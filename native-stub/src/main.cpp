@@ -1,9 +1,11 @@
 // native-stub: a stand-in for Elastic's pytorch_inference. It reads a
 // size-prefixed model from stdin, reports what it received, then answers
 // MessagePack requests, with fault switches for testing a daemon against it.
+#include <chrono>
 #include <csignal>
 #include <exception>
 #include <string>
+#include <thread>
 
 #include "io.hpp"
 #include "log.hpp"
@@ -51,7 +53,7 @@ void announce(const Model& m, const Options& opts) {
 }
 
 // Returns false once no complete frame remains in the unpacker.
-bool answer_next(msgpack::unpacker& unp, const Model& model) {
+bool answer_next(msgpack::unpacker& unp, const Model& model, uint64_t delay_ms) {
   msgpack::object_handle oh;
   try {
     if (!unp.next(oh)) return false;
@@ -59,6 +61,7 @@ bool answer_next(msgpack::unpacker& unp, const Model& model) {
     log_error(std::string("invalid MessagePack on stdin: ") + e.what());
     exit_with(kExitBadMsgpack);
   }
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   send(handle_request(oh.get(), model));
   return true;
 }
@@ -67,7 +70,7 @@ bool answer_next(msgpack::unpacker& unp, const Model& model) {
 // being copied; the object handle keeps that buffer alive.
 bool reference_strings(msgpack::type::object_type, size_t, void*) { return true; }
 
-[[noreturn]] void serve(const Model& model) {
+[[noreturn]] void serve(const Model& model, uint64_t answer_delay_ms) {
   msgpack::unpacker unp(&reference_strings, nullptr,
                         MSGPACK_UNPACKER_INIT_BUFFER_SIZE, request_limits());
   for (;;) {
@@ -75,7 +78,7 @@ bool reference_strings(msgpack::type::object_type, size_t, void*) { return true;
     size_t n = read_stdin(unp.buffer(), unp.buffer_capacity());
     if (n == 0) break;
     unp.buffer_consumed(n);
-    while (answer_next(unp, model)) {
+    while (answer_next(unp, model, answer_delay_ms)) {
     }
   }
   if (unp.nonparsed_size() > 0) {
@@ -101,7 +104,7 @@ void run(const Options& opts) {
   }
   Model model = read_model(size, opts);
   announce(model, opts);
-  serve(model);
+  serve(model, opts.answer_delay_ms);
 }
 
 }  // namespace

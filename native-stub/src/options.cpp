@@ -22,6 +22,7 @@ const char kUsage[] =
     "                             alone: exit with C right after start\n"
     "  --read-rate BYTES_PER_SEC  throttle reading of the model bytes\n"
     "  --read-block N             read() size for the model phase (default 1048576)\n"
+    "  --answer-delay-ms N        wait N ms before each answer (a slow model)\n"
     "  --hang                     stop reading stdin after the size header\n"
     "  --hang-after-load          read the model, never send the loaded frame\n"
     "  --garbage                  send ~64 invalid msgpack bytes instead of the loaded frame\n"
@@ -65,7 +66,8 @@ HeaderKind parse_header(const std::string& text) {
 }
 
 const char* const kValueFlags[] = {"--header",    "--crash-after-bytes", "--exit-after-bytes",
-                                   "--exit-code", "--read-rate",         "--read-block"};
+                                   "--exit-code", "--read-rate",         "--read-block",
+                                   "--answer-delay-ms"};
 const char* const kSwitchFlags[] = {"--hang",      "--hang-after-load", "--garbage",
                                     "--wrong-sha", "--wrong-bytes",     "--discard",
                                     "--ignore-sigterm"};
@@ -85,6 +87,7 @@ void set_value(Options& o, const std::string& flag, const std::string& v) {
   if (flag == "--exit-code") o.exit_code = static_cast<int>(parse_ranged(flag, v, 0, 255));
   if (flag == "--read-rate") o.read_rate = parse_ranged(flag, v, 1, UINT64_MAX);
   if (flag == "--read-block") o.read_block = parse_ranged(flag, v, 1, kMaxReadBlock);
+  if (flag == "--answer-delay-ms") o.answer_delay_ms = parse_ranged(flag, v, 0, 3600 * 1000);
 }
 
 void set_switch(Options& o, const std::string& flag) {
@@ -144,6 +147,7 @@ std::string describe(const Options& o) {
   std::string s = std::string("header=") + header_name(o.header);
   s += " read_block=" + std::to_string(o.read_block);
   s += " read_rate=" + opt_text(o.read_rate);
+  s += " answer_delay_ms=" + std::to_string(o.answer_delay_ms);
   s += " crash_after_bytes=" + opt_text(o.crash_after_bytes);
   s += " exit_after_bytes=" + opt_text(o.exit_after_bytes);
   s += " exit_code=" + (o.exit_code ? std::to_string(*o.exit_code) : std::string("off"));

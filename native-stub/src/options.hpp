@@ -17,6 +17,7 @@ struct Options {
   std::optional<int> exit_code;
   std::optional<uint64_t> read_rate;  // bytes per second
   uint64_t read_block = 1024 * 1024;
+  uint64_t answer_delay_ms = 0;  // before each answer: a slow model, to fill a caller's queue
   bool hang = false;
   bool hang_after_load = false;
   bool garbage = false;
