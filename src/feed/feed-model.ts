@@ -54,7 +54,14 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const nativeLogger = logger.child({ feeder: { model_id: modelId } });
-  const native = new NativeProcess({ command: ctx.config.deploy.command, args: ctx.config.deploy.args, logger: nativeLogger, killGraceMs: ctx.config.daemon.stopGraceMs });
+  const native = new NativeProcess({
+    command: ctx.config.deploy.command,
+    args: ctx.config.deploy.args,
+    logger: nativeLogger,
+    killGraceMs: ctx.config.daemon.stopGraceMs,
+    modelId,
+    requestTimeoutMs: ctx.config.daemon.inferenceTimeoutMs,
+  });
   logEvent(logger, { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! }, `started native process ${native.pid} for model '${modelId}'`);
   let sent = 0;
   try {

@@ -1,6 +1,9 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
+import { AbortedError, NativeProcessError, TimeoutError } from '../../src/errors.js';
 import { NativeProcess } from '../../src/native/native-process.js';
+import { CONTROL_CLEAR_CACHE, encodeRequest } from '../../src/native/protocol.js';
 import { isRunning } from '../support/deploy.js';
 import { captureLogger } from '../support/es.js';
 
@@ -8,7 +11,7 @@ const command = loadConfig({ config: undefined }, {}).deploy.command;
 
 function start(args: string[], killGraceMs: number) {
   const { logger, lines } = captureLogger();
-  const native = new NativeProcess({ command, args, logger, killGraceMs });
+  const native = new NativeProcess({ command, args, logger, killGraceMs, modelId: 'np-test', requestTimeoutMs: 30_000 });
   const kills = () => lines.filter((l) => (l.event as { action?: string } | undefined)?.action === 'native-kill');
   return { native, kills };
 }
@@ -43,5 +46,119 @@ describe('NativeProcess.stop', () => {
     const exits = await Promise.all([native.stop(), native.stop(), native.stop()]);
     for (const exit of exits) expect(exit).toMatchObject({ signal: 'SIGTERM', forceKilled: false });
     expect(kills()).toEqual([]);
+  });
+});
+
+/** Settles `promise` or says it did not within `ms`: for "never settles" defects, not for speed. */
+async function settled<T>(promise: Promise<T>, ms = 3000): Promise<{ value: T } | { error: Error } | 'unsettled'> {
+  let timer: NodeJS.Timeout | undefined;
+  const unsettled = new Promise<'unsettled'>((resolve) => (timer = setTimeout(() => resolve('unsettled'), ms)));
+  try {
+    return await Promise.race([promise.then((value) => ({ value }), (error: Error) => ({ error })), unsettled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The load phase for a small model: the u32 size header, then the bytes. */
+async function load(native: NativeProcess, model: Buffer, after: Buffer = Buffer.alloc(0)): Promise<void> {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(model.length);
+  native.stdin.write(Buffer.concat([header, model, after]));
+}
+
+const valueOf = (answer: unknown) => (answer as { result: { inference: number[][][] } }).result.inference[0]![0]![0];
+
+describe('NativeProcess.request', () => {
+  const model = Buffer.from(Array.from({ length: 32 * 1024 }, (_, i) => (i * 7) % 256));
+
+  it('rejects at once, naming the exit, once the process has exited', async () => {
+    const { native } = start([], 5000);
+    await load(native, model);
+    await native.loaded;
+    process.kill(native.pid, 'SIGKILL');
+    await native.exited;
+    const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 60_000 }));
+    expect(outcome).toMatchObject({ error: expect.any(NativeProcessError) });
+    expect((outcome as { error: Error }).error.message).toMatch(/the native process \(pid \d+\) was killed by SIGKILL/);
+    expect(native.pendingRequests).toBe(0);
+  });
+
+  it('rejects at once while the process is being stopped', async () => {
+    const { native } = start(['--ignore-sigterm'], 500);
+    await load(native, model);
+    await native.loaded;
+    const stopped = native.stop();
+    const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 60_000 }));
+    expect(outcome).toMatchObject({ error: expect.any(NativeProcessError) });
+    expect((outcome as { error: Error }).error.message).toMatch(/the native process \(pid \d+\) is being stopped and cannot take requests for model 'np-test'/);
+    await stopped;
+  });
+
+  it('rejects with TimeoutError naming the model when no answer comes, and forgets the request', async () => {
+    const { native } = start(['--hang-after-load'], 5000);
+    try {
+      await load(native, model);
+      const first = native.request({ tokens: [[1]] }, { timeoutMs: 300 });
+      const second = native.request({ tokens: [[2]] }, { timeoutMs: 300 });
+      expect(native.pendingRequests).toBe(2);
+      for (const outcome of [await settled(first), await settled(second)]) {
+        expect(outcome).toMatchObject({ error: expect.any(TimeoutError) });
+        expect((outcome as { error: Error }).error.message).toBe("inference on model 'np-test' got no answer within 0.3 s");
+      }
+      expect(native.pendingRequests).toBe(0);
+    } finally {
+      await native.stop();
+    }
+  });
+
+  it('drops quietly a late answer to a request that timed out, and keeps serving', async () => {
+    // The stub reads this model at 16 KiB/s, so it reads the request behind it about 2 s later.
+    const { native } = start(['--read-rate', String(16 * 1024)], 5000);
+    try {
+      await load(native, model);
+      const late = await settled(native.request({ tokens: [[3]] }, { timeoutMs: 200 }));
+      expect(late).toMatchObject({ error: expect.any(TimeoutError) });
+      await native.loaded;
+      // Answers come in request order: this one comes after the late one.
+      const answer = await native.request({ tokens: [[5]] }, { timeoutMs: 10_000 });
+      expect(valueOf(answer)).toBe(model[5]! / 255);
+      expect(native.hasExited).toBe(false);
+      expect(valueOf(await native.request({ tokens: [[6]] }, { timeoutMs: 10_000 }))).toBe(model[6]! / 255);
+      expect(native.pendingRequests).toBe(0);
+    } finally {
+      await native.stop();
+    }
+  });
+
+  it('is stopped for answering a request id it was never sent', async () => {
+    const { native } = start([], 5000);
+    // A header announcing fewer bytes than follow makes the process read the rest as a request
+    // frame: one this side never sent.
+    const stray = encodeRequest({ request_id: 'sent-by-someone-else', control: CONTROL_CLEAR_CACHE });
+    await load(native, model.subarray(0, 4), stray);
+    const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 30_000 }), 10_000);
+    expect(outcome).toMatchObject({ error: expect.any(NativeProcessError) });
+    expect((outcome as { error: Error }).error.message).toMatch(/answered a request it was never sent .*sent-by-someone-else/);
+    await native.exited;
+    expect(native.pendingRequests).toBe(0);
+  });
+
+  it('rejects when its signal aborts, forgetting the request and removing its abort listener', async () => {
+    const { native } = start(['--hang-after-load'], 5000);
+    try {
+      await load(native, model);
+      const controller = new AbortController();
+      const pending = native.request({ tokens: [[1]] }, { timeoutMs: 60_000, signal: controller.signal });
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      controller.abort(new Error('the deployment is being stopped'));
+      const outcome = await settled(pending);
+      expect(outcome).toMatchObject({ error: expect.any(AbortedError) });
+      expect((outcome as { error: Error }).error.message).toBe("inference on model 'np-test' was cancelled");
+      expect(native.pendingRequests).toBe(0);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    } finally {
+      await native.stop();
+    }
   });
 });
