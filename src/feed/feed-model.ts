@@ -8,11 +8,11 @@ import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import type { LoadedFrame } from '../native/protocol.js';
 import { NativeProcess } from '../native/native-process.js';
+import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
 import { requireMeta, type ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { encodeSizeHeader } from './header.js';
-import { StdinClosedError, writeFlushed } from './stdin-writer.js';
 
 export interface FeedContext {
   es: Es;
@@ -65,13 +65,14 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   logEvent(logger, { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! }, `started native process ${native.pid} for model '${modelId}'`);
   let sent = 0;
   try {
-    await writeFlushed(native.stdin, header, signal);
+    await native.writeHeader(header, signal);
     const retry = { ...DEFAULT_RETRY, onRetry: logRetry(logger, modelId) };
     for await (const chunk of readChunks(ctx.es, meta, { prefetch: ctx.config.deploy.prefetch, signal, retry, ...(options.gauge ? { gauge: options.gauge } : {}) })) {
-      await writeFlushed(native.stdin, chunk, signal);
+      await native.writeChunk(chunk, signal);
       sent += chunk.length;
       options.onProgress?.(sent, meta.total_length!);
     }
+    native.endLoad();
     const loaded = await untilAborted(native.loaded, signal);
     checkLoadedReport(loaded, meta, native);
     const durationMs = performance.now() - started;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { AbortedError, InvalidArgumentError, NativeProcessError, TimeoutError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
 import { PendingRequests } from './pending-requests.js';
 import { NativeLogForwarder } from './stderr-log.js';
+import { writeFlushed } from './stdin-writer.js';
 
 export interface NativeExit {
   exitCode: number | null;
@@ -34,18 +35,29 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** What stdin carries now: the size header, then the model bytes, then request frames only. */
+type StdinPhase = 'header' | 'model' | 'requests';
+
+const PHASE_STATE: Record<StdinPhase, string> = {
+  header: 'the size header has not been written yet',
+  model: 'it is still loading the model',
+  requests: 'its load phase has ended',
+};
+
 /**
- * One running native process: its stdin for the model and requests, its stdout decoded into
- * frames, its stderr forwarded into our log. Why it stopped is recorded once, here.
+ * One running native process: its stdin, which this alone writes (a load phase, then requests),
+ * its stdout decoded into frames, its stderr forwarded into our log. Why it stopped is recorded
+ * once, here.
  */
 export class NativeProcess {
   readonly pid: number;
-  readonly stdin: Writable;
   /** Resolves when the process has ended, however it ended; never rejects. */
   readonly exited: Promise<NativeExit>;
   /** Resolves with the `loaded` report; rejects if the process ends or lies before sending one. */
   readonly loaded: Promise<LoadedFrame>;
   readonly #subprocess: ReturnType<typeof spawn>;
+  readonly #stdin: Writable;
+  #phase: StdinPhase = 'header';
   readonly #logs: NativeLogForwarder;
   readonly #pending = new PendingRequests();
   #exit: NativeExit | null = null;
@@ -64,9 +76,9 @@ export class NativeProcess {
     this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#subprocess = spawn(options.command, options.args, this.#killGraceMs);
     this.pid = this.#subprocess.pid ?? -1;
-    this.stdin = this.#subprocess.stdin!;
+    this.#stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
-    this.stdin.on('error', () => {});
+    this.#stdin.on('error', () => {});
     this.#logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
     this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, this.#logger);
     this.loaded = new Promise<LoadedFrame>((resolve, reject) => (this.#settleLoaded = { resolve, reject }));
@@ -83,6 +95,28 @@ export class NativeProcess {
     return this.#exit !== null;
   }
 
+  /** Load phase, first: the size header. Resolves once the pipe has taken it. */
+  async writeHeader(header: Buffer, signal: AbortSignal): Promise<void> {
+    this.#requirePhase('header', 'write the size header');
+    this.#phase = 'model';
+    await writeFlushed(this.#stdin, header, signal);
+  }
+
+  /**
+   * Load phase: one chunk of model bytes. Resolves once the pipe has taken it, not merely queued
+   * it, so a slow reader holds back the caller and no chunk waits unseen inside the stream.
+   */
+  async writeChunk(bytes: Buffer, signal: AbortSignal): Promise<void> {
+    this.#requirePhase('model', 'write a model chunk');
+    await writeFlushed(this.#stdin, bytes, signal);
+  }
+
+  /** Ends the load phase: from now on stdin carries request frames, and only those. */
+  endLoad(): void {
+    this.#requirePhase('model', 'end the load phase');
+    this.#phase = 'requests';
+  }
+
   /** Requests sent that wait for their answer. */
   get pendingRequests(): number {
     return this.#pending.size;
@@ -93,7 +127,7 @@ export class NativeProcess {
    * that is gone, or going, is refused at once; one that does not answer in time, with TimeoutError.
    */
   request(body: RequestBody, options: RequestOptions = { timeoutMs: this.#requestTimeoutMs }): Promise<ResponseFrame> {
-    const refusal = invalidTimeout(options.timeoutMs) ?? this.#refusal();
+    const refusal = invalidTimeout(options.timeoutMs) ?? this.#refusal() ?? this.#phaseRefusal('requests', 'send a request');
     if (refusal) return Promise.reject(refusal);
     const requestId = randomUUID();
     const answer = this.#pending.wait(requestId, {
@@ -104,7 +138,7 @@ export class NativeProcess {
     });
     // A failed write means the process stopped reading: its exit, which rejects every waiter with
     // the reason, follows; the timeout bounds the wait if it does not.
-    this.stdin.write(encodeRequest({ ...body, request_id: requestId }));
+    this.#stdin.write(encodeRequest({ ...body, request_id: requestId }));
     return answer;
   }
 
@@ -155,10 +189,20 @@ export class NativeProcess {
     if (this.#failure) return this.#failure;
     if (this.#exit) return this.failureOf(cannot);
     if (this.#stopRequested) return new NativeProcessError(`the native process (pid ${this.pid}) is being stopped ${cannot}`);
-    if (this.stdin.destroyed || this.stdin.writableEnded) {
+    if (this.#stdin.destroyed || this.#stdin.writableEnded) {
       return new NativeProcessError(`the native process (pid ${this.pid}) stopped reading its stdin ${cannot}`, { lastErrors: this.lastErrors });
     }
     return null;
+  }
+
+  #requirePhase(phase: StdinPhase, doing: string): void {
+    const refusal = this.#phaseRefusal(phase, doing);
+    if (refusal) throw refusal;
+  }
+
+  #phaseRefusal(phase: StdinPhase, doing: string): ModelStateError | null {
+    if (this.#phase === phase) return null;
+    return new ModelStateError(`cannot ${doing} for model '${this.#modelId}' to native process ${this.pid}: ${PHASE_STATE[this.#phase]}`);
   }
 
   #onFrame(frame: unknown): void {

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
-import { AbortedError, NativeProcessError, TimeoutError } from '../../src/errors.js';
+import { AbortedError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
 import { NativeProcess } from '../../src/native/native-process.js';
 import { CONTROL_CLEAR_CACHE, encodeRequest } from '../../src/native/protocol.js';
 import { isRunning } from '../support/deploy.js';
@@ -19,7 +19,7 @@ function start(args: string[], killGraceMs: number) {
 describe('NativeProcess.stop', () => {
   it('kills with SIGKILL a process that ignores SIGTERM, after the grace period, and says so', async () => {
     const { native, kills } = start(['--hang', '--ignore-sigterm'], 300);
-    native.stdin.write(Buffer.from([0, 0, 0, 1]));
+    await native.writeHeader(sizeHeader(1), new AbortController().signal);
     await new Promise((resolve) => setTimeout(resolve, 200)); // let it install its SIGTERM handling
     const exit = await native.stop();
     expect(exit).toMatchObject({ signal: 'SIGKILL', forceKilled: true });
@@ -30,7 +30,7 @@ describe('NativeProcess.stop', () => {
 
   it('does not blame SIGTERM for a SIGKILL from elsewhere (the OOM killer, say) that came as it was being stopped', async () => {
     const { native, kills } = start(['--hang'], 5000);
-    native.stdin.write(Buffer.from([0, 0, 0, 1]));
+    await native.writeHeader(sizeHeader(1), new AbortController().signal);
     await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(native.pid, 'SIGKILL');
     const exit = await native.stop(); // before the exit is seen
@@ -41,7 +41,7 @@ describe('NativeProcess.stop', () => {
 
   it('sends SIGTERM once however often it is asked', async () => {
     const { native, kills } = start(['--hang'], 5000);
-    native.stdin.write(Buffer.from([0, 0, 0, 1]));
+    await native.writeHeader(sizeHeader(1), new AbortController().signal);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const exits = await Promise.all([native.stop(), native.stop(), native.stop()]);
     for (const exit of exits) expect(exit).toMatchObject({ signal: 'SIGTERM', forceKilled: false });
@@ -62,9 +62,16 @@ async function settled<T>(promise: Promise<T>, ms = 3000): Promise<{ value: T } 
 
 /** The load phase for a small model: the u32 size header, then the bytes. */
 async function load(native: NativeProcess, model: Buffer, after: Buffer = Buffer.alloc(0)): Promise<void> {
+  const signal = new AbortController().signal;
+  await native.writeHeader(sizeHeader(model.length), signal);
+  await native.writeChunk(Buffer.concat([model, after]), signal);
+  native.endLoad();
+}
+
+function sizeHeader(size: number): Buffer {
   const header = Buffer.alloc(4);
-  header.writeUInt32BE(model.length);
-  native.stdin.write(Buffer.concat([header, model, after]));
+  header.writeUInt32BE(size);
+  return header;
 }
 
 const valueOf = (answer: unknown) => (answer as { result: { inference: number[][][] } }).result.inference[0]![0]![0];
@@ -82,6 +89,39 @@ describe('NativeProcess.request', () => {
     expect(outcome).toMatchObject({ error: expect.any(NativeProcessError) });
     expect((outcome as { error: Error }).error.message).toMatch(/the native process \(pid \d+\) was killed by SIGKILL/);
     expect(native.pendingRequests).toBe(0);
+  });
+
+  it('refuses a request before the load phase has ended, so no frame lands in the model bytes', async () => {
+    const { native } = start([], 5000);
+    try {
+      for (const phase of ['before the header', 'during the model'] as const) {
+        if (phase === 'during the model') await native.writeHeader(sizeHeader(model.length), new AbortController().signal);
+        const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 1000 }));
+        expect(outcome, phase).toMatchObject({ error: expect.any(ModelStateError) });
+        expect((outcome as { error: Error }).error.message).toMatch(/cannot send a request for model 'np-test' to native process \d+: (the size header has not been written yet|it is still loading the model)/);
+      }
+      await native.writeChunk(model, new AbortController().signal);
+      native.endLoad();
+      expect((await native.loaded).bytes).toBe(model.length);
+      expect(valueOf(await native.request({ tokens: [[9]] }, { timeoutMs: 10_000 }))).toBe(model[9]! / 255);
+    } finally {
+      await native.stop();
+    }
+  });
+
+  it('takes the load phase in order: header, chunks, end; nothing of it after the end', async () => {
+    const { native } = start([], 5000);
+    const signal = new AbortController().signal;
+    try {
+      await expect(native.writeChunk(model, signal)).rejects.toThrow(/cannot write a model chunk for model 'np-test' to native process \d+: the size header has not been written yet/);
+      await load(native, model);
+      await expect(native.writeHeader(sizeHeader(1), signal)).rejects.toThrow(ModelStateError);
+      await expect(native.writeChunk(model, signal)).rejects.toThrow(/its load phase has ended/);
+      expect(() => native.endLoad()).toThrow(/its load phase has ended/);
+      expect((await native.loaded).bytes).toBe(model.length);
+    } finally {
+      await native.stop();
+    }
   });
 
   it('rejects at once while the process is being stopped', async () => {
