@@ -2,7 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
-import { AbortedError, FeederError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import { AbortedError, FeederError, IntegrityError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -111,12 +111,15 @@ async function requireExecutable(command: string): Promise<void> {
   });
 }
 
-/** The process verifies what it received; we only call it started if its report matches the meta document. */
+/**
+ * The process verifies what it received; we only call it started if its report matches the meta
+ * document. A mismatch is an IntegrityError: loading the same bytes again cannot cure it.
+ */
 function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
   if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
-  throw new NativeProcessError(
-    `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}`,
-    { lastErrors: native.lastErrors },
+  throw new IntegrityError(
+    `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
+      `run 'feeder models verify ${meta.model_id}' to check the stored model, and check that deploy.command reads the size header set in deploy.header`,
   );
 }
 

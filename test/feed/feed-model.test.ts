@@ -165,15 +165,16 @@ describe('feedModel fails clearly, stops the native process and leaves the model
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
 
-  it('when the native process reports a wrong SHA-256', async () => {
+  it('when the native process reports a wrong SHA-256: an integrity error, which no restart cures', async () => {
     const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-sha'));
-    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error).toBeInstanceOf(IntegrityError);
     expect(outcome.error!.message).toMatch(/reports 3145728 bytes with sha256 \w+, but model .* is 3145728 bytes with sha256 \w+/);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
 
   it('when the native process reports a wrong byte count', async () => {
     const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-bytes'));
+    expect(outcome.error).toBeInstanceOf(IntegrityError);
     expect(outcome.error!.message).toMatch(/reports 3145729 bytes/);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
