@@ -2,7 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
-import { AbortedError, FeederError, IntegrityError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import { AbortedError, FeederError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -22,6 +22,8 @@ export interface FeedContext {
 
 export interface FeedOptions {
   modelId: string;
+  /** The meta document as the caller already read it (to pin the generation it loads); read here otherwise. */
+  meta?: ModelMeta;
   signal?: AbortSignal;
   /** Overrides `deploy.timeoutMs`: from spawn to a verified `loaded` report. */
   timeoutMs?: number;
@@ -45,7 +47,8 @@ export interface FeedResult {
 export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise<FeedResult> {
   const modelId = validateModelId(options.modelId);
   const { logger } = ctx;
-  const { meta } = await requireMeta(ctx.es, modelId);
+  const meta = options.meta ?? (await requireMeta(ctx.es, modelId)).meta;
+  requireSameModel(meta, modelId);
   requireReady(meta);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
   await requireExecutable(ctx.config.deploy.command);
@@ -94,6 +97,11 @@ function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
       { event: { action: 'chunk-fetch-retry', outcome: 'failure' }, feeder: { model_id: modelId, attempt, delay_ms: Math.round(delayMs) }, error: { message: error.message } },
       `reading a chunk failed (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms`,
     );
+}
+
+function requireSameModel(meta: ModelMeta, modelId: string): void {
+  if (meta.model_id === modelId) return;
+  throw new InvalidArgumentError(`the meta document given for model '${modelId}' is that of model '${meta.model_id}'; pass the one read for '${modelId}', or none`);
 }
 
 function requireReady(meta: ModelMeta): void {

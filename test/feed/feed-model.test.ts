@@ -6,7 +6,8 @@ import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/lay
 import { deleteModel } from '../../src/store/delete.js';
 import { getMeta } from '../../src/store/meta.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
-import { captureLogger, esUrl, newEs, uniqueId } from '../support/es.js';
+import { feedModel } from '../../src/feed/feed-model.js';
+import { captureLogger, esUrl, newEs, testConfig, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
 const KiB = 1024;
@@ -113,6 +114,37 @@ describe('feedModel streams a stored model into the real native stub', () => {
     const answer = await result!.native.request({ tokens: [[256 * KiB + 5]] });
     await result!.native.stop();
     expect((answer as { result: { inference: number[][][] } }).result.inference[0]![0]![0]).toBe(bytes[256 * KiB + 5]! / 255);
+  });
+});
+
+describe('feedModel given the meta document its caller already read', () => {
+  it('does not read it again (and reads it once when not given it)', async () => {
+    const { modelId, bytes } = await storedModel(512 * KiB);
+    const es = newEs();
+    const { meta } = (await getMeta(es, modelId))!;
+    const metaReads: string[] = [];
+    es.client.diagnostic.on('request', (_error, event) => {
+      const { method, path } = event!.meta.request.params;
+      if (path.startsWith(`/${META_INDEX}/`)) metaReads.push(`${method} ${path}`);
+    });
+    const ctx = { es, config: testConfig(), logger: captureLogger().logger };
+    for (const [given, reads] of [[meta, 0], [undefined, 1]] as const) {
+      metaReads.length = 0;
+      const result = await feedModel(ctx, { modelId, ...(given ? { meta: given } : {}) });
+      await result.native.stop();
+      expect(result.loaded.bytes).toBe(bytes.length);
+      expect(result.meta).toEqual(meta);
+      expect(metaReads, given ? 'meta given' : 'meta not given').toHaveLength(reads);
+    }
+  });
+
+  it('refuses a meta document of another model, before anything is spawned', async () => {
+    const { modelId } = await storedModel(64 * KiB);
+    const { meta } = (await getMeta(newEs(), modelId))!;
+    const outcome = await deploy({ modelId: uniqueId('other'), meta }, (c) => (c.deploy.command = '/nonexistent/would-fail-if-spawned'));
+    expect(outcome.error).toBeInstanceOf(InvalidArgumentError);
+    expect(outcome.error!.message).toMatch(new RegExp(`the meta document given for model 'other-\\w+' is that of model '${modelId}'`));
+    expect(outcome.pids).toEqual([]);
   });
 });
 
