@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
+import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, StalledError, TimeoutError } from '../../src/errors.js';
 import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
 import { ChunkGauge } from '../../src/store/chunk-reader.js';
 import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
@@ -344,5 +344,60 @@ describe('feedModel when Elasticsearch goes away mid-stream', () => {
     expect(outcome.error!.message).toMatch(/cannot reach Elasticsearch at http:\/\/127\.0\.0\.1:\d+ while reading chunk \d+ of model/);
     expect(outcome.lines.filter((l) => (l.event as { action?: string })?.action === 'chunk-fetch-retry').length).toBeGreaterThanOrEqual(3);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+});
+
+describe('feedModel when no model byte moves for deploy.stallTimeoutMs', () => {
+  // deploy.timeoutMs stays long: a stall is caught well before it.
+  const stalling = (...args: string[]) => (c: { deploy: { args: string[]; stallTimeoutMs: number; timeoutMs: number } }) => {
+    c.deploy.args = args;
+    c.deploy.stallTimeoutMs = 1000;
+    c.deploy.timeoutMs = 20_000;
+  };
+  let model: { modelId: string; bytes: Buffer };
+  beforeAll(async () => {
+    model = await storedModel(4 * MiB, 256 * KiB);
+  });
+
+  it('fails as stalled when the native process stops reading, naming the write that waits, with the process stopped', async () => {
+    // Chunks of 1 MiB: more than a socket buffer takes from a writer whose reader is gone.
+    const { modelId } = await storedModel(3 * MiB, MiB);
+    const metaBefore = (await getMeta(newEs(), modelId))!.meta;
+    const outcome = await deploy({ modelId }, stalling('--hang'));
+    expect(outcome.error).toBeInstanceOf(StalledError);
+    expect(outcome.error!.message).toMatch(/stalled: the native process \(pid \d+\) is not reading its stdin: the write of chunk 0 has waited 1 s/);
+    expect(outcome.error!.message).toMatch(/0 of 3145728 model bytes had reached the native process, which was stopped/);
+    await expectCleanFailure(outcome, modelId, metaBefore);
+  });
+
+  it('fails as stalled when Elasticsearch stops sending, naming the chunk it waits for', async () => {
+    const relay = await new TcpRelay(new URL(esUrl())).start();
+    try {
+      const metaBefore = (await getMeta(newEs(), model.modelId))!.meta;
+      const pauseOnce = (sent: number) => void (sent >= 256 * KiB && relay.pause());
+      const outcome = await deploy({ modelId: model.modelId, onProgress: pauseOnce }, stalling('--read-rate', String(2 * MiB)), relay.url);
+      expect(outcome.error).toBeInstanceOf(StalledError);
+      expect(outcome.error!.message).toMatch(/stalled: waiting for Elasticsearch to send chunk (\d+) of model '[^']+' \(document '[^']+-chunk-\1' in [^)]+\), nothing came for 1 s/);
+      expect(outcome.error!.message).toMatch(/[1-9]\d* of 4194304 model bytes had reached the native process, which was stopped/);
+      await expectCleanFailure(outcome, model.modelId, metaBefore);
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('loads a slow but moving model that takes longer than the stall timeout', async () => {
+    // 2 MiB/s: about 2 s for the model, an eighth of a second per chunk.
+    const { result, error } = await deploy({ modelId: model.modelId }, stalling('--read-rate', String(2 * MiB)));
+    expect(error).toBeNull();
+    expect(result!.loaded.bytes).toBe(model.bytes.length);
+    expect(result!.durationMs).toBeGreaterThan(1000);
+    await result!.native.stop();
+  });
+
+  it('leaves the wait for the loaded report, after the last byte, to deploy.timeoutMs', async () => {
+    const outcome = await deploy({ modelId: model.modelId, timeoutMs: 2500 }, stalling('--hang-after-load'));
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(outcome.error).not.toBeInstanceOf(StalledError);
+    expect(outcome.error!.message).toMatch(/did not finish within 2\.5 s \(after 4194304 of 4194304 model bytes were sent\)/);
   });
 });
