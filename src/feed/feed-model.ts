@@ -161,7 +161,7 @@ function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeP
   if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
   throw new IntegrityError(
     `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
-      `run 'feeder models verify ${meta.model_id}' to check the stored model, and check that deploy.command reads the size header set in deploy.header`,
+      `loading it again cannot cure that: run 'feeder models verify ${meta.model_id}' to check the stored model; if it is intact, the native process (deploy.command) misreads or misreports what it receives`,
   );
 }
 
