@@ -32,7 +32,10 @@ export interface FeederConfig {
     header: HeaderKind;
     /** Chunk fetches in flight ahead of the one being written. */
     prefetch: number;
+    /** From spawn to a verified `loaded` report. */
     timeoutMs: number;
+    /** A load in which no model byte moved for this long fails as stalled, whatever `timeoutMs`. */
+    stallTimeoutMs: number;
   };
   daemon: {
     /** Daemon name: its deployments are kept in Elasticsearch under it, so several daemons can share a cluster. */
@@ -80,6 +83,7 @@ export function defaultConfig(): FeederConfig {
       header: 'u32',
       prefetch: 3,
       timeoutMs: 10 * 60_000,
+      stallTimeoutMs: 30_000,
     },
     daemon: {
       name: 'default',
@@ -167,6 +171,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   upload.bulkBytes = parseByteSize(upload.bulkBytes, 'upload.bulkBytes');
   upload.dedicatedIndexThreshold = parseByteSize(upload.dedicatedIndexThreshold, 'upload.dedicatedIndexThreshold');
   deploy.timeoutMs = typeof deploy.timeoutMs === 'string' ? parseDuration(deploy.timeoutMs, 'deploy.timeoutMs') : deploy.timeoutMs;
+  deploy.stallTimeoutMs = requireMilliseconds(deploy.stallTimeoutMs, 'deploy.stallTimeoutMs');
   try {
     new URL(config.elasticsearch.url);
   } catch {
@@ -180,6 +185,13 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
   parseListenAddress(config.daemon.listen);
   return config;
+}
+
+/** A duration setting: milliseconds as a number, or a string such as `30s`; at least 1 ms. */
+function requireMilliseconds(value: unknown, what: string): number {
+  const ms = typeof value === 'string' && /^\s*\d/.test(value) ? parseDuration(value, what) : value;
+  if (typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 1) return ms;
+  throw new InvalidArgumentError(`${what} must be at least 1 ms, given in milliseconds (30000) or as a duration ('30s'); got '${String(value)}'`);
 }
 
 function requirePositiveInteger(value: number, what: string): void {

@@ -2,17 +2,18 @@ import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
-import { AbortedError, FeederError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import { AbortedError, FeederError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import type { LoadedFrame } from '../native/protocol.js';
 import { NativeProcess } from '../native/native-process.js';
+import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
 import { requireMeta, type ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { encodeSizeHeader } from './header.js';
-import { StdinClosedError, writeFlushed } from './stdin-writer.js';
+import { StallWatch, stalledError, waitingForElasticsearch, waitingForNative, type StallPoint } from './stall-watch.js';
 
 export interface FeedContext {
   es: Es;
@@ -22,6 +23,8 @@ export interface FeedContext {
 
 export interface FeedOptions {
   modelId: string;
+  /** The meta document as the caller already read it (to pin the generation it loads); read here otherwise. */
+  meta?: ModelMeta;
   signal?: AbortSignal;
   /** Overrides `deploy.timeoutMs`: from spawn to a verified `loaded` report. */
   timeoutMs?: number;
@@ -45,39 +48,81 @@ export interface FeedResult {
 export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise<FeedResult> {
   const modelId = validateModelId(options.modelId);
   const { logger } = ctx;
-  const { meta } = await requireMeta(ctx.es, modelId);
+  const meta = options.meta ?? (await requireMeta(ctx.es, modelId)).meta;
+  requireSameModel(meta, modelId);
   requireReady(meta);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
   await requireExecutable(ctx.config.deploy.command);
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  const nativeLogger = logger.child({ feeder: { model_id: modelId } });
-  const native = new NativeProcess({ command: ctx.config.deploy.command, args: ctx.config.deploy.args, logger: nativeLogger, killGraceMs: ctx.config.daemon.stopGraceMs });
+  const native = spawnNative(ctx, modelId);
   logEvent(logger, { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! }, `started native process ${native.pid} for model '${modelId}'`);
-  let sent = 0;
+  const stall = new StallWatch(ctx.config.deploy.stallTimeoutMs);
+  const signal = AbortSignal.any([timeout, stall.signal, ...(options.signal ? [options.signal] : [])]);
+  const load: Load = { native, meta, signal, stall, sent: 0 };
   try {
-    await writeFlushed(native.stdin, header, signal);
-    const retry = { ...DEFAULT_RETRY, onRetry: logRetry(logger, modelId) };
-    for await (const chunk of readChunks(ctx.es, meta, { prefetch: ctx.config.deploy.prefetch, signal, retry, ...(options.gauge ? { gauge: options.gauge } : {}) })) {
-      await writeFlushed(native.stdin, chunk, signal);
-      sent += chunk.length;
-      options.onProgress?.(sent, meta.total_length!);
-    }
+    await streamModel(ctx, load, header, options);
+    stall.stop();
     const loaded = await untilAborted(native.loaded, signal);
     checkLoadedReport(loaded, meta, native);
     const durationMs = performance.now() - started;
     logEvent(logger, { action: 'model-load', outcome: 'success', modelId, pid: native.pid, bytes: loaded.bytes, durationMs, mib_s: mibPerSecond(loaded.bytes, durationMs) }, `model '${modelId}' loaded into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified`);
     return { native, meta, loaded, durationMs };
   } catch (error) {
+    stall.stop();
     // A process that stopped reading is usually exiting: let it, so its own exit code is what we report.
     if (error instanceof StdinClosedError) await Promise.race([native.exited, sleep(2000)]);
     await native.stop();
-    const explained = await explainFailure(error, { native, modelId, sent, total: meta.total_length!, timeout, timeoutMs });
-    logEvent(logger, { action: 'model-load', outcome: 'failure', modelId, pid: native.pid, bytes: sent, durationMs: performance.now() - started, error: explained.message }, `deploying model '${modelId}' failed`);
+    const explained = await explainFailure(error, { native, modelId, sent: load.sent, total: meta.total_length!, timeout, timeoutMs, stalledAt: stall.stalledAt });
+    logEvent(logger, { action: 'model-load', outcome: 'failure', modelId, pid: native.pid, bytes: load.sent, durationMs: performance.now() - started, error: explained.message }, `deploying model '${modelId}' failed`);
     throw explained;
   }
+}
+
+function spawnNative(ctx: FeedContext, modelId: string): NativeProcess {
+  return new NativeProcess({
+    command: ctx.config.deploy.command,
+    args: ctx.config.deploy.args,
+    logger: ctx.logger.child({ feeder: { model_id: modelId } }),
+    killGraceMs: ctx.config.daemon.stopGraceMs,
+    modelId,
+    requestTimeoutMs: ctx.config.daemon.inferenceTimeoutMs,
+  });
+}
+
+/** One load in progress: what `streamModel` works with, and how far it has come. */
+interface Load {
+  native: NativeProcess;
+  meta: ModelMeta;
+  signal: AbortSignal;
+  stall: StallWatch;
+  /** Model bytes the native process's stdin has taken. */
+  sent: number;
+}
+
+/**
+ * The size header, then every chunk in order, each written once the pipe has taken the one
+ * before; each wait is announced to the stall watch, so a stall names what it waited for.
+ */
+async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options: FeedOptions): Promise<void> {
+  const { native, meta, signal, stall } = load;
+  const stallMs = stall.stallTimeoutMs;
+  stall.waitFor(waitingForNative(native, 'the size header', stallMs));
+  await native.writeHeader(header, signal);
+  const retry = { ...DEFAULT_RETRY, onRetry: logRetry(ctx.logger, meta.model_id) };
+  const chunks = readChunks(ctx.es, meta, { prefetch: ctx.config.deploy.prefetch, signal, retry, ...(options.gauge ? { gauge: options.gauge } : {}) });
+  let docNum = 0;
+  stall.waitFor(waitingForElasticsearch(meta, docNum, stallMs));
+  for await (const chunk of chunks) {
+    stall.waitFor(waitingForNative(native, `chunk ${docNum}`, stallMs));
+    await native.writeChunk(chunk, signal);
+    load.sent += chunk.length;
+    options.onProgress?.(load.sent, meta.total_length!);
+    docNum += 1;
+    stall.waitFor(waitingForElasticsearch(meta, docNum, stallMs));
+  }
+  native.endLoad();
 }
 
 function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
@@ -86,6 +131,11 @@ function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
       { event: { action: 'chunk-fetch-retry', outcome: 'failure' }, feeder: { model_id: modelId, attempt, delay_ms: Math.round(delayMs) }, error: { message: error.message } },
       `reading a chunk failed (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms`,
     );
+}
+
+function requireSameModel(meta: ModelMeta, modelId: string): void {
+  if (meta.model_id === modelId) return;
+  throw new InvalidArgumentError(`the meta document given for model '${modelId}' is that of model '${meta.model_id}'; pass the one read for '${modelId}', or none`);
 }
 
 function requireReady(meta: ModelMeta): void {
@@ -103,12 +153,15 @@ async function requireExecutable(command: string): Promise<void> {
   });
 }
 
-/** The process verifies what it received; we only call it started if its report matches the meta document. */
+/**
+ * The process verifies what it received; we only call it started if its report matches the meta
+ * document. A mismatch is an IntegrityError: loading the same bytes again cannot cure it.
+ */
 function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
   if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
-  throw new NativeProcessError(
-    `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}`,
-    { lastErrors: native.lastErrors },
+  throw new IntegrityError(
+    `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
+      `loading it again cannot cure that: run 'feeder models verify ${meta.model_id}' to check the stored model; if it is intact, the native process (deploy.command) misreads or misreports what it receives`,
   );
 }
 
@@ -128,11 +181,13 @@ interface FailureFacts {
   total: number;
   timeout: AbortSignal;
   timeoutMs: number;
+  stalledAt: StallPoint | null;
 }
 
-/** Says why a deploy failed in the terms an operator needs: the process's exit and last errors, or the timeout. */
+/** Says why a deploy failed in the terms an operator needs: the process's exit and last errors, the stall, or the timeout. */
 async function explainFailure(error: unknown, facts: FailureFacts): Promise<FeederError> {
   const progress = `after ${facts.sent} of ${facts.total} model bytes were sent`;
+  if (facts.stalledAt) return stalledError({ ...facts, stalledAt: facts.stalledAt, cause: error });
   if (facts.timeout.aborted) {
     return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) ${facts.native.describeStop()}`, { cause: error });
   }

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { NativeProcessError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
+import { PendingRequests } from './pending-requests.js';
 import { NativeLogForwarder } from './stderr-log.js';
+import { writeFlushed } from './stdin-writer.js';
 
 export interface NativeExit {
   exitCode: number | null;
@@ -20,39 +22,63 @@ export interface StartOptions {
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
   killGraceMs?: number;
+  /** The model this process serves, for messages. */
+  modelId: string;
+  /** How long a request given no options of its own waits for its answer (`daemon.inferenceTimeoutMs`). */
+  requestTimeoutMs: number;
 }
 
-type Waiter = { resolve: (frame: ResponseFrame) => void; reject: (error: Error) => void };
+export interface RequestOptions {
+  /** The answer must come within this; after it the request is forgotten and a late answer dropped. */
+  timeoutMs: number;
+  /** Cancels the wait, with the same effect as the timeout. */
+  signal?: AbortSignal | undefined;
+}
+
+/** What stdin carries now: the size header, then the model bytes, then request frames only. */
+type StdinPhase = 'header' | 'model' | 'requests';
+
+const PHASE_STATE: Record<StdinPhase, string> = {
+  header: 'the size header has not been written yet',
+  model: 'it is still loading the model',
+  requests: 'its load phase has ended',
+};
 
 /**
- * One running native process: its stdin for the model and requests, its stdout decoded into
- * frames, its stderr forwarded into our log. Why it stopped is recorded once, here.
+ * One running native process: its stdin, which this alone writes (a load phase, then requests),
+ * its stdout decoded into frames, its stderr forwarded into our log. Why it stopped is recorded
+ * once, here.
  */
 export class NativeProcess {
   readonly pid: number;
-  readonly stdin: Writable;
   /** Resolves when the process has ended, however it ended; never rejects. */
   readonly exited: Promise<NativeExit>;
   /** Resolves with the `loaded` report; rejects if the process ends or lies before sending one. */
   readonly loaded: Promise<LoadedFrame>;
   readonly #subprocess: ReturnType<typeof spawn>;
+  readonly #stdin: Writable;
+  #phase: StdinPhase = 'header';
   readonly #logs: NativeLogForwarder;
-  readonly #waiters = new Map<string, Waiter>();
+  readonly #pending = new PendingRequests();
   #exit: NativeExit | null = null;
   #failure: NativeProcessError | null = null;
   #settleLoaded!: { resolve: (frame: LoadedFrame) => void; reject: (error: Error) => void };
   #stopRequested = false;
   readonly #logger: Logger;
   readonly #killGraceMs: number;
+  readonly #modelId: string;
+  readonly #requestTimeoutMs: number;
   #stopping = false;
 
   constructor(options: StartOptions) {
     this.#killGraceMs = options.killGraceMs ?? 5000;
+    this.#modelId = options.modelId;
+    this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#subprocess = spawn(options.command, options.args, this.#killGraceMs);
     this.pid = this.#subprocess.pid ?? -1;
-    this.stdin = this.#subprocess.stdin!;
+    this.#stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
-    this.stdin.on('error', () => {});
+    this.#stdin.on('error', () => {});
     this.#logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
     this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, this.#logger);
     this.loaded = new Promise<LoadedFrame>((resolve, reject) => (this.#settleLoaded = { resolve, reject }));
@@ -69,14 +95,51 @@ export class NativeProcess {
     return this.#exit !== null;
   }
 
-  /** Sends one request frame and resolves with the response that carries its request id. */
-  request(request: RequestBody & { request_id?: string }): Promise<ResponseFrame> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    const requestId = request.request_id ?? randomUUID();
-    return new Promise<ResponseFrame>((resolve, reject) => {
-      this.#waiters.set(requestId, { resolve, reject });
-      this.stdin.write(encodeRequest({ ...request, request_id: requestId }));
+  /** Load phase, first: the size header. Resolves once the pipe has taken it. */
+  async writeHeader(header: Buffer, signal: AbortSignal): Promise<void> {
+    this.#requirePhase('header', 'write the size header');
+    this.#phase = 'model';
+    await writeFlushed(this.#stdin, header, signal);
+  }
+
+  /**
+   * Load phase: one chunk of model bytes. Resolves once the pipe has taken it, not merely queued
+   * it, so a slow reader holds back the caller and no chunk waits unseen inside the stream.
+   */
+  async writeChunk(bytes: Buffer, signal: AbortSignal): Promise<void> {
+    this.#requirePhase('model', 'write a model chunk');
+    await writeFlushed(this.#stdin, bytes, signal);
+  }
+
+  /** Ends the load phase: from now on stdin carries request frames, and only those. */
+  endLoad(): void {
+    this.#requirePhase('model', 'end the load phase');
+    this.#phase = 'requests';
+  }
+
+  /** Requests sent that wait for their answer. */
+  get pendingRequests(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends one request frame and resolves with the answer that carries its request id. A process
+   * that is gone, or going, is refused at once; one that does not answer in time, with TimeoutError.
+   */
+  request(body: RequestBody, options: RequestOptions = { timeoutMs: this.#requestTimeoutMs }): Promise<ResponseFrame> {
+    const refusal = invalidTimeout(options.timeoutMs) ?? this.#refusal() ?? this.#phaseRefusal('requests', 'send a request');
+    if (refusal) return Promise.reject(refusal);
+    const requestId = randomUUID();
+    const answer = this.#pending.wait(requestId, {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      onTimeout: () => new TimeoutError(`inference on model '${this.#modelId}' got no answer within ${options.timeoutMs / 1000} s`),
+      onAbort: (reason) => new AbortedError(`inference on model '${this.#modelId}' was cancelled`, { cause: reason }),
     });
+    // A failed write means the process stopped reading: its exit, which rejects every waiter with
+    // the reason, follows; the timeout bounds the wait if it does not.
+    this.#stdin.write(encodeRequest({ ...body, request_id: requestId }));
+    return answer;
   }
 
   /** SIGTERM, then SIGKILL after the grace delay; resolves once the process is gone. */
@@ -120,13 +183,34 @@ export class NativeProcess {
     this.#subprocess.stdout!.pipe(decoder);
   }
 
+  /** Why no request can be sent now, if none can: the process is gone, going, or not reading. */
+  #refusal(): NativeProcessError | null {
+    const cannot = `and cannot take requests for model '${this.#modelId}'`;
+    if (this.#failure) return this.#failure;
+    if (this.#exit) return this.failureOf(cannot);
+    if (this.#stopRequested) return new NativeProcessError(`the native process (pid ${this.pid}) is being stopped ${cannot}`);
+    if (this.#stdin.destroyed || this.#stdin.writableEnded) {
+      return new NativeProcessError(`the native process (pid ${this.pid}) stopped reading its stdin ${cannot}`, { lastErrors: this.lastErrors });
+    }
+    return null;
+  }
+
+  #requirePhase(phase: StdinPhase, doing: string): void {
+    const refusal = this.#phaseRefusal(phase, doing);
+    if (refusal) throw refusal;
+  }
+
+  #phaseRefusal(phase: StdinPhase, doing: string): ModelStateError | null {
+    if (this.#phase === phase) return null;
+    return new ModelStateError(`cannot ${doing} for model '${this.#modelId}' to native process ${this.pid}: ${PHASE_STATE[this.#phase]}`);
+  }
+
   #onFrame(frame: unknown): void {
     if (!isFrame(frame)) return this.#poison(`wrote something on stdout that is not a MessagePack protocol frame: ${JSON.stringify(frame)?.slice(0, 80)}`);
     if (frame.type === 'loaded') return this.#settleLoaded.resolve(frame);
-    const waiter = this.#waiters.get((frame as ResponseFrame).request_id);
-    if (!waiter) return this.#poison(`answered a request it was never sent (${JSON.stringify(frame).slice(0, 80)})`);
-    this.#waiters.delete((frame as ResponseFrame).request_id);
-    waiter.resolve(frame as ResponseFrame);
+    const outcome = this.#pending.answer(frame);
+    if (outcome === 'unknown') return this.#poison(`answered a request it was never sent (${JSON.stringify(frame).slice(0, 80)})`);
+    if (outcome === 'late') this.#logger.debug({ event: { action: 'native-late-answer' } }, `dropped the late answer to request ${frame.request_id}, which had timed out or been cancelled`);
   }
 
   /** A process that speaks garbage cannot be trusted with anything more: it is stopped. */
@@ -139,8 +223,7 @@ export class NativeProcess {
 
   #rejectAll(error: Error): void {
     this.#settleLoaded.reject(error);
-    for (const waiter of this.#waiters.values()) waiter.reject(error);
-    this.#waiters.clear();
+    this.#pending.rejectAll(error);
   }
 
   async #waitForExit(command: string): Promise<NativeExit> {
@@ -155,6 +238,11 @@ export class NativeProcess {
     this.#rejectAll(this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly'));
     return this.#exit;
   }
+}
+
+function invalidTimeout(timeoutMs: number): InvalidArgumentError | null {
+  if (timeoutMs > 0 && Number.isFinite(timeoutMs)) return null;
+  return new InvalidArgumentError(`a native request's timeoutMs must be a positive number of milliseconds; got '${timeoutMs}'`);
 }
 
 function spawn(command: string, args: string[], killGraceMs: number) {

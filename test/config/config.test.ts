@@ -33,6 +33,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ config: join(dir, 'bad.json') }, {})).toThrow(/is not valid JSON/);
   });
 
+  it('has deploy.stallTimeoutMs: 30 s by default, milliseconds or a duration in the file, at least 1 ms', async () => {
+    expect(loadConfig({ config: undefined }, {}).deploy.stallTimeoutMs).toBe(30_000);
+    const path = join(await tempDir(), 'feeder.json');
+    for (const [value, ms] of [[1500, 1500], ['2s', 2000]] as const) {
+      await writeFile(path, JSON.stringify({ deploy: { stallTimeoutMs: value } }));
+      expect(loadConfig({ config: path }, {}).deploy.stallTimeoutMs).toBe(ms);
+    }
+    for (const value of [0, -5, 'soon', true]) {
+      await writeFile(path, JSON.stringify({ deploy: { stallTimeoutMs: value } }));
+      expect(() => loadConfig({ config: path }, {}), String(value)).toThrow(new RegExp(`deploy.stallTimeoutMs must be .*; got '${value}'`));
+    }
+  });
+
   it('rejects an Elasticsearch URL that is not a URL, saying how to set it', () => {
     expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
   });

@@ -1,12 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
+import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, StalledError, TimeoutError } from '../../src/errors.js';
 import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
 import { ChunkGauge } from '../../src/store/chunk-reader.js';
 import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
 import { deleteModel } from '../../src/store/delete.js';
 import { getMeta } from '../../src/store/meta.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
-import { captureLogger, esUrl, newEs, uniqueId } from '../support/es.js';
+import { feedModel } from '../../src/feed/feed-model.js';
+import { captureLogger, esUrl, newEs, testConfig, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
 const KiB = 1024;
@@ -116,6 +117,37 @@ describe('feedModel streams a stored model into the real native stub', () => {
   });
 });
 
+describe('feedModel given the meta document its caller already read', () => {
+  it('does not read it again (and reads it once when not given it)', async () => {
+    const { modelId, bytes } = await storedModel(512 * KiB);
+    const es = newEs();
+    const { meta } = (await getMeta(es, modelId))!;
+    const metaReads: string[] = [];
+    es.client.diagnostic.on('request', (_error, event) => {
+      const { method, path } = event!.meta.request.params;
+      if (path.startsWith(`/${META_INDEX}/`)) metaReads.push(`${method} ${path}`);
+    });
+    const ctx = { es, config: testConfig(), logger: captureLogger().logger };
+    for (const [given, reads] of [[meta, 0], [undefined, 1]] as const) {
+      metaReads.length = 0;
+      const result = await feedModel(ctx, { modelId, ...(given ? { meta: given } : {}) });
+      await result.native.stop();
+      expect(result.loaded.bytes).toBe(bytes.length);
+      expect(result.meta).toEqual(meta);
+      expect(metaReads, given ? 'meta given' : 'meta not given').toHaveLength(reads);
+    }
+  });
+
+  it('refuses a meta document of another model, before anything is spawned', async () => {
+    const { modelId } = await storedModel(64 * KiB);
+    const { meta } = (await getMeta(newEs(), modelId))!;
+    const outcome = await deploy({ modelId: uniqueId('other'), meta }, (c) => (c.deploy.command = '/nonexistent/would-fail-if-spawned'));
+    expect(outcome.error).toBeInstanceOf(InvalidArgumentError);
+    expect(outcome.error!.message).toMatch(new RegExp(`the meta document given for model 'other-\\w+' is that of model '${modelId}'`));
+    expect(outcome.pids).toEqual([]);
+  });
+});
+
 describe('feedModel fails clearly, stops the native process and leaves the model untouched', () => {
   let model: { modelId: string; bytes: Buffer };
   let metaBefore: unknown;
@@ -165,15 +197,16 @@ describe('feedModel fails clearly, stops the native process and leaves the model
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
 
-  it('when the native process reports a wrong SHA-256', async () => {
+  it('when the native process reports a wrong SHA-256: an integrity error, which no restart cures', async () => {
     const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-sha'));
-    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error).toBeInstanceOf(IntegrityError);
     expect(outcome.error!.message).toMatch(/reports 3145728 bytes with sha256 \w+, but model .* is 3145728 bytes with sha256 \w+/);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
 
   it('when the native process reports a wrong byte count', async () => {
     const outcome = await deploy({ modelId: model.modelId }, stub('--wrong-bytes'));
+    expect(outcome.error).toBeInstanceOf(IntegrityError);
     expect(outcome.error!.message).toMatch(/reports 3145729 bytes/);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
   });
@@ -311,5 +344,60 @@ describe('feedModel when Elasticsearch goes away mid-stream', () => {
     expect(outcome.error!.message).toMatch(/cannot reach Elasticsearch at http:\/\/127\.0\.0\.1:\d+ while reading chunk \d+ of model/);
     expect(outcome.lines.filter((l) => (l.event as { action?: string })?.action === 'chunk-fetch-retry').length).toBeGreaterThanOrEqual(3);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
+  });
+});
+
+describe('feedModel when no model byte moves for deploy.stallTimeoutMs', () => {
+  // deploy.timeoutMs stays long: a stall is caught well before it.
+  const stalling = (...args: string[]) => (c: { deploy: { args: string[]; stallTimeoutMs: number; timeoutMs: number } }) => {
+    c.deploy.args = args;
+    c.deploy.stallTimeoutMs = 1000;
+    c.deploy.timeoutMs = 20_000;
+  };
+  let model: { modelId: string; bytes: Buffer };
+  beforeAll(async () => {
+    model = await storedModel(4 * MiB, 256 * KiB);
+  });
+
+  it('fails as stalled when the native process stops reading, naming the write that waits, with the process stopped', async () => {
+    // Chunks of 1 MiB: more than a socket buffer takes from a writer whose reader is gone.
+    const { modelId } = await storedModel(3 * MiB, MiB);
+    const metaBefore = (await getMeta(newEs(), modelId))!.meta;
+    const outcome = await deploy({ modelId }, stalling('--hang'));
+    expect(outcome.error).toBeInstanceOf(StalledError);
+    expect(outcome.error!.message).toMatch(/stalled: the native process \(pid \d+\) is not reading its stdin: the write of chunk 0 has waited 1 s/);
+    expect(outcome.error!.message).toMatch(/0 of 3145728 model bytes had reached the native process, which was stopped/);
+    await expectCleanFailure(outcome, modelId, metaBefore);
+  });
+
+  it('fails as stalled when Elasticsearch stops sending, naming the chunk it waits for', async () => {
+    const relay = await new TcpRelay(new URL(esUrl())).start();
+    try {
+      const metaBefore = (await getMeta(newEs(), model.modelId))!.meta;
+      const pauseOnce = (sent: number) => void (sent >= 256 * KiB && relay.pause());
+      const outcome = await deploy({ modelId: model.modelId, onProgress: pauseOnce }, stalling('--read-rate', String(2 * MiB)), relay.url);
+      expect(outcome.error).toBeInstanceOf(StalledError);
+      expect(outcome.error!.message).toMatch(/stalled: waiting for Elasticsearch to send chunk (\d+) of model '[^']+' \(document '[^']+-chunk-\1' in [^)]+\), nothing came for 1 s/);
+      expect(outcome.error!.message).toMatch(/[1-9]\d* of 4194304 model bytes had reached the native process, which was stopped/);
+      await expectCleanFailure(outcome, model.modelId, metaBefore);
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('loads a slow but moving model that takes longer than the stall timeout', async () => {
+    // 2 MiB/s: about 2 s for the model, an eighth of a second per chunk.
+    const { result, error } = await deploy({ modelId: model.modelId }, stalling('--read-rate', String(2 * MiB)));
+    expect(error).toBeNull();
+    expect(result!.loaded.bytes).toBe(model.bytes.length);
+    expect(result!.durationMs).toBeGreaterThan(1000);
+    await result!.native.stop();
+  });
+
+  it('leaves the wait for the loaded report, after the last byte, to deploy.timeoutMs', async () => {
+    const outcome = await deploy({ modelId: model.modelId, timeoutMs: 2500 }, stalling('--hang-after-load'));
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(outcome.error).not.toBeInstanceOf(StalledError);
+    expect(outcome.error!.message).toMatch(/did not finish within 2\.5 s \(after 4194304 of 4194304 model bytes were sent\)/);
   });
 });

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { StdinClosedError, writeFlushed } from '../../src/feed/stdin-writer.js';
+import { StdinClosedError, writeFlushed } from '../../src/native/stdin-writer.js';
 
 describe('writeFlushed', () => {
   it('resolves only once a slow sink (highWaterMark 1) has taken the bytes, and removes its abort listener', async () => {
