@@ -12,11 +12,24 @@ export function parseTokens(text: string): number[] {
 
 export function describeStatus(s: DeploymentStatus): string {
   const parts = [`${s.model_id}: ${s.state}${s.phase ? ` (${s.phase})` : ''}`];
+  if (s.generation !== null) parts.push(`generation ${s.generation}`);
+  if (s.rollover?.state === 'loading') parts.push(`rolling over to generation ${s.rollover.generation}`);
   if (s.pid) parts.push(`pid ${s.pid}`);
   if (s.total_bytes) parts.push(`${formatBytes(s.bytes_streamed)} of ${formatBytes(s.total_bytes)} streamed`);
   if (s.throughput_mib_s) parts.push(`${s.throughput_mib_s} MiB/s`);
   parts.push(`${s.restarts} restarts`, `${s.inference_count} inferences`);
+  if (s.number_of_pending_requests) parts.push(`${s.number_of_pending_requests} pending`);
+  if (s.rejected_execution_count || s.timeout_count || s.error_count) parts.push(`${s.rejected_execution_count} rejected, ${s.timeout_count} timed out, ${s.error_count} errors`);
   if (s.inference_latency_ms.mean !== null) parts.push(`mean latency ${s.inference_latency_ms.mean} ms`);
   if (s.reason) parts.push(`reason: ${s.reason}`);
   return parts.join(', ');
+}
+
+/** Why a deploy did not do what it was asked, or null when it did. */
+export function deployFailure(s: DeploymentStatus): string | null {
+  if (s.state === 'failed' || s.state === 'stopped') return `deploying model '${s.model_id}' failed: ${s.reason ?? s.state}`;
+  if (s.rollover?.state === 'failed') {
+    return `rollover of model '${s.model_id}' to generation ${s.rollover.generation} failed: ${s.rollover.reason}; generation ${s.generation} keeps serving`;
+  }
+  return null;
 }

@@ -36,6 +36,8 @@ export interface FeederConfig {
     timeoutMs: number;
     /** A load in which no model byte moved for this long fails as stalled, whatever `timeoutMs`. */
     stallTimeoutMs: number;
+    /** Inference requests a deployment holds unanswered at most; more are refused with 429 (Elastic ML's default). */
+    queueCapacity: number;
   };
   daemon: {
     /** Daemon name: its deployments are kept in Elasticsearch under it, so several daemons can share a cluster. */
@@ -46,6 +48,8 @@ export interface FeederConfig {
     token?: string | undefined;
     /** Restarts of a native process that died, before the deployment is marked failed. */
     maxRestarts: number;
+    /** Restarts are counted within this window: a crash now and then never fails a deployment, a crash loop does. */
+    restartWindowMs: number;
     restartBackoffMs: number;
     /** Models loading at once: loading holds a whole model in the native process's memory. */
     maxConcurrentLoads: number;
@@ -84,12 +88,14 @@ export function defaultConfig(): FeederConfig {
       prefetch: 3,
       timeoutMs: 10 * 60_000,
       stallTimeoutMs: 30_000,
+      queueCapacity: 10_000,
     },
     daemon: {
       name: 'default',
       listen: '127.0.0.1:9465',
       token: undefined,
       maxRestarts: 3,
+      restartWindowMs: 60 * 60_000,
       restartBackoffMs: 1000,
       maxConcurrentLoads: 1,
       stopGraceMs: 5000,
@@ -183,6 +189,8 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(upload.concurrency, 'upload.concurrency');
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
+  requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');
+  requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
   parseListenAddress(config.daemon.listen);
   return config;
 }

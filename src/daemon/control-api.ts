@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Deployments } from './deployments.js';
-import type { DeploymentState } from './status.js';
+import type { DeploymentStatus } from './status.js';
 import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
@@ -84,9 +84,17 @@ async function deploy(deployments: Deployments, request: IncomingMessage, respon
     throw new InvalidArgumentError(`timeout_ms must be a whole number of milliseconds up to ${MAX_WAIT_MS}; got ${JSON.stringify(timeoutMs)}`);
   }
   const deployment = await deployments.deploy(modelId);
-  const until: DeploymentState[] = waitFor === 'starting' ? ['starting', 'started', 'failed', 'stopped'] : ['started', 'failed', 'stopped'];
-  const status = await deployment.waitFor(until, timeoutMs as number);
-  sendJson(response, status.state === 'starting' && waitFor === 'started' ? 202 : 200, status);
+  const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs as number);
+  sendJson(response, isSettled(status) || waitFor === 'starting' ? 200 : 202, status);
+}
+
+/** Started (and not rolling over), failed or stopped: nothing more will happen without a command. */
+function isSettled(status: DeploymentStatus): boolean {
+  return status.state !== 'starting' && status.state !== 'stopping' && status.rollover?.state !== 'loading';
+}
+
+function isUnderWay(status: DeploymentStatus): boolean {
+  return status.state !== 'stopping';
 }
 
 async function infer(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {

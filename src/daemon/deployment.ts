@@ -1,195 +1,299 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ElasticsearchUnreachableError,
-  FeederError,
-  ModelStateError,
-  NativeProcessError,
-  TimeoutError,
-} from '../errors.js';
+import { ChunkMissingError, ElasticsearchUnreachableError, FeederError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import { isTransient } from '../es/retry.js';
 import type { FeedOptions, FeedResult } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { createProgress } from '../log/progress.js';
-import type { NativeProcess } from '../native/native-process.js';
+import type { NativeExit, NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
+import type { ModelMeta } from '../store/meta.js';
+import { InferenceQueue, round, type InferenceLimits } from './inference-queue.js';
 import type { LoadLimiter } from './load-limiter.js';
 import type { DaemonMetrics } from './metrics.js';
-import type { DeploymentState, DeploymentStatus } from './status.js';
+import type { RestartPolicy } from './restart-policy.js';
+import { rollOver, type RolloverHost } from './rollover.js';
+import { DeploymentStateMachine } from './state-machine.js';
+import type { DeploymentState, DeploymentStatus, RolloverStatus } from './status.js';
 
 export interface DeploymentDeps {
   feed: (options: FeedOptions) => Promise<FeedResult>;
+  /** The model's meta document as stored now. */
+  readMeta: () => Promise<ModelMeta>;
+  /** Records which generations this deployment loads or serves, so garbage collection spares them. */
+  pin: (generations: number[]) => Promise<void>;
+  /** Removes replaced generations that no deployment pins any more. */
+  collectGarbage: () => Promise<void>;
   limiter: LoadLimiter;
   metrics: DaemonMetrics;
   logger: Logger;
-  maxRestarts: number;
-  restartBackoffMs: number;
-  inferenceTimeoutMs: number;
+  restarts: RestartPolicy;
+  inference: InferenceLimits;
 }
 
 /**
- * One model's deployment: loads it into a native process, restarts the process with backoff when it
- * dies (up to `maxRestarts`), then gives up as `failed` with the process's last errors.
+ * One model's deployment. A supervisor loop loads the pinned generation into a native process,
+ * serves it, and restarts it with backoff when it dies (within the restart policy's budget); a
+ * rollover loads a newer generation beside it and switches inference over once it is verified.
  */
 export class Deployment {
-  #state: DeploymentState = 'stopped';
-  #phase: DeploymentStatus['phase'] = null;
-  #reason: string | null = null;
-  #native: NativeProcess | null = null;
-  #restarts = 0;
+  readonly #machine: DeploymentStateMachine;
+  readonly #inference: InferenceQueue;
+  /** The generation loaded and reloaded on restarts: read once per deploy, never re-read. */
+  #meta: ModelMeta | null = null;
+  #serving: FeedResult | null = null;
+  #rollover: RolloverStatus | null = null;
+  readonly #retiring = new Set<NativeProcess>();
   #bytes = 0;
   #total: number | null = null;
   #throughput: number | null = null;
-  #inferences = 0;
-  #latencyTotalMs = 0;
-  #lastLatencyMs: number | null = null;
-  #updatedAt = new Date().toISOString();
   #abort = new AbortController();
-  #running: Promise<void> = Promise.resolve();
-  readonly #listeners = new Set<() => void>();
+  /** Aborted when a rollover installs a process while the supervisor was still (re)loading. */
+  #superseded = new AbortController();
+  #supervisor: Promise<void> | null = null;
+  #rolling: Promise<void> = Promise.resolve();
+  #pins: Promise<void> = Promise.resolve();
 
   constructor(
     readonly modelId: string,
     private readonly deps: DeploymentDeps,
-  ) {}
+  ) {
+    this.#machine = new DeploymentStateMachine(modelId, deps.logger);
+    this.#inference = new InferenceQueue(modelId, deps.inference, deps.metrics);
+  }
 
   get state(): DeploymentState {
-    return this.#state;
+    return this.#machine.state;
   }
 
-  /** Starts loading unless already starting or started: repeating a deploy is not an error. */
-  start(): void {
-    if (this.#state === 'starting' || this.#state === 'started' || this.#state === 'stopping') return;
-    this.#restarts = 0;
-    this.#reason = null;
+  /** The generation served (or being loaded, while starting). */
+  get generation(): number | null {
+    return this.#meta?.generation ?? null;
+  }
+
+  /** Starts loading `meta` unless already starting or started: repeating a deploy is not an error. */
+  start(meta: ModelMeta): void {
+    if (this.#machine.is('starting', 'started', 'stopping')) return;
+    this.deps.restarts.reset();
+    this.#meta = meta;
+    this.#rollover = null;
     this.#abort = new AbortController();
-    this.#running = this.#run();
+    this.#supervise();
   }
 
-  /** SIGTERM to the native process (SIGKILL after the grace delay); resolves once it is gone. */
+  /** Loads `meta`, a newer generation, beside the one serving, and switches to it once verified. */
+  rollTo(meta: ModelMeta): void {
+    if (!this.#machine.is('started') || meta.generation === this.generation || this.#rollover?.state === 'loading') return;
+    this.#rollover = { generation: meta.generation, state: 'loading', reason: null };
+    this.#machine.notify();
+    this.#rolling = rollOver(this.#rolloverHost(), meta, this.#abort.signal);
+  }
+
+  /** SIGTERM to every native process of this deployment (SIGKILL after the grace delay); resolves once all are gone. */
   async stop(): Promise<void> {
-    if (this.#state === 'stopped') return;
-    const wasFailed = this.#state === 'failed';
-    this.#setState('stopping');
+    if (this.#machine.is('stopped')) return;
+    const failedReason = this.#machine.is('failed') ? this.#machine.reason : null;
+    this.#machine.to('stopping');
     this.#abort.abort(new ModelStateError(`deployment of '${this.modelId}' is being stopped`));
-    await this.#native?.stop();
-    await this.#running;
-    this.#setState('stopped', wasFailed ? this.#reason : null);
+    await Promise.all([this.#serving?.native.stop(), ...[...this.#retiring].map((n) => n.stop())]);
+    await Promise.all([this.#supervisor, this.#rolling]);
+    this.#serving = null;
+    this.#machine.to('stopped', failedReason);
   }
 
   async infer(tokens: number[][]): Promise<ResponseFrame> {
-    const native = this.#native;
-    if (this.#state !== 'started' || !native) {
-      throw new ModelStateError(`model '${this.modelId}' is not started (state ${this.#state}); deploy it and wait for 'started'`);
+    const serving = this.#serving;
+    if (!this.#machine.is('started') || !serving) {
+      throw new ModelStateError(`model '${this.modelId}' is not started (state ${this.#machine.state}); deploy it and wait for 'started'`);
     }
-    const started = performance.now();
-    const answer = await withTimeout(native.request({ tokens }), this.deps.inferenceTimeoutMs, `inference on model '${this.modelId}'`);
-    this.#recordInference(performance.now() - started, answer.type === 'error' ? 'error' : 'success');
-    return answer;
+    return this.#inference.run(serving.native, tokens);
   }
 
   status(): DeploymentStatus {
+    const pending = [this.#serving?.native, ...this.#retiring].reduce((sum, native) => sum + (native?.pendingRequests ?? 0), 0);
     return {
       model_id: this.modelId,
-      state: this.#state,
-      phase: this.#state === 'starting' ? this.#phase : null,
-      reason: this.#reason,
-      pid: this.#native?.pid ?? null,
-      generation: null,
-      rollover: null,
+      state: this.#machine.state,
+      phase: this.#machine.phase,
+      reason: this.#machine.reason,
+      pid: this.#serving?.native.pid ?? null,
+      generation: this.generation,
+      rollover: this.#rollover,
       bytes_streamed: this.#bytes,
       total_bytes: this.#total,
       throughput_mib_s: this.#throughput,
-      restarts: this.#restarts,
-      inference_count: this.#inferences,
-      error_count: 0,
-      rejected_execution_count: 0,
-      timeout_count: 0,
-      number_of_pending_requests: 0,
-      inference_latency_ms: { mean: this.#inferences ? round(this.#latencyTotalMs / this.#inferences) : null, last: this.#lastLatencyMs },
-      updated_at: this.#updatedAt,
+      restarts: this.deps.restarts.count,
+      ...this.#inference.stats(),
+      number_of_pending_requests: pending,
+      updated_at: this.#machine.updatedAt,
     };
   }
 
-  /** Resolves once the state is one of `states`, or when `timeoutMs` has passed, with the status then. */
-  waitFor(states: DeploymentState[], timeoutMs: number): Promise<DeploymentStatus> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (!states.includes(this.#state)) return;
-        done();
-      };
-      const done = () => {
-        clearTimeout(timer);
-        this.#listeners.delete(check);
-        resolve(this.status());
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#listeners.add(check);
-      check();
-    });
+  /** Resolves with the status once `until` holds for it, or when `timeoutMs` has passed. */
+  async waitUntil(until: (status: DeploymentStatus) => boolean, timeoutMs: number): Promise<DeploymentStatus> {
+    await this.#machine.waitUntil(() => until(this.status()), timeoutMs);
+    return this.status();
   }
 
-  async #run(): Promise<void> {
+  #supervise(): void {
     const signal = this.#abort.signal;
-    while (!signal.aborted) {
-      const loaded = await this.#load(signal);
-      if (!loaded) return;
-      const exit = await loaded.native.exited;
-      this.#native = null;
-      if (signal.aborted) return;
-      const failure = loaded.native.failureOf('while serving');
-      logEvent(this.deps.logger, { action: 'native-exit', outcome: 'failure', modelId: this.modelId, pid: loaded.native.pid, exit_code: exit.exitCode, signal: exit.signal }, failure.message);
-      if (!(await this.#backOffBeforeRestart(failure, signal))) return;
-    }
+    const run = async () => {
+      let crash: FeederError | null = null;
+      while (!signal.aborted) {
+        if (!this.#serving) {
+          const loaded = await this.#loadUntilUp(signal, crash);
+          if (loaded) this.#serve(loaded);
+          // Nothing serves: failed, or stopped. (A rollover may have installed its process instead.)
+          else if (!this.#serving) return;
+        }
+        const { native, exit } = await this.#untilServingEnds();
+        if (signal.aborted) return;
+        crash = native.failureOf('while serving');
+        logEvent(this.deps.logger, { action: 'native-exit', outcome: 'failure', modelId: this.modelId, pid: native.pid, exit_code: exit.exitCode, signal: exit.signal }, crash.message);
+      }
+    };
+    this.#supervisor = run().finally(() => (this.#supervisor = null));
   }
 
-  /** One load attempt and its retries; null when it gave up (state `failed`) or was stopped. */
-  async #load(signal: AbortSignal): Promise<FeedResult | null> {
+  /** Loads the pinned generation, retrying what a retry may cure; null when it gave up, was stopped or superseded. */
+  async #loadUntilUp(signal: AbortSignal, crash: FeederError | null): Promise<FeedResult | null> {
+    this.#superseded = new AbortController();
+    const attempt = AbortSignal.any([signal, this.#superseded.signal]);
+    let failure = crash;
     for (;;) {
-      this.#setState('starting');
-      this.#phase = 'queued';
+      if (failure && !(await this.#backOffBeforeRestart(failure, attempt))) return null;
       try {
-        const result = await this.deps.limiter.run(signal, () => {
-          this.#phase = 'loading';
-          this.#bytes = 0;
-          return this.deps.feed({ modelId: this.modelId, signal, onProgress: this.#progressReporter() });
-        });
-        this.#onLoaded(result);
-        return result;
+        return await this.#loadOnce(this.#meta!, attempt);
       } catch (error) {
-        if (signal.aborted) return null;
-        if (!isWorthRetrying(error) || !(await this.#backOffBeforeRestart(error as FeederError, signal))) {
-          if (!signal.aborted) this.#fail(error as Error);
-          return null;
+        if (attempt.aborted) return null;
+        if (await this.#followReplacedGeneration(error)) {
+          failure = null;
+          continue;
         }
+        if (!isWorthRetrying(error)) return this.#fail(error as Error);
+        failure = error as FeederError;
       }
     }
   }
 
-  #onLoaded(result: FeedResult): void {
-    this.#native = result.native;
-    this.#total = result.loaded.bytes;
-    this.#throughput = round(result.loaded.bytes / 1024 ** 2 / (result.durationMs / 1000));
+  #loadOnce(meta: ModelMeta, signal: AbortSignal): Promise<FeedResult> {
+    this.#machine.to('starting');
+    this.#machine.setPhase('queued');
+    return this.deps.limiter.run(signal, () => {
+      this.#machine.setPhase('loading');
+      this.#bytes = 0;
+      return this.deps.feed({ modelId: this.modelId, meta, signal, onProgress: this.#progressReporter() });
+    });
+  }
+
+  /**
+   * A replace that committed between our read of the meta document and our pin may have removed
+   * the generation we were loading: then load the one that replaced it, without counting a restart.
+   */
+  async #followReplacedGeneration(error: unknown): Promise<boolean> {
+    if (!(error instanceof ChunkMissingError)) return false;
+    const now = await this.deps.readMeta().catch(() => null);
+    if (!now || now.state !== 'ready' || now.generation === this.generation) return false;
+    logEvent(this.deps.logger, { action: 'deployment-generation', outcome: 'success', modelId: this.modelId, from: this.generation, to: now.generation }, `generation ${this.generation} of model '${this.modelId}' was replaced while loading; loading generation ${now.generation}`);
+    this.#meta = now;
+    await this.#updatePins();
+    return true;
+  }
+
+  #serve(loaded: FeedResult): void {
+    if (this.#serving) {
+      // A rollover installed a newer process while this (re)load finished: that one serves.
+      void loaded.native.stop();
+      return;
+    }
+    this.#serving = loaded;
+    this.#meta = loaded.meta;
+    this.#total = loaded.loaded.bytes;
+    this.#throughput = round(loaded.loaded.bytes / 1024 ** 2 / (loaded.durationMs / 1000));
     this.deps.metrics.throughput.set({ model_id: this.modelId }, this.#throughput);
-    this.#setState('started');
+    this.#machine.to('started');
+    void this.deps.collectGarbage();
+  }
+
+  /** Resolves when the process serving ends; a process replaced by a rollover is followed by the new one. */
+  async #untilServingEnds(): Promise<{ native: NativeProcess; exit: NativeExit }> {
+    for (;;) {
+      const current = this.#serving!;
+      const exit = await current.native.exited;
+      if (this.#serving !== current) continue;
+      this.#serving = null;
+      return { native: current.native, exit };
+    }
   }
 
   /** Waits the backoff delay before the next attempt; false once the restart budget is spent. */
   async #backOffBeforeRestart(error: FeederError, signal: AbortSignal): Promise<boolean> {
-    if (this.#restarts >= this.deps.maxRestarts) {
-      this.#fail(new NativeProcessError(`gave up after ${this.#restarts} restarts: ${error.message}`));
+    const { restarts } = this.deps;
+    const next = restarts.next();
+    if (!next) {
+      this.#fail(new NativeProcessError(`gave up after ${restarts.count} restarts: ${error.message}`));
       return false;
     }
-    this.#restarts += 1;
     this.deps.metrics.restarts.inc({ model_id: this.modelId });
-    const delayMs = this.deps.restartBackoffMs * 2 ** (this.#restarts - 1);
-    logEvent(this.deps.logger, { action: 'native-restart', outcome: 'unknown', modelId: this.modelId, restart: this.#restarts, max_restarts: this.deps.maxRestarts, delay_ms: delayMs, reason: error.message }, `restarting model '${this.modelId}' (restart ${this.#restarts} of ${this.deps.maxRestarts}) in ${delayMs} ms: ${error.message}`);
-    this.#setState('starting');
-    await sleep(delayMs, undefined, { signal }).catch(() => {});
+    logEvent(this.deps.logger, { action: 'native-restart', outcome: 'unknown', modelId: this.modelId, restart: next.restart, max_restarts: restarts.maxRestarts, window_ms: restarts.windowMs, delay_ms: next.delayMs, reason: error.message }, `restarting model '${this.modelId}' (restart ${next.restart} of ${restarts.maxRestarts} within ${restarts.windowMs / 1000} s) in ${next.delayMs} ms: ${error.message}`);
+    this.#machine.to('starting');
+    await sleep(next.delayMs, undefined, { signal }).catch(() => {});
     return !signal.aborted;
   }
 
-  #fail(error: Error): void {
-    this.#setState('failed', error.message);
+  #fail(error: Error): null {
+    this.#machine.to('failed', error.message);
+    return null;
+  }
+
+  #rolloverHost(): RolloverHost {
+    return {
+      modelId: this.modelId,
+      logger: this.deps.logger,
+      load: async (meta, signal) => {
+        await this.#updatePins(meta.generation);
+        return this.deps.limiter.run(signal, () => this.deps.feed({ modelId: this.modelId, meta, signal }));
+      },
+      install: (candidate) => this.#install(candidate),
+      retire: async (native, retire) => {
+        this.#retiring.add(native);
+        await retire().finally(() => this.#retiring.delete(native));
+      },
+      fail: (reason) => {
+        this.#rollover = { generation: this.#rollover?.generation ?? 0, state: 'failed', reason };
+        this.#machine.notify();
+        void this.#updatePins();
+      },
+    };
+  }
+
+  /** Switches inference to `candidate` at once; returns what served before, for the caller to drain and stop. */
+  #install(candidate: FeedResult): FeedResult | null {
+    const old = this.#serving;
+    this.#serving = candidate;
+    this.#meta = candidate.meta;
+    this.#rollover = null;
+    this.#total = candidate.loaded.bytes;
+    if (!this.#machine.is('started')) {
+      // Crashed meanwhile: the supervisor was reloading the old generation, or had given up.
+      this.#superseded.abort();
+      this.#machine.to('starting');
+      this.#machine.to('started');
+      if (!this.#supervisor) this.#supervise();
+    }
+    this.#machine.notify();
+    void this.#updatePins().then(() => this.deps.collectGarbage());
+    return old;
+  }
+
+  /** Pins the generation served, and `loading` if a rollover loads one; writes are kept in order. */
+  #updatePins(loading?: number): Promise<void> {
+    const generations = [this.generation!, ...(loading !== undefined && loading !== this.generation ? [loading] : [])];
+    this.#pins = this.#pins.then(() =>
+      this.deps.pin(generations).catch((error: Error) => {
+        this.deps.logger.warn({ err: error, feeder: { model_id: this.modelId, generations } }, `could not record the generations model '${this.modelId}' uses: ${error.message}`);
+      }),
+    );
+    return this.#pins;
   }
 
   #progressReporter(): (sent: number, total: number) => void {
@@ -203,44 +307,9 @@ export class Deployment {
       progress.update(sent, total);
     };
   }
-
-  #recordInference(latencyMs: number, outcome: 'success' | 'error'): void {
-    this.#inferences += 1;
-    this.#latencyTotalMs += latencyMs;
-    this.#lastLatencyMs = round(latencyMs);
-    this.deps.metrics.inferences.inc({ model_id: this.modelId, outcome });
-    this.deps.metrics.inferenceLatency.observe({ model_id: this.modelId }, latencyMs / 1000);
-  }
-
-  #setState(state: DeploymentState, reason: string | null = this.#reason): void {
-    const changed = state !== this.#state || reason !== this.#reason;
-    this.#state = state;
-    this.#reason = reason;
-    this.#updatedAt = new Date().toISOString();
-    if (changed) {
-      logEvent(this.deps.logger, { action: 'deployment-state', outcome: state === 'failed' ? 'failure' : 'success', modelId: this.modelId, state, reason }, `deployment of '${this.modelId}' is ${state}${reason ? `: ${reason}` : ''}`);
-    }
-    for (const listener of [...this.#listeners]) listener();
-  }
 }
 
 /** A process that died or hung, or a cluster that hiccupped, may do better next time; a damaged model will not. */
 function isWorthRetrying(error: unknown): boolean {
   return error instanceof NativeProcessError || error instanceof TimeoutError || error instanceof ElasticsearchUnreachableError || isTransient(error);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} got no answer within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function round(value: number): number {
-  return Math.round(value * 10) / 10;
 }

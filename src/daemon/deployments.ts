@@ -1,15 +1,18 @@
 import type { FeederConfig } from '../config/config.js';
-import { ModelNotFoundError, ModelStateError } from '../errors.js';
+import { ModelNotFoundError, ModelStateError, UnavailableError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { feedModel } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
-import { requireMeta } from '../store/meta.js';
+import { desiredDeployments, pinGenerations, recordDeployed, recordUndeployed } from '../store/desired-deployments.js';
+import { collectGarbage } from '../upload/commit.js';
+import { getMeta, requireMeta, type ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
-import { desiredDeployments, recordDeployed, recordUndeployed } from '../store/desired-deployments.js';
 import { Deployment } from './deployment.js';
-import type { DeploymentStatus } from './status.js';
+import { KeyedLock } from './keyed-lock.js';
 import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from './metrics.js';
+import { RestartPolicy } from './restart-policy.js';
+import type { DeploymentStatus } from './status.js';
 
 export interface DaemonContext {
   es: Es;
@@ -17,38 +20,55 @@ export interface DaemonContext {
   logger: Logger;
 }
 
-/** The daemon's deployments, keyed by model id; their desired state is kept in Elasticsearch. */
+/**
+ * The daemon's deployments, keyed by model id; their desired state is kept in Elasticsearch.
+ * Commands for one model run one at a time (deploy, undeploy, restore), so the map, the native
+ * processes and the desired-state documents always change together.
+ */
 export class Deployments {
-  readonly metrics = new DaemonMetrics(() => [...this.#all.values()].map((d) => d.state));
+  readonly metrics = new DaemonMetrics(() => [...this.#all.values()].map((d) => d.status()));
   readonly #all = new Map<string, Deployment>();
   readonly #limiter: LoadLimiter;
+  readonly #commands = new KeyedLock();
+  #closing = false;
 
   constructor(private readonly ctx: DaemonContext) {
     this.#limiter = new LoadLimiter(ctx.config.daemon.maxConcurrentLoads);
   }
 
-  /** Deploys a model; deploying one that is already starting or started just returns it. */
-  async deploy(modelId: string): Promise<Deployment> {
+  /**
+   * Deploys a model. One that is already starting is joined; one that is started stays as it is,
+   * unless a newer generation is stored: then it rolls over to that one.
+   */
+  deploy(modelId: string): Promise<Deployment> {
     validateModelId(modelId);
-    const existing = this.#all.get(modelId);
-    if (existing && (existing.state === 'starting' || existing.state === 'started')) return existing;
-    const { meta } = await requireMeta(this.ctx.es, modelId);
-    if (meta.state !== 'ready') {
-      throw new ModelStateError(`model '${modelId}' cannot be deployed: it is ${meta.state === 'uploading' ? 'still uploading' : 'being deleted'}`);
-    }
-    await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, meta.generation);
-    const deployment = existing ?? this.#create(modelId);
-    deployment.start();
-    return deployment;
+    return this.#command(modelId, async () => {
+      const existing = this.#all.get(modelId);
+      if (existing?.state === 'starting') return existing;
+      const { meta } = await requireMeta(this.ctx.es, modelId);
+      requireDeployable(meta);
+      if (existing?.state === 'started') {
+        existing.rollTo(meta);
+        return existing;
+      }
+      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, meta.generation);
+      const deployment = existing ?? this.#create(modelId);
+      deployment.start(meta);
+      return deployment;
+    });
   }
 
-  async undeploy(modelId: string): Promise<DeploymentStatus> {
-    const deployment = this.require(modelId);
-    await recordUndeployed(this.ctx.es, this.ctx.config.daemon.name, modelId);
-    await deployment.stop();
-    this.#all.delete(modelId);
-    logEvent(this.ctx.logger, { action: 'undeploy', outcome: 'success', modelId }, `model '${modelId}' undeployed`);
-    return deployment.status();
+  undeploy(modelId: string): Promise<DeploymentStatus> {
+    validateModelId(modelId);
+    return this.#command(modelId, async () => {
+      const deployment = this.require(modelId);
+      await recordUndeployed(this.ctx.es, this.ctx.config.daemon.name, modelId);
+      await deployment.stop();
+      this.#all.delete(modelId);
+      logEvent(this.ctx.logger, { action: 'undeploy', outcome: 'success', modelId }, `model '${modelId}' undeployed`);
+      void this.#collectGarbage(modelId);
+      return deployment.status();
+    });
   }
 
   require(modelId: string): Deployment {
@@ -64,29 +84,65 @@ export class Deployments {
   /** Brings back what should be running after a restart of the daemon. */
   async restore(): Promise<void> {
     for (const modelId of await desiredDeployments(this.ctx.es, this.ctx.config.daemon.name)) {
+      if (this.#closing) return;
       await this.deploy(modelId).catch((error: Error) => {
         logEvent(this.ctx.logger, { action: 'deployment-restore', outcome: 'failure', modelId, error: error.message }, `could not bring back model '${modelId}': ${error.message}`);
       });
     }
   }
 
-  /** Stops every native process, leaving the desired state as it is so a restart brings them back. */
+  /**
+   * Refuses new commands, lets those under way finish, then stops every native process. The
+   * desired state stays as it is, so a restart brings the deployments back.
+   */
   async stopAll(): Promise<void> {
+    this.#closing = true;
+    await this.#commands.idle();
     await Promise.all([...this.#all.values()].map((d) => d.stop()));
   }
 
+  #command<T>(modelId: string, task: () => Promise<T>): Promise<T> {
+    const refuseIfClosing = () => {
+      if (this.#closing) throw new UnavailableError('the feeder daemon is shutting down and takes no new commands; run it again after it has stopped');
+    };
+    refuseIfClosing();
+    return this.#commands.run(modelId, async () => {
+      refuseIfClosing();
+      return task();
+    });
+  }
+
   #create(modelId: string): Deployment {
-    const { daemon } = this.ctx.config;
+    const { es, config, logger } = this.ctx;
+    const { daemon, deploy } = config;
     const deployment = new Deployment(modelId, {
       feed: (options) => feedModel(this.ctx, options),
+      readMeta: async () => (await requireMeta(es, modelId)).meta,
+      pin: (generations) => pinGenerations(es, daemon.name, modelId, generations),
+      collectGarbage: () => this.#collectGarbage(modelId),
       limiter: this.#limiter,
       metrics: this.metrics,
-      logger: this.ctx.logger,
-      maxRestarts: daemon.maxRestarts,
-      restartBackoffMs: daemon.restartBackoffMs,
-      inferenceTimeoutMs: daemon.inferenceTimeoutMs,
+      logger,
+      restarts: new RestartPolicy(daemon.maxRestarts, daemon.restartWindowMs, daemon.restartBackoffMs),
+      inference: { queueCapacity: deploy.queueCapacity, timeoutMs: daemon.inferenceTimeoutMs },
     });
     this.#all.set(modelId, deployment);
     return deployment;
   }
+
+  /** Old generations go once nothing pins them; a failure only delays that to the next try. */
+  async #collectGarbage(modelId: string): Promise<void> {
+    try {
+      const versioned = await getMeta(this.ctx.es, modelId);
+      if (versioned && versioned.meta.garbage.length > 0) await collectGarbage(this.ctx.es, versioned, this.ctx.logger);
+    } catch (error) {
+      this.ctx.logger.warn({ err: error, feeder: { model_id: modelId } }, `could not remove the replaced generations of model '${modelId}' yet: ${(error as Error).message}`);
+    }
+  }
+}
+
+function requireDeployable(meta: ModelMeta): void {
+  if (meta.state === 'ready') return;
+  const why = meta.state === 'uploading' ? "it is still uploading; finish it with 'feeder upload --resume'" : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete`;
+  throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${why}`);
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DEPLOYMENT_STATES as STATES, type DeploymentState } from './status.js';
+import { DEPLOYMENT_STATES as STATES, type DeploymentStatus } from './status.js';
 
 /** The daemon's Prometheus metrics, served at GET /metrics. */
 export class DaemonMetrics {
@@ -7,7 +7,8 @@ export class DaemonMetrics {
   readonly bytesStreamed = new Counter({ name: 'feeder_stream_bytes_total', help: 'Model bytes streamed into native processes', labelNames: ['model_id'], registers: [this.registry] });
   readonly throughput = new Gauge({ name: 'feeder_stream_throughput_mib_per_second', help: 'Throughput of the last model load', labelNames: ['model_id'], registers: [this.registry] });
   readonly restarts = new Counter({ name: 'feeder_native_restarts_total', help: 'Native processes restarted after dying', labelNames: ['model_id'], registers: [this.registry] });
-  readonly inferences = new Counter({ name: 'feeder_inference_requests_total', help: 'Inference requests answered', labelNames: ['model_id', 'outcome'], registers: [this.registry] });
+  /** Outcomes: success, error (an error answer or a failed request), rejected (queue full), timeout. */
+  readonly inferences = new Counter({ name: 'feeder_inference_requests_total', help: 'Inference requests by outcome', labelNames: ['model_id', 'outcome'], registers: [this.registry] });
   readonly inferenceLatency = new Histogram({
     name: 'feeder_inference_latency_seconds',
     help: 'Inference latency seen by the daemon',
@@ -16,15 +17,25 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
-  constructor(statesNow: () => DeploymentState[]) {
+  constructor(statusesNow: () => DeploymentStatus[]) {
     new Gauge({
       name: 'feeder_deployments',
       help: 'Deployments by state',
       labelNames: ['state'],
       registers: [this.registry],
       collect() {
-        const now = statesNow();
-        for (const state of STATES) this.set({ state }, now.filter((s) => s === state).length);
+        const now = statusesNow();
+        for (const state of STATES) this.set({ state }, now.filter((s) => s.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'feeder_inference_pending_requests',
+      help: 'Inference requests sent to the native process and not yet answered',
+      labelNames: ['model_id'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const status of statusesNow()) this.set({ model_id: status.model_id }, status.number_of_pending_requests);
       },
     });
   }

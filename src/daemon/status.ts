@@ -15,7 +15,6 @@ export interface RolloverStatus {
   generation: number;
   state: 'loading' | 'failed';
   reason: string | null;
-  pid: number | null;
 }
 
 export interface DeploymentStatus {

@@ -6,7 +6,7 @@ import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus } from '../../daemon/status.js';
 import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
-import { describeStatus, parseTokens } from '../format.js';
+import { deployFailure, describeStatus, parseTokens } from '../format.js';
 
 interface DeployArgs extends GlobalArgs {
   id: string;
@@ -44,7 +44,11 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
 
 async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
   const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, { wait_for: args.waitFor, timeout_ms: timeoutMs });
-  if (body.state === 'failed' || body.state === 'stopped') process.exitCode = 1;
+  const failure = deployFailure(body);
+  if (failure) {
+    process.exitCode = 1;
+    if (!args.json) process.stderr.write(`feeder: ${failure}\n`);
+  }
   if (args.json) return printJson(body);
   const note = status === 202 ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)` : '';
   process.stdout.write(`${describeStatus(body)}${note}\n`);
