@@ -43,7 +43,11 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
 };
 
 async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
-  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, { wait_for: args.waitFor, timeout_ms: timeoutMs });
+  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, {
+    signal: ctx.signal,
+    body: { wait_for: args.waitFor, timeout_ms: timeoutMs },
+    wait: { ms: timeoutMs, flag: '--timeout' },
+  });
   if (body.state === 'failed' || body.state === 'stopped') process.exitCode = 1;
   if (args.json) return printJson(body);
   const note = status === 202 ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)` : '';
