@@ -194,7 +194,7 @@ export function isErrorCode(value: unknown): value is ErrorCode {
  * a DaemonError that names it.
  */
 export function errorFromWire(code: string, message: string): FeederError {
-  if (!isErrorCode(code)) return new DaemonError(`${message} (the daemon gave the code ${code}, which this feeder does not know; it may be newer than this client)`);
+  if (!isErrorCode(code)) return new DaemonError(`${message}; the daemon gave the code ${code}, which this feeder does not know: upgrade it to the daemon's version`);
   const ErrorClass = CLASS_OF_CODE[code];
   return ErrorClass ? new ErrorClass(message) : new DaemonError(message, { code });
 }

@@ -126,9 +126,9 @@ function snippet(text: string): string {
 }
 
 function timeoutError(call: Exchange): TimeoutError {
-  const knob = call.waitFlag ? `${call.waitFlag} (the wait), or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin on top)` : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
+  const knob = call.waitFlag ? `${call.waitFlag} (the wait) or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin after it)` : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
   return new TimeoutError(
-    `the feeder daemon at ${call.listen} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}, otherwise check that 'feeder serve' at ${call.listen} is running and responsive`,
+    `the feeder daemon at ${call.listen} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}; otherwise check that 'feeder serve' at ${call.listen} is running and responsive`,
   );
 }
 
