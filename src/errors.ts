@@ -129,14 +129,74 @@ export class AbortedError extends FeederError {
   override readonly code = 'FEEDER_ERR_ABORTED';
 }
 
-/** The daemon's control API could not be reached or refused the request. */
+/**
+ * The daemon's control API could not be reached, gave an answer this client cannot use, or refused
+ * the request with a code that has no class of its own (`code` then carries the daemon's).
+ */
 export class DaemonError extends FeederError {
-  override readonly code: ErrorCode = 'FEEDER_ERR_DAEMON';
+  override readonly code: ErrorCode;
+
+  constructor(message: string, options: { cause?: unknown; code?: ErrorCode } = {}) {
+    super(message, options);
+    this.code = options.code ?? 'FEEDER_ERR_DAEMON';
+  }
 }
 
 /** The daemon is starting or shutting down and takes no new work. */
 export class UnavailableError extends FeederError {
   override readonly code = 'FEEDER_ERR_UNAVAILABLE';
+}
+
+type ErrorClass = new (message: string) => FeederError;
+
+/**
+ * The class each code is raised with; null for the control API's own codes, which come back as a
+ * DaemonError carrying them. A Record, so that a code added to the union without a line here does
+ * not compile.
+ */
+const CLASS_OF_CODE: Record<ErrorCode, ErrorClass | null> = {
+  FEEDER_ERR: FeederError,
+  FEEDER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
+  FEEDER_ERR_INVALID_MODEL_ID: InvalidModelIdError,
+  FEEDER_ERR_SOURCE: SourceError,
+  FEEDER_ERR_MODEL_NOT_FOUND: ModelNotFoundError,
+  FEEDER_ERR_MODEL_EXISTS: ModelExistsError,
+  FEEDER_ERR_MODEL_STATE: ModelStateError,
+  FEEDER_ERR_CONCURRENT_MODIFICATION: ConcurrentModificationError,
+  FEEDER_ERR_INTEGRITY: IntegrityError,
+  FEEDER_ERR_CHUNK_MISSING: ChunkMissingError,
+  FEEDER_ERR_ES_UNREACHABLE: ElasticsearchUnreachableError,
+  FEEDER_ERR_ES_AUTH: ElasticsearchAuthError,
+  FEEDER_ERR_ES: ElasticsearchError,
+  FEEDER_ERR_NATIVE_PROCESS: NativeProcessError,
+  FEEDER_ERR_TIMEOUT: TimeoutError,
+  FEEDER_ERR_STALLED: StalledError,
+  FEEDER_ERR_QUEUE_FULL: QueueFullError,
+  FEEDER_ERR_ABORTED: AbortedError,
+  FEEDER_ERR_DAEMON: DaemonError,
+  FEEDER_ERR_UNAVAILABLE: UnavailableError,
+  FEEDER_ERR_BAD_JSON: null,
+  FEEDER_ERR_BAD_PATH: null,
+  FEEDER_ERR_BODY_TOO_LARGE: null,
+  FEEDER_ERR_METHOD: null,
+  FEEDER_ERR_NO_ROUTE: null,
+  FEEDER_ERR_UNAUTHORIZED: null,
+  FEEDER_ERR_INTERNAL: null,
+};
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(CLASS_OF_CODE, value);
+}
+
+/**
+ * The error the daemon raised, rebuilt from the code and message on the wire, so that `code` and
+ * `exitCode` are the same on both sides. A code this client does not know (a newer daemon) becomes
+ * a DaemonError that names it.
+ */
+export function errorFromWire(code: string, message: string): FeederError {
+  if (!isErrorCode(code)) return new DaemonError(`${message}; the daemon gave the code ${code}, which this feeder does not know: upgrade it to the daemon's version`);
+  const ErrorClass = CLASS_OF_CODE[code];
+  return ErrorClass ? new ErrorClass(message) : new DaemonError(message, { code });
 }
 
 function withLastErrors(message: string, lastErrors: readonly string[]): string {

@@ -2,12 +2,9 @@ import yargs, { type Argv } from 'yargs';
 import { inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
 import { deployCommand } from './commands/deploy.js';
 import { modelsCommand } from './commands/models.js';
-import { uploadCommand } from './commands/upload.js';
+import { STDIN_ARG, uploadCommand } from './commands/upload.js';
 import type { GlobalArgs } from './context.js';
 import { globalOptions } from './global-options.js';
-
-// yargs reads a lone `-` as an option with no name; a NUL byte can never be part of a path.
-export const STDIN_ARG = '\0stdin';
 
 export function buildCli(args: string[]): Argv<GlobalArgs> {
   return yargs(args.map((arg) => (arg === '-' ? STDIN_ARG : arg)))

@@ -56,6 +56,11 @@ export interface FeederConfig {
     /** How long a native process gets after SIGTERM before SIGKILL. */
     stopGraceMs: number;
     inferenceTimeoutMs: number;
+    /**
+     * How long a command waits for the daemon's answer. A call in which the daemon waits on purpose
+     * (a deploy's --timeout, an inference, an undeploy's grace) gets this on top of that wait.
+     */
+    requestTimeoutMs: number;
   };
   log: { level: string };
 }
@@ -100,6 +105,8 @@ export function defaultConfig(): FeederConfig {
       maxConcurrentLoads: 1,
       stopGraceMs: 5000,
       inferenceTimeoutMs: 30_000,
+      // Loopback answers take milliseconds: a daemon silent this long is stuck or not a daemon.
+      requestTimeoutMs: 10_000,
     },
     log: { level: 'info' },
   };
@@ -156,6 +163,7 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   if (env.FEEDER_LISTEN) config.daemon.listen = env.FEEDER_LISTEN;
   if (env.FEEDER_TOKEN) config.daemon.token = env.FEEDER_TOKEN;
   if (env.FEEDER_DAEMON_NAME) config.daemon.name = env.FEEDER_DAEMON_NAME;
+  if (env.FEEDER_REQUEST_TIMEOUT) config.daemon.requestTimeoutMs = parseDuration(env.FEEDER_REQUEST_TIMEOUT, 'FEEDER_REQUEST_TIMEOUT');
 }
 
 function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
@@ -178,6 +186,8 @@ function validateConfig(config: FeederConfig): FeederConfig {
   upload.dedicatedIndexThreshold = parseByteSize(upload.dedicatedIndexThreshold, 'upload.dedicatedIndexThreshold');
   deploy.timeoutMs = typeof deploy.timeoutMs === 'string' ? parseDuration(deploy.timeoutMs, 'deploy.timeoutMs') : deploy.timeoutMs;
   deploy.stallTimeoutMs = requireMilliseconds(deploy.stallTimeoutMs, 'deploy.stallTimeoutMs');
+  const daemon = config.daemon;
+  daemon.requestTimeoutMs = typeof daemon.requestTimeoutMs === 'string' ? parseDuration(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs') : daemon.requestTimeoutMs;
   try {
     new URL(config.elasticsearch.url);
   } catch {
@@ -191,6 +201,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
   requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');
   requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
+  requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
   parseListenAddress(config.daemon.listen);
   return config;
 }

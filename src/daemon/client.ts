@@ -1,37 +1,141 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { parseListenAddress, type FeederConfig } from '../config/config.js';
-import { DaemonError, InvalidArgumentError, ModelNotFoundError, ModelStateError, TimeoutError } from '../errors.js';
+import { AbortedError, DaemonError, errorFromWire, type FeederError, TimeoutError } from '../errors.js';
 
 export interface DaemonAnswer<T> {
   status: number;
   body: T;
 }
 
-/** Talks to a running `feeder serve` over its control API; its errors come back as our own. */
-export async function callDaemon<T>(config: FeederConfig, method: string, path: string, body?: unknown): Promise<DaemonAnswer<T>> {
-  const address = parseListenAddress(config.daemon.listen);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (config.daemon.token) headers.authorization = `Bearer ${config.daemon.token}`;
-  const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = httpRequest({ ...target, method, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', (error) => reject(new DaemonError(`cannot reach the feeder daemon at ${config.daemon.listen} (${error.message}); start it with 'feeder serve' or point FEEDER_LISTEN / --listen at it`, { cause: error })));
-    req.end(payload);
-  });
-  const parsed = JSON.parse(answer.text || '{}') as T & { error?: { code: string; message: string } };
-  if (answer.status >= 400) throw daemonError(answer.status, parsed.error);
-  return { status: answer.status, body: parsed };
+export interface DaemonCall {
+  /** The command's signal: Ctrl-C aborts the request. */
+  signal: AbortSignal;
+  body?: unknown;
+  /**
+   * A wait the daemon takes on purpose before it answers (a deploy's --timeout, an inference): the
+   * request waits that long plus daemon.requestTimeoutMs. `flag` is what the user set it with.
+   */
+  wait?: { ms: number; flag?: string };
 }
 
-function daemonError(status: number, error: { code: string; message: string } | undefined): Error {
-  const message = error?.message ?? `the daemon answered ${status}`;
-  if (status === 400) return new InvalidArgumentError(message);
-  if (status === 404) return new ModelNotFoundError(message);
-  if (status === 409) return new ModelStateError(message);
-  if (status === 504) return new TimeoutError(message);
-  return new DaemonError(message);
+interface Exchange {
+  listen: string;
+  method: string;
+  path: string;
+  options: RequestOptions;
+  payload: string | undefined;
+  timeoutMs: number;
+  signal: AbortSignal;
+  waitFlag: string | undefined;
+}
+
+interface RawAnswer {
+  status: number;
+  text: string;
+}
+
+/** Talks to a running `feeder serve` over its control API; its errors come back as our own, with their codes. */
+export async function callDaemon<T>(config: FeederConfig, method: string, path: string, call: DaemonCall): Promise<DaemonAnswer<T>> {
+  const answer = await exchange(describeExchange(config, method, path, call));
+  const body = parseAnswer(config.daemon.listen, answer);
+  if (answer.status >= 400) throw errorOf(config.daemon.listen, answer.status, body);
+  return { status: answer.status, body: body as T };
+}
+
+function describeExchange(config: FeederConfig, method: string, path: string, call: DaemonCall): Exchange {
+  const address = parseListenAddress(config.daemon.listen);
+  const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+  const headers: Record<string, string | number> = {};
+  if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  if (config.daemon.token) headers.authorization = `Bearer ${config.daemon.token}`;
+  const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
+  return {
+    listen: config.daemon.listen,
+    method,
+    path,
+    options: { ...target, method, path, headers },
+    payload,
+    timeoutMs: (call.wait?.ms ?? 0) + config.daemon.requestTimeoutMs,
+    signal: call.signal,
+    waitFlag: call.wait?.flag,
+  };
+}
+
+/** One request and its whole answer, given up on at the timeout or when the command is cancelled. */
+async function exchange(call: Exchange): Promise<RawAnswer> {
+  if (call.signal.aborted) throw cancelledError(call);
+  let stop: (error: FeederError) => void = () => {};
+  const onAbort = () => stop(cancelledError(call));
+  const timer = setTimeout(() => stop(timeoutError(call)), call.timeoutMs);
+  call.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await new Promise<RawAnswer>((resolve, reject) => {
+      const request = httpRequest(call.options, (response) => {
+        readText(response).then((text) => resolve({ status: response.statusCode ?? 0, text }), (error: Error) => reject(unreachableError(call, error)));
+      });
+      stop = (error) => {
+        reject(error);
+        request.destroy();
+      };
+      request.on('error', (error) => reject(unreachableError(call, error)));
+      request.end(call.payload);
+    });
+  } finally {
+    clearTimeout(timer);
+    call.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function readText(response: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const part of response.setEncoding('utf8') as AsyncIterable<string>) text += part;
+  return text;
+}
+
+function parseAnswer(listen: string, answer: RawAnswer): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.text || '{}');
+  } catch {
+    throw notADaemonError(listen, answer, 'something that is not JSON');
+  }
+  if (!isObject(body)) throw notADaemonError(listen, answer, 'JSON that is not a feeder answer');
+  return body;
+}
+
+function errorOf(listen: string, status: number, body: Record<string, unknown>): FeederError {
+  const { error } = body;
+  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') return errorFromWire(error.code, error.message);
+  return notADaemonError(listen, { status, text: JSON.stringify(body) }, 'an error without a feeder error code');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function notADaemonError(listen: string, answer: RawAnswer, what: string): DaemonError {
+  return new DaemonError(
+    `the server at ${listen} answered ${answer.status} with ${what} ('${snippet(answer.text)}'); it is probably not a feeder daemon: point FEEDER_LISTEN / --listen at the address 'feeder serve' listens on`,
+  );
+}
+
+/** The start of an answer, on one line, so that a page of HTML does not flood the terminal. */
+function snippet(text: string): string {
+  const line = text.replace(/[\s\p{Cc}]+/gu, ' ').trim();
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
+}
+
+function timeoutError(call: Exchange): TimeoutError {
+  const knob = call.waitFlag ? `${call.waitFlag} (the wait) or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin after it)` : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
+  return new TimeoutError(
+    `the feeder daemon at ${call.listen} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}; otherwise check that 'feeder serve' at ${call.listen} is running and responsive`,
+  );
+}
+
+function cancelledError(call: Exchange): AbortedError {
+  return new AbortedError(`the request ${call.method} ${call.path} to the feeder daemon at ${call.listen} was cancelled`, { cause: call.signal.reason });
+}
+
+function unreachableError(call: Exchange, error: Error): DaemonError {
+  return new DaemonError(`cannot reach the feeder daemon at ${call.listen} (${error.message}); start it with 'feeder serve' or point FEEDER_LISTEN / --listen at it`, { cause: error });
 }

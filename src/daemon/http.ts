@@ -1,12 +1,26 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FeederError, InvalidArgumentError, InvalidModelIdError, ModelExistsError, ModelNotFoundError, ModelStateError, SourceError, TimeoutError } from '../errors.js';
+import {
+  ConcurrentModificationError,
+  type ErrorCode,
+  FeederError,
+  IntegrityError,
+  InvalidArgumentError,
+  InvalidModelIdError,
+  ModelExistsError,
+  ModelNotFoundError,
+  ModelStateError,
+  QueueFullError,
+  SourceError,
+  TimeoutError,
+  UnavailableError,
+} from '../errors.js';
 
 /** An answer the control API gives on purpose, with its status. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -53,10 +67,18 @@ function toHttpError(error: unknown): HttpError {
   return new HttpError(500, 'FEEDER_ERR_INTERNAL', (error as Error)?.message ?? String(error));
 }
 
+/**
+ * A damaged or missing chunk is a 409, not a 500: the daemon worked as it should, the stored model
+ * is what conflicts with the request, and the fix (`feeder upload --replace`) is the user's; a 5xx
+ * would page whoever watches the daemon and invite a retry that cannot help.
+ */
 function statusOf(error: FeederError): number {
   if (error instanceof InvalidArgumentError || error instanceof InvalidModelIdError || error instanceof SourceError) return 400;
   if (error instanceof ModelNotFoundError) return 404;
-  if (error instanceof ModelStateError || error instanceof ModelExistsError) return 409;
+  if (error instanceof ModelStateError || error instanceof ModelExistsError || error instanceof ConcurrentModificationError || error instanceof IntegrityError) return 409;
+  if (error instanceof QueueFullError) return 429;
+  if (error instanceof UnavailableError) return 503;
+  // StalledError is a TimeoutError: a load in which no byte moved ran out of time too.
   if (error instanceof TimeoutError) return 504;
   return 500;
 }
@@ -68,6 +90,6 @@ export function checkBearer(request: IncomingMessage, token: string | undefined)
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new HttpError(401, 'FEEDER_ERR_UNAUTHORIZED', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+    throw new HttpError(401, 'FEEDER_ERR_UNAUTHORIZED', "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN or daemon.token", { 'www-authenticate': 'Bearer' });
   }
 }

@@ -3,6 +3,11 @@ import { createEsClient, redactUrl, type Client } from './client.js';
 import { StreamingGet } from './streaming-get.js';
 import { translateEsError } from './translate.js';
 
+/** Per-request options that cancel the request when `signal` aborts (none without a signal). */
+export function abortable(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal ? { signal } : {};
+}
+
 /** The Elasticsearch boundary: every request goes through `call`, which turns client errors into ours. */
 export class Es {
   readonly client: Client;

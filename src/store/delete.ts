@@ -9,6 +9,8 @@ import { validateModelId } from './model-id.js';
 export interface DeleteOptions {
   /** Refuses the delete when it returns a reason (the daemon: "the model is deployed"). */
   refuse?: (meta: ModelMeta) => Promise<string | null>;
+  /** Cancels the request in flight (Ctrl-C); running the delete again finishes what it started. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -19,12 +21,13 @@ export interface DeleteOptions {
 export async function deleteModel(es: Es, modelId: string, logger: Logger, options: DeleteOptions = {}): Promise<void> {
   validateModelId(modelId);
   const started = performance.now();
-  let versioned = await requireMeta(es, modelId);
+  const { signal } = options;
+  let versioned = await requireMeta(es, modelId, signal);
   const reason = await options.refuse?.(versioned.meta);
   if (reason) throw new ModelStateError(`model '${modelId}' cannot be deleted: ${reason}`);
-  if (versioned.meta.state !== 'deleting') versioned = await updateMeta(es, versioned, { ...versioned.meta, state: 'deleting' });
-  for (const ref of generationsOf(versioned.meta)) await deleteGeneration(es, modelId, ref);
-  await deleteMeta(es, versioned);
+  if (versioned.meta.state !== 'deleting') versioned = await updateMeta(es, versioned, { ...versioned.meta, state: 'deleting' }, signal);
+  for (const ref of generationsOf(versioned.meta)) await deleteGeneration(es, modelId, ref, signal);
+  await deleteMeta(es, versioned, signal);
   logEvent(logger, { action: 'model-delete', outcome: 'success', modelId, durationMs: performance.now() - started }, `model '${modelId}' deleted`);
 }
 

@@ -1,4 +1,4 @@
-import type { Es } from '../es/es.js';
+import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { DEPLOYMENTS_INDEX } from './layout.js';
 
@@ -50,8 +50,8 @@ export async function desiredDeployments(es: Es, daemon: string): Promise<string
 }
 
 /** The daemons that should be running `modelId`. */
-export async function daemonsRunning(es: Es, modelId: string): Promise<string[]> {
-  return searchDesired(es, { term: { model_id: modelId } }).then((docs) => docs.map((d) => d.daemon));
+export async function daemonsRunning(es: Es, modelId: string, signal?: AbortSignal): Promise<string[]> {
+  return searchDesired(es, { term: { model_id: modelId } }, signal).then((docs) => docs.map((d) => d.daemon));
 }
 
 /** The generations of `modelId` that some deployment is loading or serving. */
@@ -60,9 +60,9 @@ export async function pinnedGenerations(es: Es, modelId: string): Promise<Set<nu
   return new Set(docs.flatMap((d) => d.generations ?? []));
 }
 
-async function searchDesired(es: Es, query: object): Promise<DesiredDoc[]> {
+async function searchDesired(es: Es, query: object, signal?: AbortSignal): Promise<DesiredDoc[]> {
   const result = await es.call('reading the desired deployments', (c) =>
-    c.search<DesiredDoc>({ index: DEPLOYMENTS_INDEX, size: 10_000, query, ignore_unavailable: true, allow_no_indices: true }),
+    c.search<DesiredDoc>({ index: DEPLOYMENTS_INDEX, size: 10_000, query, ignore_unavailable: true, allow_no_indices: true }, abortable(signal)),
   );
   return result.hits.hits.map((h) => h._source!);
 }

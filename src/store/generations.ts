@@ -1,5 +1,5 @@
 import { ElasticsearchError } from '../errors.js';
-import type { Es } from '../es/es.js';
+import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { isDedicatedChunksIndex } from './layout.js';
 import type { GenerationRef } from './meta.js';
@@ -18,8 +18,8 @@ const PAGE = 5000;
  * Every chunk document of one generation that is actually stored, found by a search on its
  * `model_id` and `generation` (the meta document may not know how many an interrupted upload wrote).
  */
-export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef): AsyncGenerator<StoredChunkSummary> {
-  await refresh(es, ref.chunks_index);
+export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): AsyncGenerator<StoredChunkSummary> {
+  await refresh(es, ref.chunks_index, signal);
   let after: number[] | undefined;
   for (;;) {
     const page = await es.call(`listing the chunks of model '${modelId}'`, (c) =>
@@ -32,7 +32,7 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef)
         ignore_unavailable: true,
         allow_no_indices: true,
         ...(after ? { search_after: after } : {}),
-      }),
+      }, abortable(signal)),
     );
     const hits = page.hits.hits;
     for (const hit of hits) {
@@ -45,34 +45,34 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef)
 }
 
 /** Removes one generation's chunks: an index delete for a dedicated index, id-based deletes otherwise. */
-export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef): Promise<void> {
+export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): Promise<void> {
   if (isDedicatedChunksIndex(ref.chunks_index)) {
-    await es.call(`deleting index ${ref.chunks_index}`, (c) => c.indices.delete({ index: ref.chunks_index }, { ignore: [404] }));
+    await es.call(`deleting index ${ref.chunks_index}`, (c) => c.indices.delete({ index: ref.chunks_index }, { ignore: [404], ...abortable(signal) }));
     return;
   }
   let ids: string[] = [];
-  for await (const chunk of storedChunks(es, modelId, ref)) {
+  for await (const chunk of storedChunks(es, modelId, ref, signal)) {
     ids.push(chunk.id);
     if (ids.length === 1000) {
-      await deleteByIds(es, ref.chunks_index, ids);
+      await deleteByIds(es, ref.chunks_index, ids, signal);
       ids = [];
     }
   }
-  if (ids.length > 0) await deleteByIds(es, ref.chunks_index, ids);
+  if (ids.length > 0) await deleteByIds(es, ref.chunks_index, ids, signal);
 }
 
-export async function deleteByIds(es: Es, index: string, ids: string[]): Promise<void> {
+export async function deleteByIds(es: Es, index: string, ids: string[], signal?: AbortSignal): Promise<void> {
   const operations = ids.map((id) => ({ delete: { _index: index, _id: id } }));
-  const result = await es.call(`deleting ${ids.length} chunk documents`, (c) => c.bulk({ operations, refresh: true }));
+  const result = await es.call(`deleting ${ids.length} chunk documents`, (c) => c.bulk({ operations, refresh: true }, abortable(signal)));
   const failed = result.items.find((item) => item.delete?.error && item.delete.status !== 404);
   if (failed) {
     throw new ElasticsearchError(`could not delete chunk ${failed.delete!._id}: ${failed.delete!.error!.reason}`);
   }
 }
 
-export async function refresh(es: Es, index: string): Promise<void> {
+export async function refresh(es: Es, index: string, signal?: AbortSignal): Promise<void> {
   try {
-    await es.call(`refreshing ${index}`, (c) => c.indices.refresh({ index, ignore_unavailable: true }));
+    await es.call(`refreshing ${index}`, (c) => c.indices.refresh({ index, ignore_unavailable: true }, abortable(signal)));
   } catch (error) {
     if (!hasStatus(error, 404)) throw error;
   }

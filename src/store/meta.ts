@@ -1,5 +1,5 @@
 import { ConcurrentModificationError, ModelExistsError, ModelNotFoundError } from '../errors.js';
-import type { Es } from '../es/es.js';
+import { abortable, type Es } from '../es/es.js';
 import { DEFAULT_RETRY, isBusy, withRetry } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
 import { META_INDEX } from './layout.js';
@@ -55,10 +55,10 @@ export interface VersionedMeta {
  * The meta document, or null when there is none. A shard still starting (a new or restarted node,
  * an index being created by another upload) answers 503 for a moment: that is retried with backoff.
  */
-export async function getMeta(es: Es, modelId: string): Promise<VersionedMeta | null> {
+export async function getMeta(es: Es, modelId: string, signal?: AbortSignal): Promise<VersionedMeta | null> {
   try {
-    const read = () => es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }));
-    const doc = await withRetry(read, { ...DEFAULT_RETRY, retryOn: isBusy });
+    const read = () => es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }, abortable(signal)));
+    const doc = await withRetry(read, { ...DEFAULT_RETRY, retryOn: isBusy, signal });
     return { meta: doc._source!, seqNo: doc._seq_no!, primaryTerm: doc._primary_term! };
   } catch (error) {
     if (hasStatus(error, 404)) return null;
@@ -66,8 +66,8 @@ export async function getMeta(es: Es, modelId: string): Promise<VersionedMeta | 
   }
 }
 
-export async function requireMeta(es: Es, modelId: string): Promise<VersionedMeta> {
-  const found = await getMeta(es, modelId);
+export async function requireMeta(es: Es, modelId: string, signal?: AbortSignal): Promise<VersionedMeta> {
+  const found = await getMeta(es, modelId, signal);
   if (!found) throw new ModelNotFoundError(`model '${modelId}' does not exist; 'feeder models list' shows the stored models`);
   return found;
 }
@@ -90,7 +90,7 @@ export async function createMeta(es: Es, meta: ModelMeta): Promise<VersionedMeta
 }
 
 /** Writes `meta` only if nobody changed the document since `previous` was read. */
-export async function updateMeta(es: Es, previous: VersionedMeta, meta: ModelMeta): Promise<VersionedMeta> {
+export async function updateMeta(es: Es, previous: VersionedMeta, meta: ModelMeta, signal?: AbortSignal): Promise<VersionedMeta> {
   const updated = { ...meta, updated_at: new Date().toISOString() };
   try {
     const result = await es.call(`updating model '${meta.model_id}'`, (c) =>
@@ -101,7 +101,7 @@ export async function updateMeta(es: Es, previous: VersionedMeta, meta: ModelMet
         if_seq_no: previous.seqNo,
         if_primary_term: previous.primaryTerm,
         refresh: true,
-      }),
+      }, abortable(signal)),
     );
     return { meta: updated, seqNo: result._seq_no!, primaryTerm: result._primary_term! };
   } catch (error) {
@@ -110,11 +110,11 @@ export async function updateMeta(es: Es, previous: VersionedMeta, meta: ModelMet
   }
 }
 
-export async function deleteMeta(es: Es, previous: VersionedMeta): Promise<void> {
+export async function deleteMeta(es: Es, previous: VersionedMeta, signal?: AbortSignal): Promise<void> {
   const modelId = previous.meta.model_id;
   try {
     await es.call(`deleting model '${modelId}'`, (c) =>
-      c.delete({ index: META_INDEX, id: modelId, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm, refresh: true }),
+      c.delete({ index: META_INDEX, id: modelId, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm, refresh: true }, abortable(signal)),
     );
   } catch (error) {
     if (hasStatus(error, 409)) throw concurrentChange(modelId, error);

@@ -17,7 +17,7 @@ export interface VerifyReport {
 /** Re-reads every chunk of a model and checks count, lengths, checksums and the whole-file SHA-256. */
 export async function verifyModel(es: Es, modelId: string, options: { prefetch: number; signal?: AbortSignal }): Promise<VerifyReport> {
   validateModelId(modelId);
-  const { meta } = await requireMeta(es, modelId);
+  const { meta } = await requireMeta(es, modelId, options.signal);
   const report: VerifyReport = { modelId, ok: false, chunks: 0, bytes: 0, sha256: null, expectedSha256: meta.sha256, problems: [] };
   if (meta.state !== 'ready') {
     report.problems.push(`the model is not ready (state ${meta.state}): its upload never finished`);

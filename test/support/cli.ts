@@ -1,5 +1,6 @@
 import { execa, type Options } from 'execa';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../src/config/paths.js';
 import { esUrl } from './es.js';
 
@@ -20,4 +21,25 @@ export async function feeder(args: string[], options: { env?: Record<string, str
     ...rest,
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+export interface InterruptedResult extends CliResult {
+  /** Milliseconds from SIGINT to the command's exit. */
+  msAfterSignal: number;
+}
+
+/**
+ * Runs the built `feeder`, sends SIGINT once `ready()` holds (the command is then waiting on its
+ * request), and waits at most `graceMs` for it to exit; one that ignores the signal is killed, so
+ * the test fails on its exit code instead of hanging.
+ */
+export async function interruptFeeder(args: string[], options: { env: Record<string, string>; ready: () => boolean; graceMs?: number }): Promise<InterruptedResult> {
+  const child = execa('node', [CLI, ...args], { reject: false, env: { ES_URL: esUrl(), FEEDER_LOG_LEVEL: 'info', ...options.env } });
+  for (let waited = 0; !options.ready() && child.exitCode === null && waited < 15_000; waited += 20) await sleep(20);
+  const signalled = performance.now();
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 5000);
+  const result = await child;
+  clearTimeout(timer);
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), msAfterSignal: performance.now() - signalled };
 }

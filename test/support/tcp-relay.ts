@@ -15,6 +15,8 @@ export class TcpRelay {
   readonly #pairs = new Set<Pair>();
   #paused = false;
   port = 0;
+  /** Connections accepted so far. */
+  connections = 0;
 
   constructor(private readonly target: URL) {}
 
@@ -51,6 +53,7 @@ export class TcpRelay {
 
   #listen(port: number): Promise<void> {
     const server = createServer((client) => {
+      this.connections += 1;
       const upstream = connect(Number(this.target.port), this.target.hostname);
       const pair: Pair = [client, upstream];
       this.#pairs.add(pair);

@@ -22,7 +22,7 @@ export const undeployCommand: CommandModule<GlobalArgs, IdArgs> = {
   builder: (yargs) => yargs.positional('id', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`);
+      const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal, wait: { ms: ctx.config.daemon.stopGraceMs } });
       if (args.json) return printJson(body);
       process.stdout.write(`model '${args.id}' undeployed\n`);
     }),
@@ -35,8 +35,8 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const statuses = args.id
-        ? [(await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`)).body]
-        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments')).body.deployments;
+        ? [(await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal })).body]
+        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments', { signal: ctx.signal })).body.deployments;
       if (args.json) return printJson(args.id ? statuses[0] : statuses);
       if (statuses.length === 0) return void process.stdout.write('no deployments\n');
       for (const s of statuses) process.stdout.write(`${describeStatus(s)}\n`);
@@ -54,7 +54,12 @@ export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const tokens = parseTokens(args.tokens);
-      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/infer`, { tokens: [tokens] });
+      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/infer`, {
+        signal: ctx.signal,
+        body: { tokens: [tokens] },
+        // The daemon answers 504 itself once its own inference timeout is over.
+        wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
+      });
       if (body.type === 'error') {
         process.exitCode = 1;
         process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);

@@ -43,7 +43,11 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
 };
 
 async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
-  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, { wait_for: args.waitFor, timeout_ms: timeoutMs });
+  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, {
+    signal: ctx.signal,
+    body: { wait_for: args.waitFor, timeout_ms: timeoutMs },
+    wait: { ms: timeoutMs, flag: '--timeout' },
+  });
   const failure = deployFailure(body);
   if (failure) {
     process.exitCode = 1;

@@ -34,7 +34,7 @@ const show: CommandModule<GlobalArgs, IdArgs> = {
   builder: withId as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      const { meta } = await requireMeta(ctx.es, validateModelId(args.id));
+      const { meta } = await requireMeta(ctx.es, validateModelId(args.id), ctx.signal);
       if (args.json) return printJson(meta);
       for (const [key, value] of Object.entries(meta)) process.stdout.write(`${key.padEnd(14)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
     }),
@@ -63,7 +63,7 @@ const remove: CommandModule<GlobalArgs, IdArgs> = {
   builder: withId as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      await deleteModel(ctx.es, args.id, ctx.logger, { refuse: refuseIfDeployed(ctx.es) });
+      await deleteModel(ctx.es, args.id, ctx.logger, { refuse: refuseIfDeployed(ctx.es, ctx.signal), signal: ctx.signal });
       if (args.json) return printJson({ deleted: args.id });
       process.stdout.write(`model '${args.id}' deleted\n`);
     }),
@@ -77,9 +77,9 @@ export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
 };
 
 /** A deployed model is refused: its native process would lose its source. */
-function refuseIfDeployed(es: Es) {
+function refuseIfDeployed(es: Es, signal: AbortSignal) {
   return async (meta: ModelMeta) => {
-    const daemons = await daemonsRunning(es, meta.model_id);
+    const daemons = await daemonsRunning(es, meta.model_id, signal);
     return daemons.length === 0 ? null : `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first`;
   };
 }

@@ -1,8 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
-import { STDIN_ARG } from '../cli.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
+
+// yargs reads a lone `-` as an option with no name, so cli.ts swaps it for this before parsing;
+// a NUL byte can never be part of a path. Kept here, beside its one reader, so that cli.ts imports
+// this command and nothing imports cli.ts back.
+export const STDIN_ARG = '\0stdin';
 
 interface UploadArgs extends GlobalArgs {
   file: string;
