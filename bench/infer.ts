@@ -12,7 +12,7 @@
 // alternate, the first of each pair changing every run, so noise hits both.
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/infer.json and prints a table.
-import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,8 @@ interface Sample {
   window_us: LoadReport['window_us'];
   /** CPU time per answer (µs), warm-up included: the server process, the native stub (daemon only), the load generator. */
   cpu_us_per_request: { server: number; native: number | null; generator: number };
+  /** Involuntary context switches of the server's main thread per answer, warm-up included. */
+  preempted_per_request: number;
 }
 
 interface Figures {
@@ -84,6 +86,7 @@ interface Figures {
   p99_ms: number;
   errors: number;
   cpu_us_per_request: { server: number; native: number | null; generator: number };
+  preempted_per_request: number;
 }
 
 interface ClientsResult {
@@ -220,8 +223,10 @@ async function measure(bench: Bench, target: LoadTarget, clients: number): Promi
     expect: '"type":"result"',
   };
   const cpuBefore = await cpuOf(target);
+  const preemptedBefore = await preemptions(target.pids.server);
   const out = await runNode([LOAD_GENERATOR, JSON.stringify(load)], bench.signal);
   const cpuAfter = await cpuOf(target);
+  const preemptedAfter = await preemptions(target.pids.server);
   const report = JSON.parse(out.trim().split('\n').pop()!) as LoadReport;
   const perAnswer = (ms: number) => round((ms * 1000) / Math.max(1, report.total_answers), 1);
   return {
@@ -240,7 +245,18 @@ async function measure(bench: Bench, target: LoadTarget, clients: number): Promi
       native: cpuAfter.native === null || cpuBefore.native === null ? null : perAnswer(cpuAfter.native - cpuBefore.native),
       generator: perAnswer(report.cpu_ms),
     },
+    preempted_per_request: round((preemptedAfter - preemptedBefore) / Math.max(1, report.total_answers), 3),
   };
+}
+
+/**
+ * How often the server's main thread was taken off its core while it could still run. Writing to a
+ * pipe wakes the process that reads it, and on a busy machine the kernel may switch to that process
+ * at once: a sampling profile then charges the wait to the write.
+ */
+async function preemptions(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? NaN);
 }
 
 async function cpuOf(target: LoadTarget): Promise<{ server: number; native: number | null }> {
@@ -269,6 +285,7 @@ function figures(samples: Sample[]): Figures {
       native: natives.every((n) => n !== null) ? round(median(natives as number[]), 1) : null,
       generator: med((s) => s.cpu_us_per_request.generator, 1),
     },
+    preempted_per_request: med((s) => s.preempted_per_request, 3),
   };
 }
 
@@ -341,6 +358,7 @@ function buildReport(options: Options, results: ClientsResult[], code: string | 
       ceiling: "a bare node:http server in a process of its own: reads the request body, answers the daemon's own answer (same bytes, same content-type) to any request",
       figures: 'rps = 2xx answers whose body holds "type":"result" / window; p50 and p99 by nearest rank over those answers\' latencies; anything else counts as an error; medians over the runs, ratios of the medians',
       cpu_us_per_request: 'CPU time (user + system, from /proc) of the server process, the native stub and the load generator over the whole load (warm-up included) / the answers in it',
+      preempted_per_request: "nonvoluntary_ctxt_switches of the server's main thread (/proc/<pid>/status) over the whole load / the answers in it",
       cpu_ratio: "ceiling CPU per request / (daemon + native stub) CPU per request: the rps ratio if each were CPU-bound on cores of its own, without the load generator's share",
       order: 'daemon and ceiling alternate for each client count; which goes first changes every run',
     },
@@ -360,8 +378,8 @@ function printReport(report: ReturnType<typeof buildReport>): void {
   console.log('\nCPU per request (µs, medians): where the time goes on these cores\n');
   console.log(
     table(
-      ['clients', 'daemon', 'native stub', 'generator (daemon)', 'ceiling', 'generator (ceiling)', 'ceiling/(daemon+stub)'],
-      report.results.map((r) => [r.clients, r.daemon.cpu_us_per_request.server, r.daemon.cpu_us_per_request.native ?? '-', r.daemon.cpu_us_per_request.generator, r.ceiling.cpu_us_per_request.server, r.ceiling.cpu_us_per_request.generator, r.cpu_ratio ?? '-']),
+      ['clients', 'daemon', 'native stub', 'generator (daemon)', 'ceiling', 'generator (ceiling)', 'ceiling/(daemon+stub)', 'preempted/request daemon', 'ceiling'],
+      report.results.map((r) => [r.clients, r.daemon.cpu_us_per_request.server, r.daemon.cpu_us_per_request.native ?? '-', r.daemon.cpu_us_per_request.generator, r.ceiling.cpu_us_per_request.server, r.ceiling.cpu_us_per_request.generator, r.cpu_ratio ?? '-', r.daemon.preempted_per_request, r.ceiling.preempted_per_request]),
     ),
   );
   console.log('\nTargets\n');
