@@ -14,7 +14,6 @@
 // not what is measured; up to 4 GiB - 1 the size header is u32, from 4 GiB on u64.
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `benchd` node.
 // Writes bench/results/deploy.json and prints a table.
-import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import { esCpuClock } from './support/deploy-es-cpu.js';
 import { RawHttp } from './support/deploy-http.js';
 import { pipeFileIntoStub, startStub, writeAll, type Stub } from './support/deploy-stub.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
+import { runNode } from './support/node-child.js';
 import { cpuBudget, printCpuBudget, type CpuBudget } from './support/deploy-cpu.js';
 import { atLeast, below, median, round, table, type Target } from './support/report.js';
 
@@ -371,19 +371,6 @@ async function settle(bench: Bench): Promise<void> {
     if (Object.values(stats.nodes).every((n) => n.indices.merges.current === 0)) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-}
-
-/** Runs a node script; resolves with its stdout, rejects with its last stderr lines unless it exits 0. */
-function runNode(args: string[], signal: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited with ${code}: ${err.trim().split('\n').slice(-5).join('\n')}`))));
-  });
 }
 
 function summarize(model: Model, samples: SizeResult['samples']): SizeResult {

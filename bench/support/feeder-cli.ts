@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The built CLI (`feeder`), as the benchmarks run it. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const PEAK_RSS = new URL('./peak-rss.js', import.meta.url).href;
 
 export interface FeederRun {

@@ -1,0 +1,48 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI } from './feeder-cli.js';
+import { startNodeServer } from './node-child.js';
+
+export interface ServeOptions {
+  esUrl: string;
+  /** `daemon.name`: its deployment records in Elasticsearch are kept under it. */
+  name: string;
+  /** Where its config file is written. */
+  dir: string;
+  /** Flags for node itself, e.g. `--cpu-prof`. */
+  nodeFlags?: string[];
+}
+
+/** A real `feeder serve` (the built CLI) on a loopback port the kernel picked. */
+export interface FeederServe {
+  pid: number;
+  /** `http://127.0.0.1:<port>` of its control API. */
+  url: string;
+  /** Its control API: the parsed JSON answer, or an error naming the status and the answer. */
+  call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /** SIGTERM (the daemon stops its native processes), then SIGKILL if it is still there after 10 s. */
+  stop(): Promise<void>;
+}
+
+/** Starts `feeder serve` and resolves once it logs `daemon-start`, with the address it logged. */
+export async function startFeederServe(options: ServeOptions): Promise<FeederServe> {
+  const config = join(options.dir, `${options.name}.json`);
+  await writeFile(config, JSON.stringify({ daemon: { stopGraceMs: 2000 } }));
+  const env = { ...process.env, ES_URL: options.esUrl, FEEDER_CONFIG: config, FEEDER_DAEMON_NAME: options.name, FEEDER_LISTEN: '127.0.0.1:0' };
+  const server = await startNodeServer([...(options.nodeFlags ?? []), CLI, 'serve'], { env, ready: listenUrl, stopGraceMs: 10_000 });
+  return { pid: server.pid, url: server.ready, call: (method, path, body) => call(server.ready, method, path, body), stop: server.stop };
+}
+
+function listenUrl(line: string): string | undefined {
+  if (!line.includes('"action":"daemon-start"')) return undefined;
+  const listen = (JSON.parse(line) as { feeder?: { listen?: string } }).feeder?.listen;
+  return listen ? `http://${listen}` : undefined;
+}
+
+async function call<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const res = await fetch(`${url}${path}`, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text) as T;
+}
