@@ -31,22 +31,30 @@ export class HttpError extends Error {
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of request as AsyncIterable<Buffer>) {
-    size += part.length;
-    if (size > MAX_BODY_BYTES) {
-      // The rest of the body is never read, so this connection cannot carry another request.
-      throw new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
-    }
-    parts.push(part);
-  }
-  if (size === 0) return {};
+  const body = await readBody(request);
+  if (body.length === 0) return {};
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw new HttpError(400, 'FEEDER_ERR_BAD_JSON', `request body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** The whole body, up to MAX_BODY_BYTES; listeners rather than an async iterator, which cost 5% of an inference. */
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const onData = (part: Buffer) => {
+      size += part.length;
+      if (size <= MAX_BODY_BYTES) return void parts.push(part);
+      request.off('data', onData).off('end', onEnd).pause();
+      // The rest of the body is never read, so this connection cannot carry another request.
+      reject(new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }));
+    };
+    const onEnd = () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    request.on('data', onData).on('end', onEnd).on('error', reject);
+  });
 }
 
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
