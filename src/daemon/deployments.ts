@@ -45,13 +45,14 @@ export class Deployments {
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
       if (existing?.state === 'starting') return existing;
-      const { meta } = await requireMeta(this.ctx.es, modelId);
-      requireDeployable(meta);
+      const { meta: seen } = await requireMeta(this.ctx.es, modelId);
+      requireDeployable(seen);
       if (existing?.state === 'started') {
-        existing.rollTo(meta);
+        existing.rollTo(seen);
         return existing;
       }
-      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, meta.generation);
+      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation);
+      const meta = await this.#confirmDeployable(seen, !existing);
       const deployment = existing ?? this.#create(modelId);
       deployment.start(meta);
       return deployment;
@@ -69,6 +70,25 @@ export class Deployments {
       void this.#collectGarbage(modelId);
       return deployment.status();
     });
+  }
+
+  /**
+   * Reads the meta document again now that the desired-state document is written: a delete marks the
+   * model `deleting` before it looks for desired-state documents, so of the two at the same moment
+   * one sees the other, and never both succeed. What this deploy wrote is taken back if it lost.
+   */
+  async #confirmDeployable(seen: ModelMeta, wroteDesired: boolean): Promise<ModelMeta> {
+    const { es, config } = this.ctx;
+    let meta: ModelMeta;
+    try {
+      meta = (await requireMeta(es, seen.model_id)).meta;
+      requireDeployable(meta);
+    } catch (error) {
+      if (wroteDesired) await recordUndeployed(es, config.daemon.name, seen.model_id);
+      throw error;
+    }
+    if (meta.generation !== seen.generation) await pinGenerations(es, config.daemon.name, meta.model_id, [meta.generation]);
+    return meta;
   }
 
   require(modelId: string): Deployment {

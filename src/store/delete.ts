@@ -3,7 +3,7 @@ import type { Es } from '../es/es.js';
 import type { Logger } from '../log/logger.js';
 import { logEvent } from '../log/logger.js';
 import { deleteGeneration } from './generations.js';
-import { deleteMeta, requireMeta, updateMeta, type GenerationRef, type ModelMeta } from './meta.js';
+import { deleteMeta, requireMeta, updateMeta, type GenerationRef, type ModelMeta, type ModelState, type VersionedMeta } from './meta.js';
 import { validateModelId } from './model-id.js';
 
 export interface DeleteOptions {
@@ -23,12 +23,30 @@ export async function deleteModel(es: Es, modelId: string, logger: Logger, optio
   const started = performance.now();
   const { signal } = options;
   let versioned = await requireMeta(es, modelId, signal);
+  const stateBefore = versioned.meta.state;
+  if (stateBefore !== 'deleting') versioned = await updateMeta(es, versioned, { ...versioned.meta, state: 'deleting' }, signal);
+  // The mark is written before the check, as a deploy writes its desired-state document before it
+  // reads the meta document: of a delete and a deploy at the same moment, one sees the other.
   const reason = await options.refuse?.(versioned.meta);
-  if (reason) throw new ModelStateError(`model '${modelId}' cannot be deleted: ${reason}`);
-  if (versioned.meta.state !== 'deleting') versioned = await updateMeta(es, versioned, { ...versioned.meta, state: 'deleting' }, signal);
+  if (reason) throw await refusal(es, versioned, stateBefore, reason, signal);
   for (const ref of generationsOf(versioned.meta)) await deleteGeneration(es, modelId, ref, signal);
   await deleteMeta(es, versioned, signal);
   logEvent(logger, { action: 'model-delete', outcome: 'success', modelId, durationMs: performance.now() - started }, `model '${modelId}' deleted`);
+}
+
+/** Takes the mark back, so that the refused delete leaves the model as it was. */
+async function refusal(es: Es, marked: VersionedMeta, stateBefore: ModelState, reason: string, signal: AbortSignal | undefined): Promise<ModelStateError> {
+  const modelId = marked.meta.model_id;
+  if (stateBefore === 'deleting') return new ModelStateError(`model '${modelId}' cannot be deleted: ${reason}`);
+  try {
+    await updateMeta(es, marked, { ...marked.meta, state: stateBefore }, signal);
+    return new ModelStateError(`model '${modelId}' cannot be deleted: ${reason}`);
+  } catch (error) {
+    return new ModelStateError(
+      `model '${modelId}' cannot be deleted: ${reason}; it stays marked 'deleting' (${(error as Error).message}), so run 'feeder models delete ${modelId}' again once that is done`,
+      { cause: error },
+    );
+  }
 }
 
 function generationsOf(meta: ModelMeta): GenerationRef[] {
