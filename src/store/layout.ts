@@ -19,6 +19,11 @@ export function dedicatedChunksIndex(modelId: string, generation: number): strin
   return `.feeder-chunks-m-${modelId}-g${generation}`;
 }
 
-export function isDedicatedChunksIndex(index: string): boolean {
-  return index !== SHARED_CHUNKS_INDEX;
+/**
+ * Whether `index` is the generation's own dedicated index, the only chunk index whose removal is an
+ * index delete: any other one (the shared index, or one a meta document names by hand) may hold
+ * other models' documents.
+ */
+export function isOwnChunksIndex(index: string, modelId: string, generation: number): boolean {
+  return index === dedicatedChunksIndex(modelId, generation);
 }
