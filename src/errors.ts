@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'FEEDER_ERR_QUEUE_FULL'
   | 'FEEDER_ERR_ABORTED'
   | 'FEEDER_ERR_DAEMON'
+  | 'FEEDER_ERR_DAEMON_RUNNING'
   | 'FEEDER_ERR_UNAVAILABLE'
   // Answers of the control API itself (src/daemon/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
@@ -132,6 +133,14 @@ export class AbortedError extends FeederError {
 /** The daemon's control API could not be reached or refused the request. */
 export class DaemonError extends FeederError {
   override readonly code: ErrorCode = 'FEEDER_ERR_DAEMON';
+}
+
+/**
+ * A daemon of that name holds a live lease in `.feeder-daemons`: a second one may not start under
+ * its name, and its deployments are changed through it, not behind its back.
+ */
+export class DaemonRunningError extends FeederError {
+  override readonly code = 'FEEDER_ERR_DAEMON_RUNNING';
 }
 
 /** The daemon is starting or shutting down and takes no new work. */

@@ -49,6 +49,10 @@ export interface FeederConfig {
     /** How long a native process gets after SIGTERM before SIGKILL. */
     stopGraceMs: number;
     inferenceTimeoutMs: number;
+    /** How often the daemon renews its lease on `name` in `.feeder-daemons`. */
+    heartbeatMs: number;
+    /** How long a lease lasts unrenewed: a daemon silent that long is taken to be gone. */
+    leaseMs: number;
   };
   log: { level: string };
 }
@@ -90,6 +94,8 @@ export function defaultConfig(): FeederConfig {
       maxConcurrentLoads: 1,
       stopGraceMs: 5000,
       inferenceTimeoutMs: 30_000,
+      heartbeatMs: 5000,
+      leaseMs: 15_000,
     },
     log: { level: 'info' },
   };
@@ -178,8 +184,17 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(upload.concurrency, 'upload.concurrency');
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
+  validateLease(config.daemon);
   parseListenAddress(config.daemon.listen);
   return config;
+}
+
+function validateLease({ heartbeatMs, leaseMs }: FeederConfig['daemon']): void {
+  requirePositiveInteger(heartbeatMs, 'daemon.heartbeatMs');
+  requirePositiveInteger(leaseMs, 'daemon.leaseMs');
+  if (heartbeatMs >= leaseMs) {
+    throw new InvalidArgumentError(`daemon.heartbeatMs (${heartbeatMs}) must be shorter than daemon.leaseMs (${leaseMs}): a lease renewed less often than it lasts expires while its daemon runs; a lease of 3 heartbeats is usual`);
+  }
 }
 
 function requirePositiveInteger(value: number, what: string): void {

@@ -5,6 +5,8 @@ export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';
 export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
 /** Which models each daemon should be running: its desired state outlives the daemon's memory. */
 export const DEPLOYMENTS_INDEX = '.feeder-deployments';
+/** Which daemons are running: one presence document per daemon name, renewed while it runs. */
+export const DAEMONS_INDEX = '.feeder-daemons';
 
 /**
  * Chunk ids are predictable so a reader fetches them by id and a delete needs no query. The upload

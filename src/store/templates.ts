@@ -1,5 +1,5 @@
 import type { Es } from '../es/es.js';
-import { CHUNKS_INDEX_PATTERN, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
+import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
 export const TEMPLATE_VERSION = 2;
@@ -68,12 +68,23 @@ const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
   generations: { type: 'long' },
 });
 
+const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
+  daemon: { type: 'keyword' },
+  listen: { type: 'keyword' },
+  pid: { type: 'long' },
+  host: { type: 'keyword' },
+  started_at: { type: 'date' },
+  renewed_at: { type: 'date' },
+  expires_at: { type: 'date' },
+});
+
 /** Installs or updates the index templates this project owns; a no-op when they are current. */
 export async function installTemplates(es: Es): Promise<void> {
   await Promise.all([
     putTemplateIfOutdated(es, 'feeder-models', META_TEMPLATE),
     putTemplateIfOutdated(es, 'feeder-chunks', CHUNKS_TEMPLATE),
     putTemplateIfOutdated(es, 'feeder-deployments', DEPLOYMENTS_TEMPLATE),
+    putTemplateIfOutdated(es, 'feeder-daemons', DAEMONS_TEMPLATE),
   ]);
 }
 
