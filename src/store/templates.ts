@@ -78,20 +78,28 @@ const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
   expires_at: { type: 'date' },
 });
 
-/** Installs or updates the index templates this project owns; a no-op when they are current. */
-export async function installTemplates(es: Es): Promise<void> {
-  await Promise.all([
-    putTemplateIfOutdated(es, 'feeder-models', META_TEMPLATE),
-    putTemplateIfOutdated(es, 'feeder-chunks', CHUNKS_TEMPLATE),
-    putTemplateIfOutdated(es, 'feeder-deployments', DEPLOYMENTS_TEMPLATE),
-    putTemplateIfOutdated(es, 'feeder-daemons', DAEMONS_TEMPLATE),
-  ]);
+/** An index template this project owns, under the name it is stored as. */
+export interface OwnedTemplate {
+  name: string;
+  body: ReturnType<typeof ownedTemplate>;
 }
 
-async function putTemplateIfOutdated(es: Es, name: string, body: object): Promise<void> {
+export const OWNED_TEMPLATES: readonly OwnedTemplate[] = [
+  { name: 'feeder-models', body: META_TEMPLATE },
+  { name: 'feeder-chunks', body: CHUNKS_TEMPLATE },
+  { name: 'feeder-deployments', body: DEPLOYMENTS_TEMPLATE },
+  { name: 'feeder-daemons', body: DAEMONS_TEMPLATE },
+];
+
+/** Installs or updates the index templates this project owns; a no-op when they are current. */
+export async function installTemplates(es: Es): Promise<void> {
+  await Promise.all(OWNED_TEMPLATES.map((template) => installTemplate(es, template)));
+}
+
+export async function installTemplate(es: Es, { name, body }: OwnedTemplate): Promise<void> {
   const existing = await es
     .call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }))
     .then((r) => r.index_templates?.[0]?.index_template.version);
-  if (existing === TEMPLATE_VERSION) return;
+  if (existing === body.version) return;
   await es.call(`installing index template ${name}`, (c) => c.indices.putIndexTemplate({ name, ...body } as never));
 }
