@@ -1,7 +1,7 @@
 import type { Es } from '../es/es.js';
 import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
 
-// Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
+// Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
 export const TEMPLATE_VERSION = 2;
 
 const COMMON_SETTINGS = {
@@ -91,15 +91,44 @@ export const OWNED_TEMPLATES: readonly OwnedTemplate[] = [
   { name: 'feeder-daemons', body: DAEMONS_TEMPLATE },
 ];
 
-/** Installs or updates the index templates this project owns; a no-op when they are current. */
+/** Installs or updates the index templates this project owns, and brings their indices' mappings up to date. */
 export async function installTemplates(es: Es): Promise<void> {
   await Promise.all(OWNED_TEMPLATES.map((template) => installTemplate(es, template)));
 }
 
-export async function installTemplate(es: Es, { name, body }: OwnedTemplate): Promise<void> {
-  const existing = await es
-    .call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }))
-    .then((r) => r.index_templates?.[0]?.index_template.version);
-  if (existing === body.version) return;
-  await es.call(`installing index template ${name}`, (c) => c.indices.putIndexTemplate({ name, ...body } as never));
+/**
+ * Puts the template when the stored one is older or missing; one stored by a newer feeder is left
+ * alone, its indices too. A template only applies when an index is created, so the fields it gained
+ * are also added to the indices that exist: under `dynamic: strict` an index made by the older
+ * template would refuse every document carrying them.
+ */
+export async function installTemplate(es: Es, template: OwnedTemplate): Promise<void> {
+  const stored = await storedVersion(es, template.name);
+  if (stored !== null && stored > template.body.version) return;
+  if (stored !== template.body.version) {
+    await es.call(`installing index template ${template.name}`, (c) => c.indices.putIndexTemplate({ name: template.name, ...template.body } as never));
+  }
+  await addMissingFields(es, template);
+}
+
+/** The stored template's version (0 when it has none), or null when there is no such template. */
+async function storedVersion(es: Es, name: string): Promise<number | null> {
+  const found = await es.call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }));
+  const stored = found.index_templates?.[0];
+  return stored ? (stored.index_template.version ?? 0) : null;
+}
+
+/** Checked every time, not only on a version change: whoever upgraded the template may not have upgraded its indices. */
+async function addMissingFields(es: Es, { name, body }: OwnedTemplate): Promise<void> {
+  const properties = body.template.mappings.properties;
+  const indices = await es.call(`reading the mappings of ${body.index_patterns.join(', ')}`, (c) =>
+    c.indices.getMapping({ index: body.index_patterns, expand_wildcards: ['open', 'hidden'], ignore_unavailable: true, allow_no_indices: true }),
+  );
+  const outdated = Object.entries(indices)
+    .filter(([, { mappings }]) => Object.keys(properties).some((field) => !(field in (mappings.properties ?? {}))))
+    .map(([index]) => index);
+  if (outdated.length === 0) return;
+  await es.call(`adding the fields of index template ${name} to ${outdated.join(', ')}`, (c) =>
+    c.indices.putMapping({ index: outdated, expand_wildcards: ['open', 'hidden'], properties: properties as never }),
+  );
 }
