@@ -45,6 +45,12 @@ export async function liveDaemon(es: Es, name: string): Promise<PresenceDoc | nu
   return found && isLive(found.doc) ? found.doc : null;
 }
 
+/** The daemons among `names` that hold no live lease: they are gone, or were never started. */
+export async function stoppedDaemons(es: Es, names: string[]): Promise<string[]> {
+  const live = await Promise.all(names.map((name) => liveDaemon(es, name)));
+  return names.filter((_, i) => live[i] === null);
+}
+
 /** Who holds the name, for an operator: pid, host, address and when the lease runs out. */
 export function describeDaemon(doc: PresenceDoc): string {
   return `daemon '${doc.daemon}' (pid ${doc.pid} on host ${doc.host}, listening on ${doc.listen}, lease renewed until ${doc.expires_at})`;
