@@ -118,17 +118,21 @@ async function storedVersion(es: Es, name: string): Promise<number | null> {
   return stored ? (stored.index_template.version ?? 0) : null;
 }
 
-/** Checked every time, not only on a version change: whoever upgraded the template may not have upgraded its indices. */
+/**
+ * Checked every time, not only on a version change: whoever upgraded the template may not have
+ * upgraded its indices. Only the missing fields are put, so an index that maps one of ours
+ * differently (made by hand under the pattern) is not refused for it.
+ */
 async function addMissingFields(es: Es, { name, body }: OwnedTemplate): Promise<void> {
-  const properties = body.template.mappings.properties;
+  const properties: Record<string, object> = body.template.mappings.properties;
   const indices = await es.call(`reading the mappings of ${body.index_patterns.join(', ')}`, (c) =>
     c.indices.getMapping({ index: body.index_patterns, expand_wildcards: ['open', 'hidden'], ignore_unavailable: true, allow_no_indices: true }),
   );
-  const outdated = Object.entries(indices)
-    .filter(([, { mappings }]) => Object.keys(properties).some((field) => !(field in (mappings.properties ?? {}))))
-    .map(([index]) => index);
-  if (outdated.length === 0) return;
-  await es.call(`adding the fields of index template ${name} to ${outdated.join(', ')}`, (c) =>
-    c.indices.putMapping({ index: outdated, expand_wildcards: ['open', 'hidden'], properties: properties as never }),
-  );
+  for (const [index, { mappings }] of Object.entries(indices)) {
+    const missing = Object.entries(properties).filter(([field]) => !(field in (mappings.properties ?? {})));
+    if (missing.length === 0) continue;
+    await es.call(`adding the fields ${missing.map(([field]) => field).join(', ')} of index template ${name} to ${index}`, (c) =>
+      c.indices.putMapping({ index, expand_wildcards: ['open', 'hidden'], properties: Object.fromEntries(missing) as never }),
+    );
+  }
 }

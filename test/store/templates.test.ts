@@ -61,4 +61,22 @@ describe('the index templates this project owns', () => {
       await es.client.indices.deleteIndexTemplate({ name: current.name }, { ignore: [404] });
     }
   });
+
+  it('adds only the missing fields, so an index under the pattern that maps one of ours differently does not stop the upgrade', async () => {
+    const es = newEs();
+    const index = `.feeder-test-${uniqueId('handmade')}`;
+    const current: OwnedTemplate = { name: index.slice(1), body: { ...owned('feeder-deployments').body, index_patterns: [index] } };
+    // Made by hand, without the template: `daemon` as text, and no `generations`.
+    await es.client.indices.create({ index, settings: { 'index.hidden': true }, mappings: { properties: { daemon: { type: 'text' } } } });
+    try {
+      await installTemplate(es, current);
+
+      const { properties } = (await es.client.indices.getMapping({ index }))[index]!.mappings;
+      expect(properties!.daemon).toEqual({ type: 'text' });
+      expect(properties!.generations).toEqual({ type: 'long' });
+    } finally {
+      await es.client.indices.delete({ index }, { ignore: [404] });
+      await es.client.indices.deleteIndexTemplate({ name: current.name }, { ignore: [404] });
+    }
+  });
 });
