@@ -112,7 +112,7 @@ export class DaemonLease {
     const held = this.#held;
     if (!held) return;
     try {
-      this.#held = await replacePresence(this.es, held, presenceDoc(this.settings, listen, held.doc.started_at));
+      this.#held = await replacePresence(this.es, held, presenceDoc(this.settings, listen, held.doc.started_at), 'renewing the lease of');
     } catch (error) {
       this.#reportRenewalFailure(held, error);
     }
@@ -151,7 +151,7 @@ async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Pr
     const current = await readPresence(es, settings.name);
     if (!current) continue;
     if (isLive(current.doc)) throw nameTaken(current.doc);
-    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen)).catch(nullOn409);
+    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen), 'taking over the expired lease of').catch(nullOn409);
     if (taken) {
       logEvent(logger, { action: 'daemon-lease', outcome: 'success', daemon: settings.name, previous_pid: current.doc.pid, previous_host: current.doc.host }, `took over daemon name '${settings.name}': the lease of pid ${current.doc.pid} on host ${current.doc.host} expired at ${current.doc.expires_at}`);
       return taken;
@@ -184,8 +184,8 @@ async function createPresence(es: Es, doc: PresenceDoc): Promise<VersionedPresen
 }
 
 /** Writes `doc` only over the version `previous` was read or written at; a 409 means someone else wrote since. */
-async function replacePresence(es: Es, previous: VersionedPresence, doc: PresenceDoc): Promise<VersionedPresence> {
-  const written = await es.call(`renewing the lease of daemon '${doc.daemon}'`, (c) =>
+async function replacePresence(es: Es, previous: VersionedPresence, doc: PresenceDoc, doing: string): Promise<VersionedPresence> {
+  const written = await es.call(`${doing} daemon '${doc.daemon}'`, (c) =>
     c.index({ index: DAEMONS_INDEX, id: doc.daemon, document: doc, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm }),
   );
   return { doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };

@@ -2,7 +2,7 @@ import { DaemonRunningError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { describeDaemon, liveDaemon } from './daemons.js';
-import { desiredDeployments, recordUndeployed } from './desired-deployments.js';
+import { daemonsRunning, desiredDeployments, recordUndeployed } from './desired-deployments.js';
 import { collectGarbage } from './garbage.js';
 import { getMeta } from './meta.js';
 import { validateModelId } from './model-id.js';
@@ -12,6 +12,8 @@ export interface OfflineUndeployResult {
   model_id: string;
   /** Whether the daemon had a desired-deployment document for the model. */
   undeployed: boolean;
+  /** When it had none: the daemons that do, in case the name was mistyped. */
+  deployed_on: string[];
   /** Old generations whose chunks were removed, and those still kept (pinned by another deployment, or failed). */
   generations_removed: number[];
   generations_kept: number[];
@@ -32,8 +34,9 @@ export async function undeployFromStoppedDaemon(es: Es, daemon: string, modelId:
   }
   const undeployed = (await desiredDeployments(es, daemon)).includes(modelId);
   await recordUndeployed(es, daemon, modelId);
+  const deployedOn = undeployed ? [] : await daemonsRunning(es, modelId);
   if (undeployed) logEvent(logger, { action: 'undeploy', outcome: 'success', modelId, daemon }, `removed the deployment of model '${modelId}' on daemon '${daemon}', which is not running`);
-  return { daemon, model_id: modelId, undeployed, ...(await collectUnpinned(es, modelId, logger)) };
+  return { daemon, model_id: modelId, undeployed, deployed_on: deployedOn, ...(await collectUnpinned(es, modelId, logger)) };
 }
 
 /** The removed deployment may have been the last to pin an old generation: collect what it held. */

@@ -42,10 +42,14 @@ async function undeployFromStopped(ctx: CommandContext, daemon: string, args: Id
   process.stdout.write(
     result.undeployed
       ? `model '${args.id}' undeployed from daemon '${daemon}', which is not running: its desired-deployment document is removed\n`
-      : `daemon '${daemon}' had no deployment of model '${args.id}': nothing to undeploy\n`,
+      : `daemon '${daemon}' had no deployment of model '${args.id}': nothing to undeploy (${describeDeployedOn(result.deployed_on)})\n`,
   );
   if (result.generations_removed.length > 0) process.stdout.write(`removed old generations ${result.generations_removed.join(', ')} of model '${args.id}'\n`);
   if (result.generations_kept.length > 0) process.stdout.write(`kept old generations ${result.generations_kept.join(', ')} of model '${args.id}': another deployment still uses them, or their delete failed (see the log)\n`);
+}
+
+function describeDeployedOn(daemons: string[]): string {
+  return daemons.length === 0 ? 'no daemon has one' : `it is deployed on ${daemons.map((d) => `'${d}'`).join(', ')}`;
 }
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string }> = {
