@@ -28,6 +28,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
     lease.startRenewing(address);
     logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
     await deployments.restore();
+    logEvent(ctx.logger, { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length }, `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`);
     if (!signal.aborted) await once(signal, 'abort');
     logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'unknown', daemon: name, reason: String(signal.reason) }, `stopping on ${String(signal.reason)}: stopping every native process`);
   } catch (error) {
