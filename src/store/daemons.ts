@@ -111,23 +111,45 @@ export class DaemonLease {
   async #renew(listen: string): Promise<void> {
     const held = this.#held;
     if (!held) return;
+    const doc = presenceDoc(this.settings, listen, held.doc.started_at);
     try {
-      this.#held = await replacePresence(this.es, held, presenceDoc(this.settings, listen, held.doc.started_at), 'renewing the lease of');
+      this.#held = await replacePresence(this.es, held, doc, 'renewing the lease of');
     } catch (error) {
-      this.#reportRenewalFailure(held, error);
+      const recovered = hasStatus(error, 409) ? this.#recover(doc) : Promise.reject(error);
+      await recovered.catch((failure: unknown) => this.#logRenewalFailure(held, failure));
     }
   }
 
-  #reportRenewalFailure(held: VersionedPresence, error: unknown): void {
-    const name = this.settings.name;
-    if (hasStatus(error, 409)) {
-      // Someone took the name over after our lease ran out: renewing again would only fail again.
-      this.#held = null;
-      logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: name, error: (error as Error).message }, `the lease on daemon name '${name}' was taken over by another daemon after it expired at ${held.doc.expires_at}; this daemon no longer holds it: stop it, or restart it under another daemon.name`);
+  /**
+   * The version this daemon wrote last is gone. A renewal whose answer was lost wrote the current one
+   * itself; a document removed by hand is written again (create, so still fenced); any other writer
+   * took the name over after the lease ran out, and renewing again would only fail again.
+   */
+  async #recover(doc: PresenceDoc): Promise<void> {
+    const current = await readPresence(this.es, this.settings.name);
+    if (current && isOurs(current.doc, doc)) {
+      this.#held = current;
       return;
     }
-    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: name, error: (error as Error).message }, `could not renew the lease on daemon name '${name}' (${(error as Error).message}); trying again in ${this.settings.heartbeatMs} ms, the lease expires at ${held.doc.expires_at}`);
+    const recreated = current ? null : await createPresence(this.es, doc);
+    if (recreated) {
+      this.#held = recreated;
+      return;
+    }
+    this.#held = null;
+    const other = current ? describeDaemon(current.doc) : 'another daemon';
+    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name }, `the lease on daemon name '${this.settings.name}' was taken over by ${other} after this daemon failed to renew it in time; this daemon no longer holds the name: stop it, or restart it under another daemon.name`);
   }
+
+  #logRenewalFailure(held: VersionedPresence, error: unknown): void {
+    const { name, heartbeatMs } = this.settings;
+    const message = (error as Error).message;
+    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: name, error: message }, `could not renew the lease on daemon name '${name}' (${message}); trying again in ${heartbeatMs} ms, the lease expires at ${held.doc.expires_at}`);
+  }
+}
+
+function isOurs(stored: PresenceDoc, ours: PresenceDoc): boolean {
+  return stored.pid === ours.pid && stored.host === ours.host && stored.started_at === ours.started_at;
 }
 
 function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string): PresenceDoc {
