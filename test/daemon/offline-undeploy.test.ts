@@ -5,11 +5,11 @@ import type { PresenceDoc } from '../../src/store/daemons.js';
 import { deleteModel } from '../../src/store/delete.js';
 import { daemonsRunning, recordUndeployed } from '../../src/store/desired-deployments.js';
 import { DAEMONS_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
-import { getMeta } from '../../src/store/meta.js';
+import { getMeta, requireMeta } from '../../src/store/meta.js';
 import { feeder } from '../support/cli.js';
 import { freePort, startDaemon } from '../support/daemon.js';
 import { isRunning, storedModel } from '../support/deploy.js';
-import { captureLogger, newEs } from '../support/es.js';
+import { captureLogger, newEs, randomModelFile } from '../support/es.js';
 
 // Short enough that a killed daemon's lease runs out within the test.
 const SHORT_LEASE = { daemon: { heartbeatMs: 300, leaseMs: 1500 } };
@@ -61,6 +61,10 @@ describe('undeploy --daemon, for a daemon that is gone for good', () => {
       expect(refused.stderr).toContain(`run 'feeder undeploy ${modelId}' against it`);
       expect(refused.stderr).toContain('(FEEDER_ERR_DAEMON_RUNNING)');
       expect(await daemonsRunning(es, modelId)).toEqual([daemon.name]);
+      // The deployment pins generation 1, so the replaced generation waits for it in `garbage`.
+      const replaced = await feeder(['upload', (await randomModelFile(300_000)).path, '--model-id', modelId, '--replace']);
+      expect(replaced.exitCode, replaced.stderr).toBe(0);
+      expect((await requireMeta(es, modelId)).meta.garbage.map((g) => g.generation)).toEqual([1]);
 
       daemon.child.kill('SIGKILL');
       await daemon.child;
@@ -76,6 +80,8 @@ describe('undeploy --daemon, for a daemon that is gone for good', () => {
       const undeployed = await feeder(['undeploy', modelId, '--daemon', daemon.name]);
       expect(undeployed.exitCode, undeployed.stderr).toBe(0);
       expect(undeployed.stdout).toContain(`model '${modelId}' undeployed from daemon '${daemon.name}', which is not running`);
+      expect(undeployed.stdout).toContain(`removed old generations 1 of model '${modelId}'`);
+      expect((await requireMeta(es, modelId)).meta.garbage).toEqual([]);
       expect(await daemonsRunning(es, modelId)).toEqual([]);
 
       const deleted = await feeder(['models', 'delete', modelId]);
