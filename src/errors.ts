@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'FEEDER_ERR_QUEUE_FULL'
   | 'FEEDER_ERR_ABORTED'
   | 'FEEDER_ERR_DAEMON'
+  | 'FEEDER_ERR_DAEMON_RUNNING'
   | 'FEEDER_ERR_UNAVAILABLE'
   // Answers of the control API itself (src/daemon/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
@@ -142,6 +143,14 @@ export class DaemonError extends FeederError {
   }
 }
 
+/**
+ * A daemon of that name holds a live lease in `.feeder-daemons`: a second one may not start under
+ * its name, and its deployments are changed through it, not behind its back.
+ */
+export class DaemonRunningError extends FeederError {
+  override readonly code = 'FEEDER_ERR_DAEMON_RUNNING';
+}
+
 /** The daemon is starting or shutting down and takes no new work. */
 export class UnavailableError extends FeederError {
   override readonly code = 'FEEDER_ERR_UNAVAILABLE';
@@ -174,6 +183,7 @@ const CLASS_OF_CODE: Record<ErrorCode, ErrorClass | null> = {
   FEEDER_ERR_QUEUE_FULL: QueueFullError,
   FEEDER_ERR_ABORTED: AbortedError,
   FEEDER_ERR_DAEMON: DaemonError,
+  FEEDER_ERR_DAEMON_RUNNING: DaemonRunningError,
   FEEDER_ERR_UNAVAILABLE: UnavailableError,
   FEEDER_ERR_BAD_JSON: null,
   FEEDER_ERR_BAD_PATH: null,

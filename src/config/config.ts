@@ -61,6 +61,10 @@ export interface FeederConfig {
      * (a deploy's --timeout, an inference, an undeploy's grace) gets this on top of that wait.
      */
     requestTimeoutMs: number;
+    /** How often the daemon renews its lease on `name` in `.feeder-daemons`. */
+    heartbeatMs: number;
+    /** How long a lease lasts unrenewed: a daemon silent that long is taken to be gone. */
+    leaseMs: number;
   };
   log: { level: string };
 }
@@ -107,6 +111,8 @@ export function defaultConfig(): FeederConfig {
       inferenceTimeoutMs: 30_000,
       // Loopback answers take milliseconds: a daemon silent this long is stuck or not a daemon.
       requestTimeoutMs: 10_000,
+      heartbeatMs: 5000,
+      leaseMs: 15_000,
     },
     log: { level: 'info' },
   };
@@ -202,6 +208,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');
   requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
   requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
+  validateLease(config.daemon);
   parseListenAddress(config.daemon.listen);
   return config;
 }
@@ -211,6 +218,14 @@ function requireMilliseconds(value: unknown, what: string): number {
   const ms = typeof value === 'string' && /^\s*\d/.test(value) ? parseDuration(value, what) : value;
   if (typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 1) return ms;
   throw new InvalidArgumentError(`${what} must be at least 1 ms, given in milliseconds (30000) or as a duration ('30s'); got '${String(value)}'`);
+}
+
+function validateLease({ heartbeatMs, leaseMs }: FeederConfig['daemon']): void {
+  requirePositiveInteger(heartbeatMs, 'daemon.heartbeatMs');
+  requirePositiveInteger(leaseMs, 'daemon.leaseMs');
+  if (heartbeatMs >= leaseMs) {
+    throw new InvalidArgumentError(`daemon.heartbeatMs (${heartbeatMs}) must be shorter than daemon.leaseMs (${leaseMs}): a lease renewed less often than it lasts expires while its daemon runs; a lease of 3 heartbeats is usual`);
+  }
 }
 
 function requirePositiveInteger(value: number, what: string): void {

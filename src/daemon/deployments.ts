@@ -4,8 +4,8 @@ import type { Es } from '../es/es.js';
 import { feedModel } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { desiredDeployments, pinGenerations, recordDeployed, recordUndeployed } from '../store/desired-deployments.js';
-import { collectGarbage } from '../upload/commit.js';
-import { getMeta, requireMeta, type ModelMeta } from '../store/meta.js';
+import { collectModelGarbage } from '../store/garbage.js';
+import { requireMeta, type ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { Deployment } from './deployment.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -153,8 +153,7 @@ export class Deployments {
   /** Old generations go once nothing pins them; a failure only delays that to the next try. */
   async #collectGarbage(modelId: string): Promise<void> {
     try {
-      const versioned = await getMeta(this.ctx.es, modelId);
-      if (versioned && versioned.meta.garbage.length > 0) await collectGarbage(this.ctx.es, versioned, this.ctx.logger);
+      await collectModelGarbage(this.ctx.es, modelId, this.ctx.logger);
     } catch (error) {
       this.ctx.logger.warn({ err: error, feeder: { model_id: modelId } }, `could not remove the replaced generations of model '${modelId}' yet: ${(error as Error).message}`);
     }

@@ -1,27 +1,56 @@
 import { once } from 'node:events';
-import { parseListenAddress } from '../config/config.js';
+import type { Server } from 'node:http';
+import { parseListenAddress, type FeederConfig } from '../config/config.js';
 import { logEvent } from '../log/logger.js';
+import { DaemonLease, type LeaseSettings } from '../store/daemons.js';
 import { installTemplates } from '../store/templates.js';
 import { createControlApi, listen } from './control-api.js';
 import { Deployments, type DaemonContext } from './deployments.js';
 
 /**
- * `feeder serve`: checks the cluster, installs the templates, opens the control API, brings back the
- * deployments that should be running, and on SIGTERM/SIGINT stops every native process and returns.
+ * `feeder serve`: checks the cluster, installs the templates, takes the lease on its name, opens the
+ * control API, brings back the deployments that should be running, and on SIGTERM/SIGINT stops every
+ * native process, gives the name back and returns. A failure once the API is open closes it and stops
+ * what began before the error is returned, so a daemon that cannot start exits instead of listening
+ * with nothing behind it.
  */
 export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<void> {
   const started = performance.now();
+  const name = ctx.config.daemon.name;
   const health = await ctx.es.checkCluster();
   await installTemplates(ctx.es);
+  // Before listening: a second daemon under the same name must not serve, nor restore its deployments.
+  const lease = await DaemonLease.take(ctx.es, leaseSettings(ctx.config), ctx.logger);
   const deployments = new Deployments(ctx);
   const server = createControlApi(deployments, ctx.config.daemon.token);
-  const address = await listen(server, parseListenAddress(ctx.config.daemon.listen));
-  logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: ctx.config.daemon.name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${ctx.config.daemon.name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
-  await deployments.restore();
-  if (!signal.aborted) await once(signal, 'abort');
-  logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'unknown', daemon: ctx.config.daemon.name, reason: String(signal.reason) }, `stopping on ${String(signal.reason)}: stopping every native process`);
-  server.close();
+  try {
+    const address = await listen(server, parseListenAddress(ctx.config.daemon.listen));
+    lease.startRenewing(address);
+    logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
+    await deployments.restore();
+    logEvent(ctx.logger, { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length }, `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`);
+    if (!signal.aborted) await once(signal, 'abort');
+    logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'unknown', daemon: name, reason: String(signal.reason) }, `stopping on ${String(signal.reason)}: stopping every native process`);
+  } catch (error) {
+    const reason = (error as Error).message;
+    logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'failure', daemon: name, reason }, `feeder daemon '${name}' could not start: ${reason}; closing the control API and stopping every native process`);
+    throw error;
+  } finally {
+    await closeControlApi(server);
+    await deployments.stopAll();
+    // Last: the name is free for another daemon only once no native process of this one runs.
+    await lease.release();
+  }
+  logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'success', daemon: name }, 'feeder daemon stopped');
+}
+
+/** Resolves once the server no longer listens; one that never started listening is already closed. */
+function closeControlApi(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
-  await deployments.stopAll();
-  logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'success', daemon: ctx.config.daemon.name }, 'feeder daemon stopped');
+  return closed;
+}
+
+function leaseSettings({ daemon }: FeederConfig): LeaseSettings {
+  return { name: daemon.name, listen: daemon.listen, heartbeatMs: daemon.heartbeatMs, leaseMs: daemon.leaseMs };
 }

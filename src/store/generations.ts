@@ -1,7 +1,7 @@
 import { ElasticsearchError } from '../errors.js';
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
-import { isDedicatedChunksIndex } from './layout.js';
+import { isOwnChunksIndex } from './layout.js';
 import type { GenerationRef } from './meta.js';
 
 export interface StoredChunkSummary {
@@ -44,9 +44,9 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
   }
 }
 
-/** Removes one generation's chunks: an index delete for a dedicated index, id-based deletes otherwise. */
+/** Removes one generation's chunks: an index delete for its own dedicated index, id-based deletes anywhere else. */
 export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): Promise<void> {
-  if (isDedicatedChunksIndex(ref.chunks_index)) {
+  if (isOwnChunksIndex(ref.chunks_index, modelId, ref.generation)) {
     await es.call(`deleting index ${ref.chunks_index}`, (c) => c.indices.delete({ index: ref.chunks_index }, { ignore: [404], ...abortable(signal) }));
     return;
   }

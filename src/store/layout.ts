@@ -5,6 +5,8 @@ export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';
 export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
 /** Which models each daemon should be running: its desired state outlives the daemon's memory. */
 export const DEPLOYMENTS_INDEX = '.feeder-deployments';
+/** Which daemons are running: one presence document per daemon name, renewed while it runs. */
+export const DAEMONS_INDEX = '.feeder-daemons';
 
 /**
  * Chunk ids are predictable so a reader fetches them by id and a delete needs no query. The upload
@@ -19,6 +21,11 @@ export function dedicatedChunksIndex(modelId: string, generation: number): strin
   return `.feeder-chunks-m-${modelId}-g${generation}`;
 }
 
-export function isDedicatedChunksIndex(index: string): boolean {
-  return index !== SHARED_CHUNKS_INDEX;
+/**
+ * Whether `index` is the generation's own dedicated index, the only chunk index whose removal is an
+ * index delete: any other one (the shared index, or one a meta document names by hand) may hold
+ * other models' documents.
+ */
+export function isOwnChunksIndex(index: string, modelId: string, generation: number): boolean {
+  return index === dedicatedChunksIndex(modelId, generation);
 }

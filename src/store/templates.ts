@@ -1,7 +1,7 @@
 import type { Es } from '../es/es.js';
-import { CHUNKS_INDEX_PATTERN, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
+import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
 
-// Bump when a mapping below changes, so `installTemplates` rewrites the stored templates.
+// Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
 export const TEMPLATE_VERSION = 2;
 
 const COMMON_SETTINGS = {
@@ -68,19 +68,71 @@ const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
   generations: { type: 'long' },
 });
 
-/** Installs or updates the index templates this project owns; a no-op when they are current. */
-export async function installTemplates(es: Es): Promise<void> {
-  await Promise.all([
-    putTemplateIfOutdated(es, 'feeder-models', META_TEMPLATE),
-    putTemplateIfOutdated(es, 'feeder-chunks', CHUNKS_TEMPLATE),
-    putTemplateIfOutdated(es, 'feeder-deployments', DEPLOYMENTS_TEMPLATE),
-  ]);
+const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
+  daemon: { type: 'keyword' },
+  listen: { type: 'keyword' },
+  pid: { type: 'long' },
+  host: { type: 'keyword' },
+  started_at: { type: 'date' },
+  renewed_at: { type: 'date' },
+  expires_at: { type: 'date' },
+});
+
+/** An index template this project owns, under the name it is stored as. */
+export interface OwnedTemplate {
+  name: string;
+  body: ReturnType<typeof ownedTemplate>;
 }
 
-async function putTemplateIfOutdated(es: Es, name: string, body: object): Promise<void> {
-  const existing = await es
-    .call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }))
-    .then((r) => r.index_templates?.[0]?.index_template.version);
-  if (existing === TEMPLATE_VERSION) return;
-  await es.call(`installing index template ${name}`, (c) => c.indices.putIndexTemplate({ name, ...body } as never));
+export const OWNED_TEMPLATES: readonly OwnedTemplate[] = [
+  { name: 'feeder-models', body: META_TEMPLATE },
+  { name: 'feeder-chunks', body: CHUNKS_TEMPLATE },
+  { name: 'feeder-deployments', body: DEPLOYMENTS_TEMPLATE },
+  { name: 'feeder-daemons', body: DAEMONS_TEMPLATE },
+];
+
+/** Installs or updates the index templates this project owns, and brings their indices' mappings up to date. */
+export async function installTemplates(es: Es): Promise<void> {
+  await Promise.all(OWNED_TEMPLATES.map((template) => installTemplate(es, template)));
+}
+
+/**
+ * Puts the template when the stored one is older or missing; one stored by a newer feeder is left
+ * alone, its indices too. A template only applies when an index is created, so the fields it gained
+ * are also added to the indices that exist: under `dynamic: strict` an index made by the older
+ * template would refuse every document carrying them.
+ */
+export async function installTemplate(es: Es, template: OwnedTemplate): Promise<void> {
+  const stored = await storedVersion(es, template.name);
+  if (stored !== null && stored > template.body.version) return;
+  if (stored !== template.body.version) {
+    await es.call(`installing index template ${template.name}`, (c) => c.indices.putIndexTemplate({ name: template.name, ...template.body } as never));
+  }
+  await addMissingFields(es, template);
+}
+
+/** The stored template's version (0 when it has none), or null when there is no such template. */
+async function storedVersion(es: Es, name: string): Promise<number | null> {
+  const found = await es.call(`reading index template ${name}`, (c) => c.indices.getIndexTemplate({ name }, { ignore: [404] }));
+  const stored = found.index_templates?.[0];
+  return stored ? (stored.index_template.version ?? 0) : null;
+}
+
+/**
+ * Checked every time, not only on a version change: whoever upgraded the template may not have
+ * upgraded its indices. Only the missing fields are put, so an index that maps one of ours
+ * differently (made by hand under the pattern) is not refused for it.
+ */
+async function addMissingFields(es: Es, { name, body }: OwnedTemplate): Promise<void> {
+  const properties: Record<string, object> = body.template.mappings.properties;
+  const indices = await es.call(`reading the mappings of ${body.index_patterns.join(', ')}`, (c) =>
+    c.indices.getMapping({ index: body.index_patterns, expand_wildcards: ['open', 'hidden'], ignore_unavailable: true, allow_no_indices: true }),
+  );
+  for (const [index, { mappings }] of Object.entries(indices)) {
+    const missing = Object.entries(properties).filter(([field]) => !(field in (mappings.properties ?? {})));
+    if (missing.length === 0) continue;
+    await es.call(`adding the fields ${missing.map(([field]) => field).join(', ')} of index template ${name} to ${index}`, (c) =>
+      c.indices.putMapping({ index, expand_wildcards: ['open', 'hidden'], properties: Object.fromEntries(missing) as never }),
+    );
+  }
 }

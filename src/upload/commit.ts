@@ -1,6 +1,7 @@
 import { ConcurrentModificationError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import type { Logger } from '../log/logger.js';
+import { collectGarbage } from '../store/garbage.js';
 import { deleteGeneration } from '../store/generations.js';
 import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../store/meta.js';
 import type { UploadPlan } from './plan.js';
@@ -41,22 +42,6 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
     throw error;
   }
   return collectGarbage(es, committed, logger);
-}
-
-/** Deletes the chunks of replaced or abandoned generations; what fails stays listed for the next try. */
-export async function collectGarbage(es: Es, versioned: VersionedMeta, logger: Logger): Promise<VersionedMeta> {
-  const { meta } = versioned;
-  if (meta.garbage.length === 0) return versioned;
-  const left = [];
-  for (const ref of meta.garbage) {
-    try {
-      await deleteGeneration(es, meta.model_id, ref);
-    } catch (error) {
-      logger.warn({ err: error, feeder: { model_id: meta.model_id, generation: ref.generation } }, 'could not remove an old generation; the next upload or delete will try again');
-      left.push(ref);
-    }
-  }
-  return updateMeta(es, versioned, { ...meta, garbage: left });
 }
 
 /** Someone else changed the model while this upload ran: if nothing refers to our chunks, remove them. */

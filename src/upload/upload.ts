@@ -9,7 +9,7 @@ import { base64Length } from '../store/base64.js';
 import { BufferPool } from '../store/buffer-pool.js';
 import { checksumOf, encodeChunkDoc, type ChunkToWrite } from '../store/chunks.js';
 import { deleteByIds, refresh, storedChunks, type StoredChunkSummary } from '../store/generations.js';
-import { chunkDocId, isDedicatedChunksIndex } from '../store/layout.js';
+import { chunkDocId, isOwnChunksIndex } from '../store/layout.js';
 import type { ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { installTemplates } from '../store/templates.js';
@@ -80,7 +80,7 @@ export function validateChunkSize(chunkSize: number): number {
 async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSource, options: UploadOptions): Promise<UploadResult> {
   const { target } = plan;
   const modelId = plan.versioned.meta.model_id;
-  await ensureChunksIndex(ctx.es, target.chunks_index);
+  await ensureChunksIndex(ctx.es, modelId, target);
   const stored = plan.resuming ? await storedSummaries(ctx.es, modelId, target) : new Map<number, StoredChunkSummary>();
   let done = 0;
   const progress = (bytes: number) => options.onProgress?.((done += bytes), source.size);
@@ -138,8 +138,9 @@ function isAlreadyStored(stored: StoredChunkSummary | undefined, chunk: ChunkToW
   return stored !== undefined && stored.crc32 === crc && stored.length === chunk.bytes.length && stored.eos === chunk.last;
 }
 
-async function ensureChunksIndex(es: Es, index: string): Promise<void> {
-  if (!isDedicatedChunksIndex(index)) return;
+async function ensureChunksIndex(es: Es, modelId: string, target: UploadPlan['target']): Promise<void> {
+  const index = target.chunks_index;
+  if (!isOwnChunksIndex(index, modelId, target.generation)) return;
   try {
     await es.call(`creating index ${index}`, (c) => c.indices.create({ index }));
   } catch (error) {

@@ -46,6 +46,16 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses a daemon lease that would expire between two heartbeats, naming both settings', async () => {
+    const path = join(await tempDir(), 'feeder.json');
+    await writeFile(path, JSON.stringify({ daemon: { heartbeatMs: 5000, leaseMs: 5000 } }));
+    expect(() => loadConfig({ config: path }, {})).toThrow(/daemon.heartbeatMs \(5000\) must be shorter than daemon.leaseMs \(5000\)/);
+    await writeFile(path, JSON.stringify({ daemon: { heartbeatMs: 0 } }));
+    expect(() => loadConfig({ config: path }, {})).toThrow(/daemon.heartbeatMs must be a whole number of at least 1; got '0'/);
+    await writeFile(path, JSON.stringify({ daemon: { heartbeatMs: 300, leaseMs: 1500 } }));
+    expect(loadConfig({ config: path }, {}).daemon).toMatchObject({ heartbeatMs: 300, leaseMs: 1500 });
+  });
+
   it('rejects an Elasticsearch URL that is not a URL, saying how to set it', () => {
     expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
   });

@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus } from '../../daemon/status.js';
-import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
+import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
 import { describeStatus, parseTokens } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
@@ -16,17 +18,39 @@ export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: (args) => runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1),
 };
 
-export const undeployCommand: CommandModule<GlobalArgs, IdArgs> = {
+export const undeployCommand: CommandModule<GlobalArgs, IdArgs & { daemon?: string }> = {
   command: 'undeploy <id>',
   describe: "Stop a model's native process on the daemon (SIGTERM, then SIGKILL after a delay)",
-  builder: (yargs) => yargs.positional('id', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', demandOption: true })
+      .option('daemon', { type: 'string', describe: 'a daemon that is gone for good: remove its deployment of the model from Elasticsearch directly (refused while it runs)' })
+      .option('json', { type: 'boolean', default: false }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
+      if (args.daemon !== undefined) return undeployFromStopped(ctx, args.daemon, args);
       const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal, wait: { ms: ctx.config.daemon.stopGraceMs } });
       if (args.json) return printJson(body);
       process.stdout.write(`model '${args.id}' undeployed\n`);
     }),
 };
+
+async function undeployFromStopped(ctx: CommandContext, daemon: string, args: IdArgs): Promise<void> {
+  if (daemon === '') throw new InvalidArgumentError("--daemon needs the daemon's name (its daemon.name / FEEDER_DAEMON_NAME)");
+  const result = await undeployFromStoppedDaemon(ctx.es, daemon, args.id, ctx.logger);
+  if (args.json) return printJson(result);
+  process.stdout.write(
+    result.undeployed
+      ? `model '${args.id}' undeployed from daemon '${daemon}', which is not running: its desired-deployment document is removed\n`
+      : `daemon '${daemon}' had no deployment of model '${args.id}': nothing to undeploy (${describeDeployedOn(result.deployed_on)})\n`,
+  );
+  if (result.generations_removed.length > 0) process.stdout.write(`removed old generations ${result.generations_removed.join(', ')} of model '${args.id}'\n`);
+  if (result.generations_kept.length > 0) process.stdout.write(`kept old generations ${result.generations_kept.join(', ')} of model '${args.id}': another deployment still uses them, or their delete failed (see the log)\n`);
+}
+
+function describeDeployedOn(daemons: string[]): string {
+  return daemons.length === 0 ? 'no daemon has one' : `it is deployed on ${daemons.map((d) => `'${d}'`).join(', ')}`;
+}
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string }> = {
   command: 'status [id]',

@@ -1,6 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
+import { stoppedDaemons } from '../../store/daemons.js';
 import { daemonsRunning } from '../../store/desired-deployments.js';
+import { DAEMONS_INDEX } from '../../store/layout.js';
 import type { Es } from '../../es/es.js';
 import { deleteModel } from '../../store/delete.js';
 import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
@@ -76,11 +78,18 @@ export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: () => {},
 };
 
-/** A deployed model is refused: its native process would lose its source. */
+/**
+ * A deployed model is refused: its native process would lose its source. A daemon that is gone
+ * cannot undeploy it, so the refusal names the way out for those.
+ */
 function refuseIfDeployed(es: Es, signal: AbortSignal) {
   return async (meta: ModelMeta) => {
     const daemons = await daemonsRunning(es, meta.model_id, signal);
-    return daemons.length === 0 ? null : `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first`;
+    if (daemons.length === 0) return null;
+    const wayOut = (await stoppedDaemons(es, daemons)).map(
+      (d) => `; daemon '${d}' is not running (no live lease in ${DAEMONS_INDEX}): 'feeder undeploy ${meta.model_id} --daemon ${d}' removes its deployment`,
+    );
+    return `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first${wayOut.join('')}`;
   };
 }
 

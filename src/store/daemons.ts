@@ -1,0 +1,229 @@
+import { hostname } from 'node:os';
+import { DaemonRunningError } from '../errors.js';
+import type { Es } from '../es/es.js';
+import { hasStatus } from '../es/translate.js';
+import { logEvent, type Logger } from '../log/logger.js';
+import { DAEMONS_INDEX } from './layout.js';
+
+/**
+ * Which daemon holds a name, `_id` = the name. The holder renews it every heartbeat; once
+ * `expires_at` has passed the daemon is taken to be gone, and the name may be taken over.
+ */
+export interface PresenceDoc {
+  daemon: string;
+  listen: string;
+  pid: number;
+  host: string;
+  started_at: string;
+  renewed_at: string;
+  expires_at: string;
+}
+
+interface VersionedPresence {
+  doc: PresenceDoc;
+  seqNo: number;
+  primaryTerm: number;
+}
+
+export interface LeaseSettings {
+  name: string;
+  listen: string;
+  heartbeatMs: number;
+  leaseMs: number;
+}
+
+/** Another `feeder serve` under the same name starting at the same moment could keep winning the race. */
+const TAKE_ATTEMPTS = 3;
+
+export function isLive(doc: PresenceDoc, now = Date.now()): boolean {
+  return Date.parse(doc.expires_at) > now;
+}
+
+/** The presence of the daemon `name` while its lease is live; null when no daemon of that name runs. */
+export async function liveDaemon(es: Es, name: string): Promise<PresenceDoc | null> {
+  const found = await readPresence(es, name);
+  return found && isLive(found.doc) ? found.doc : null;
+}
+
+/** The daemons among `names` that hold no live lease: they are gone, or were never started. */
+export async function stoppedDaemons(es: Es, names: string[]): Promise<string[]> {
+  const live = await Promise.all(names.map((name) => liveDaemon(es, name)));
+  return names.filter((_, i) => live[i] === null);
+}
+
+/** Who holds the name, for an operator: pid, host, address and when the lease runs out. */
+export function describeDaemon(doc: PresenceDoc): string {
+  return `daemon '${doc.daemon}' (pid ${doc.pid} on host ${doc.host}, listening on ${doc.listen}, lease renewed until ${doc.expires_at})`;
+}
+
+/**
+ * The lease `feeder serve` holds on its name. Every write is conditional on the version this daemon
+ * wrote last, so a daemon that stalled past its lease cannot overwrite the one that took over.
+ */
+export class DaemonLease {
+  #held: VersionedPresence | null;
+  #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  private constructor(
+    private readonly es: Es,
+    private readonly settings: LeaseSettings,
+    private readonly logger: Logger,
+    held: VersionedPresence,
+  ) {
+    this.#held = held;
+  }
+
+  /** Takes the name, or refuses while another daemon's lease on it is live. */
+  static async take(es: Es, settings: LeaseSettings, logger: Logger): Promise<DaemonLease> {
+    return new DaemonLease(es, settings, logger, await takePresence(es, settings, logger));
+  }
+
+  /** Renews the lease every heartbeat from now on, advertising the address actually listened on. */
+  startRenewing(listen: string): void {
+    this.#schedule(0, listen);
+  }
+
+  /**
+   * Stops renewing and removes the presence document, unless another daemon has taken it over.
+   * Never throws: it runs while the daemon stops, and a name left behind frees itself when its lease expires.
+   */
+  async release(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#renewing;
+    const held = this.#held;
+    this.#held = null;
+    if (!held) return;
+    await deletePresence(this.es, held).catch((error: unknown) => {
+      logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name, error: (error as Error).message }, `could not remove the presence of daemon '${this.settings.name}' (${(error as Error).message}); the name is free again when its lease expires at ${held.doc.expires_at}`);
+    });
+  }
+
+  #schedule(delayMs: number, listen: string): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#renewing = this.#renew(listen).finally(() => this.#schedule(this.settings.heartbeatMs, listen));
+    }, delayMs);
+  }
+
+  async #renew(listen: string): Promise<void> {
+    const held = this.#held;
+    if (!held) return;
+    const doc = presenceDoc(this.settings, listen, held.doc.started_at);
+    try {
+      this.#held = await replacePresence(this.es, held, doc, 'renewing the lease of');
+    } catch (error) {
+      const recovered = hasStatus(error, 409) ? this.#recover(doc) : Promise.reject(error);
+      await recovered.catch((failure: unknown) => this.#logRenewalFailure(held, failure));
+    }
+  }
+
+  /**
+   * The version this daemon wrote last is gone. A renewal whose answer was lost wrote the current one
+   * itself; a document removed by hand is written again (create, so still fenced); any other writer
+   * took the name over after the lease ran out, and renewing again would only fail again.
+   */
+  async #recover(doc: PresenceDoc): Promise<void> {
+    const current = await readPresence(this.es, this.settings.name);
+    if (current && isOurs(current.doc, doc)) {
+      this.#held = current;
+      return;
+    }
+    const recreated = current ? null : await createPresence(this.es, doc);
+    if (recreated) {
+      this.#held = recreated;
+      return;
+    }
+    this.#held = null;
+    const other = current ? describeDaemon(current.doc) : 'another daemon';
+    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name }, `the lease on daemon name '${this.settings.name}' was taken over by ${other} after this daemon failed to renew it in time; this daemon no longer holds the name: stop it, or restart it under another daemon.name`);
+  }
+
+  #logRenewalFailure(held: VersionedPresence, error: unknown): void {
+    const { name, heartbeatMs } = this.settings;
+    const message = (error as Error).message;
+    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: name, error: message }, `could not renew the lease on daemon name '${name}' (${message}); trying again in ${heartbeatMs} ms, the lease expires at ${held.doc.expires_at}`);
+  }
+}
+
+function isOurs(stored: PresenceDoc, ours: PresenceDoc): boolean {
+  return stored.pid === ours.pid && stored.host === ours.host && stored.started_at === ours.started_at;
+}
+
+function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string): PresenceDoc {
+  const now = Date.now();
+  return {
+    daemon: settings.name,
+    listen,
+    pid: process.pid,
+    host: hostname(),
+    started_at: startedAt ?? new Date(now).toISOString(),
+    renewed_at: new Date(now).toISOString(),
+    expires_at: new Date(now + settings.leaseMs).toISOString(),
+  };
+}
+
+/** A new name is created (`op_type: create`); an expired one is taken over only at the version read as expired. */
+async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Promise<VersionedPresence> {
+  for (let attempt = 0; attempt < TAKE_ATTEMPTS; attempt++) {
+    const created = await createPresence(es, presenceDoc(settings, settings.listen));
+    if (created) return created;
+    const current = await readPresence(es, settings.name);
+    if (!current) continue;
+    if (isLive(current.doc)) throw nameTaken(current.doc);
+    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen), 'taking over the expired lease of').catch(nullOn409);
+    if (taken) {
+      logEvent(logger, { action: 'daemon-lease', outcome: 'success', daemon: settings.name, previous_pid: current.doc.pid, previous_host: current.doc.host }, `took over daemon name '${settings.name}': the lease of pid ${current.doc.pid} on host ${current.doc.host} expired at ${current.doc.expires_at}`);
+      return taken;
+    }
+  }
+  throw new DaemonRunningError(`daemon name '${settings.name}' changed hands ${TAKE_ATTEMPTS} times while this daemon tried to take it: another 'feeder serve' with the same name is starting; give this one another daemon.name (FEEDER_DAEMON_NAME)`);
+}
+
+function nameTaken(doc: PresenceDoc): DaemonRunningError {
+  return new DaemonRunningError(
+    `daemon name '${doc.daemon}' is taken: ${describeDaemon(doc)} is running; stop that daemon, or start this one under another daemon.name (FEEDER_DAEMON_NAME). A daemon that was killed frees the name when its lease expires`,
+  );
+}
+
+async function readPresence(es: Es, name: string): Promise<VersionedPresence | null> {
+  try {
+    const found = await es.call(`reading the presence of daemon '${name}'`, (c) => c.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }));
+    return { doc: found._source!, seqNo: found._seq_no!, primaryTerm: found._primary_term! };
+  } catch (error) {
+    if (hasStatus(error, 404)) return null;
+    throw error;
+  }
+}
+
+async function createPresence(es: Es, doc: PresenceDoc): Promise<VersionedPresence | null> {
+  const created = await es
+    .call(`registering daemon '${doc.daemon}'`, (c) => c.index({ index: DAEMONS_INDEX, id: doc.daemon, op_type: 'create', document: doc }))
+    .catch(nullOn409);
+  return created && { doc, seqNo: created._seq_no!, primaryTerm: created._primary_term! };
+}
+
+/** Writes `doc` only over the version `previous` was read or written at; a 409 means someone else wrote since. */
+async function replacePresence(es: Es, previous: VersionedPresence, doc: PresenceDoc, doing: string): Promise<VersionedPresence> {
+  const written = await es.call(`${doing} daemon '${doc.daemon}'`, (c) =>
+    c.index({ index: DAEMONS_INDEX, id: doc.daemon, document: doc, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm }),
+  );
+  return { doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };
+}
+
+async function deletePresence(es: Es, held: VersionedPresence): Promise<void> {
+  await es
+    .call(`removing the presence of daemon '${held.doc.daemon}'`, (c) =>
+      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm }),
+    )
+    .catch((error: unknown) => {
+      if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;
+    });
+}
+
+function nullOn409(error: unknown): null {
+  if (hasStatus(error, 409)) return null;
+  throw error;
+}
