@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
+import { chunkDocId, dedicatedChunksIndex, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
 import { feeder } from '../support/cli.js';
 import { newEs, randomModelFile, uniqueId } from '../support/es.js';
 
@@ -80,6 +80,27 @@ describe('models verify and chunk documents the model does not own', () => {
 
     const again = await feeder(['models', 'verify', modelId, '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, strays: [], warnings: [] });
+  });
+
+  it('a model read from stdin (an index of its own, no total on its chunks): a stray there is found and removed too', async () => {
+    const modelId = uniqueId('verify-stdin');
+    const upload = await feeder(['upload', '-', '--model-id', modelId, '--chunk-size', '64kb'], { input: (await randomModelFile(3 * CHUNK + 7)).bytes });
+    expect(upload.exitCode, upload.stderr).toBe(0);
+    const clean = JSON.parse((await feeder(['models', 'verify', modelId, '--json'])).stdout);
+    expect(clean).toMatchObject({ ok: true, chunks: 4, warnings: [], strays: [] });
+    const index = dedicatedChunksIndex(modelId, 1);
+    const stray = chunkDocId(modelId, 1, 4);
+    const bytes = Buffer.alloc(100, 5);
+    await newEs().client.index({
+      index,
+      id: stray,
+      refresh: true,
+      document: { model_id: modelId, generation: 1, doc_num: 4, definition: bytes.toString('base64'), definition_length: 100, crc32: crc32(bytes), eos: true },
+    });
+    const removed = await feeder(['models', 'verify', modelId, '--remove-strays', '--json']);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(JSON.parse(removed.stdout)).toMatchObject({ ok: true, chunks: 4, strays: [{ id: stray, index, doc_num: 4 }], removed: [stray] });
+    expect(JSON.parse((await feeder(['models', 'verify', modelId, '--json'])).stdout)).toMatchObject({ ok: true, strays: [] });
   });
 
   it('--remove-strays on a damaged model removes nothing and says why', async () => {
