@@ -186,11 +186,16 @@ YML
 }
 
 wait_until_answering() {
-  local url="$1" pid="$2" auth=() i
-  [ -n "$security_password" ] && auth=(-u "elastic:$security_password")
-  [ "$tls" = 1 ] && auth+=(--cacert "$(instance_ca)")
+  local url="$1" pid="$2" tls_args=() curl_config="" i
+  # The password reaches curl as a config on stdin (-K -), not as -u in its arguments, which every
+  # user's ps shows; in a quoted curl config value, \ and " are escaped.
+  if [ -n "$security_password" ]; then
+    local quoted="${security_password//\\/\\\\}"
+    curl_config="user = \"elastic:${quoted//\"/\\\"}\""
+  fi
+  [ "$tls" = 1 ] && tls_args=(--cacert "$(instance_ca)")
   for i in $(seq 1 240); do
-    if curl -fsS "${auth[@]}" "$url/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then return 0; fi
+    if printf '%s\n' "$curl_config" | curl -fsS -K - "${tls_args[@]}" "$url/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1; then return 0; fi
     kill -0 "$pid" 2>/dev/null || { tail -n 40 "$instance/logs/"*.log >&2 2>/dev/null || true; die "Elasticsearch exited during start; see $instance/logs"; }
     sleep 0.5
   done

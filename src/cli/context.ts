@@ -2,6 +2,7 @@ import { loadConfig, type ConfigOverrides, type FeederConfig } from '../config/c
 import { FeederError } from '../errors.js';
 import { Es } from '../es/es.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { visibleSecretsWarning } from './visible-secrets.js';
 
 /** What every command gets: configuration, a logger, and the cluster (connected on first use). */
 export interface CommandContext {
@@ -27,6 +28,7 @@ export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext)
   process.on('SIGTERM', stop);
   let es: Es | undefined;
   try {
+    warnOfVisibleSecrets(args);
     const config = loadConfig(args);
     const logger = createLogger({ level: config.log.level, fd: logFd });
     const ctx: CommandContext = {
@@ -47,6 +49,12 @@ export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext)
     process.off('SIGTERM', stop);
     await es?.close();
   }
+}
+
+/** On stderr, once per command, before anything else: stdout is the command's result. */
+function warnOfVisibleSecrets(args: GlobalArgs): void {
+  const warning = visibleSecretsWarning(args);
+  if (warning !== null) process.stderr.write(`feeder: warning: ${warning}\n`);
 }
 
 function reportInterrupted(signal: NodeJS.Signals): void {

@@ -1,6 +1,7 @@
 import { formatBytes } from '../config/units.js';
 import type { DeploymentStatus } from '../daemon/status.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { StrayRemoval, VerifyReport } from '../store/verify.js';
 
 export function parseTokens(text: string): number[] {
   const tokens = text.split(',').map((t) => t.trim());
@@ -32,4 +33,21 @@ export function deployFailure(s: DeploymentStatus): string | null {
     return `rollover of model '${s.model_id}' to generation ${s.rollover.generation} failed: ${s.rollover.reason}; generation ${s.generation} keeps serving`;
   }
   return null;
+}
+
+/** `models verify` for a person: the verdict, then its warnings, then what --remove-strays did. */
+export function describeVerifyReport(report: VerifyReport, removal: StrayRemoval | null): string {
+  const lines =
+    report.problems.length === 0
+      ? [`model '${report.modelId}' is intact: ${report.chunks} chunks, ${formatBytes(report.bytes)}, sha256 ${report.sha256}`]
+      : [`model '${report.modelId}' is damaged:`, ...report.problems.map((p) => `  - ${p}`)];
+  lines.push(...report.warnings.map((w) => `warning: ${w}`));
+  if (removal && 'kept' in removal) lines.push(`the stray documents were not removed: ${removal.kept}`);
+  else if (removal) lines.push(describeRemoved(removal.removed));
+  return lines.map((line) => `${line}\n`).join('');
+}
+
+function describeRemoved(ids: readonly string[]): string {
+  if (ids.length === 0) return 'no stray chunk documents to remove';
+  return `removed ${ids.length} stray chunk document${ids.length === 1 ? '' : 's'}: ${ids.map((id) => `'${id}'`).join(', ')}`;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { defaultNativeCommand } from './paths.js';
+import { resolveSecret } from './secret-file.js';
 import { parseByteSize, parseDuration } from './units.js';
 
 export type HeaderKind = 'u32' | 'u64';
@@ -123,8 +124,10 @@ export interface ConfigOverrides {
   config?: string | undefined;
   esUrl?: string | undefined;
   esApiKey?: string | undefined;
+  esApiKeyFile?: string | undefined;
   esUsername?: string | undefined;
   esPassword?: string | undefined;
+  esPasswordFile?: string | undefined;
   caCerts?: string | undefined;
   insecure?: boolean | undefined;
   chunkSize?: string | undefined;
@@ -159,9 +162,11 @@ function mergeFile(config: FeederConfig, explicitPath: string | undefined): void
 function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   const es = config.elasticsearch;
   if (env.ES_URL) es.url = env.ES_URL;
-  if (env.ES_API_KEY) es.apiKey = env.ES_API_KEY;
+  const apiKey = resolveSecret({ value: env.ES_API_KEY || undefined, file: env.ES_API_KEY_FILE || undefined, names: ['ES_API_KEY', 'ES_API_KEY_FILE'], kind: 'API key' });
+  if (apiKey !== undefined) es.apiKey = apiKey;
   if (env.ES_USERNAME) es.username = env.ES_USERNAME;
-  if (env.ES_PASSWORD) es.password = env.ES_PASSWORD;
+  const password = resolveSecret({ value: env.ES_PASSWORD || undefined, file: env.ES_PASSWORD_FILE || undefined, names: ['ES_PASSWORD', 'ES_PASSWORD_FILE'], kind: 'password' });
+  if (password !== undefined) es.password = password;
   if (env.ES_CA_CERTS) es.caCerts = env.ES_CA_CERTS;
   if (env.ES_INSECURE) es.insecure = env.ES_INSECURE === 'true' || env.ES_INSECURE === '1';
   if (env.FEEDER_NATIVE_COMMAND) config.deploy.command = env.FEEDER_NATIVE_COMMAND;
@@ -175,9 +180,11 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
 function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   const es = config.elasticsearch;
   if (flags.esUrl !== undefined) es.url = flags.esUrl;
-  if (flags.esApiKey !== undefined) es.apiKey = flags.esApiKey;
+  const apiKey = resolveSecret({ value: flags.esApiKey, file: flags.esApiKeyFile, names: ['--es-api-key', '--es-api-key-file'], kind: 'API key' });
+  if (apiKey !== undefined) es.apiKey = apiKey;
   if (flags.esUsername !== undefined) es.username = flags.esUsername;
-  if (flags.esPassword !== undefined) es.password = flags.esPassword;
+  const password = resolveSecret({ value: flags.esPassword, file: flags.esPasswordFile, names: ['--es-password', '--es-password-file'], kind: 'password' });
+  if (password !== undefined) es.password = password;
   if (flags.caCerts !== undefined) es.caCerts = flags.caCerts;
   if (flags.insecure !== undefined) es.insecure = flags.insecure;
   if (flags.chunkSize !== undefined) config.upload.chunkSize = parseByteSize(flags.chunkSize, '--chunk-size');

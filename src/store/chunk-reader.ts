@@ -3,7 +3,8 @@ import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { BufferPool } from './buffer-pool.js';
-import { fetchChunk, type ChunkAddress } from './chunks.js';
+import type { ChunkSource } from './chunk-source.js';
+import { fetchChunk, fetchChunkDocument, type ChunkAddress } from './chunks.js';
 import type { ModelMeta } from './meta.js';
 
 /** Counts chunks held in memory, to show that the reader never holds more than its window allows. */
@@ -40,20 +41,58 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
   const gauge = options.gauge ?? new ChunkGauge();
   // Decoded chunks (window + the one held) are recycled; answers are decoded as they arrive, never held whole.
   const pool = new BufferPool(options.prefetch + 1);
-  const done = (result: ChunkResult) => {
+  const signal = windowSignal(options);
+  const fetchOptions = { ...options, signal };
+  const release = (result: ChunkResult) => {
     if (!('bytes' in result)) return;
     gauge.release();
     pool.give(result.bytes);
   };
-  const window: Promise<ChunkResult>[] = [];
-  // Every request in the window listens on the signal: a signal of our own, with room for all of
-  // them, so a wide window is not reported as a listener leak on the caller's signal.
+  yield* inOrder(count, options.prefetch, signal, (docNum) => fetchCounted(es, addressOf(meta, docNum), fetchOptions, gauge, pool), release);
+}
+
+export type ChunkDocumentResult = { address: ChunkAddress; doc: ChunkSource } | { address: ChunkAddress; error: Error };
+
+/**
+ * The chunk documents at these addresses, in order and decoded but unchecked, for a caller that
+ * judges them itself (verify, against each document's own fields). Buffers are reused likewise.
+ */
+export async function* readChunkDocuments(es: Es, addresses: readonly ChunkAddress[], options: ReadChunksOptions): AsyncGenerator<ChunkDocumentResult> {
+  const pool = new BufferPool(options.prefetch + 1);
+  const signal = windowSignal(options);
+  const retry = { ...(options.retry ?? DEFAULT_RETRY), signal };
+  const fetch = (i: number): Promise<ChunkDocumentResult> => {
+    const address = addresses[i]!;
+    return fetchChunkDocument(es, address, pool, retry).then(
+      (doc) => ({ address, doc }),
+      (error: Error) => ({ address, error }),
+    );
+  };
+  const release = (result: ChunkDocumentResult) => {
+    if ('doc' in result) pool.give(result.doc.bytes);
+  };
+  yield* inOrder(addresses.length, options.prefetch, signal, fetch, release);
+}
+
+/**
+ * Every request in the window listens on the signal: a signal of our own, with room for all of
+ * them, so a wide window is not reported as a listener leak on the caller's signal.
+ */
+function windowSignal(options: ReadChunksOptions): AbortSignal | undefined {
   const signal = options.signal && AbortSignal.any([options.signal]);
   if (signal) setMaxListeners(options.prefetch + 10, signal);
-  const fetchOptions = { ...options, signal };
+  return signal;
+}
+
+/**
+ * fetch(0 .. count - 1), `prefetch` of them in flight, yielded in order. `release` gets each result
+ * once the consumer moves on, and those still in flight when it stops early.
+ */
+async function* inOrder<T>(count: number, prefetch: number, signal: AbortSignal | undefined, fetch: (n: number) => Promise<T>, release: (result: T) => void): AsyncGenerator<T> {
+  const window: Promise<T>[] = [];
   let next = 0;
   const fill = () => {
-    while (next < count && window.length < options.prefetch) window.push(fetchCounted(es, addressOf(meta, next++), fetchOptions, gauge, pool));
+    while (next < count && window.length < prefetch) window.push(fetch(next++));
   };
   try {
     fill();
@@ -64,12 +103,12 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
       try {
         yield result;
       } finally {
-        done(result);
+        release(result);
       }
     }
   } finally {
     // Settle what is still in flight so nothing is left running and the gauge stays true.
-    for (const pending of await Promise.all(window)) done(pending);
+    for (const pending of await Promise.all(window)) release(pending);
   }
 }
 

@@ -9,6 +9,8 @@ export interface StoredChunkSummary {
   id: string;
   crc32: number;
   length: number;
+  /** `total_definition_length`: the model's size as the upload knew it (null from stdin). */
+  totalLength: number | null;
   eos: boolean;
 }
 
@@ -23,12 +25,12 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
   let after: number[] | undefined;
   for (;;) {
     const page = await es.call(`listing the chunks of model '${modelId}'`, (c) =>
-      c.search<{ doc_num: number; crc32: number; definition_length: number; eos: boolean }>({
+      c.search<{ doc_num: number; crc32: number; definition_length: number; total_definition_length?: number; eos: boolean }>({
         index: ref.chunks_index,
         size: PAGE,
         query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: ref.generation } }] } },
         sort: [{ doc_num: 'asc' }],
-        _source: ['doc_num', 'crc32', 'definition_length', 'eos'],
+        _source: ['doc_num', 'crc32', 'definition_length', 'total_definition_length', 'eos'],
         ignore_unavailable: true,
         allow_no_indices: true,
         ...(after ? { search_after: after } : {}),
@@ -37,7 +39,7 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
     const hits = page.hits.hits;
     for (const hit of hits) {
       const s = hit._source!;
-      yield { docNum: s.doc_num, id: hit._id!, crc32: s.crc32, length: s.definition_length, eos: s.eos };
+      yield { docNum: s.doc_num, id: hit._id!, crc32: s.crc32, length: s.definition_length, totalLength: s.total_definition_length ?? null, eos: s.eos };
     }
     if (hits.length < PAGE) return;
     after = hits[hits.length - 1]!.sort as number[];

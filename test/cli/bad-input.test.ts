@@ -125,6 +125,8 @@ describe('connection problems', () => {
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr).toMatch(/rejected the credentials \(401\).*check ES_API_KEY or --es-username\/--es-password/);
     expect(wrong.stderr + wrong.stdout).not.toContain('not-the-password');
+    // The flag is kept for Eland's users, with a warning that names the flag, never its value.
+    expect(wrong.stderr.match(/feeder: warning: --es-password on the command line is visible to every user/g)).toHaveLength(1);
 
     const password = inject('esSecurePassword');
     const right = await feeder(['models', 'show', modelId], { env: { ES_URL: url, ES_CA_CERTS: ca, ES_USERNAME: 'elastic', ES_PASSWORD: password } });

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -18,6 +18,16 @@ describe('loadConfig', () => {
     const fromFlags = loadConfig({ config: path, esUrl: 'http://flag:3', chunkSize: '2mb' }, { ES_URL: 'http://env:2' });
     expect(fromFlags.elasticsearch.url).toBe('http://flag:3');
     expect(fromFlags.upload.chunkSize).toBe(2 * 1024 ** 2);
+  });
+
+  it('reads a password or API key file at its layer: a file flag beats the environment, a value flag beats a file in the environment', async () => {
+    const path = join(await tempDir(), 'secret');
+    await writeFile(path, 'from-the-file\n', { mode: 0o600 });
+    await chmod(path, 0o600);
+    expect(loadConfig({ esPasswordFile: path }, { ES_PASSWORD: 'from-env' }).elasticsearch.password).toBe('from-the-file');
+    expect(loadConfig({ esPassword: 'from-flag' }, { ES_PASSWORD_FILE: path }).elasticsearch.password).toBe('from-flag');
+    expect(loadConfig({}, { ES_API_KEY_FILE: path }).elasticsearch.apiKey).toBe('from-the-file');
+    expect(() => loadConfig({ esApiKey: 'k', esApiKeyFile: path }, {})).toThrow(/give --es-api-key or --es-api-key-file, not both/);
   });
 
   it('names an unknown setting in the config file', async () => {

@@ -274,10 +274,16 @@ describe('feedModel refuses damaged or unfinished models before the native proce
     expect(error.message).toMatch(/chunk 3 of model .* has 1000 bytes \(its document says 1000, the model's meta document implies 131072\)/);
   });
 
-  it('a meta document whose total disagrees with the chunks', async () => {
-    const error = await damaged((modelId) => es().update({ index: META_INDEX, id: modelId, doc: { total_length: MiB - 5 }, refresh: true }).then(() => {}));
+  it('a meta document whose total disagrees with the chunks: the chunk or the meta document is wrong, and verify tells which', async () => {
+    let id = '';
+    const error = await damaged((modelId) => {
+      id = modelId;
+      return es().update({ index: META_INDEX, id: modelId, doc: { total_length: MiB - 5 }, refresh: true }).then(() => {});
+    });
     expect(error).toBeInstanceOf(IntegrityError);
     expect(error.message).toMatch(/chunk 7 of model .* has 131072 bytes .*implies 131067/);
+    // The chunk is as long as its own document says: a deploy, reading one chunk, cannot tell which side is wrong.
+    expect(error.message).toContain(`the chunk or the meta document is wrong ('feeder models verify ${id}' tells which); upload the model again with --replace`);
   });
 
   it('a model still uploading', async () => {

@@ -7,8 +7,9 @@ import type { Es } from '../../es/es.js';
 import { deleteModel } from '../../store/delete.js';
 import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
 import { validateModelId } from '../../store/model-id.js';
-import { verifyModel } from '../../store/verify.js';
+import { removeReportedStrays, verifyModel } from '../../store/verify.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { describeVerifyReport } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
   id: string;
@@ -42,20 +43,26 @@ const show: CommandModule<GlobalArgs, IdArgs> = {
     }),
 };
 
-const verify: CommandModule<GlobalArgs, IdArgs> = {
+interface VerifyArgs extends IdArgs {
+  removeStrays: boolean;
+}
+
+const verify: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify <id>',
-  describe: 'Re-read every chunk and check count, lengths, checksums and SHA-256 (exit 1 if damaged)',
-  builder: withId as never,
+  describe: 'Re-read every chunk and check count, lengths, checksums and SHA-256 (exit 1 if damaged); warn of stray chunk documents',
+  builder: (yargs) =>
+    withId(yargs).option('remove-strays', {
+      type: 'boolean',
+      default: false,
+      describe: 'delete the stray chunk documents verify finds, by id (only when the model is otherwise intact)',
+    }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const report = await verifyModel(ctx.es, args.id, { prefetch: ctx.config.deploy.prefetch, signal: ctx.signal });
+      const removal = args.removeStrays ? await removeReportedStrays(ctx.es, report, ctx.signal) : null;
       if (!report.ok) process.exitCode = 1;
-      if (args.json) return printJson(report);
-      if (report.ok) {
-        process.stdout.write(`model '${report.modelId}' is intact: ${report.chunks} chunks, ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n`);
-      } else {
-        process.stdout.write(`model '${report.modelId}' is damaged:\n${report.problems.map((p) => `  - ${p}\n`).join('')}`);
-      }
+      if (args.json) return printJson(removal ? { ...report, ...removal } : report);
+      process.stdout.write(describeVerifyReport(report, removal));
     }),
 };
 
