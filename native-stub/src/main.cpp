@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "io.hpp"
+#include "lifetime.hpp"
 #include "log.hpp"
 #include "model.hpp"
 #include "options.hpp"
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   Options opts = parse_options(argc, argv);
   if (opts.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
+  // After the SIGTERM disposition is set, so the helper ignores it too.
+  if (opts.spawn_helper) spawn_helper();
   try {
     run(opts);
   } catch (const std::exception& e) {
