@@ -1,6 +1,8 @@
 // native-stub: a stand-in for Elastic's pytorch_inference. It reads a
 // size-prefixed model from stdin, reports what it received, then answers
 // MessagePack requests, with fault switches for testing a daemon against it.
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <exception>
@@ -111,6 +113,10 @@ void run(const Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Seen before anything else, so that die_with_parent can tell whether the
+  // parent died before the kernel was asked to signal its death.
+  const pid_t parent = ::getppid();
+  die_with_parent(parent);
   // A vanished reader must surface as a logged write error (exit 5), not
   // as a silent death by signal.
   std::signal(SIGPIPE, SIG_IGN);

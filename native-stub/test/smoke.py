@@ -530,6 +530,22 @@ def _gone_within(pid, seconds):
     return not _alive(pid)
 
 
+def check_dies_with_its_parent(ctx):
+    # sh is the stub's parent; `sleep` keeps the stub's stdin open, so only the
+    # parent-death signal, not EOF, can end it once sh is killed.
+    sh = subprocess.Popen(["sh", "-c", 'sleep 30 | "$0" --ignore-sigterm 2>/dev/null & echo $!; wait', ctx.binary],
+                          stdout=subprocess.PIPE, text=True)
+    stub_pid = int(sh.stdout.readline())
+    time.sleep(0.3)
+    expect(_alive(stub_pid), "the stub runs while its parent does")
+    sh.kill()
+    sh.wait()
+    gone = _gone_within(stub_pid, 2)
+    if not gone:
+        os.kill(stub_pid, signal.SIGKILL)
+    expect(gone, "the stub outlived its parent by 2 s (no PR_SET_PDEATHSIG?)")
+
+
 def check_spawn_helper(ctx):
     # In a session (and so a process group) of its own, as the daemon spawns
     # it, so that signalling the group cannot reach this script.
@@ -597,8 +613,8 @@ CHECKS = [
     check_bad_requests, check_invalid_msgpack_exits_4, check_short_stream_exits_3,
     check_short_header_exits_3, check_crash_after_bytes, check_exit_after_bytes,
     check_wrong_sha_and_bytes, check_garbage, check_discard, check_u64_header,
-    check_u64_over_4gib, check_empty_model, check_hangs_and_sigterm, check_spawn_helper,
-    check_read_rate, check_stdout_closed_exits_5, check_cli, check_log_format,
+    check_u64_over_4gib, check_empty_model, check_hangs_and_sigterm, check_dies_with_its_parent,
+    check_spawn_helper, check_read_rate, check_stdout_closed_exits_5, check_cli, check_log_format,
 ]
 
 
