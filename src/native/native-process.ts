@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { nativeEnvironment } from './native-env.js';
 import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
 import { PendingRequests } from './pending-requests.js';
 import { NativeLogForwarder } from './stderr-log.js';
@@ -17,6 +18,8 @@ export interface NativeExit {
 export interface StartOptions {
   command: string;
   args: string[];
+  /** `deploy.env`: what the process gets besides the platform set; none of the daemon's other variables reach it. */
+  env?: Readonly<Record<string, string>>;
   /** Already bound to the model id; the pid is added here. */
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
@@ -75,7 +78,7 @@ export class NativeProcess {
     this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#modelId = options.modelId;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#subprocess = spawn(options.command, options.args, this.#killGraceMs);
+    this.#subprocess = spawn(options.command, options.args, nativeEnvironment(options.env ?? {}), this.#killGraceMs);
     this.pid = this.#subprocess.pid ?? -1;
     this.#stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
@@ -263,8 +266,10 @@ function invalidTimeout(timeoutMs: number): InvalidArgumentError | null {
   return new InvalidArgumentError(`a native request's timeoutMs must be a positive number of milliseconds; got '${timeoutMs}'`);
 }
 
-function spawn(command: string, args: string[], killGraceMs: number) {
+function spawn(command: string, args: string[], env: Record<string, string>, killGraceMs: number) {
   return execa(command, args, {
+    env,
+    extendEnv: false,
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',
