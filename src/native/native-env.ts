@@ -10,7 +10,10 @@
 export const PLATFORM_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
 
 /** The whole environment of a native process: the platform set from `daemonEnv`, then `deploy.env`, which wins. */
-export function nativeEnvironment(deployEnv: Readonly<Record<string, string>>, daemonEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function nativeEnvironment(
+  deployEnv: Readonly<Record<string, string>>,
+  daemonEnv: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of PLATFORM_ENV) {
     const value = daemonEnv[name];

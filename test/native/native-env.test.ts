@@ -15,7 +15,7 @@ function secretEnv(): Record<string, string> {
 }
 
 /** Deploys a small model on a fresh daemon and returns the environment its native process was given. */
-async function nativeEnvironment(options: DaemonOptions): Promise<Map<string, string>> {
+async function environmentOfDeployed(options: DaemonOptions): Promise<Map<string, string>> {
   const { modelId } = await storedModel(100_000);
   const daemon = await startDaemon(options);
   try {
@@ -24,7 +24,12 @@ async function nativeEnvironment(options: DaemonOptions): Promise<Map<string, st
     const { pid } = JSON.parse(deployed.stdout) as { pid: number };
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
     await daemon.cli(['undeploy', modelId]);
-    return new Map(environ.split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    return new Map(
+      environ
+        .split('\0')
+        .filter(Boolean)
+        .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+    );
   } finally {
     await daemon.stop();
   }
@@ -32,7 +37,7 @@ async function nativeEnvironment(options: DaemonOptions): Promise<Map<string, st
 
 describe('the environment of a native process', () => {
   it("holds none of the daemon's secrets nor its ES_* and FEEDER_* settings, and holds PATH", async () => {
-    const env = await nativeEnvironment({ env: secretEnv() });
+    const env = await environmentOfDeployed({ env: secretEnv() });
     const entries = [...env].map(([name, value]) => `${name}=${value}`);
     for (const secret of Object.values(SECRETS)) expect(entries.filter((entry) => entry.includes(secret))).toEqual([]);
     expect([...env.keys()].filter((name) => /^(ES|FEEDER)_/.test(name))).toEqual([]);
@@ -40,7 +45,10 @@ describe('the environment of a native process', () => {
   });
 
   it('holds what deploy.env names, beside the platform variables', async () => {
-    const env = await nativeEnvironment({ env: secretEnv(), config: { deploy: { env: { OMP_NUM_THREADS: '2', FEEDER_TEST_MARK: 'named in deploy.env' } } } });
+    const env = await environmentOfDeployed({
+      env: secretEnv(),
+      config: { deploy: { env: { OMP_NUM_THREADS: '2', FEEDER_TEST_MARK: 'named in deploy.env' } } },
+    });
     expect(env.get('OMP_NUM_THREADS')).toBe('2');
     expect(env.get('FEEDER_TEST_MARK')).toBe('named in deploy.env');
     expect(env.get('PATH')).toBe(process.env.PATH);

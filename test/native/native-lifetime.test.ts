@@ -35,9 +35,12 @@ describe('a native process does not outlive what started it', () => {
     const { modelId } = await storedModel(300_000);
     const config = join(await tempDir(), 'feeder.json');
     await writeFile(config, JSON.stringify({ deploy: { args: ['--spawn-helper'] } }));
-    const child = execa('node', [CLI, 'deploy', modelId, '--foreground', '--json'], { env: { ES_URL: esUrl(), FEEDER_CONFIG: config }, reject: false });
+    const child = execa('node', [CLI, 'deploy', modelId, '--foreground', '--json'], {
+      env: { ES_URL: esUrl(), FEEDER_CONFIG: config },
+      reject: false,
+    });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const pids: number[] = [];
     try {
       for (let i = 0; i < 100 && !out.includes('deployed'); i += 1) await sleep(100);
@@ -48,9 +51,9 @@ describe('a native process does not outlive what started it', () => {
       // SIGHUP: the CLI has no handler of its own, so only its exit cleanup can stop the process.
       child.kill('SIGHUP');
       expect((await child).signal).toBe('SIGHUP');
-      for (const [what, left] of [['native process', pid], ['its helper', helpers[0]!]] as const) {
+      const watched = { 'native process': pid, 'its helper': helpers[0]! };
+      for (const [what, left] of Object.entries(watched))
         expect(await stopsRunning(left, 2000), `${what} ${left} outlived the CLI by 2 s`).toBe(true);
-      }
     } finally {
       child.kill('SIGKILL');
       killLeftovers(pids);
