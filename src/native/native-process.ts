@@ -177,8 +177,8 @@ export class NativeProcess {
     this.#stopRequested = true;
     if (this.#exit || this.#stopping) return this.exited;
     this.#stopping = true;
-    this.#group.signal('SIGTERM');
-    this.#killTimer = setTimeout(() => (this.#sigkillSent = this.#group.signal('SIGKILL')), this.#killGraceMs);
+    // No timer for a group already gone: it would only hold the event loop for the grace period.
+    if (this.#group.signal('SIGTERM')) this.#killTimer = setTimeout(() => (this.#sigkillSent = this.#group.signal('SIGKILL')), this.#killGraceMs);
     const exit = await this.exited;
     if (exit.forceKilled) {
       this.#logger.warn({ event: { action: 'native-kill', outcome: 'success' } }, `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`);
