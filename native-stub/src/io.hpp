@@ -16,6 +16,7 @@ enum ExitCode : int {
   kExitBadMsgpack = 4,
   kExitStdoutFailed = 5,
   kExitInternal = 6,
+  kExitParentGone = 7,
 };
 
 // read(2) on fd 0, retrying EINTR. Returns bytes read, 0 on EOF; on a read

@@ -1,6 +1,8 @@
 // native-stub: a stand-in for Elastic's pytorch_inference. It reads a
 // size-prefixed model from stdin, reports what it received, then answers
 // MessagePack requests, with fault switches for testing a daemon against it.
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <exception>
@@ -8,6 +10,7 @@
 #include <thread>
 
 #include "io.hpp"
+#include "lifetime.hpp"
 #include "log.hpp"
 #include "model.hpp"
 #include "options.hpp"
@@ -110,11 +113,17 @@ void run(const Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Seen before anything else, so that die_with_parent can tell whether the
+  // parent died before the kernel was asked to signal its death.
+  const pid_t parent = ::getppid();
+  die_with_parent(parent);
   // A vanished reader must surface as a logged write error (exit 5), not
   // as a silent death by signal.
   std::signal(SIGPIPE, SIG_IGN);
   Options opts = parse_options(argc, argv);
   if (opts.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
+  // After the SIGTERM disposition is set, so the helper ignores it too.
+  if (opts.spawn_helper) spawn_helper();
   try {
     run(opts);
   } catch (const std::exception& e) {

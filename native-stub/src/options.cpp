@@ -30,6 +30,8 @@ const char kUsage[] =
     "  --wrong-bytes              report bytes + 1 in the loaded frame\n"
     "  --discard                  hash and count model bytes but do not keep them\n"
     "  --ignore-sigterm           ignore SIGTERM (only SIGKILL stops it)\n"
+    "  --spawn-helper             fork a sleeping child that only a signal to the\n"
+    "                             process group (or its pid) ends\n"
     "  --help                     print this help and exit\n";
 
 const uint64_t kMaxReadBlock = uint64_t{1} << 30;
@@ -70,7 +72,7 @@ const char* const kValueFlags[] = {"--header",    "--crash-after-bytes", "--exit
                                    "--answer-delay-ms"};
 const char* const kSwitchFlags[] = {"--hang",      "--hang-after-load", "--garbage",
                                     "--wrong-sha", "--wrong-bytes",     "--discard",
-                                    "--ignore-sigterm"};
+                                    "--ignore-sigterm", "--spawn-helper"};
 
 template <size_t N>
 bool is_one_of(const std::string& name, const char* const (&flags)[N]) {
@@ -98,6 +100,7 @@ void set_switch(Options& o, const std::string& flag) {
   if (flag == "--wrong-bytes") o.wrong_bytes = true;
   if (flag == "--discard") o.discard = true;
   if (flag == "--ignore-sigterm") o.ignore_sigterm = true;
+  if (flag == "--spawn-helper") o.spawn_helper = true;
 }
 
 [[noreturn]] void print_help() {
@@ -155,7 +158,7 @@ std::string describe(const Options& o) {
       {"hang", o.hang},           {"hang_after_load", o.hang_after_load},
       {"garbage", o.garbage},     {"wrong_sha", o.wrong_sha},
       {"wrong_bytes", o.wrong_bytes}, {"discard", o.discard},
-      {"ignore_sigterm", o.ignore_sigterm},
+      {"ignore_sigterm", o.ignore_sigterm}, {"spawn_helper", o.spawn_helper},
   };
   for (const auto& [name, on] : bools) s += std::string(" ") + name + "=" + (on ? "true" : "false");
   return s;

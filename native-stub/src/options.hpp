@@ -25,6 +25,7 @@ struct Options {
   bool wrong_bytes = false;
   bool discard = false;
   bool ignore_sigterm = false;
+  bool spawn_helper = false;  // a child in the stub's process group, for group-kill tests
 };
 
 // Parses argv; prints usage and exits (0 for --help, 2 for a bad flag).

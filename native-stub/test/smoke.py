@@ -195,8 +195,8 @@ except ImportError:
 class Stub:
     """One stub process with pipes drained by threads (no pipe deadlocks)."""
 
-    def __init__(self, binary, args=(), read_stdout=True, stdin=subprocess.PIPE):
-        self.proc = subprocess.Popen([binary, *args], stdin=stdin,
+    def __init__(self, binary, args=(), read_stdout=True, stdin=subprocess.PIPE, new_session=False):
+        self.proc = subprocess.Popen([binary, *args], stdin=stdin, start_new_session=new_session,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.chunks = queue.Queue()
         self.raw_out = bytearray()
@@ -514,6 +514,53 @@ def check_hangs_and_sigterm(ctx):
     expect(s.proc.wait(timeout=10) == -signal.SIGKILL, "--ignore-sigterm dies on SIGKILL")
 
 
+def _alive(pid):
+    """Running and not a zombie: a zombie holds no memory and waits only for its reaper."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _gone_within(pid, seconds):
+    deadline = time.time() + seconds
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def check_dies_with_its_parent(ctx):
+    # sh is the stub's parent; `sleep` keeps the stub's stdin open, so only the
+    # parent-death signal, not EOF, can end it once sh is killed.
+    sh = subprocess.Popen(["sh", "-c", 'sleep 30 | "$0" --ignore-sigterm 2>/dev/null & echo $!; wait', ctx.binary],
+                          stdout=subprocess.PIPE, text=True)
+    stub_pid = int(sh.stdout.readline())
+    time.sleep(0.3)
+    expect(_alive(stub_pid), "the stub runs while its parent does")
+    sh.kill()
+    sh.wait()
+    gone = _gone_within(stub_pid, 2)
+    if not gone:
+        os.kill(stub_pid, signal.SIGKILL)
+    expect(gone, "the stub outlived its parent by 2 s (no PR_SET_PDEATHSIG?)")
+
+
+def check_spawn_helper(ctx):
+    # In a session (and so a process group) of its own, as the daemon spawns
+    # it, so that signalling the group cannot reach this script.
+    s = Stub(ctx.binary, ["--spawn-helper", "--hang"], new_session=True)
+    s.send_in_background(header(len(ctx.model)) + ctx.model)
+    time.sleep(0.3)
+    found = [e["message"] for e in s.logs() if e["message"].startswith("helper started: pid ")]
+    expect(found, s.logs())
+    helper = int(found[0].split()[-1])
+    expect(_alive(helper) and os.getpgid(helper) == s.proc.pid, "the helper runs in the stub's group")
+    os.killpg(s.proc.pid, signal.SIGTERM)
+    expect(s.wait() == -signal.SIGTERM, "the stub dies on SIGTERM to its group")
+    expect(_gone_within(helper, 2), "the helper dies on SIGTERM to its group")
+
+
 def check_read_rate(ctx):
     size = 300_000
     s = Stub(ctx.binary, ["--read-rate", "1000000"])
@@ -537,7 +584,8 @@ def check_cli(ctx):
     expect(r.returncode == 0, "--help exit 0")
     for flag in ["--header", "--crash-after-bytes", "--exit-after-bytes", "--exit-code",
                  "--read-rate", "--read-block", "--hang", "--hang-after-load", "--garbage",
-                 "--wrong-sha", "--wrong-bytes", "--discard", "--ignore-sigterm", "--help"]:
+                 "--wrong-sha", "--wrong-bytes", "--discard", "--ignore-sigterm", "--spawn-helper",
+                 "--help"]:
         expect(flag in r.stdout, "usage lists " + flag)
     for args, name in [(["--bogus"], "--bogus"), (["--header", "u16"], "--header"),
                        (["--read-rate", "-5"], "--read-rate"), (["--exit-code"], "--exit-code")]:
@@ -565,8 +613,8 @@ CHECKS = [
     check_bad_requests, check_invalid_msgpack_exits_4, check_short_stream_exits_3,
     check_short_header_exits_3, check_crash_after_bytes, check_exit_after_bytes,
     check_wrong_sha_and_bytes, check_garbage, check_discard, check_u64_header,
-    check_u64_over_4gib, check_empty_model, check_hangs_and_sigterm, check_read_rate,
-    check_stdout_closed_exits_5, check_cli, check_log_format,
+    check_u64_over_4gib, check_empty_model, check_hangs_and_sigterm, check_dies_with_its_parent,
+    check_spawn_helper, check_read_rate, check_stdout_closed_exits_5, check_cli, check_log_format,
 ]
 
 

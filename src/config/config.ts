@@ -39,6 +39,8 @@ export interface FeederConfig {
     stallTimeoutMs: number;
     /** Inference requests a deployment holds unanswered at most; more are refused with 429 (Elastic ML's default). */
     queueCapacity: number;
+    /** Variables the native process gets besides the platform set (src/native/native-env.ts); nothing else of the daemon's environment reaches it. */
+    env: Record<string, string>;
   };
   daemon: {
     /** Daemon name: its deployments are kept in Elasticsearch under it, so several daemons can share a cluster. */
@@ -99,6 +101,7 @@ export function defaultConfig(): FeederConfig {
       timeoutMs: 10 * 60_000,
       stallTimeoutMs: 30_000,
       queueCapacity: 10_000,
+      env: {},
     },
     daemon: {
       name: 'default',
@@ -213,6 +216,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
   requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');
+  deploy.env = requireEnvironment(deploy.env, 'deploy.env');
   requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
   requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
   validateLease(config.daemon);
@@ -235,9 +239,30 @@ function validateLease({ heartbeatMs, leaseMs }: FeederConfig['daemon']): void {
   }
 }
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** An environment for a child process: names a shell would take, string values (a number must be written as one). */
+function requireEnvironment(value: unknown, what: string): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${what} must be an object of NAME: "value"; got ${JSON.stringify(value)}`);
+  }
+  for (const [name, entry] of Object.entries(value)) {
+    if (!ENV_NAME.test(name)) throw new InvalidArgumentError(`${what}: '${name}' is not a variable name (letters, digits and _, not starting with a digit)`);
+    if (typeof entry !== 'string') {
+      const hint = typeof entry === 'number' || typeof entry === 'boolean' ? ` (write "${entry}")` : '';
+      throw new InvalidArgumentError(`${what}.${name} must be a string; got ${JSON.stringify(entry)}${hint}`);
+    }
+    if (entry.includes('\0')) throw new InvalidArgumentError(`${what}.${name} must not contain a NUL byte`);
+  }
+  return { ...(value as Record<string, string>) };
+}
+
 function requirePositiveInteger(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${what} must be a whole number of at least 1; got '${value}'`);
 }
+
+/** Settings whose keys are the operator's own names, not ours: taken whole from the file, checked by validateConfig. */
+const OPEN_MAPS = new Set(['deploy.env']);
 
 function deepAssign(target: Record<string, unknown>, source: unknown, path: string, prefix = ''): void {
   if (typeof source !== 'object' || source === null || Array.isArray(source)) {
@@ -247,7 +272,7 @@ function deepAssign(target: Record<string, unknown>, source: unknown, path: stri
     const where = prefix ? `${prefix}.${key}` : key;
     if (!(key in target)) throw new InvalidArgumentError(`config file '${path}': unknown setting '${where}'`);
     const current = target[key];
-    if (typeof current === 'object' && current !== null && !Array.isArray(current)) {
+    if (typeof current === 'object' && current !== null && !Array.isArray(current) && !OPEN_MAPS.has(where)) {
       deepAssign(current as Record<string, unknown>, value, path, where);
     } else {
       target[key] = value;

@@ -84,6 +84,7 @@ function spawnNative(ctx: FeedContext, modelId: string): NativeProcess {
   return new NativeProcess({
     command: ctx.config.deploy.command,
     args: ctx.config.deploy.args,
+    env: ctx.config.deploy.env,
     logger: ctx.logger.child({ feeder: { model_id: modelId } }),
     killGraceMs: ctx.config.daemon.stopGraceMs,
     modelId,

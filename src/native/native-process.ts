@@ -2,8 +2,10 @@ import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { nativeEnvironment } from './native-env.js';
 import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
 import { PendingRequests } from './pending-requests.js';
+import { ProcessGroup } from './process-group.js';
 import { NativeLogForwarder } from './stderr-log.js';
 import { writeFlushed } from './stdin-writer.js';
 
@@ -17,6 +19,8 @@ export interface NativeExit {
 export interface StartOptions {
   command: string;
   args: string[];
+  /** `deploy.env`: what the process gets besides the platform set; none of the daemon's other variables reach it. */
+  env?: Readonly<Record<string, string>>;
   /** Already bound to the model id; the pid is added here. */
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
@@ -55,6 +59,11 @@ export class NativeProcess {
   /** Resolves with the `loaded` report; rejects if the process ends or lies before sending one. */
   readonly loaded: Promise<LoadedFrame>;
   readonly #subprocess: ReturnType<typeof spawn>;
+  /** It and the helpers it starts: what stop() signals. */
+  readonly #group: ProcessGroup;
+  #killTimer: NodeJS.Timeout | undefined;
+  /** Our grace timer's SIGKILL reached the group. */
+  #sigkillSent = false;
   readonly #stdin: Writable;
   #phase: StdinPhase = 'header';
   readonly #logs: NativeLogForwarder;
@@ -75,8 +84,11 @@ export class NativeProcess {
     this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#modelId = options.modelId;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#subprocess = spawn(options.command, options.args, this.#killGraceMs);
+    this.#subprocess = spawn(options.command, options.args, nativeEnvironment(options.env ?? {}));
     this.pid = this.#subprocess.pid ?? -1;
+    this.#group = new ProcessGroup(this.pid);
+    // 'exit' comes as the process is reaped, even while a helper still holds its stdout open.
+    this.#subprocess.once('exit', () => this.#onLeaderExit());
     this.#stdin = this.#subprocess.stdin!;
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
     this.#stdin.on('error', () => {});
@@ -160,12 +172,13 @@ export class NativeProcess {
     this.#stdin.write(frame);
   }
 
-  /** SIGTERM, then SIGKILL after the grace delay; resolves once the process is gone. */
+  /** SIGTERM to its process group, then SIGKILL after the grace delay; resolves once the process is gone. */
   async stop(): Promise<NativeExit> {
     this.#stopRequested = true;
     if (this.#exit || this.#stopping) return this.exited;
     this.#stopping = true;
-    this.#subprocess.kill('SIGTERM');
+    // No timer for a group already gone: it would only hold the event loop for the grace period.
+    if (this.#group.signal('SIGTERM')) this.#killTimer = setTimeout(() => (this.#sigkillSent = this.#group.signal('SIGKILL')), this.#killGraceMs);
     const exit = await this.exited;
     if (exit.forceKilled) {
       this.#logger.warn({ event: { action: 'native-kill', outcome: 'success' } }, `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`);
@@ -244,12 +257,20 @@ export class NativeProcess {
     this.#pending.rejectAll(error);
   }
 
+  #onLeaderExit(): void {
+    clearTimeout(this.#killTimer);
+    this.#group.release();
+  }
+
   async #waitForExit(command: string): Promise<NativeExit> {
     const result = await this.#subprocess;
+    this.#onLeaderExit(); // a process that never started has no 'exit'
     await this.#logs.done;
-    // execa says whether its own grace timer sent the SIGKILL: a process the kernel's OOM killer
-    // ended while being stopped was not "killed for ignoring SIGTERM".
-    this.#exit = { exitCode: result.exitCode ?? null, signal: result.signal ?? null, forceKilled: result.isForcefullyTerminated === true };
+    // Ours only if our grace timer's SIGKILL went out and is what it died of: a process the
+    // kernel's OOM killer ended while being stopped, or one that died of the SIGTERM just as the
+    // timer fired, was not "killed for ignoring SIGTERM".
+    const signal = result.signal ?? null;
+    this.#exit = { exitCode: result.exitCode ?? null, signal, forceKilled: this.#sigkillSent && signal === 'SIGKILL' };
     if (result.failed && result.exitCode === undefined && !result.signal) {
       this.#failure ??= new NativeProcessError(`cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`);
     }
@@ -263,16 +284,22 @@ function invalidTimeout(timeoutMs: number): InvalidArgumentError | null {
   return new InvalidArgumentError(`a native request's timeoutMs must be a positive number of milliseconds; got '${timeoutMs}'`);
 }
 
-function spawn(command: string, args: string[], killGraceMs: number) {
+function spawn(command: string, args: string[], env: Record<string, string>) {
   return execa(command, args, {
+    env,
+    extendEnv: false,
+    // A group of its own (setsid), for its helpers; it no longer gets a terminal's Ctrl-C, which
+    // is ours to act on. The SIGTERM → SIGKILL escalation and the exit cleanup are ProcessGroup's,
+    // since execa's reach the pid alone.
+    detached: true,
+    cleanup: false,
+    forceKillAfterDelay: false,
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',
     buffer: false,
     encoding: 'buffer',
     reject: false,
-    cleanup: true,
-    forceKillAfterDelay: killGraceMs,
   });
 }
 

@@ -66,6 +66,21 @@ describe('loadConfig', () => {
     expect(loadConfig({ config: path }, {}).daemon).toMatchObject({ heartbeatMs: 300, leaseMs: 1500 });
   });
 
+  it('takes deploy.env as names of its own choosing, {} by default; refuses a bad name or a value that is not a string', async () => {
+    expect(loadConfig({ config: undefined }, {}).deploy.env).toEqual({});
+    const dir = await tempDir();
+    const withEnv = async (env: unknown) => {
+      const path = join(dir, `feeder-${Math.random().toString(36).slice(2)}.json`);
+      await writeFile(path, JSON.stringify({ deploy: { env } }));
+      return () => loadConfig({ config: path }, {});
+    };
+    expect((await withEnv({ OMP_NUM_THREADS: '4', _lib_path: '/opt/x' }))().deploy.env).toEqual({ OMP_NUM_THREADS: '4', _lib_path: '/opt/x' });
+    expect(await withEnv({ '1ST': 'x' })).toThrow("deploy.env: '1ST' is not a variable name (letters, digits and _, not starting with a digit)");
+    expect(await withEnv({ 'A=B': 'x' })).toThrow(/deploy.env: 'A=B' is not a variable name/);
+    expect(await withEnv({ OMP_NUM_THREADS: 4 })).toThrow("deploy.env.OMP_NUM_THREADS must be a string; got 4 (write \"4\")");
+    expect(await withEnv(['OMP_NUM_THREADS=4'])).toThrow('deploy.env must be an object of NAME: "value"; got ["OMP_NUM_THREADS=4"]');
+  });
+
   it('rejects an Elasticsearch URL that is not a URL, saying how to set it', () => {
     expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
   });

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { AbortedError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
 import { NativeProcess } from '../../src/native/native-process.js';
 import { CONTROL_CLEAR_CACHE, encodeRequest } from '../../src/native/protocol.js';
-import { isRunning } from '../support/deploy.js';
+import { isRunning, procStat, stopsRunning } from '../support/deploy.js';
 import { captureLogger } from '../support/es.js';
 
 const command = loadConfig({ config: undefined }, {}).deploy.command;
@@ -13,7 +13,7 @@ function start(args: string[], killGraceMs: number) {
   const { logger, lines } = captureLogger();
   const native = new NativeProcess({ command, args, logger, killGraceMs, modelId: 'np-test', requestTimeoutMs: 30_000 });
   const kills = () => lines.filter((l) => (l.event as { action?: string } | undefined)?.action === 'native-kill');
-  return { native, kills };
+  return { native, kills, lines };
 }
 
 describe('NativeProcess.stop', () => {
@@ -39,6 +39,32 @@ describe('NativeProcess.stop', () => {
     expect(kills()).toEqual([]);
   });
 
+  it('ends the helpers the process started: SIGTERM goes to its process group', async () => {
+    const { native, helperPid } = await startWithHelper([], 5000);
+    try {
+      expect(procStat(native.pid)?.[2], 'the process leads a group of its own').toBe(String(native.pid));
+      expect(procStat(helperPid)?.[2], 'the helper is in its group').toBe(String(native.pid));
+      const exit = await native.stop();
+      expect(exit).toMatchObject({ signal: 'SIGTERM', forceKilled: false });
+      expect(await stopsRunning(helperPid, 2000), 'the helper outlived the stop').toBe(true);
+    } finally {
+      killLeftover(helperPid);
+    }
+  });
+
+  it('SIGKILLs the whole group when it ignores SIGTERM, and says so once', async () => {
+    const { native, helperPid, kills } = await startWithHelper(['--ignore-sigterm'], 300);
+    try {
+      const exit = await native.stop();
+      expect(exit).toMatchObject({ signal: 'SIGKILL', forceKilled: true });
+      expect(native.describeStop()).toBe('was killed with SIGKILL (it ignored SIGTERM for 0.3 s)');
+      expect(kills()).toHaveLength(1);
+      expect(await stopsRunning(helperPid, 2000), 'the helper outlived the SIGKILL').toBe(true);
+    } finally {
+      killLeftover(helperPid);
+    }
+  });
+
   it('sends SIGTERM once however often it is asked', async () => {
     const { native, kills } = start(['--hang'], 5000);
     await native.writeHeader(sizeHeader(1), new AbortController().signal);
@@ -48,6 +74,24 @@ describe('NativeProcess.stop', () => {
     expect(kills()).toEqual([]);
   });
 });
+
+/** A stub with a `--spawn-helper` child, in the hang state after its header; returns the helper's pid from its log. */
+async function startWithHelper(args: string[], killGraceMs: number) {
+  const { native, kills, lines } = start(['--spawn-helper', '--hang', ...args], killGraceMs);
+  await native.writeHeader(sizeHeader(1), new AbortController().signal);
+  for (let waited = 0; waited < 5000; waited += 25) {
+    const started = lines.map((l) => /^helper started: pid (\d+)$/.exec(String(l.msg))).find((m) => m);
+    if (started && lines.some((l) => String(l.msg) === 'simulated hang')) return { native, helperPid: Number(started[1]), kills };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await native.stop();
+  throw new Error(`the stub never reported its helper: ${JSON.stringify(lines.map((l) => l.msg))}`);
+}
+
+/** A helper that a failing test left behind would hold a pid for the rest of the suite. */
+function killLeftover(pid: number): void {
+  if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+}
 
 /** Settles `promise` or says it did not within `ms`: for "never settles" defects, not for speed. */
 async function settled<T>(promise: Promise<T>, ms = 3000): Promise<{ value: T } | { error: Error } | 'unsettled'> {

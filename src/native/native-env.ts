@@ -1,0 +1,23 @@
+/**
+ * What a native process may take from the daemon's environment, when it is set there: the search
+ * path for the helpers and libraries it runs (PATH), where a library keeps per-user files (HOME),
+ * how it formats text and time (LANG, LC_ALL, TZ), and where it writes temporary files (TMPDIR).
+ * Nothing else: the daemon's environment holds ES_PASSWORD, ES_API_KEY, FEEDER_TOKEN and an ES_URL
+ * that may carry credentials, and a process that needs none of them must not be able to read them
+ * in /proc/<pid>/environ. Anything a process needs beyond these (OMP_NUM_THREADS, MKL_NUM_THREADS,
+ * CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH) is named in `deploy.env`, where an operator sees it.
+ */
+export const PLATFORM_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
+
+/** The whole environment of a native process: the platform set from `daemonEnv`, then `deploy.env`, which wins. */
+export function nativeEnvironment(
+  deployEnv: Readonly<Record<string, string>>,
+  daemonEnv: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of PLATFORM_ENV) {
+    const value = daemonEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...deployEnv };
+}
