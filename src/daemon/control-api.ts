@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
 import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
+import { decodePathSegment, parseTargetPath } from './request-target.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
 
@@ -28,7 +29,7 @@ export function createControlApi(deployments: Deployments, token: string | undef
 }
 
 async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, token: string | undefined): Promise<void> {
-  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const path = parseTargetPath(request.url);
   const route = routes.find((r) => r.pattern.test(path));
   if (!route) throw new HttpError(404, 'FEEDER_ERR_NO_ROUTE', `no such endpoint: ${path}`);
   const handler = route.methods[request.method ?? ''];
@@ -37,15 +38,7 @@ async function handle(routes: Route[], request: IncomingMessage, response: Serve
     throw new HttpError(405, 'FEEDER_ERR_METHOD', `${request.method} is not allowed on ${path}; use ${allow}`, { allow });
   }
   if (path !== '/healthz') checkBearer(request, token);
-  await handler(request, response, decodePathPart(route.pattern.exec(path)![1] ?? ''));
-}
-
-function decodePathPart(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new HttpError(400, 'FEEDER_ERR_BAD_PATH', `'${part}' is not a valid percent-encoded path segment`);
-  }
+  await handler(request, response, decodePathSegment(route.pattern.exec(path)![1] ?? ''));
 }
 
 function buildRoutes(deployments: Deployments): Route[] {
