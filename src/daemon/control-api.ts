@@ -28,17 +28,26 @@ export function createControlApi(deployments: Deployments, token: string | undef
   });
 }
 
+/**
+ * The token comes before the route (but for /healthz), so that a caller without it learns nothing
+ * of the routes, not even from a 404 or a 405 and its Allow.
+ */
 async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, token: string | undefined): Promise<void> {
   const path = parseTargetPath(request.url);
+  if (path !== '/healthz') checkBearer(request, token);
+  const { handler, id } = resolveRoute(routes, request.method ?? '', path);
+  await handler(request, response, id);
+}
+
+function resolveRoute(routes: Route[], method: string, path: string): { handler: Handler; id: string } {
   const route = routes.find((r) => r.pattern.test(path));
   if (!route) throw new HttpError(404, 'FEEDER_ERR_NO_ROUTE', `no such endpoint: ${path}`);
-  const handler = route.methods[request.method ?? ''];
+  const handler = route.methods[method];
   if (!handler) {
     const allow = Object.keys(route.methods).join(', ');
-    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${request.method} is not allowed on ${path}; use ${allow}`, { allow });
+    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${method} is not allowed on ${path}; use ${allow}`, { allow });
   }
-  if (path !== '/healthz') checkBearer(request, token);
-  await handler(request, response, decodePathSegment(route.pattern.exec(path)![1] ?? ''));
+  return { handler, id: decodePathSegment(route.pattern.exec(path)![1] ?? '') };
 }
 
 function buildRoutes(deployments: Deployments): Route[] {

@@ -91,10 +91,13 @@ function statusOf(error: FeederError): number {
   return 500;
 }
 
-/** Constant-time comparison of the bearer token; no token configured means the socket's reach is the guard. */
+/**
+ * Constant-time comparison of the bearer token; no token configured means the socket's reach is the
+ * guard. The scheme's case does not matter (RFC 7235: `bearer` is `Bearer`).
+ */
 export function checkBearer(request: IncomingMessage, token: string | undefined): void {
   if (!token) return;
-  const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+  const given = /^Bearer +(.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {

@@ -51,6 +51,24 @@ describe('the control API', () => {
     expect(answer.headers.get('allow')).toBe('GET');
   });
 
+  it.each([
+    ['an unknown route', 'GET', '/nope'],
+    ['a wrong method on a route', 'PATCH', '/deployments/anything'],
+    ['a wrong method on /metrics', 'POST', '/metrics'],
+    ['a wrong method on /deployments', 'DELETE', '/deployments'],
+  ])('answers %s without the token with 401 and no Allow, so the API cannot be mapped', async (_what, method, path) => {
+    const answer = await call(method, path, undefined, {});
+    expect(answer.status).toBe(401);
+    expect(answer.headers.get('allow')).toBeNull();
+    expect(JSON.parse(answer.body).error.code).toBe('FEEDER_ERR_UNAUTHORIZED');
+    expect((await call(method, path, undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
+  });
+
+  it.each(['bearer', 'BEARER', 'BeArEr'])('accepts the %s scheme, case not mattering (RFC 7235)', async (scheme) => {
+    const answer = await call('GET', `/deployments/${model.modelId}`, undefined, { authorization: `${scheme} ${TOKEN}` });
+    expect(answer.status, answer.body).toBe(200);
+  });
+
   it('wants the bearer token everywhere but /healthz', async () => {
     expect((await call('GET', '/deployments', undefined, {})).status).toBe(401);
     expect((await call('GET', '/deployments', undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
