@@ -26,6 +26,9 @@ export type ErrorCode =
   // Answers of the control API itself (src/daemon/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
   | 'FEEDER_ERR_BAD_PATH'
+  | 'FEEDER_ERR_BAD_REQUEST'
+  | 'FEEDER_ERR_FORBIDDEN'
+  | 'FEEDER_ERR_CONTENT_TYPE'
   | 'FEEDER_ERR_BODY_TOO_LARGE'
   | 'FEEDER_ERR_METHOD'
   | 'FEEDER_ERR_NO_ROUTE'
@@ -177,6 +180,9 @@ const CLASS_OF_CODE: Record<ErrorCode, ErrorClass | null> = {
   FEEDER_ERR_UNAVAILABLE: UnavailableError,
   FEEDER_ERR_BAD_JSON: null,
   FEEDER_ERR_BAD_PATH: null,
+  FEEDER_ERR_BAD_REQUEST: null,
+  FEEDER_ERR_FORBIDDEN: null,
+  FEEDER_ERR_CONTENT_TYPE: null,
   FEEDER_ERR_BODY_TOO_LARGE: null,
   FEEDER_ERR_METHOD: null,
   FEEDER_ERR_NO_ROUTE: null,

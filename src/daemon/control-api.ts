@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
 import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
+import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
@@ -14,6 +15,12 @@ interface Route {
   methods: Record<string, Handler>;
 }
 
+export interface ControlApiOptions {
+  token: string | undefined;
+  /** Where it listens: a Unix socket's clients may send no Host. */
+  address: ListenAddress;
+}
+
 const MAX_WAIT_MS = 10 * 60_000;
 
 /**
@@ -21,21 +28,25 @@ const MAX_WAIT_MS = 10 * 60_000;
  *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
  *   POST /deployments/<id>/infer
  */
-export function createControlApi(deployments: Deployments, token: string | undefined): Server {
+export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = buildRoutes(deployments);
-  return createServer((request, response) => {
-    handle(routes, request, response, token).catch((error: unknown) => sendError(response, error));
-  });
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    handle(routes, request, response, options).catch((error: unknown) => sendError(response, error));
+  };
+  // The Host check is ours (a Unix socket may go without one); node's would answer a bare 400.
+  return createServer({ requireHostHeader: false }, onRequest);
 }
 
 /**
- * The token comes before the route (but for /healthz), so that a caller without it learns nothing
- * of the routes, not even from a 404 or a 405 and its Allow.
+ * Who may ask comes before what is asked: the browser checks, then the token (but for /healthz),
+ * so that a caller without the token learns nothing of the routes, not even from a 404 or a 405.
  */
-async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, token: string | undefined): Promise<void> {
+async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, options: ControlApiOptions): Promise<void> {
+  checkBrowserRequest(request, options.address);
   const path = parseTargetPath(request.url);
-  if (path !== '/healthz') checkBearer(request, token);
+  if (path !== '/healthz') checkBearer(request, options.token);
   const { handler, id } = resolveRoute(routes, request.method ?? '', path);
+  requireJsonBody(request);
   await handler(request, response, id);
 }
 

@@ -14,8 +14,9 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   const health = await ctx.es.checkCluster();
   await installTemplates(ctx.es);
   const deployments = new Deployments(ctx);
-  const server = createControlApi(deployments, ctx.config.daemon.token);
-  const address = await listen(server, parseListenAddress(ctx.config.daemon.listen));
+  const listenAddress = parseListenAddress(ctx.config.daemon.listen);
+  const server = createControlApi(deployments, { token: ctx.config.daemon.token, address: listenAddress });
+  const address = await listen(server, listenAddress);
   logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: ctx.config.daemon.name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${ctx.config.daemon.name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
   await deployments.restore();
   if (!signal.aborted) await once(signal, 'abort');

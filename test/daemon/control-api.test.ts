@@ -12,8 +12,9 @@ describe('the control API', () => {
   let model: { modelId: string; bytes: Buffer };
   let base: string;
   const auth = { authorization: `Bearer ${TOKEN}` };
+  const json = { 'content-type': 'application/json' };
   const call = (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = auth) =>
-    fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) }).then(async (r) => ({ status: r.status, body: await r.text(), headers: r.headers }));
+    fetch(`${base}${path}`, { method, headers: body === undefined ? headers : { ...json, ...headers }, ...(body !== undefined ? { body } : {}) }).then(async (r) => ({ status: r.status, body: await r.text(), headers: r.headers }));
 
   beforeAll(async () => {
     model = await storedModel(300_000);

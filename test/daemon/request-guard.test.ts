@@ -10,8 +10,10 @@ describe('the control API without a token', () => {
   let model: { modelId: string; bytes: Buffer };
   let address: RawAddress;
   let host: string;
+  const json: Array<[string, string]> = [['content-type', 'application/json']];
   const send = (method: string, target: string, headers: Array<[string, string]>, body?: string) => rawRequest(address, { method, target, headers, ...(body === undefined ? {} : { body }) });
   const errorOf = (answer: { body: string }) => (JSON.parse(answer.body) as { error: { code: string; message: string } }).error;
+  const inferences = async () => (JSON.parse((await send('GET', `/deployments/${model.modelId}`, [['host', host]])).body) as { inference_count: number }).inference_count;
 
   beforeAll(async () => {
     model = await storedModel(100_000);
@@ -25,6 +27,80 @@ describe('the control API without a token', () => {
   afterAll(async () => {
     await daemon?.cli(['undeploy', model.modelId]);
     await daemon?.stop();
+  });
+
+  describe('Host (DNS rebinding)', () => {
+    it.each(['evil.example', 'evil.example:9465', '127.0.0.1.nip.io', 'localhost.evil.example', 'localhost:80@evil.example', ''])('refuses Host %j with 403, naming the names it accepts', async (name) => {
+      const answer = await send('GET', '/deployments', [['host', name]]);
+      expect(answer.status).toBe(403);
+      expect(errorOf(answer)).toMatchObject({ code: 'FEEDER_ERR_FORBIDDEN', message: expect.stringMatching(/127\.0\.0\.1.*localhost.*\[::1\]/) });
+    });
+
+    it('refuses a request without Host on a loopback port', async () => {
+      const answer = await send('GET', '/deployments', []);
+      expect(answer.status).toBe(400);
+      expect(errorOf(answer).code).toBe('FEEDER_ERR_BAD_REQUEST');
+    });
+
+    it.each(['PORT', '127.0.0.1', 'localhost', 'localhost:PORT', 'LocalHost:PORT', '[::1]:PORT', '[::1]'])('accepts the loopback name %s', async (name) => {
+      const port = daemon.listen.split(':').pop()!;
+      const answer = await send('GET', '/deployments', [['host', name === 'PORT' ? host : name.replace('PORT', port)]]);
+      expect(answer.status, answer.body).toBe(200);
+    });
+  });
+
+  describe('content type (CSRF)', () => {
+    it.each([
+      ['text/plain', [['content-type', 'text/plain']]],
+      ['text/plain with a JSON-looking parameter', [['content-type', 'text/plain; application/json']]],
+      ['a form', [['content-type', 'application/x-www-form-urlencoded']]],
+      ['no content type', []],
+      ['application/jsonx', [['content-type', 'application/jsonx']]],
+    ] as Array<[string, Array<[string, string]>]>)('refuses an inference whose body is %s with 415, and runs none', async (_what, headers) => {
+      const before = await inferences();
+      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...headers], '{"tokens":[[1]]}');
+      expect(answer.status, answer.body).toBe(415);
+      expect(errorOf(answer)).toMatchObject({ code: 'FEEDER_ERR_CONTENT_TYPE', message: expect.stringContaining('application/json') });
+      expect(await inferences()).toBe(before);
+    });
+
+    it('refuses a chunked body without application/json too', async () => {
+      const answer = await send('PUT', `/deployments/${model.modelId}`, [['host', host], ['transfer-encoding', 'chunked']], '2\r\n{}\r\n0\r\n\r\n');
+      expect(answer.status, answer.body).toBe(415);
+    });
+
+    it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"'])('runs an inference sent as %s', async (type) => {
+      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ['content-type', type]], '{"tokens":[[7]]}');
+      expect(answer.status, answer.body).toBe(200);
+      expect(JSON.parse(answer.body).result.inference).toEqual([[[model.bytes[7]! / 255]]]);
+    });
+
+    it('needs no content type on a request without a body', async () => {
+      expect((await send('GET', `/deployments/${model.modelId}`, [['host', host], ['content-length', '0']])).status).toBe(200);
+    });
+  });
+
+  describe('Origin and Sec-Fetch-Site (cross-origin pages)', () => {
+    it.each([
+      ['another origin', [['origin', 'http://evil.example']]],
+      ['another port of this machine', [['origin', 'http://127.0.0.1:1']]],
+      ['https on our port', [['origin', `https://HOST`]]],
+      ['an opaque origin', [['origin', 'null']]],
+      ['a cross-site fetch', [['sec-fetch-site', 'cross-site']]],
+      ['a same-site fetch from another port', [['sec-fetch-site', 'same-site']]],
+    ] as Array<[string, Array<[string, string]>]>)('refuses %s with 403, and runs no inference', async (_what, headers) => {
+      const before = await inferences();
+      const given = headers.map(([n, v]): [string, string] => [n, v.replace('HOST', host)]);
+      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...json, ...given], '{"tokens":[[1]]}');
+      expect(answer.status, answer.body).toBe(403);
+      expect(errorOf(answer).code).toBe('FEEDER_ERR_FORBIDDEN');
+      expect(await inferences()).toBe(before);
+    });
+
+    it('accepts its own origin', async () => {
+      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...json, ['origin', `http://${host}`], ['sec-fetch-site', 'same-origin']], '{"tokens":[[3]]}');
+      expect(answer.status, answer.body).toBe(200);
+    });
   });
 
   describe('request targets', () => {
