@@ -4,7 +4,7 @@ import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
-import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
+import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
 
@@ -31,10 +31,17 @@ const MAX_WAIT_MS = 10 * 60_000;
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = buildRoutes(deployments);
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    trackResponse(request, response);
     handle(routes, request, response, options).catch((error: unknown) => sendError(response, error));
   };
   // The Host check is ours (a Unix socket may go without one); node's would answer a bare 400.
-  return createServer({ requireHostHeader: false }, onRequest);
+  const server = createServer({ requireHostHeader: false }, onRequest);
+  server.on('clientError', answerClientError);
+  // Unanswered, node:http drops a CONNECT's connection without a word.
+  server.on('connect', (_request: IncomingMessage, socket) => writeRawError(socket, new HttpError(400, 'FEEDER_ERR_BAD_PATH', 'CONNECT is not served: the control API is no proxy')));
+  // node:http answers an Expect other than 100-continue with a bare 417 before any check of ours; RFC 9110 lets a server ignore it.
+  server.on('checkExpectation', onRequest);
+  return server;
 }
 
 /**

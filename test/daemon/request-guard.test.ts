@@ -126,4 +126,27 @@ describe('the control API without a token', () => {
         expect((await send('GET', target, [['host', host]])).status, target).toBe(200);
     });
   });
+
+  describe('what node:http would answer itself', () => {
+    it.each([
+      ['an invalid method', 'get /deployments HTTP/1.1\r\nhost: HOST\r\n\r\n', 400],
+      ['an unknown HTTP version', 'GET /deployments HTTP/7.1\r\nhost: HOST\r\n\r\n', 400],
+      ['a bad header name', 'GET /deployments HTTP/1.1\r\nhost: HOST\r\nbad name: x\r\n\r\n', 400],
+      ['a bad content-length', 'POST /deployments HTTP/1.1\r\nhost: HOST\r\ncontent-length: abc\r\n\r\n{}', 400],
+      ['headers over 16 KiB', `GET /deployments HTTP/1.1\r\nhost: HOST\r\nx-long: ${'y'.repeat(20 * 1024)}\r\n\r\n`, 431],
+      ['CONNECT', 'CONNECT other.host:443 HTTP/1.1\r\nhost: other.host:443\r\n\r\n', 400],
+    ])('answers %s with JSON', async (_what, request, status) => {
+      const answer = await rawRequest(address, Buffer.from(request.replace('HOST', host), 'latin1'));
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toBe('application/json');
+      expect(errorOf(answer).code).toMatch(/^FEEDER_ERR_BAD_(REQUEST|PATH)$/);
+    });
+
+    it('answers a request with an unknown Expect as any other, after the same checks', async () => {
+      const refused = await send('GET', '/deployments', [['host', 'evil.example'], ['expect', 'teapot']]);
+      expect(refused.status, refused.body).toBe(403);
+      const served = await send('GET', `/deployments/${model.modelId}`, [['host', host], ['expect', 'teapot']]);
+      expect(served.status, served.body).toBe(200);
+    });
+  });
 });
