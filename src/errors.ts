@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'FEEDER_ERR_ABORTED'
   | 'FEEDER_ERR_DAEMON'
   | 'FEEDER_ERR_UNAVAILABLE'
+  | 'FEEDER_ERR_LISTEN'
   // Answers of the control API itself (src/daemon/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
   | 'FEEDER_ERR_BAD_PATH'
@@ -150,6 +151,11 @@ export class UnavailableError extends FeederError {
   override readonly code = 'FEEDER_ERR_UNAVAILABLE';
 }
 
+/** The control API cannot listen where daemon.listen says: the port is taken, or the socket path is someone else's. */
+export class ListenError extends FeederError {
+  override readonly code = 'FEEDER_ERR_LISTEN';
+}
+
 type ErrorClass = new (message: string) => FeederError;
 
 /**
@@ -178,6 +184,7 @@ const CLASS_OF_CODE: Record<ErrorCode, ErrorClass | null> = {
   FEEDER_ERR_ABORTED: AbortedError,
   FEEDER_ERR_DAEMON: DaemonError,
   FEEDER_ERR_UNAVAILABLE: UnavailableError,
+  FEEDER_ERR_LISTEN: ListenError,
   FEEDER_ERR_BAD_JSON: null,
   FEEDER_ERR_BAD_PATH: null,
   FEEDER_ERR_BAD_REQUEST: null,

@@ -1,12 +1,13 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ListenError } from '../errors.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
 import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
+import { prepareSocketPath } from './socket-path.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
 
@@ -143,11 +144,28 @@ function isTokenBatch(value: unknown): value is number[][] {
 /** Listens on loopback or on a Unix socket that only this user can open. */
 export async function listen(server: Server, address: ListenAddress): Promise<string> {
   if (address.kind === 'unix') {
-    await rm(address.path, { force: true });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.path, resolve));
+    await prepareSocketPath(address.path);
+    await listenOn(server, `unix:${address.path}`, (done) => server.listen(address.path, done));
     await chmod(address.path, 0o600);
     return `unix:${address.path}`;
   }
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.port, address.host, resolve));
+  await listenOn(server, `${address.host}:${address.port}`, (done) => server.listen(address.port, address.host, done));
   return `${address.host}:${(server.address() as { port: number }).port}`;
+}
+
+/** A port or socket that another process took meanwhile is the user's to sort out, not a crash. */
+async function listenOn(server: Server, where: string, start: (done: () => void) => void): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      start(() => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is in use, by another daemon or another program' : (error as Error).message;
+    throw new ListenError(`cannot listen on ${where}: ${reason}; choose another address with --listen / FEEDER_LISTEN`, { cause: error });
+  }
 }
