@@ -16,8 +16,8 @@ async function serveOn(path: string): Promise<{ started: boolean; exitCode: numb
   const child = execa('node', [CLI, 'serve', '--listen', `unix:${path}`], { env: { ES_URL: esUrl(), FEEDER_DAEMON_NAME: uniqueId('socket') }, reject: false, buffer: false });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (part: Buffer) => (stdout += part.toString()));
-  child.stderr!.on('data', (part: Buffer) => (stderr += part.toString()));
+  child.stdout.on('data', (part: Buffer) => (stdout += part.toString()));
+  child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
   for (let waited = 0; child.exitCode === null && !stdout.includes('"daemon-start"') && waited < 30_000; waited += 50) await sleep(50);
   const started = child.exitCode === null;
   if (started) child.kill('SIGTERM');
