@@ -24,9 +24,13 @@ export type ErrorCode =
   | 'FEEDER_ERR_DAEMON'
   | 'FEEDER_ERR_DAEMON_RUNNING'
   | 'FEEDER_ERR_UNAVAILABLE'
+  | 'FEEDER_ERR_LISTEN'
   // Answers of the control API itself (src/daemon/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
   | 'FEEDER_ERR_BAD_PATH'
+  | 'FEEDER_ERR_BAD_REQUEST'
+  | 'FEEDER_ERR_FORBIDDEN'
+  | 'FEEDER_ERR_CONTENT_TYPE'
   | 'FEEDER_ERR_BODY_TOO_LARGE'
   | 'FEEDER_ERR_METHOD'
   | 'FEEDER_ERR_NO_ROUTE'
@@ -156,6 +160,11 @@ export class UnavailableError extends FeederError {
   override readonly code = 'FEEDER_ERR_UNAVAILABLE';
 }
 
+/** The control API cannot listen where daemon.listen says: the port is taken, or the socket path is someone else's. */
+export class ListenError extends FeederError {
+  override readonly code = 'FEEDER_ERR_LISTEN';
+}
+
 type ErrorClass = new (message: string) => FeederError;
 
 /**
@@ -185,8 +194,12 @@ const CLASS_OF_CODE: Record<ErrorCode, ErrorClass | null> = {
   FEEDER_ERR_DAEMON: DaemonError,
   FEEDER_ERR_DAEMON_RUNNING: DaemonRunningError,
   FEEDER_ERR_UNAVAILABLE: UnavailableError,
+  FEEDER_ERR_LISTEN: ListenError,
   FEEDER_ERR_BAD_JSON: null,
   FEEDER_ERR_BAD_PATH: null,
+  FEEDER_ERR_BAD_REQUEST: null,
+  FEEDER_ERR_FORBIDDEN: null,
+  FEEDER_ERR_CONTENT_TYPE: null,
   FEEDER_ERR_BODY_TOO_LARGE: null,
   FEEDER_ERR_METHOD: null,
   FEEDER_ERR_NO_ROUTE: null,

@@ -19,7 +19,7 @@ describe('errors rebuilt from the wire', () => {
     expect({ code: rebuilt.code, exitCode: rebuilt.exitCode, message: rebuilt.message }).toEqual({ code: error.code, exitCode: error.exitCode, message: error.message });
   });
 
-  it.each(['FEEDER_ERR_BAD_JSON', 'FEEDER_ERR_BAD_PATH', 'FEEDER_ERR_BODY_TOO_LARGE', 'FEEDER_ERR_METHOD', 'FEEDER_ERR_NO_ROUTE', 'FEEDER_ERR_UNAUTHORIZED', 'FEEDER_ERR_INTERNAL'])(
+  it.each(['FEEDER_ERR_BAD_JSON', 'FEEDER_ERR_BAD_PATH', 'FEEDER_ERR_BAD_REQUEST', 'FEEDER_ERR_FORBIDDEN', 'FEEDER_ERR_CONTENT_TYPE', 'FEEDER_ERR_BODY_TOO_LARGE', 'FEEDER_ERR_METHOD', 'FEEDER_ERR_NO_ROUTE', 'FEEDER_ERR_UNAUTHORIZED', 'FEEDER_ERR_INTERNAL'])(
     "the control API's %s comes back as a DaemonError carrying it",
     (code) => {
       const rebuilt = errorFromWire(code, 'refused');

@@ -1,16 +1,25 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ListenError } from '../errors.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
-import { checkBearer, HttpError, readJsonBody, sendError, sendJson } from './http.js';
+import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
+import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
+import { decodePathSegment, parseTargetPath } from './request-target.js';
+import { prepareSocketPath } from './socket-path.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
 
 interface Route {
   pattern: RegExp;
   methods: Record<string, Handler>;
+}
+
+export interface ControlApiOptions {
+  token: string | undefined;
+  /** Where it listens: a Unix socket's clients may send no Host. */
+  address: ListenAddress;
 }
 
 const MAX_WAIT_MS = 10 * 60_000;
@@ -20,32 +29,44 @@ const MAX_WAIT_MS = 10 * 60_000;
  *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
  *   POST /deployments/<id>/infer
  */
-export function createControlApi(deployments: Deployments, token: string | undefined): Server {
+export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = buildRoutes(deployments);
-  return createServer((request, response) => {
-    handle(routes, request, response, token).catch((error: unknown) => sendError(response, error));
-  });
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    trackResponse(request, response);
+    handle(routes, request, response, options).catch((error: unknown) => sendError(response, error));
+  };
+  // The Host check is ours (a Unix socket may go without one); node's would answer a bare 400.
+  const server = createServer({ requireHostHeader: false }, onRequest);
+  server.on('clientError', answerClientError);
+  // Unanswered, node:http drops a CONNECT's connection without a word.
+  server.on('connect', (_request: IncomingMessage, socket) => writeRawError(socket, new HttpError(400, 'FEEDER_ERR_BAD_PATH', 'CONNECT is not served: the control API is no proxy')));
+  // node:http answers an Expect other than 100-continue with a bare 417 before any check of ours; RFC 9110 lets a server ignore it.
+  server.on('checkExpectation', onRequest);
+  return server;
 }
 
-async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, token: string | undefined): Promise<void> {
-  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+/**
+ * Who may ask comes before what is asked: the browser checks, then the token (but for /healthz),
+ * so that a caller without the token learns nothing of the routes, not even from a 404 or a 405.
+ */
+async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, options: ControlApiOptions): Promise<void> {
+  checkBrowserRequest(request, options.address);
+  const path = parseTargetPath(request.url);
+  if (path !== '/healthz') checkBearer(request, options.token);
+  const { handler, id } = resolveRoute(routes, request.method ?? '', path);
+  requireJsonBody(request);
+  await handler(request, response, id);
+}
+
+function resolveRoute(routes: Route[], method: string, path: string): { handler: Handler; id: string } {
   const route = routes.find((r) => r.pattern.test(path));
   if (!route) throw new HttpError(404, 'FEEDER_ERR_NO_ROUTE', `no such endpoint: ${path}`);
-  const handler = route.methods[request.method ?? ''];
+  const handler = route.methods[method];
   if (!handler) {
     const allow = Object.keys(route.methods).join(', ');
-    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${request.method} is not allowed on ${path}; use ${allow}`, { allow });
+    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${method} is not allowed on ${path}; use ${allow}`, { allow });
   }
-  if (path !== '/healthz') checkBearer(request, token);
-  await handler(request, response, decodePathPart(route.pattern.exec(path)![1] ?? ''));
-}
-
-function decodePathPart(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new HttpError(400, 'FEEDER_ERR_BAD_PATH', `'${part}' is not a valid percent-encoded path segment`);
-  }
+  return { handler, id: decodePathSegment(route.pattern.exec(path)![1] ?? '') };
 }
 
 function buildRoutes(deployments: Deployments): Route[] {
@@ -123,11 +144,28 @@ function isTokenBatch(value: unknown): value is number[][] {
 /** Listens on loopback or on a Unix socket that only this user can open. */
 export async function listen(server: Server, address: ListenAddress): Promise<string> {
   if (address.kind === 'unix') {
-    await rm(address.path, { force: true });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.path, resolve));
+    await prepareSocketPath(address.path);
+    await listenOn(server, `unix:${address.path}`, (done) => server.listen(address.path, done));
     await chmod(address.path, 0o600);
     return `unix:${address.path}`;
   }
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(address.port, address.host, resolve));
+  await listenOn(server, `${address.host}:${address.port}`, (done) => server.listen(address.port, address.host, done));
   return `${address.host}:${(server.address() as { port: number }).port}`;
+}
+
+/** A port or socket that another process took meanwhile is the user's to sort out, not a crash. */
+async function listenOn(server: Server, where: string, start: (done: () => void) => void): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      start(() => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is in use, by another daemon or another program' : (error as Error).message;
+    throw new ListenError(`cannot listen on ${where}: ${reason}; choose another address with --listen / FEEDER_LISTEN`, { cause: error });
+  }
 }

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   ConcurrentModificationError,
   type ErrorCode,
@@ -91,13 +92,57 @@ function statusOf(error: FeederError): number {
   return 500;
 }
 
-/** Constant-time comparison of the bearer token; no token configured means the socket's reach is the guard. */
+/**
+ * Constant-time comparison of the bearer token; no token configured means the socket's reach is the
+ * guard. The scheme's case does not matter (RFC 7235: `bearer` is `Bearer`).
+ */
 export function checkBearer(request: IncomingMessage, token: string | undefined): void {
   if (!token) return;
-  const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+  const given = /^Bearer +(.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
     throw new HttpError(401, 'FEEDER_ERR_UNAUTHORIZED', "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN or daemon.token", { 'www-authenticate': 'Bearer' });
   }
+}
+
+/** How long a socket we answered on directly stays open for the client to read the answer. */
+const LINGER_MS = 1000;
+
+/** Per connection, the responses not yet finished: a raw answer written into one under way would corrupt it. */
+const unfinished = new WeakMap<object, Set<ServerResponse>>();
+
+/** Keeps the response among its connection's unfinished ones until it closes. */
+export function trackResponse(request: IncomingMessage, response: ServerResponse): void {
+  const { socket } = request;
+  const responses = unfinished.get(socket) ?? new Set<ServerResponse>();
+  unfinished.set(socket, responses.add(response));
+  response.once('close', () => responses.delete(response));
+}
+
+/**
+ * node:http answers a request it cannot parse with a bare 400 (or 431, 413, 408) and no body; ours
+ * is JSON like every other error, so the CLI shows the daemon's reason instead of "not a daemon".
+ * As node:http does, it is not written while another answer on the connection is half sent.
+ */
+export function answerClientError(error: Error & { code?: string; reason?: string }, socket: Duplex): void {
+  const halfSent = [...(unfinished.get(socket) ?? [])].some((response) => response.headersSent);
+  if (error.code === 'ECONNRESET' || !socket.writable || halfSent) return void socket.destroy();
+  writeRawError(socket, clientErrorAnswer(error));
+}
+
+function clientErrorAnswer(error: Error & { code?: string; reason?: string }): HttpError {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpError(431, 'FEEDER_ERR_BAD_REQUEST', 'the request headers are too large');
+  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', 'the chunk extensions of the request body are too large');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpError(408, 'FEEDER_ERR_BAD_REQUEST', 'the request did not arrive in time');
+  return new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `malformed HTTP request: ${error.reason ?? error.message}`);
+}
+
+/** An error answer written on the socket itself, for the requests node:http gives no response object to. */
+export function writeRawError(socket: Duplex, error: HttpError): void {
+  const text = JSON.stringify({ error: { code: error.code, message: error.message } });
+  const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n`;
+  socket.end(head + text);
+  // Half-open after our answer, a client that never closes would keep the socket for good.
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }

@@ -22,9 +22,10 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   // Before listening: a second daemon under the same name must not serve, nor restore its deployments.
   const lease = await DaemonLease.take(ctx.es, leaseSettings(ctx.config), ctx.logger);
   const deployments = new Deployments(ctx);
-  const server = createControlApi(deployments, ctx.config.daemon.token);
+  const listenAddress = parseListenAddress(ctx.config.daemon.listen);
+  const server = createControlApi(deployments, { token: ctx.config.daemon.token, address: listenAddress });
   try {
-    const address = await listen(server, parseListenAddress(ctx.config.daemon.listen));
+    const address = await listen(server, listenAddress);
     lease.startRenewing(address);
     logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
     await deployments.restore();

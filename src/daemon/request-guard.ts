@@ -1,0 +1,56 @@
+import type { IncomingMessage } from 'node:http';
+import type { ListenAddress } from '../config/config.js';
+import { HttpError } from './http.js';
+
+// Without a token, that the caller is on this machine is the control API's only guard, and a web
+// page open in a browser here is on this machine too. It gets through two ways:
+// - DNS rebinding: a name of the attacker's resolves to 127.0.0.1, so the page's requests are
+//   same-origin to the browser; only the Host header still carries the attacker's name.
+// - cross-origin requests (CSRF): a page may send a "simple" request (text/plain, a form) to any
+//   address without asking; the answer is hidden from it, but the request has run. The browser
+//   says where the page is from (Origin, Sec-Fetch-Site), and application/json is not simple: it
+//   needs a CORS preflight, which this API never grants.
+
+const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+const ACCEPTED_HOSTS = '127.0.0.1, localhost or [::1], with or without a port';
+
+/** Refuses a request whose Host is not a loopback name, or that a page of another origin sent. */
+export function checkBrowserRequest(request: IncomingMessage, address: ListenAddress): void {
+  checkHost(request.headers.host, address);
+  checkOrigin(request);
+}
+
+function checkHost(host: string | undefined, address: ListenAddress): void {
+  if (host === undefined) {
+    // No browser reaches a Unix socket, and its clients (node's socketPath, curl --unix-socket) may send none.
+    if (address.kind === 'unix') return;
+    throw new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `the request has no Host header; send one of ${ACCEPTED_HOSTS}`);
+  }
+  if (!LOOPBACK_HOST.test(host)) {
+    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${ACCEPTED_HOSTS} (another name could be a web page's DNS rebinding)`);
+  }
+}
+
+function checkOrigin(request: IncomingMessage): void {
+  const { origin, host } = request.headers;
+  if (origin !== undefined && origin.toLowerCase() !== `http://${host ?? ''}`.toLowerCase()) {
+    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Origin ${JSON.stringify(origin)} is not this daemon's: the control API takes no requests from web pages of other origins`);
+  }
+  // Same-site is another origin of this site: a page on another port of this machine.
+  const site = request.headers['sec-fetch-site']?.toLowerCase();
+  if (site === 'cross-site' || site === 'same-site') {
+    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Sec-Fetch-Site ${site}: the control API takes no requests from web pages of other origins`);
+  }
+}
+
+/** A body must be declared application/json (parameters such as charset allowed): see above. */
+export function requireJsonBody(request: IncomingMessage): void {
+  if (!hasBody(request)) return;
+  const declared = request.headers['content-type'];
+  if (declared?.split(';', 1)[0]!.trim().toLowerCase() === 'application/json') return;
+  throw new HttpError(415, 'FEEDER_ERR_CONTENT_TYPE', `a request body must be sent with content-type application/json; got ${declared === undefined ? 'none' : JSON.stringify(declared)}`);
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+}
