@@ -282,7 +282,7 @@ function figures(samples: Sample[]): Figures {
     errors: samples.reduce((sum, s) => sum + s.errors, 0),
     cpu_us_per_request: {
       server: med((s) => s.cpu_us_per_request.server, 1),
-      native: natives.every((n) => n !== null) ? round(median(natives as number[]), 1) : null,
+      native: natives.every((n) => n !== null) ? round(median(natives), 1) : null,
       generator: med((s) => s.cpu_us_per_request.generator, 1),
     },
     preempted_per_request: med((s) => s.preempted_per_request, 3),

@@ -30,7 +30,7 @@ export async function startFeederServe(options: ServeOptions): Promise<FeederSer
   await writeFile(config, JSON.stringify({ daemon: { stopGraceMs: 2000 } }));
   const env = { ...process.env, ES_URL: options.esUrl, FEEDER_CONFIG: config, FEEDER_DAEMON_NAME: options.name, FEEDER_LISTEN: '127.0.0.1:0' };
   const server = await startNodeServer([...(options.nodeFlags ?? []), CLI, 'serve'], { env, ready: listenUrl, stopGraceMs: 10_000 });
-  return { pid: server.pid, url: server.ready, call: (method, path, body) => call(server.ready, method, path, body), stop: server.stop };
+  return { pid: server.pid, url: server.ready, call: (method, path, body) => call(server.ready, method, path, body), stop: () => server.stop() };
 }
 
 function listenUrl(line: string): string | undefined {

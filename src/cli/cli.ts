@@ -30,5 +30,5 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
       if (error) throw error;
       process.stderr.write(`feeder: ${message}\nRun with --help for usage.\n`);
       process.exit(2);
-    }) as unknown as Argv<GlobalArgs>;
+    });
 }

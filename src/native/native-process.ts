@@ -93,7 +93,7 @@ export class NativeProcess {
     // Write failures (EPIPE when the process stopped reading) reach the writer through its callbacks.
     this.#stdin.on('error', () => {});
     this.#logger = options.logger.child({ process: { pid: this.pid, executable: options.command } });
-    this.#logs = new NativeLogForwarder(this.#subprocess.stderr!, this.#logger);
+    this.#logs = new NativeLogForwarder(this.#subprocess.stderr, this.#logger);
     this.loaded = new Promise<LoadedFrame>((resolve, reject) => (this.#settleLoaded = { resolve, reject }));
     this.loaded.catch(() => {});
     this.#decodeFrames();
@@ -211,7 +211,7 @@ export class NativeProcess {
     const decoder = createFrameDecoder();
     decoder.on('data', (frame: unknown) => this.#onFrame(frame));
     decoder.on('error', (error: Error) => this.#poison(`wrote bytes on stdout that are not MessagePack frames (${error.message})`));
-    this.#subprocess.stdout!.pipe(decoder);
+    this.#subprocess.stdout.pipe(decoder);
   }
 
   /** Why no request can be sent now, if none can: the process is gone, going, or not reading. */

@@ -56,7 +56,7 @@ export class NativeLogForwarder {
 function parseLine(line: string): NativeLogLine {
   try {
     const value = JSON.parse(line) as unknown;
-    if (typeof value === 'object' && value !== null) return value as NativeLogLine;
+    if (typeof value === 'object' && value !== null) return value;
   } catch {
     // Not JSON: forwarded as it is, at WARN, so nothing the process says is lost.
   }

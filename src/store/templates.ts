@@ -106,7 +106,7 @@ export async function installTemplate(es: Es, template: OwnedTemplate): Promise<
   const stored = await storedVersion(es, template.name);
   if (stored !== null && stored > template.body.version) return;
   if (stored !== template.body.version) {
-    await es.call(`installing index template ${template.name}`, (c) => c.indices.putIndexTemplate({ name: template.name, ...template.body } as never));
+    await es.call(`installing index template ${template.name}`, (c) => c.indices.putIndexTemplate({ name: template.name, ...template.body }));
   }
   await addMissingFields(es, template);
 }
@@ -132,7 +132,7 @@ async function addMissingFields(es: Es, { name, body }: OwnedTemplate): Promise<
     const missing = Object.entries(properties).filter(([field]) => !(field in (mappings.properties ?? {})));
     if (missing.length === 0) continue;
     await es.call(`adding the fields ${missing.map(([field]) => field).join(', ')} of index template ${name} to ${index}`, (c) =>
-      c.indices.putMapping({ index, expand_wildcards: ['open', 'hidden'], properties: Object.fromEntries(missing) as never }),
+      c.indices.putMapping({ index, expand_wildcards: ['open', 'hidden'], properties: Object.fromEntries(missing) }),
     );
   }
 }

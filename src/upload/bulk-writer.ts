@@ -37,7 +37,7 @@ export class BulkWriter {
   #inFlightBytes = 0;
   #batch: PendingDoc[] = [];
   #batchBytes = 0;
-  #failure: unknown = null;
+  #failure: Error | null = null;
 
   constructor(es: Es, options: BulkWriterOptions) {
     this.#es = es;
@@ -70,7 +70,7 @@ export class BulkWriter {
     this.#inFlightBytes += bytes;
     const request = this.#sendWithRetry(docs)
       .catch((error: unknown) => {
-        this.#failure ??= error;
+        this.#failure ??= error instanceof Error ? error : new Error(String(error));
       })
       .finally(() => {
         this.#inFlightBytes -= bytes;
@@ -103,8 +103,8 @@ export class BulkWriter {
   async #sendOnce(docs: PendingDoc[]): Promise<PendingDoc[]> {
     // Streamed from the documents themselves: a concatenated copy would double what each request holds.
     const body = Readable.from(docs.flatMap((d) => [d.action, d.source, NEWLINE]), { objectMode: false });
-    const response = (await this.#es.call(`indexing ${docs.length} chunk documents into ${this.#options.index}`, (c) =>
-      c.transport.request(
+    const response = await this.#es.call(`indexing ${docs.length} chunk documents into ${this.#options.index}`, (c) =>
+      c.transport.request<BulkItems>(
         {
           method: 'POST',
           path: `/${encodeURIComponent(this.#options.index)}/_bulk`,
@@ -113,7 +113,7 @@ export class BulkWriter {
         },
         this.#options.signal ? { signal: this.#options.signal } : {},
       ),
-    )) as BulkItems;
+    );
     if (!response.errors) {
       this.#acknowledge(docs);
       return [];

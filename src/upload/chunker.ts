@@ -30,8 +30,8 @@ export async function* cutIntoChunks(input: AsyncIterable<Buffer>, chunkSize: nu
   }
   if (filled > 0) {
     if (held) yield { docNum: docNum++, bytes: held, last: false };
-    yield { docNum: docNum++, bytes: current.subarray(0, filled), last: true };
+    yield { docNum, bytes: current.subarray(0, filled), last: true };
   } else if (held) {
-    yield { docNum: docNum++, bytes: held, last: true };
+    yield { docNum, bytes: held, last: true };
   }
 }

@@ -56,7 +56,7 @@ describe('feeder upload rejects bad input before sending anything', () => {
     const asUser = process.getuid?.() === 0 ? ['runuser', '-u', 'nobody', '--'] : [];
     await chmod(dir, 0o755);
     const [command, ...args] = [...asUser, process.execPath, CLI, 'upload', path, '--model-id', 'ok'];
-    const result = await execa(command!, args, { reject: false, env: { ES_URL: NOWHERE } });
+    const result = await execa(command, args, { reject: false, env: { ES_URL: NOWHERE } });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`model file '${path}' cannot be read: permission denied`);
   });

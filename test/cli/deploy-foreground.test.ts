@@ -19,7 +19,7 @@ describe('feeder deploy --foreground', () => {
     const { modelId } = await storedModel(300_000);
     const child = execa('node', [CLI, 'deploy', modelId, '--foreground', '--json'], { env: { ES_URL: esUrl() }, reject: false });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 100 && !out.includes('deployed'); i += 1) await sleep(100);
     const pid = JSON.parse(out).deployed.pid as number;
     expect(isRunning(pid)).toBe(true);

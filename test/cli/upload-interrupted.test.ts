@@ -41,7 +41,7 @@ async function killUploadHalfWay(modelId: string, head: Buffer, extra: string[] 
     env: { ES_URL: esUrl(), FEEDER_CONFIG: config },
     reject: false,
   });
-  child.stdin!.write(head);
+  child.stdin.write(head);
   await waitForStoredChunks(modelId, Math.floor(head.length / (64 * KiB)) - 1);
   child.kill('SIGKILL');
   await child;
@@ -126,7 +126,7 @@ describe('two uploads of the same id at once', () => {
     expect(results.map((r) => r.exitCode).sort()).toEqual([0, 1]);
     const loser = results.find((r) => r.exitCode === 1)!;
     expect(loser.stderr).toMatch(new RegExp(`model '${modelId}' already exists`));
-    const winner = results[0]!.exitCode === 0 ? a : b;
+    const winner = results[0].exitCode === 0 ? a : b;
     const verify = await feeder(['models', 'verify', modelId, '--json']);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, chunks: 32, sha256: createHash('sha256').update(winner.bytes).digest('hex') });
   });

@@ -19,7 +19,7 @@ describe('the index templates this project owns', () => {
     await installTemplates(es);
     const { name, body } = owned('feeder-daemons');
     const newer = { ...body, version: 99, _meta: { ...body._meta, written_by: 'a newer feeder' } };
-    await es.client.indices.putIndexTemplate({ name, ...newer } as never);
+    await es.client.indices.putIndexTemplate({ name, ...newer });
     const modelId = uniqueId('newer-template');
     try {
       const upload = await feeder(['upload', (await randomModelFile(1000)).path, '--model-id', modelId]);
@@ -31,7 +31,7 @@ describe('the index templates this project owns', () => {
       expect(stored.version).toBe(99);
       expect(stored._meta).toMatchObject({ written_by: 'a newer feeder' });
     } finally {
-      await es.client.indices.putIndexTemplate({ name, ...body } as never);
+      await es.client.indices.putIndexTemplate({ name, ...body });
       await deleteModel(es, modelId, captureLogger().logger).catch(() => {});
     }
   });
@@ -43,7 +43,7 @@ describe('the index templates this project owns', () => {
     const current: OwnedTemplate = { name: index.slice(1), body: { ...owned('feeder-deployments').body, index_patterns: [index] } };
     const { generations: _added, ...olderProperties } = current.body.template.mappings.properties;
     const older = { ...current.body, version: 1, template: { ...current.body.template, mappings: { ...current.body.template.mappings, properties: olderProperties } } };
-    await es.client.indices.putIndexTemplate({ name: current.name, ...older } as never);
+    await es.client.indices.putIndexTemplate({ name: current.name, ...older });
     await es.client.indices.create({ index });
     const doc = { daemon: 'd', model_id: 'm', desired: 'started', requested_at: new Date().toISOString(), generations: [1] };
     try {

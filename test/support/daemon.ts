@@ -46,14 +46,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const logs: Array<Record<string, any>> = [];
   let raw = '';
   let partial = '';
-  child.stdout!.on('data', (data: Buffer) => {
+  child.stdout.on('data', (data: Buffer) => {
     raw += data.toString();
     partial += data.toString();
     const lines = partial.split('\n');
     partial = lines.pop()!;
     for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
   });
-  child.stderr!.on('data', (data: Buffer) => (raw += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (raw += data.toString()));
   const waitForLog = async (match: (line: Record<string, any>) => boolean, timeoutMs = 30_000) => {
     for (let waited = 0; waited < timeoutMs; waited += 50) {
       const found = logs.find(match);

@@ -13,7 +13,7 @@ interface IdArgs extends GlobalArgs {
 export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'serve',
   describe: 'Run the daemon: control API on loopback, deployments kept in Elasticsearch, ECS logs on stdout',
-  builder: (yargs) => yargs.example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port').example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)') as never,
+  builder: (yargs) => yargs.example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port').example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)'),
   // The daemon's modules (metrics among them) load only when it runs.
   handler: (args) => runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1),
 };
@@ -74,7 +74,7 @@ export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }
     yargs
       .positional('id', { type: 'string', demandOption: true })
       .option('tokens', { type: 'string', demandOption: true, describe: 'comma-separated token ids, e.g. 1,2,3' })
-      .option('json', { type: 'boolean', default: false }) as never,
+      .option('json', { type: 'boolean', default: false }),
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const tokens = parseTokens(args.tokens);

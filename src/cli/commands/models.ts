@@ -21,7 +21,7 @@ const withId = (yargs: Argv<GlobalArgs>) =>
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
   describe: 'List the stored models and their state',
-  builder: (yargs) => yargs.option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as never,
+  builder: (yargs) => yargs.option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const metas = await listMetas(ctx.es);
@@ -34,7 +34,7 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
 const show: CommandModule<GlobalArgs, IdArgs> = {
   command: 'show <id>',
   describe: "Show one model's meta document",
-  builder: withId as never,
+  builder: withId,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const { meta } = await requireMeta(ctx.es, validateModelId(args.id), ctx.signal);
@@ -69,7 +69,7 @@ const verify: CommandModule<GlobalArgs, VerifyArgs> = {
 const remove: CommandModule<GlobalArgs, IdArgs> = {
   command: 'delete <id>',
   describe: 'Delete a model: its meta document and every chunk',
-  builder: withId as never,
+  builder: withId,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       await deleteModel(ctx.es, args.id, ctx.logger, { refuse: refuseIfDeployed(ctx.es, ctx.signal), signal: ctx.signal });
