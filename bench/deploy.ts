@@ -116,13 +116,20 @@ interface SizeResult {
   feeder_vs_es_limit: number;
   feeder_vs_elastic_ml_style: number;
   cpu: CpuBudget;
-  samples: { feeder: FeederSample[]; es_limit: Record<string, Sample[]>; pipe_limit: Sample[]; fetch_and_feed: Sample[]; elastic_ml_style: Sample[] };
+  samples: {
+    feeder: FeederSample[];
+    es_limit: Record<string, Sample[]>;
+    pipe_limit: Sample[];
+    fetch_and_feed: Sample[];
+    elastic_ml_style: Sample[];
+  };
 }
 
 async function main(): Promise<void> {
   const sizes = (process.env.BENCH_SIZES ?? '256mb,1gb,4gb').split(',').map((s) => parseByteSize(s, 'BENCH_SIZES'));
   const runs = Number(process.env.BENCH_RUNS ?? 3);
-  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error(`BENCH_RUNS must be a whole number of at least 1; got '${process.env.BENCH_RUNS}'`);
+  if (!Number.isSafeInteger(runs) || runs < 1)
+    throw new Error(`BENCH_RUNS must be a whole number of at least 1; got '${process.env.BENCH_RUNS}'`);
   const cleanup: Array<() => Promise<unknown>> = [];
   const interrupt = new AbortController();
   const stop = () => interrupt.abort(new Error('interrupted'));
@@ -133,7 +140,9 @@ async function main(): Promise<void> {
     const bench = await prepare(node.url, interrupt.signal, cleanup);
     const esVersion = await elasticsearchVersion(bench.http);
     const stampAtStart = await buildStamp(DEPLOY_CHILD);
-    console.error(`bench: Elasticsearch ${esVersion}, sizes ${sizes.map((s) => s / MIB).join(', ')} MiB, ${runs} runs each, prefetch ${bench.prefetch}`);
+    console.error(
+      `bench: Elasticsearch ${esVersion}, sizes ${sizes.map((s) => s / MIB).join(', ')} MiB, ${runs} runs each, prefetch ${bench.prefetch}`,
+    );
 
     const results: SizeResult[] = [];
     for (const size of sizes) results.push(await measureSize(bench, size, runs));
@@ -146,14 +155,19 @@ async function main(): Promise<void> {
       runs,
       chunk_size: bench.config.upload.chunkSize,
       prefetch: bench.prefetch,
-      deploy_code: { sha256: stampAtStart.deploy_code_sha256, changed_during_run: (await buildStamp(DEPLOY_CHILD)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256 },
+      deploy_code: {
+        sha256: stampAtStart.deploy_code_sha256,
+        changed_during_run: (await buildStamp(DEPLOY_CHILD)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256,
+      },
       method: {
-        feeder: 'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report)',
+        feeder:
+          'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report)',
         peak_rss: "the child's VmHWM at exit (getrusage maxRSS, kept as max_rss_mib, also carries the parent's RSS across fork+exec)",
         es_limit: `N parallel GET /<index>/_source/<id> of every chunk, bodies discarded, N = ${ES_LIMIT_PARALLEL.join(', ')}; es_limit is the best median`,
         pipe_limit: '{ printf <header>; cat <model file>; } | native-stub, until its loaded frame (file in the page cache)',
         fetch_and_feed: `es_limit's fetch (N = ${FETCH_AND_FEED_PARALLEL}) and pipe_limit's pipe started together; MiB / the time until both are done. Every deploy does at least this work (and decodes, checks and orders the chunks besides), so fetch_and_feed_vs_es_limit is the most of the ceiling any deploy reaches on this machine`,
-        elastic_ml_style: '_search size 1, sort doc_num, search_after, filtered on model_id and generation, one at a time; base64 decoded; each write awaited',
+        elastic_ml_style:
+          '_search size 1, sort doc_num, search_after, filtered on model_id and generation, one at a time; base64 decoded; each write awaited',
         stub_flags: 'every native stub runs with --header <header> --discard',
       },
       sizes: results,
@@ -162,10 +176,14 @@ async function main(): Promise<void> {
     await mkdir(join(RESULT_FILE, '..'), { recursive: true });
     await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report);
-    if (report.deploy_code.changed_during_run) console.log('\nWARNING: the compiled deploy code changed during the run (a rebuild by someone else): the samples mix feeder versions');
+    if (report.deploy_code.changed_during_run)
+      console.log(
+        '\nWARNING: the compiled deploy code changed during the run (a rebuild by someone else): the samples mix feeder versions',
+      );
     console.log('\nwritten to bench/results/deploy.json');
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+    for (const step of cleanup.reverse())
+      await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
   }
 }
 
@@ -182,7 +200,18 @@ async function prepare(esUrl: string, signal: AbortSignal, cleanup: Array<() => 
   const esCpu = await esCpuClock(http, esUrl);
   console.error(`bench: Elasticsearch CPU time read from ${esCpu.source}`);
   let n = 0;
-  return { esUrl, es, http, config, logger, dir, signal, prefetch, esCpuMs: esCpu.read, name: (kind) => `bench-deploy-${process.pid}-${++n}-${kind}` };
+  return {
+    esUrl,
+    es,
+    http,
+    config,
+    logger,
+    dir,
+    signal,
+    prefetch,
+    esCpuMs: esCpu.read,
+    name: (kind) => `bench-deploy-${process.pid}-${++n}-${kind}`,
+  };
 }
 
 /** From the nodes info API: the test distribution the project runs has no `GET /`. */
@@ -215,7 +244,9 @@ async function measureSize(bench: Bench, size: number, runs: number): Promise<Si
       // A different one goes first each run, so none always follows the same one.
       for (let i = 0; i < measurements.length; i++) await measurements[(i + run - 1) % measurements.length]!();
       const limits = ES_LIMIT_VARIANTS.map((v) => `${v} ${esLimit[v]!.at(-1)!.s.toFixed(2)} s`).join(', ');
-      console.error(`bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.s.toFixed(2)} s (${feeder.at(-1)!.peak_rss_mib} MiB RSS), es limit ${limits}, pipe ${pipe.at(-1)!.s.toFixed(2)} s, fetch-and-feed ${fetchAndFeed.at(-1)!.s.toFixed(2)} s, ml-style ${mlStyle.at(-1)!.s.toFixed(2)} s`);
+      console.error(
+        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.s.toFixed(2)} s (${feeder.at(-1)!.peak_rss_mib} MiB RSS), es limit ${limits}, pipe ${pipe.at(-1)!.s.toFixed(2)} s, fetch-and-feed ${fetchAndFeed.at(-1)!.s.toFixed(2)} s, ml-style ${mlStyle.at(-1)!.s.toFixed(2)} s`,
+      );
     }
     return summarize(model, { feeder, es_limit: esLimit, pipe_limit: pipe, fetch_and_feed: fetchAndFeed, elastic_ml_style: mlStyle });
   } finally {
@@ -232,8 +263,13 @@ async function measureSize(bench: Bench, size: number, runs: number): Promise<Si
  */
 async function storeModel(bench: Bench, modelId: string, file: string, size: number): Promise<Model> {
   const started = performance.now();
-  const meta = await uploadModel({ es: bench.es, config: bench.config, logger: bench.logger }, { modelId, path: file, signal: bench.signal });
-  console.error(`bench: uploaded ${size / MIB} MiB as '${modelId}' in ${((performance.now() - started) / 1000).toFixed(1)} s (${meta.chunk_count} chunks in ${meta.chunks_index})`);
+  const meta = await uploadModel(
+    { es: bench.es, config: bench.config, logger: bench.logger },
+    { modelId, path: file, signal: bench.signal },
+  );
+  console.error(
+    `bench: uploaded ${size / MIB} MiB as '${modelId}' in ${((performance.now() - started) / 1000).toFixed(1)} s (${meta.chunk_count} chunks in ${meta.chunks_index})`,
+  );
   await settle(bench);
   const header: HeaderKind = size > U32_MAX ? 'u64' : 'u32';
   const model: Model = { meta, file, size, header, stubArgs: ['--header', header, '--discard'] };
@@ -243,7 +279,13 @@ async function storeModel(bench: Bench, modelId: string, file: string, size: num
 
 /** feedModel in a child node process (deploy-child), as the daemon deploys. */
 async function measureFeeder(bench: Bench, model: Model): Promise<FeederSample> {
-  const options: DeployChildOptions = { esUrl: bench.esUrl, modelId: model.meta.model_id, header: model.header, args: model.stubArgs, prefetch: bench.prefetch };
+  const options: DeployChildOptions = {
+    esUrl: bench.esUrl,
+    modelId: model.meta.model_id,
+    header: model.header,
+    args: model.stubArgs,
+    prefetch: bench.prefetch,
+  };
   const esCpu = await bench.esCpuMs();
   const started = performance.now();
   const out = await runNode([DEPLOY_CHILD, JSON.stringify(options)], bench.signal);
@@ -290,7 +332,9 @@ async function measureFetchAndFeed(bench: Bench, model: Model): Promise<Sample> 
 
 async function fetchAllChunks(bench: Bench, model: Model, parallel: number): Promise<void> {
   const { meta } = model;
-  const paths = Array.from({ length: meta.chunk_count! }, (_, i) => esLimitPath(meta.chunks_index, chunkDocId(meta.model_id, meta.generation, i)));
+  const paths = Array.from({ length: meta.chunk_count! }, (_, i) =>
+    esLimitPath(meta.chunks_index, chunkDocId(meta.model_id, meta.generation, i)),
+  );
   let next = 0;
   let received = 0;
   const worker = async () => {
@@ -346,7 +390,10 @@ async function measureElasticMlStyle(bench: Bench, model: Model): Promise<Sample
 async function untilLoaded(stub: Stub, model: Model): Promise<void> {
   try {
     const loaded = await stub.loaded;
-    if (loaded.bytes !== model.size || loaded.sha256 !== model.meta.sha256) throw new Error(`the stub reports ${loaded.bytes} bytes, sha256 ${loaded.sha256}; the model is ${model.size} bytes, sha256 ${model.meta.sha256}`);
+    if (loaded.bytes !== model.size || loaded.sha256 !== model.meta.sha256)
+      throw new Error(
+        `the stub reports ${loaded.bytes} bytes, sha256 ${loaded.sha256}; the model is ${model.size} bytes, sha256 ${model.meta.sha256}`,
+      );
   } catch (error) {
     stub.kill();
     throw error;
@@ -367,7 +414,10 @@ async function timed(bench: Bench, work: () => Promise<void>): Promise<Sample> {
 /** Waits (up to a minute) until the node runs no merges. */
 async function settle(bench: Bench): Promise<void> {
   for (let waited = 0; waited < 60_000; waited += 250) {
-    const stats = await bench.http.json<{ nodes: Record<string, { indices: { merges: { current: number } } }> }>('GET', '/_nodes/_local/stats/indices/merge?filter_path=nodes.*.indices.merges.current');
+    const stats = await bench.http.json<{ nodes: Record<string, { indices: { merges: { current: number } } }> }>(
+      'GET',
+      '/_nodes/_local/stats/indices/merge?filter_path=nodes.*.indices.merges.current',
+    );
     if (Object.values(stats.nodes).every((n) => n.indices.merges.current === 0)) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -381,7 +431,8 @@ function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
   const feeder = rate(samples.feeder);
   const esLimit = rate(samples.es_limit[best]!);
   const mlStyle = rate(samples.elastic_ml_style);
-  const rounded = <T extends object>(runs: T[]) => runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v as number, 3)])) as T);
+  const rounded = <T extends object>(runs: T[]) =>
+    runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v as number, 3)])) as T);
   return {
     size_mib: mib,
     header: model.header,
@@ -424,23 +475,48 @@ function targets(sizes: SizeResult[]): Target[] {
 }
 
 function printReport(report: { sizes: SizeResult[]; targets: Target[]; runs: number; prefetch: number; chunk_size: number }): void {
-  console.log(`\nDeploy throughput (median of ${report.runs} runs; MiB of model per second; chunk size ${report.chunk_size / MIB} MiB, prefetch ${report.prefetch}; stubs with --discard)\n`);
+  console.log(
+    `\nDeploy throughput (median of ${report.runs} runs; MiB of model per second; chunk size ${report.chunk_size / MIB} MiB, prefetch ${report.prefetch}; stubs with --discard)\n`,
+  );
   console.log(
     table(
       ['size MiB', 'header', 'feeder', 'ES limit', '(how)', 'pipe limit', 'ML style', 'peak RSS MiB', 'feeder/ES', 'feeder/ML'],
-      report.sizes.map((s) => [s.size_mib, s.header, s.feeder_mib_s, s.es_limit_mib_s, s.es_limit_method, s.pipe_limit_mib_s, s.elastic_ml_style_mib_s, s.peak_rss_mib, s.feeder_vs_es_limit, s.feeder_vs_elastic_ml_style]),
+      report.sizes.map((s) => [
+        s.size_mib,
+        s.header,
+        s.feeder_mib_s,
+        s.es_limit_mib_s,
+        s.es_limit_method,
+        s.pipe_limit_mib_s,
+        s.elastic_ml_style_mib_s,
+        s.peak_rss_mib,
+        s.feeder_vs_es_limit,
+        s.feeder_vs_elastic_ml_style,
+      ]),
     ),
   );
-  console.log('\nThe least work of any deploy, on the same cores: the ceiling\'s fetch and the pipe into the stub at once\n');
+  console.log("\nThe least work of any deploy, on the same cores: the ceiling's fetch and the pipe into the stub at once\n");
   console.log(
     table(
       ['size MiB', 'ES limit', 'fetch-and-feed', 'its share of ES limit', 'feeder', 'feeder/fetch-and-feed'],
-      report.sizes.map((s) => [s.size_mib, s.es_limit_mib_s, s.fetch_and_feed_mib_s, s.fetch_and_feed_vs_es_limit, s.feeder_mib_s, s.feeder_vs_fetch_and_feed]),
+      report.sizes.map((s) => [
+        s.size_mib,
+        s.es_limit_mib_s,
+        s.fetch_and_feed_mib_s,
+        s.fetch_and_feed_vs_es_limit,
+        s.feeder_mib_s,
+        s.feeder_vs_fetch_and_feed,
+      ]),
     ),
   );
   printCpuBudget(report.sizes);
   console.log('\nTargets\n');
-  console.log(table(['target', 'value', 'wanted', ''], report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS'])));
+  console.log(
+    table(
+      ['target', 'value', 'wanted', ''],
+      report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS']),
+    ),
+  );
 }
 
 await main().catch((error: unknown) => {

@@ -131,7 +131,9 @@ async function main(): Promise<void> {
     interrupt.signal.throwIfAborted();
     const bench: Bench = { options, dir, signal: interrupt.signal, answer: await daemonAnswer(daemon.serve, daemon.target.path) };
     const ceiling = await startCeiling(bench, cleanup);
-    console.error(`bench: clients ${options.clients.join(', ')}, ${options.runs} runs, ${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s each; answer ${Buffer.byteLength(bench.answer.body)} bytes`);
+    console.error(
+      `bench: clients ${options.clients.join(', ')}, ${options.runs} runs, ${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s each; answer ${Buffer.byteLength(bench.answer.body)} bytes`,
+    );
 
     const samples = options.clients.map((clients) => ({ clients, daemon: [] as Sample[], ceiling: [] as Sample[] }));
     for (let run = 1; run <= options.runs; run++) {
@@ -141,7 +143,9 @@ async function main(): Promise<void> {
         for (const target of pair) row[target.kind].push(await measure(bench, target, row.clients));
         const d = row.daemon.at(-1)!;
         const c = row.ceiling.at(-1)!;
-        console.error(`bench: run ${run}/${options.runs}, ${row.clients} clients: daemon ${Math.round(d.rps)} rps p99 ${round(d.p99_ms, 2)} ms (${d.errors} errors), ceiling ${Math.round(c.rps)} rps p99 ${round(c.p99_ms, 2)} ms (${c.errors} errors)`);
+        console.error(
+          `bench: run ${run}/${options.runs}, ${row.clients} clients: daemon ${Math.round(d.rps)} rps p99 ${round(d.p99_ms, 2)} ms (${d.errors} errors), ceiling ${Math.round(c.rps)} rps p99 ${round(c.p99_ms, 2)} ms (${c.errors} errors)`,
+        );
       }
     }
     const results = samples.map((row) => summarize(row.clients, { daemon: row.daemon, ceiling: row.ceiling }));
@@ -149,16 +153,24 @@ async function main(): Promise<void> {
     const report = buildReport(options, results, stampAtStart.code, profile);
     const changed = (await buildStamp(CLI)).deploy_code_sha256 !== stampAtStart.deploy_code_sha256;
     await mkdir(dirname(RESULT_FILE), { recursive: true });
-    await writeFile(RESULT_FILE, `${JSON.stringify({ ...report, daemon_code: { sha256: stampAtStart.deploy_code_sha256, changed_during_run: changed } }, null, 2)}\n`);
+    await writeFile(
+      RESULT_FILE,
+      `${JSON.stringify({ ...report, daemon_code: { sha256: stampAtStart.deploy_code_sha256, changed_during_run: changed } }, null, 2)}\n`,
+    );
     printReport(report);
-    if (profile) printProfile(profile.summary, `the daemon under ${profile.clients} clients (${Math.round(profile.sample.rps)} rps, ${profile.sample.cpu_us_per_request.server} µs of CPU per request while profiled)`);
+    if (profile)
+      printProfile(
+        profile.summary,
+        `the daemon under ${profile.clients} clients (${Math.round(profile.sample.rps)} rps, ${profile.sample.cpu_us_per_request.server} µs of CPU per request while profiled)`,
+      );
     if (changed) console.log('\nWARNING: the compiled daemon changed during the run (a rebuild by someone else): the samples mix versions');
     console.log('\nwritten to bench/results/infer.json');
   } catch (error) {
     if (interrupt.signal.aborted) throw new Interrupted();
     throw error;
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+    for (const step of cleanup.reverse())
+      await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
     process.off('SIGINT', stop).off('SIGTERM', stop);
   }
 }
@@ -166,13 +178,21 @@ async function main(): Promise<void> {
 function readOptions(env: NodeJS.ProcessEnv): Options {
   const whole = (name: string, fallback: number, min: number) => {
     const value = Number(env[name] ?? fallback);
-    if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
+    if (!Number.isSafeInteger(value) || value < min)
+      throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
     return value;
   };
   const clients = (env.BENCH_CLIENTS ?? '1,16,64').split(',').map((s) => Number(s.trim()));
-  if (clients.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new Error(`BENCH_CLIENTS must list whole numbers of at least 1; got '${env.BENCH_CLIENTS}'`);
+  if (clients.some((n) => !Number.isSafeInteger(n) || n < 1))
+    throw new Error(`BENCH_CLIENTS must list whole numbers of at least 1; got '${env.BENCH_CLIENTS}'`);
   const profile = env.BENCH_PROFILE === '1' || env.BENCH_PROFILE === 'true';
-  return { clients, runs: whole('BENCH_RUNS', 3, 1), warmupMs: whole('BENCH_WARMUP_S', 1, 0) * 1000, durationMs: whole('BENCH_DURATION_S', 5, 1) * 1000, profile };
+  return {
+    clients,
+    runs: whole('BENCH_RUNS', 3, 1),
+    warmupMs: whole('BENCH_WARMUP_S', 1, 0) * 1000,
+    durationMs: whole('BENCH_DURATION_S', 5, 1) * 1000,
+    profile,
+  };
 }
 
 /** A small random model, uploaded with the real CLI; deleted again at the end. */
@@ -183,14 +203,22 @@ async function uploadModel(esUrl: string, dir: string, modelId: string, cleanup:
 }
 
 /** `feeder serve` with the model deployed into the native stub. */
-async function startDeployed(serveOptions: ServeOptions, modelId: string, cleanup: Array<() => Promise<unknown>>): Promise<{ serve: FeederServe; target: LoadTarget }> {
+async function startDeployed(
+  serveOptions: ServeOptions,
+  modelId: string,
+  cleanup: Array<() => Promise<unknown>>,
+): Promise<{ serve: FeederServe; target: LoadTarget }> {
   const serve = await startFeederServe(serveOptions);
   cleanup.push(() => serve.stop());
   const path = `/deployments/${encodeURIComponent(modelId)}`;
   // Undeployed before the daemon stops, so that its record in Elasticsearch goes and the model can be deleted.
   cleanup.push(() => serve.call('DELETE', path));
-  const status = await serve.call<{ state: string; reason: string | null; pid: number | null }>('PUT', path, { wait_for: 'started', timeout_ms: 60_000 });
-  if (status.state !== 'started' || status.pid === null) throw new Error(`the deployment of '${modelId}' is ${status.state}: ${status.reason}`);
+  const status = await serve.call<{ state: string; reason: string | null; pid: number | null }>('PUT', path, {
+    wait_for: 'started',
+    timeout_ms: 60_000,
+  });
+  if (status.state !== 'started' || status.pid === null)
+    throw new Error(`the deployment of '${modelId}' is ${status.state}: ${status.reason}`);
   return { serve, target: { kind: 'daemon', origin: serve.url, path: `${path}/infer`, pids: { server: serve.pid, native: status.pid } } };
 }
 
@@ -198,12 +226,15 @@ async function startDeployed(serveOptions: ServeOptions, modelId: string, cleanu
 async function daemonAnswer(serve: FeederServe, path: string): Promise<CeilingOptions> {
   const res = await fetch(`${serve.url}${path}`, { method: 'POST', body: REQUEST_BODY, headers: { 'content-type': 'application/json' } });
   const body = await res.text();
-  if (res.status !== 200 || (JSON.parse(body) as { type?: string }).type !== 'result') throw new Error(`the daemon answered the inference with HTTP ${res.status}: ${body.slice(0, 500)}`);
+  if (res.status !== 200 || (JSON.parse(body) as { type?: string }).type !== 'result')
+    throw new Error(`the daemon answered the inference with HTTP ${res.status}: ${body.slice(0, 500)}`);
   return { body, contentType: res.headers.get('content-type') ?? 'application/json' };
 }
 
 async function startCeiling(bench: Bench, cleanup: Array<() => Promise<unknown>>): Promise<LoadTarget> {
-  const server = await startNodeServer([HTTP_CEILING, JSON.stringify(bench.answer)], { ready: (line) => (JSON.parse(line) as { port: number }).port });
+  const server = await startNodeServer([HTTP_CEILING, JSON.stringify(bench.answer)], {
+    ready: (line) => (JSON.parse(line) as { port: number }).port,
+  });
   cleanup.push(() => server.stop());
   return { kind: 'ceiling', origin: `http://127.0.0.1:${server.ready}`, path: '/deployments/x/infer', pids: { server: server.pid } };
 }
@@ -260,7 +291,10 @@ async function preemptions(pid: number): Promise<number> {
 }
 
 async function cpuOf(target: LoadTarget): Promise<{ server: number; native: number | null }> {
-  return { server: await procCpuMs(target.pids.server), native: target.pids.native === undefined ? null : await procCpuMs(target.pids.native) };
+  return {
+    server: await procCpuMs(target.pids.server),
+    native: target.pids.native === undefined ? null : await procCpuMs(target.pids.native),
+  };
 }
 
 function summarize(clients: number, samples: ClientsResult['samples']): ClientsResult {
@@ -268,7 +302,15 @@ function summarize(clients: number, samples: ClientsResult['samples']): ClientsR
   const ceiling = figures(samples.ceiling);
   const daemonCpu = daemon.cpu_us_per_request.server + (daemon.cpu_us_per_request.native ?? 0);
   const cpuRatio = daemonCpu > 0 ? round(ceiling.cpu_us_per_request.server / daemonCpu, 2) : null;
-  return { clients, daemon, ceiling, rps_ratio: round(daemon.rps / ceiling.rps, 2), p99_ratio: round(daemon.p99_ms / ceiling.p99_ms, 2), cpu_ratio: cpuRatio, samples };
+  return {
+    clients,
+    daemon,
+    ceiling,
+    rps_ratio: round(daemon.rps / ceiling.rps, 2),
+    p99_ratio: round(daemon.p99_ms / ceiling.p99_ms, 2),
+    cpu_ratio: cpuRatio,
+    samples,
+  };
 }
 
 /** Medians of each figure over the runs; errors summed. */
@@ -310,11 +352,16 @@ async function profileDaemon(bench: Bench, esUrl: string, modelId: string, clien
   const own: Array<() => Promise<unknown>> = [];
   let sample: Sample;
   try {
-    const daemon = await startDeployed({ esUrl, dir: bench.dir, name: `${modelId}-profiled`, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir] }, modelId, own);
+    const daemon = await startDeployed(
+      { esUrl, dir: bench.dir, name: `${modelId}-profiled`, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir] },
+      modelId,
+      own,
+    );
     sample = await measure(bench, daemon.target, clients);
   } finally {
     // Undeployed and stopped here, also on failure: the profile is written when the daemon exits.
-    for (const step of own.reverse()) await step().catch((error: unknown) => console.error(`bench: profiling cleanup failed: ${(error as Error).message}`));
+    for (const step of own.reverse())
+      await step().catch((error: unknown) => console.error(`bench: profiling cleanup failed: ${(error as Error).message}`));
   }
   const written = (await readdir(profDir)).find((f) => f.endsWith('.cpuprofile'));
   if (!written) throw new Error(`the profiled daemon wrote no .cpuprofile into ${profDir}`);
@@ -350,16 +397,25 @@ function buildReport(options: Options, results: ClientsResult[], code: string | 
     targets_met: targets.every((t) => t.pass),
     errors: results.reduce((sum, r) => sum + r.daemon.errors + r.ceiling.errors, 0),
     /** Loads in which the generator opened more connections than it has clients: keep-alive broke. */
-    reconnected: results.flatMap((r) => [...r.samples.daemon, ...r.samples.ceiling].filter((s) => s.connections_opened > r.clients).map((s) => ({ clients: r.clients, opened: s.connections_opened }))),
+    reconnected: results.flatMap((r) =>
+      [...r.samples.daemon, ...r.samples.ceiling]
+        .filter((s) => s.connections_opened > r.clients)
+        .map((s) => ({ clients: r.clients, opened: s.connections_opened })),
+    ),
     method: {
       request: `POST /deployments/<id>/infer ${REQUEST_BODY} (content-type application/json), the model ${MODEL_BYTES} random bytes in the native stub`,
       load: 'closed loop from a node process of its own: N keep-alive connections (undici Pool, no pipelining), each sending its next request once the answer is read; answers completed during the warm-up are not counted',
       daemon: 'the built `feeder serve` with the model deployed into native-stub, default configuration (log level info)',
-      ceiling: "a bare node:http server in a process of its own: reads the request body, answers the daemon's own answer (same bytes, same content-type) to any request",
-      figures: 'rps = 2xx answers whose body holds "type":"result" / window; p50 and p99 by nearest rank over those answers\' latencies; anything else counts as an error; medians over the runs, ratios of the medians',
-      cpu_us_per_request: 'CPU time (user + system, from /proc) of the server process, the native stub and the load generator over the whole load (warm-up included) / the answers in it',
-      preempted_per_request: "nonvoluntary_ctxt_switches of the server's main thread (/proc/<pid>/status) over the whole load / the answers in it",
-      cpu_ratio: "ceiling CPU per request / (daemon + native stub) CPU per request: the rps ratio if each were CPU-bound on cores of its own, without the load generator's share",
+      ceiling:
+        "a bare node:http server in a process of its own: reads the request body, answers the daemon's own answer (same bytes, same content-type) to any request",
+      figures:
+        'rps = 2xx answers whose body holds "type":"result" / window; p50 and p99 by nearest rank over those answers\' latencies; anything else counts as an error; medians over the runs, ratios of the medians',
+      cpu_us_per_request:
+        'CPU time (user + system, from /proc) of the server process, the native stub and the load generator over the whole load (warm-up included) / the answers in it',
+      preempted_per_request:
+        "nonvoluntary_ctxt_switches of the server's main thread (/proc/<pid>/status) over the whole load / the answers in it",
+      cpu_ratio:
+        "ceiling CPU per request / (daemon + native stub) CPU per request: the rps ratio if each were CPU-bound on cores of its own, without the load generator's share",
       order: 'daemon and ceiling alternate for each client count; which goes first changes every run',
     },
     results,
@@ -368,24 +424,76 @@ function buildReport(options: Options, results: ClientsResult[], code: string | 
 }
 
 function printReport(report: ReturnType<typeof buildReport>): void {
-  console.log(`\nInference through the control API against the HTTP ceiling (median of ${report.runs} runs, ${report.warmup_s} s warm-up + ${report.duration_s} s each)\n`);
+  console.log(
+    `\nInference through the control API against the HTTP ceiling (median of ${report.runs} runs, ${report.warmup_s} s warm-up + ${report.duration_s} s each)\n`,
+  );
   console.log(
     table(
-      ['clients', 'daemon rps', 'ceiling rps', 'ratio', 'daemon p50 ms', 'daemon p99 ms', 'ceiling p50 ms', 'ceiling p99 ms', 'p99 ratio', 'errors'],
-      report.results.map((r) => [r.clients, r.daemon.rps, r.ceiling.rps, r.rps_ratio, r.daemon.p50_ms, r.daemon.p99_ms, r.ceiling.p50_ms, r.ceiling.p99_ms, r.p99_ratio, r.daemon.errors + r.ceiling.errors]),
+      [
+        'clients',
+        'daemon rps',
+        'ceiling rps',
+        'ratio',
+        'daemon p50 ms',
+        'daemon p99 ms',
+        'ceiling p50 ms',
+        'ceiling p99 ms',
+        'p99 ratio',
+        'errors',
+      ],
+      report.results.map((r) => [
+        r.clients,
+        r.daemon.rps,
+        r.ceiling.rps,
+        r.rps_ratio,
+        r.daemon.p50_ms,
+        r.daemon.p99_ms,
+        r.ceiling.p50_ms,
+        r.ceiling.p99_ms,
+        r.p99_ratio,
+        r.daemon.errors + r.ceiling.errors,
+      ]),
     ),
   );
   console.log('\nCPU per request (µs, medians): where the time goes on these cores\n');
   console.log(
     table(
-      ['clients', 'daemon', 'native stub', 'generator (daemon)', 'ceiling', 'generator (ceiling)', 'ceiling/(daemon+stub)', 'preempted/request daemon', 'ceiling'],
-      report.results.map((r) => [r.clients, r.daemon.cpu_us_per_request.server, r.daemon.cpu_us_per_request.native ?? '-', r.daemon.cpu_us_per_request.generator, r.ceiling.cpu_us_per_request.server, r.ceiling.cpu_us_per_request.generator, r.cpu_ratio ?? '-', r.daemon.preempted_per_request, r.ceiling.preempted_per_request]),
+      [
+        'clients',
+        'daemon',
+        'native stub',
+        'generator (daemon)',
+        'ceiling',
+        'generator (ceiling)',
+        'ceiling/(daemon+stub)',
+        'preempted/request daemon',
+        'ceiling',
+      ],
+      report.results.map((r) => [
+        r.clients,
+        r.daemon.cpu_us_per_request.server,
+        r.daemon.cpu_us_per_request.native ?? '-',
+        r.daemon.cpu_us_per_request.generator,
+        r.ceiling.cpu_us_per_request.server,
+        r.ceiling.cpu_us_per_request.generator,
+        r.cpu_ratio ?? '-',
+        r.daemon.preempted_per_request,
+        r.ceiling.preempted_per_request,
+      ]),
     ),
   );
   console.log('\nTargets\n');
-  console.log(table(['target', 'value', 'wanted', ''], report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS'])));
+  console.log(
+    table(
+      ['target', 'value', 'wanted', ''],
+      report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS']),
+    ),
+  );
   if (report.errors > 0) console.log(`\nWARNING: ${report.errors} requests failed; see error_detail in bench/results/infer.json`);
-  if (report.reconnected.length > 0) console.log(`\nWARNING: keep-alive broke in ${report.reconnected.length} loads (more connections opened than clients); see reconnected in bench/results/infer.json`);
+  if (report.reconnected.length > 0)
+    console.log(
+      `\nWARNING: keep-alive broke in ${report.reconnected.length} loads (more connections opened than clients); see reconnected in bench/results/infer.json`,
+    );
 }
 
 await main().catch((error: unknown) => {

@@ -45,7 +45,14 @@ interface SizeResult {
   peak_rss_mib: number;
   feeder_vs_raw: number;
   feeder_vs_sequential: number;
-  samples: { feeder_wall_s: number[]; feeder_startup_s: Array<number | null>; feeder_logged_upload_s: Array<number | null>; raw_bulk_s: number[]; sequential_s: number[]; peak_rss_mib: number[] };
+  samples: {
+    feeder_wall_s: number[];
+    feeder_startup_s: Array<number | null>;
+    feeder_logged_upload_s: Array<number | null>;
+    raw_bulk_s: number[];
+    sequential_s: number[];
+    peak_rss_mib: number[];
+  };
 }
 
 interface SweepResult {
@@ -94,7 +101,8 @@ async function main(): Promise<void> {
     printReport(report);
     console.log('\nwritten to bench/results/upload.json');
   } finally {
-    for (const step of cleanup.reverse()) await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+    for (const step of cleanup.reverse())
+      await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
   }
 }
 
@@ -150,7 +158,9 @@ async function compareUploads(bench: Bench, size: number, runs: number): Promise
     for (let run = 1; run <= runs; run++) {
       // A different one goes first each run, so none always follows the same cleanup.
       for (let i = 0; i < measurements.length; i++) await measurements[(i + run - 1) % measurements.length]!();
-      console.error(`bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.wallS.toFixed(2)} s, raw bulk ${raw.at(-1)!.toFixed(2)} s, sequential ${sequential.at(-1)!.toFixed(2)} s`);
+      console.error(
+        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.wallS.toFixed(2)} s, raw bulk ${raw.at(-1)!.toFixed(2)} s, sequential ${sequential.at(-1)!.toFixed(2)} s`,
+      );
     }
   } finally {
     await rm(file, { force: true });
@@ -205,7 +215,12 @@ async function measureRawBulk(bench: Bench, file: string): Promise<number> {
       while (next < bodies.length) {
         bench.signal.throwIfAborted();
         const body = bodies[next++]!;
-        const answer = (await bench.http.ok('POST', `/${index}/_bulk?filter_path=errors,items.*.status,items.*.error`, body, 'application/x-ndjson')) as { errors: boolean; items?: unknown[] };
+        const answer = (await bench.http.ok(
+          'POST',
+          `/${index}/_bulk?filter_path=errors,items.*.status,items.*.error`,
+          body,
+          'application/x-ndjson',
+        )) as { errors: boolean; items?: unknown[] };
         if (answer.errors) throw new Error(`raw bulk into ${index} had item errors: ${JSON.stringify(answer.items?.[0]).slice(0, 300)}`);
       }
     };
@@ -272,7 +287,9 @@ async function sweepChunkSizes(bench: Bench, size: number, runs: number): Promis
         });
         samples.get(chunkSize)!.push(result);
       }
-      const line = SWEEP_CHUNK_SIZES.map((c) => samples.get(c)!.at(-1)!).map((r, i) => `${SWEEP_CHUNK_SIZES[i]} ${r instanceof Error ? 'failed' : `${r.wallS.toFixed(2)} s`}`);
+      const line = SWEEP_CHUNK_SIZES.map((c) => samples.get(c)!.at(-1)!).map(
+        (r, i) => `${SWEEP_CHUNK_SIZES[i]} ${r instanceof Error ? 'failed' : `${r.wallS.toFixed(2)} s`}`,
+      );
       console.error(`bench: sweep run ${run}/${runs}: ${line.join(', ')}`);
     }
   } finally {
@@ -314,33 +331,67 @@ function targets(sizes: SizeResult[]): Target[] {
   return out;
 }
 
-function printReport(report: { sizes: SizeResult[]; sweep: SweepResult[]; sweep_size_mib: number; recommended_chunk_size: string | null; targets: Target[]; runs: number }): void {
+function printReport(report: {
+  sizes: SizeResult[];
+  sweep: SweepResult[];
+  sweep_size_mib: number;
+  recommended_chunk_size: string | null;
+  targets: Target[];
+  runs: number;
+}): void {
   console.log(`\nUpload throughput (median of ${report.runs} runs; MiB of model per second)\n`);
   console.log(
     table(
       ['size MiB', 'feeder', 'raw bulk', 'sequential', 'peak RSS MiB', 'feeder/raw', 'feeder/seq'],
-      report.sizes.map((s) => [s.size_mib, s.feeder_mib_s, s.raw_bulk_mib_s, s.sequential_mib_s, s.peak_rss_mib, s.feeder_vs_raw, s.feeder_vs_sequential]),
+      report.sizes.map((s) => [
+        s.size_mib,
+        s.feeder_mib_s,
+        s.raw_bulk_mib_s,
+        s.sequential_mib_s,
+        s.peak_rss_mib,
+        s.feeder_vs_raw,
+        s.feeder_vs_sequential,
+      ]),
     ),
   );
   console.log('\nWhere the feeder command spends its time (medians, seconds)\n');
   console.log(
     table(
       ['size MiB', 'feeder wall', 'spawn to upload-start', 'logged upload', 'raw bulk', 'sequential'],
-      report.sizes.map((s) => [s.size_mib, medianOf(s.samples.feeder_wall_s), medianOf(s.samples.feeder_startup_s), medianOf(s.samples.feeder_logged_upload_s), medianOf(s.samples.raw_bulk_s), medianOf(s.samples.sequential_s)]),
+      report.sizes.map((s) => [
+        s.size_mib,
+        medianOf(s.samples.feeder_wall_s),
+        medianOf(s.samples.feeder_startup_s),
+        medianOf(s.samples.feeder_logged_upload_s),
+        medianOf(s.samples.raw_bulk_s),
+        medianOf(s.samples.sequential_s),
+      ]),
     ),
   );
   console.log(`\nChunk-size sweep (${report.sweep_size_mib} MiB file)\n`);
   console.log(
     table(
       ['chunk size', 'feeder MiB/s', 'peak RSS MiB', 'failed runs', ''],
-      report.sweep.map((s) => [s.chunk_size, s.feeder_mib_s ?? '-', s.peak_rss_mib ?? '-', `${s.failures.length}/${report.runs}`, s.chunk_size === report.recommended_chunk_size ? '<- recommended' : '']),
+      report.sweep.map((s) => [
+        s.chunk_size,
+        s.feeder_mib_s ?? '-',
+        s.peak_rss_mib ?? '-',
+        `${s.failures.length}/${report.runs}`,
+        s.chunk_size === report.recommended_chunk_size ? '<- recommended' : '',
+      ]),
     ),
   );
   const failures = [...new Set(report.sweep.flatMap((s) => s.failures.map((f) => `${s.chunk_size}: ${f}`)))];
   if (failures.length > 0) console.log(`\nFailed sweep runs:\n${failures.map((f) => `  ${f}`).join('\n')}`);
-  if (report.recommended_chunk_size === null) console.log(`\nNo chunk size kept the peak RSS under ${RSS_LIMIT_MIB} MiB without failing: none recommended.`);
+  if (report.recommended_chunk_size === null)
+    console.log(`\nNo chunk size kept the peak RSS under ${RSS_LIMIT_MIB} MiB without failing: none recommended.`);
   console.log('\nTargets\n');
-  console.log(table(['target', 'value', 'wanted', ''], report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS'])));
+  console.log(
+    table(
+      ['target', 'value', 'wanted', ''],
+      report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'PASS' : 'MISS']),
+    ),
+  );
 }
 
 function medianOf(samples: Array<number | null>): string {

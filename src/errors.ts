@@ -217,7 +217,10 @@ export function isErrorCode(value: unknown): value is ErrorCode {
  * a DaemonError that names it.
  */
 export function errorFromWire(code: string, message: string): FeederError {
-  if (!isErrorCode(code)) return new DaemonError(`${message}; the daemon gave the code ${code}, which this feeder does not know: upgrade it to the daemon's version`);
+  if (!isErrorCode(code))
+    return new DaemonError(
+      `${message}; the daemon gave the code ${code}, which this feeder does not know: upgrade it to the daemon's version`,
+    );
   const ErrorClass = CLASS_OF_CODE[code];
   return ErrorClass ? new ErrorClass(message) : new DaemonError(message, { code });
 }

@@ -16,17 +16,29 @@ describe('errors rebuilt from the wire', () => {
   it.each(raised.map((error) => [error.name, error] as const))('a %s comes back as itself, with its code and exit code', (_name, error) => {
     const rebuilt = errorFromWire(error.code, error.message);
     expect(rebuilt).toBeInstanceOf(error.constructor);
-    expect({ code: rebuilt.code, exitCode: rebuilt.exitCode, message: rebuilt.message }).toEqual({ code: error.code, exitCode: error.exitCode, message: error.message });
+    expect({ code: rebuilt.code, exitCode: rebuilt.exitCode, message: rebuilt.message }).toEqual({
+      code: error.code,
+      exitCode: error.exitCode,
+      message: error.message,
+    });
   });
 
-  it.each(['FEEDER_ERR_BAD_JSON', 'FEEDER_ERR_BAD_PATH', 'FEEDER_ERR_BAD_REQUEST', 'FEEDER_ERR_FORBIDDEN', 'FEEDER_ERR_CONTENT_TYPE', 'FEEDER_ERR_BODY_TOO_LARGE', 'FEEDER_ERR_METHOD', 'FEEDER_ERR_NO_ROUTE', 'FEEDER_ERR_UNAUTHORIZED', 'FEEDER_ERR_INTERNAL'])(
-    "the control API's %s comes back as a DaemonError carrying it",
-    (code) => {
-      const rebuilt = errorFromWire(code, 'refused');
-      expect(rebuilt).toBeInstanceOf(DaemonError);
-      expect({ code: rebuilt.code, exitCode: rebuilt.exitCode }).toEqual({ code, exitCode: 1 });
-    },
-  );
+  it.each([
+    'FEEDER_ERR_BAD_JSON',
+    'FEEDER_ERR_BAD_PATH',
+    'FEEDER_ERR_BAD_REQUEST',
+    'FEEDER_ERR_FORBIDDEN',
+    'FEEDER_ERR_CONTENT_TYPE',
+    'FEEDER_ERR_BODY_TOO_LARGE',
+    'FEEDER_ERR_METHOD',
+    'FEEDER_ERR_NO_ROUTE',
+    'FEEDER_ERR_UNAUTHORIZED',
+    'FEEDER_ERR_INTERNAL',
+  ])("the control API's %s comes back as a DaemonError carrying it", (code) => {
+    const rebuilt = errorFromWire(code, 'refused');
+    expect(rebuilt).toBeInstanceOf(DaemonError);
+    expect({ code: rebuilt.code, exitCode: rebuilt.exitCode }).toEqual({ code, exitCode: 1 });
+  });
 
   it.each(['FEEDER_ERR_FROM_THE_FUTURE', 'toString', '__proto__', ''])('an unknown code (%j) is a DaemonError that names it', (code) => {
     const rebuilt = errorFromWire(code, 'something new');

@@ -60,19 +60,38 @@ export async function summarizeProfile(file: string, window?: { fromUs: number; 
   return {
     busy_ms: ms(busyUs),
     areas: ranked(areas).map(([area, us]) => ({ area, self_ms: ms(us), share: share(us) })),
-    self: ranked(self).slice(0, top).map(([name, us]) => ({ function: name, self_ms: ms(us), share: share(us) })),
-    total: ranked(total).slice(0, top).map(([name, us]) => ({ function: name, total_ms: ms(us), share: share(us) })),
+    self: ranked(self)
+      .slice(0, top)
+      .map(([name, us]) => ({ function: name, self_ms: ms(us), share: share(us) })),
+    total: ranked(total)
+      .slice(0, top)
+      .map(([name, us]) => ({ function: name, total_ms: ms(us), share: share(us) })),
   };
 }
 
 export function printProfile(summary: ProfileSummary, what: string): void {
   const pct = (s: number) => `${round(s * 100, 1)}%`;
   console.log(`\nCPU profile of ${what}: ${summary.busy_ms} ms sampled (idle left out)\n`);
-  console.log(table(['area', 'self ms', 'share'], summary.areas.map((a) => [a.area, a.self_ms, pct(a.share)])));
+  console.log(
+    table(
+      ['area', 'self ms', 'share'],
+      summary.areas.map((a) => [a.area, a.self_ms, pct(a.share)]),
+    ),
+  );
   console.log('\nBy self time\n');
-  console.log(table(['function', 'self ms', 'share'], summary.self.map((f) => [f.function, f.self_ms, pct(f.share)])));
+  console.log(
+    table(
+      ['function', 'self ms', 'share'],
+      summary.self.map((f) => [f.function, f.self_ms, pct(f.share)]),
+    ),
+  );
   console.log('\nBy total time (self and callees)\n');
-  console.log(table(['function', 'total ms', 'share'], summary.total.map((f) => [f.function, f.total_ms, pct(f.share)])));
+  console.log(
+    table(
+      ['function', 'total ms', 'share'],
+      summary.total.map((f) => [f.function, f.total_ms, pct(f.share)]),
+    ),
+  );
 }
 
 function add(map: Map<string, number>, key: string, us: number): void {

@@ -21,7 +21,10 @@ export interface BuildStamp {
  * benchmark changes what is measured: compare a stamp taken at the start with one taken at the end.
  */
 export async function buildStamp(childScript: string): Promise<BuildStamp> {
-  const code = await run('git', ['describe', '--always', '--dirty'], { cwd: REPO }).then((r) => r.stdout.trim(), () => null);
+  const code = await run('git', ['describe', '--always', '--dirty'], { cwd: REPO }).then(
+    (r) => r.stdout.trim(),
+    () => null,
+  );
   return { code, deploy_code_sha256: await importClosureHash(childScript) };
 }
 

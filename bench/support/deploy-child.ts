@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   const gauge = new ChunkGauge();
   try {
     const cpu = process.cpuUsage();
-    const result = await feedModel({ es: calls.wrap(es), config, logger: createLogger({ level: 'warn', pretty: false }) }, { modelId: options.modelId, gauge });
+    const result = await feedModel(
+      { es: calls.wrap(es), config, logger: createLogger({ level: 'warn', pretty: false }) },
+      { modelId: options.modelId, gauge },
+    );
     const used = process.cpuUsage(cpu);
     const nativeCpuMs = await procCpuMs(result.native.pid);
     await result.native.stop();

@@ -39,7 +39,11 @@ export function cpuBudget(mib: number, esLimitMibS: number, esLimit: CpuSample[]
   const perMib = (seconds: number[]) => round((median(seconds) * 1000) / mib, 2);
   const cores = cpus().length;
   const esLimitCpu = { elasticsearch: perMib(esLimit.map((s) => s.es_cpu_s)), reader: perMib(esLimit.map((s) => s.client_cpu_s)) };
-  const feederCpu = { elasticsearch: perMib(feeder.map((s) => s.es_cpu_s)), daemon: perMib(feeder.map((s) => s.node_cpu_s)), native: perMib(feeder.map((s) => s.native_cpu_s)) };
+  const feederCpu = {
+    elasticsearch: perMib(feeder.map((s) => s.es_cpu_s)),
+    daemon: perMib(feeder.map((s) => s.node_cpu_s)),
+    native: perMib(feeder.map((s) => s.native_cpu_s)),
+  };
   const floor = esLimitCpu.elasticsearch + esLimitCpu.reader + feederCpu.native;
   const bound = (cores * 1000) / floor;
   return {
@@ -56,12 +60,36 @@ export function printCpuBudget(sizes: Array<{ size_mib: number; feeder_mib_s: nu
   console.log(`\nCPU per MiB of model (ms, medians) and what ${sizes[0]?.cpu.cores ?? '?'} cores allow\n`);
   console.log(
     table(
-      ['size MiB', 'ES (limit)', 'reader (limit)', 'ES (feeder)', 'daemon', 'native', 'deploy floor', 'bound MiB/s', 'bound/ES limit', 'feeder/bound'],
+      [
+        'size MiB',
+        'ES (limit)',
+        'reader (limit)',
+        'ES (feeder)',
+        'daemon',
+        'native',
+        'deploy floor',
+        'bound MiB/s',
+        'bound/ES limit',
+        'feeder/bound',
+      ],
       sizes.map((s) => {
         const c = s.cpu;
-        return [s.size_mib, c.es_limit_ms_per_mib.elasticsearch, c.es_limit_ms_per_mib.reader, c.feeder_ms_per_mib.elasticsearch, c.feeder_ms_per_mib.daemon, c.feeder_ms_per_mib.native, c.deploy_floor_ms_per_mib, c.deploy_bound_mib_s, c.deploy_bound_vs_es_limit, round(s.feeder_mib_s / c.deploy_bound_mib_s, 2)];
+        return [
+          s.size_mib,
+          c.es_limit_ms_per_mib.elasticsearch,
+          c.es_limit_ms_per_mib.reader,
+          c.feeder_ms_per_mib.elasticsearch,
+          c.feeder_ms_per_mib.daemon,
+          c.feeder_ms_per_mib.native,
+          c.deploy_floor_ms_per_mib,
+          c.deploy_bound_mib_s,
+          c.deploy_bound_vs_es_limit,
+          round(s.feeder_mib_s / c.deploy_bound_mib_s, 2),
+        ];
       }),
     ),
   );
-  console.log('\ndeploy floor = ES (limit) + reader (limit) + native: the least CPU any deploy needs per MiB (decoding, checksums and pipe writes left out); bound = cores * 1000 / floor');
+  console.log(
+    '\ndeploy floor = ES (limit) + reader (limit) + native: the least CPU any deploy needs per MiB (decoding, checksums and pipe writes left out); bound = cores * 1000 / floor',
+  );
 }

@@ -12,7 +12,10 @@ const TICKS_PER_SECOND = 100;
 export async function esCpuClock(http: RawHttp, esUrl: string): Promise<{ source: 'proc' | 'node-stats'; read: () => Promise<number> }> {
   const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(esUrl).hostname);
   if (!local) return { source: 'node-stats', read: () => statsCpuMs(http) };
-  const info = await http.json<{ nodes: Record<string, { process?: { id?: number } }> }>('GET', '/_nodes/_local/process?filter_path=nodes.*.process.id');
+  const info = await http.json<{ nodes: Record<string, { process?: { id?: number } }> }>(
+    'GET',
+    '/_nodes/_local/process?filter_path=nodes.*.process.id',
+  );
   const pid = Object.values(info.nodes)[0]?.process?.id;
   if (pid !== undefined && (await procCpuMs(pid).catch(() => null)) !== null) return { source: 'proc', read: () => procCpuMs(pid) };
   return { source: 'node-stats', read: () => statsCpuMs(http) };
@@ -27,6 +30,9 @@ export async function procCpuMs(pid: number): Promise<number> {
 }
 
 async function statsCpuMs(http: RawHttp): Promise<number> {
-  const stats = await http.json<{ nodes: Record<string, { process: { cpu: { total_in_millis: number } } }> }>('GET', '/_nodes/_local/stats/process?filter_path=nodes.*.process.cpu.total_in_millis');
+  const stats = await http.json<{ nodes: Record<string, { process: { cpu: { total_in_millis: number } } }> }>(
+    'GET',
+    '/_nodes/_local/stats/process?filter_path=nodes.*.process.cpu.total_in_millis',
+  );
   return Object.values(stats.nodes)[0]!.process.cpu.total_in_millis;
 }

@@ -41,20 +41,28 @@ export class RawHttp {
     this.#agent.destroy();
   }
 
-  #send<T>(method: string, path: string, body: Buffer | undefined, read: (res: http.IncomingMessage, done: (value: T) => void) => void): Promise<T> {
+  #send<T>(
+    method: string,
+    path: string,
+    body: Buffer | undefined,
+    read: (res: http.IncomingMessage, done: (value: T) => void) => void,
+  ): Promise<T> {
     const headers: Record<string, string | number> = { ...this.#auth };
     if (body) Object.assign(headers, { 'content-type': 'application/json', 'content-length': body.length });
     return new Promise<T>((resolve, reject) => {
-      const req = this.#transport.request({ hostname: this.#url.hostname, port: this.#url.port, method, path, agent: this.#agent, headers }, (res) => {
-        res.on('error', reject);
-        if (!res.statusCode || res.statusCode < 200 || res.statusCode >= 300) {
-          let text = '';
-          res.on('data', (part: Buffer) => (text += part.length < 1000 ? part.toString() : ''));
-          res.on('end', () => reject(new Error(`${method} ${path}: HTTP ${res.statusCode}: ${text.slice(0, 500)}`)));
-          return;
-        }
-        read(res, resolve);
-      });
+      const req = this.#transport.request(
+        { hostname: this.#url.hostname, port: this.#url.port, method, path, agent: this.#agent, headers },
+        (res) => {
+          res.on('error', reject);
+          if (!res.statusCode || res.statusCode < 200 || res.statusCode >= 300) {
+            let text = '';
+            res.on('data', (part: Buffer) => (text += part.length < 1000 ? part.toString() : ''));
+            res.on('end', () => reject(new Error(`${method} ${path}: HTTP ${res.statusCode}: ${text.slice(0, 500)}`)));
+            return;
+          }
+          read(res, resolve);
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

@@ -32,7 +32,9 @@ export function startStub(command: string, args: string[], stdin: 'pipe' | 'igno
     decoder.on('error', reject);
     child.stdout!.pipe(decoder);
     child.on('error', reject);
-    void exited.then((code) => reject(new Error(`${command} exited with ${code} before reporting loaded: ${stderr.trim().split('\n').slice(-3).join('\n')}`)));
+    void exited.then((code) =>
+      reject(new Error(`${command} exited with ${code} before reporting loaded: ${stderr.trim().split('\n').slice(-3).join('\n')}`)),
+    );
   });
   loaded.catch(() => {});
   if (child.stdin) child.stdin.on('error', () => {});

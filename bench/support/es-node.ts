@@ -45,6 +45,8 @@ function script(args: string[]): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`elasticsearch.sh ${args[0]} failed (${code}): ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`elasticsearch.sh ${args[0]} failed (${code}): ${err.trim()}`)),
+    );
   });
 }

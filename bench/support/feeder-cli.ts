@@ -20,7 +20,10 @@ export interface FeederRun {
 export async function feederUpload(esUrl: string, file: string, modelId: string, chunkSize: string, rssFile: string): Promise<FeederRun> {
   const started = performance.now();
   const spawnedAt = Date.now();
-  const run = await runCli(['upload', file, '--model-id', modelId, '--chunk-size', chunkSize], { ES_URL: esUrl, BENCH_PEAK_RSS_FILE: rssFile });
+  const run = await runCli(['upload', file, '--model-id', modelId, '--chunk-size', chunkSize], {
+    ES_URL: esUrl,
+    BENCH_PEAK_RSS_FILE: rssFile,
+  });
   const wallS = (performance.now() - started) / 1000;
   if (run.code !== 0) throw new Error(`feeder upload exited with ${run.code}: ${errorLine(run.stderr)}`);
   const peakRssMib = Number(await readFile(rssFile, 'utf8')) / 1024;
@@ -44,7 +47,10 @@ export async function feederDelete(esUrl: string, modelId: string): Promise<void
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', PEAK_RSS, CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', PEAK_RSS, CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);

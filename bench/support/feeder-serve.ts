@@ -28,9 +28,20 @@ export interface FeederServe {
 export async function startFeederServe(options: ServeOptions): Promise<FeederServe> {
   const config = join(options.dir, `${options.name}.json`);
   await writeFile(config, JSON.stringify({ daemon: { stopGraceMs: 2000 } }));
-  const env = { ...process.env, ES_URL: options.esUrl, FEEDER_CONFIG: config, FEEDER_DAEMON_NAME: options.name, FEEDER_LISTEN: '127.0.0.1:0' };
+  const env = {
+    ...process.env,
+    ES_URL: options.esUrl,
+    FEEDER_CONFIG: config,
+    FEEDER_DAEMON_NAME: options.name,
+    FEEDER_LISTEN: '127.0.0.1:0',
+  };
   const server = await startNodeServer([...(options.nodeFlags ?? []), CLI, 'serve'], { env, ready: listenUrl, stopGraceMs: 10_000 });
-  return { pid: server.pid, url: server.ready, call: (method, path, body) => call(server.ready, method, path, body), stop: () => server.stop() };
+  return {
+    pid: server.pid,
+    url: server.ready,
+    call: (method, path, body) => call(server.ready, method, path, body),
+    stop: () => server.stop(),
+  };
 }
 
 function listenUrl(line: string): string | undefined {
@@ -40,7 +51,8 @@ function listenUrl(line: string): string | undefined {
 }
 
 async function call<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const init: RequestInit =
+    body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
   const res = await fetch(`${url}${path}`, init);
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 500)}`);

@@ -71,13 +71,21 @@ async function main(): Promise<void> {
   }
   const used = process.cpuUsage(cpu);
   const fromUs = startedUs + options.warmupMs * 1000;
-  const report: LoadReport = { ...tally.report(options.durationMs, (used.user + used.system) / 1000), window_us: { from: fromUs, to: fromUs + options.durationMs * 1000 } };
+  const report: LoadReport = {
+    ...tally.report(options.durationMs, (used.user + used.system) / 1000),
+    window_us: { from: fromUs, to: fromUs + options.durationMs * 1000 },
+  };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
 /** One connection's worth of the closed loop. */
 async function client(pool: Pool, options: LoadOptions, tally: Tally): Promise<void> {
-  const request: Dispatcher.DispatchOptions = { method: options.method as Dispatcher.HttpMethod, path: options.path, headers: { 'content-type': options.contentType }, body: options.body };
+  const request: Dispatcher.DispatchOptions = {
+    method: options.method as Dispatcher.HttpMethod,
+    path: options.path,
+    headers: { 'content-type': options.contentType },
+    body: options.body,
+  };
   while (performance.now() < tally.window.to) {
     const sent = performance.now();
     try {

@@ -9,7 +9,9 @@ export function runNode(args: string[], signal: AbortSignal): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited with ${code}: ${err.trim().split('\n').slice(-5).join('\n')}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${args[0]} exited with ${code}: ${err.trim().split('\n').slice(-5).join('\n')}`)),
+    );
   });
 }
 
@@ -64,7 +66,9 @@ export async function startNodeServer<T>(args: string[], options: NodeServerOpti
         }
       });
       child.once('error', reject);
-      child.once('close', (code, signal) => reject(new Error(`${args.join(' ').slice(0, 200)} exited (${signal ?? code}) before it was ready:\n${tail.trim()}`)));
+      child.once('close', (code, signal) =>
+        reject(new Error(`${args.join(' ').slice(0, 200)} exited (${signal ?? code}) before it was ready:\n${tail.trim()}`)),
+      );
     });
     return { pid: child.pid!, ready, stop };
   } catch (error) {

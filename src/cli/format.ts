@@ -20,7 +20,8 @@ export function describeStatus(s: DeploymentStatus): string {
   if (s.throughput_mib_s) parts.push(`${s.throughput_mib_s} MiB/s`);
   parts.push(`${s.restarts} restarts`, `${s.inference_count} inferences`);
   if (s.number_of_pending_requests) parts.push(`${s.number_of_pending_requests} pending`);
-  if (s.rejected_execution_count || s.timeout_count || s.error_count) parts.push(`${s.rejected_execution_count} rejected, ${s.timeout_count} timed out, ${s.error_count} errors`);
+  if (s.rejected_execution_count || s.timeout_count || s.error_count)
+    parts.push(`${s.rejected_execution_count} rejected, ${s.timeout_count} timed out, ${s.error_count} errors`);
   if (s.inference_latency_ms.mean !== null) parts.push(`mean latency ${s.inference_latency_ms.mean} ms`);
   if (s.reason) parts.push(`reason: ${s.reason}`);
   return parts.join(', ');

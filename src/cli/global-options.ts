@@ -3,14 +3,26 @@ import type { Options } from 'yargs';
 /** Connection options, named as Eland names them so Elastic users feel at home. */
 export const globalOptions: Record<string, Options> = {
   'es-url': { type: 'string', describe: 'Elasticsearch URL [env ES_URL] (default http://127.0.0.1:9200)', group: 'Connection:' },
-  'es-api-key': { type: 'string', describe: 'API key (base64 id:key) [env ES_API_KEY]; every user sees it in ps: prefer the env or --es-api-key-file', group: 'Connection:' },
+  'es-api-key': {
+    type: 'string',
+    describe: 'API key (base64 id:key) [env ES_API_KEY]; every user sees it in ps: prefer the env or --es-api-key-file',
+    group: 'Connection:',
+  },
   'es-api-key-file': { type: 'string', describe: 'file of mode 0600 holding the API key [env ES_API_KEY_FILE]', group: 'Connection:' },
   'es-username': { type: 'string', describe: 'user name for basic auth [env ES_USERNAME]', group: 'Connection:' },
-  'es-password': { type: 'string', describe: 'password for basic auth [env ES_PASSWORD]; every user sees it in ps: prefer the env or --es-password-file', group: 'Connection:' },
+  'es-password': {
+    type: 'string',
+    describe: 'password for basic auth [env ES_PASSWORD]; every user sees it in ps: prefer the env or --es-password-file',
+    group: 'Connection:',
+  },
   'es-password-file': { type: 'string', describe: 'file of mode 0600 holding the password [env ES_PASSWORD_FILE]', group: 'Connection:' },
   'ca-certs': { type: 'string', describe: 'PEM file of CA certificates to trust [env ES_CA_CERTS]', group: 'Connection:' },
   insecure: { type: 'boolean', describe: 'do not verify the TLS certificate (testing only) [env ES_INSECURE]', group: 'Connection:' },
-  listen: { type: 'string', describe: 'the daemon\'s control API: 127.0.0.1:PORT or unix:/path [env FEEDER_LISTEN] (default 127.0.0.1:9465)', group: 'Daemon:' },
+  listen: {
+    type: 'string',
+    describe: "the daemon's control API: 127.0.0.1:PORT or unix:/path [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
+    group: 'Daemon:',
+  },
   config: { type: 'string', describe: 'JSON config file [env FEEDER_CONFIG] (default config/feeder.json if present)', group: 'General:' },
   'log-level': { type: 'string', describe: 'trace, debug, info, warn, error [env FEEDER_LOG_LEVEL]', group: 'General:' },
 };

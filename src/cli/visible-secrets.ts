@@ -11,8 +11,20 @@ interface SecretFlag {
 // Kept for Eland compatibility, but a command line is in every user's `ps`; each entry names where
 // the credential could go instead.
 const SECRET_FLAGS: readonly SecretFlag[] = [
-  { flag: '--es-password', given: (a) => a.esPassword !== undefined, env: 'ES_PASSWORD', file: '--es-password-file or ES_PASSWORD_FILE', setting: 'elasticsearch.password' },
-  { flag: '--es-api-key', given: (a) => a.esApiKey !== undefined, env: 'ES_API_KEY', file: '--es-api-key-file or ES_API_KEY_FILE', setting: 'elasticsearch.apiKey' },
+  {
+    flag: '--es-password',
+    given: (a) => a.esPassword !== undefined,
+    env: 'ES_PASSWORD',
+    file: '--es-password-file or ES_PASSWORD_FILE',
+    setting: 'elasticsearch.password',
+  },
+  {
+    flag: '--es-api-key',
+    given: (a) => a.esApiKey !== undefined,
+    env: 'ES_API_KEY',
+    file: '--es-api-key-file or ES_API_KEY_FILE',
+    setting: 'elasticsearch.apiKey',
+  },
 ];
 
 /** The warning for credentials given as flags, naming the flags and never their values; null when none was. */

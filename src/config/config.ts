@@ -165,10 +165,20 @@ function mergeFile(config: FeederConfig, explicitPath: string | undefined): void
 function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   const es = config.elasticsearch;
   if (env.ES_URL) es.url = env.ES_URL;
-  const apiKey = resolveSecret({ value: env.ES_API_KEY || undefined, file: env.ES_API_KEY_FILE || undefined, names: ['ES_API_KEY', 'ES_API_KEY_FILE'], kind: 'API key' });
+  const apiKey = resolveSecret({
+    value: env.ES_API_KEY || undefined,
+    file: env.ES_API_KEY_FILE || undefined,
+    names: ['ES_API_KEY', 'ES_API_KEY_FILE'],
+    kind: 'API key',
+  });
   if (apiKey !== undefined) es.apiKey = apiKey;
   if (env.ES_USERNAME) es.username = env.ES_USERNAME;
-  const password = resolveSecret({ value: env.ES_PASSWORD || undefined, file: env.ES_PASSWORD_FILE || undefined, names: ['ES_PASSWORD', 'ES_PASSWORD_FILE'], kind: 'password' });
+  const password = resolveSecret({
+    value: env.ES_PASSWORD || undefined,
+    file: env.ES_PASSWORD_FILE || undefined,
+    names: ['ES_PASSWORD', 'ES_PASSWORD_FILE'],
+    kind: 'password',
+  });
   if (password !== undefined) es.password = password;
   if (env.ES_CA_CERTS) es.caCerts = env.ES_CA_CERTS;
   if (env.ES_INSECURE) es.insecure = env.ES_INSECURE === 'true' || env.ES_INSECURE === '1';
@@ -183,10 +193,20 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
 function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   const es = config.elasticsearch;
   if (flags.esUrl !== undefined) es.url = flags.esUrl;
-  const apiKey = resolveSecret({ value: flags.esApiKey, file: flags.esApiKeyFile, names: ['--es-api-key', '--es-api-key-file'], kind: 'API key' });
+  const apiKey = resolveSecret({
+    value: flags.esApiKey,
+    file: flags.esApiKeyFile,
+    names: ['--es-api-key', '--es-api-key-file'],
+    kind: 'API key',
+  });
   if (apiKey !== undefined) es.apiKey = apiKey;
   if (flags.esUsername !== undefined) es.username = flags.esUsername;
-  const password = resolveSecret({ value: flags.esPassword, file: flags.esPasswordFile, names: ['--es-password', '--es-password-file'], kind: 'password' });
+  const password = resolveSecret({
+    value: flags.esPassword,
+    file: flags.esPasswordFile,
+    names: ['--es-password', '--es-password-file'],
+    kind: 'password',
+  });
   if (password !== undefined) es.password = password;
   if (flags.caCerts !== undefined) es.caCerts = flags.caCerts;
   if (flags.insecure !== undefined) es.insecure = flags.insecure;
@@ -203,11 +223,16 @@ function validateConfig(config: FeederConfig): FeederConfig {
   deploy.timeoutMs = typeof deploy.timeoutMs === 'string' ? parseDuration(deploy.timeoutMs, 'deploy.timeoutMs') : deploy.timeoutMs;
   deploy.stallTimeoutMs = requireMilliseconds(deploy.stallTimeoutMs, 'deploy.stallTimeoutMs');
   const daemon = config.daemon;
-  daemon.requestTimeoutMs = typeof daemon.requestTimeoutMs === 'string' ? parseDuration(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs') : daemon.requestTimeoutMs;
+  daemon.requestTimeoutMs =
+    typeof daemon.requestTimeoutMs === 'string'
+      ? parseDuration(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs')
+      : daemon.requestTimeoutMs;
   try {
     new URL(config.elasticsearch.url);
   } catch {
-    throw new InvalidArgumentError(`the Elasticsearch URL '${config.elasticsearch.url}' is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200`);
+    throw new InvalidArgumentError(
+      `the Elasticsearch URL '${config.elasticsearch.url}' is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200`,
+    );
   }
   if (deploy.header !== 'u32' && deploy.header !== 'u64') {
     throw new InvalidArgumentError(`deploy.header must be 'u32' or 'u64'; got '${String(deploy.header)}'`);
@@ -228,14 +253,18 @@ function validateConfig(config: FeederConfig): FeederConfig {
 function requireMilliseconds(value: unknown, what: string): number {
   const ms = typeof value === 'string' && /^\s*\d/.test(value) ? parseDuration(value, what) : value;
   if (typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 1) return ms;
-  throw new InvalidArgumentError(`${what} must be at least 1 ms, given in milliseconds (30000) or as a duration ('30s'); got '${String(value)}'`);
+  throw new InvalidArgumentError(
+    `${what} must be at least 1 ms, given in milliseconds (30000) or as a duration ('30s'); got '${String(value)}'`,
+  );
 }
 
 function validateLease({ heartbeatMs, leaseMs }: FeederConfig['daemon']): void {
   requirePositiveInteger(heartbeatMs, 'daemon.heartbeatMs');
   requirePositiveInteger(leaseMs, 'daemon.leaseMs');
   if (heartbeatMs >= leaseMs) {
-    throw new InvalidArgumentError(`daemon.heartbeatMs (${heartbeatMs}) must be shorter than daemon.leaseMs (${leaseMs}): a lease renewed less often than it lasts expires while its daemon runs; a lease of 3 heartbeats is usual`);
+    throw new InvalidArgumentError(
+      `daemon.heartbeatMs (${heartbeatMs}) must be shorter than daemon.leaseMs (${leaseMs}): a lease renewed less often than it lasts expires while its daemon runs; a lease of 3 heartbeats is usual`,
+    );
   }
 }
 
@@ -247,7 +276,8 @@ function requireEnvironment(value: unknown, what: string): Record<string, string
     throw new InvalidArgumentError(`${what} must be an object of NAME: "value"; got ${JSON.stringify(value)}`);
   }
   for (const [name, entry] of Object.entries(value)) {
-    if (!ENV_NAME.test(name)) throw new InvalidArgumentError(`${what}: '${name}' is not a variable name (letters, digits and _, not starting with a digit)`);
+    if (!ENV_NAME.test(name))
+      throw new InvalidArgumentError(`${what}: '${name}' is not a variable name (letters, digits and _, not starting with a digit)`);
     if (typeof entry !== 'string') {
       const hint = typeof entry === 'number' || typeof entry === 'boolean' ? ` (write "${entry}")` : '';
       throw new InvalidArgumentError(`${what}.${name} must be a string; got ${JSON.stringify(entry)}${hint}`);
@@ -258,7 +288,8 @@ function requireEnvironment(value: unknown, what: string): Record<string, string
 }
 
 function requirePositiveInteger(value: number, what: string): void {
-  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${what} must be a whole number of at least 1; got '${value}'`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${what} must be a whole number of at least 1; got '${value}'`);
 }
 
 /** Settings whose keys are the operator's own names, not ours: taken whole from the file, checked by validateConfig. */
@@ -288,7 +319,9 @@ export function parseListenAddress(listen: string): ListenAddress {
   const match = /^(?:(127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(listen);
   const port = match ? Number(match[2]) : NaN;
   if (!match || port > 65535) {
-    throw new InvalidArgumentError(`daemon.listen must be 127.0.0.1:PORT or unix:/path/to/socket (the control API is loopback only); got '${listen}'`);
+    throw new InvalidArgumentError(
+      `daemon.listen must be 127.0.0.1:PORT or unix:/path/to/socket (the control API is loopback only); got '${listen}'`,
+    );
   }
   return { kind: 'tcp', host: '127.0.0.1', port };
 }

@@ -71,7 +71,10 @@ async function exchange(call: Exchange): Promise<RawAnswer> {
   try {
     return await new Promise<RawAnswer>((resolve, reject) => {
       const request = httpRequest(call.options, (response) => {
-        readText(response).then((text) => resolve({ status: response.statusCode ?? 0, text }), (error: Error) => reject(unreachableError(call, error)));
+        readText(response).then(
+          (text) => resolve({ status: response.statusCode ?? 0, text }),
+          (error: Error) => reject(unreachableError(call, error)),
+        );
       });
       stop = (error) => {
         reject(error);
@@ -105,7 +108,8 @@ function parseAnswer(listen: string, answer: RawAnswer): Record<string, unknown>
 
 function errorOf(listen: string, status: number, body: Record<string, unknown>): FeederError {
   const { error } = body;
-  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') return errorFromWire(error.code, error.message);
+  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string')
+    return errorFromWire(error.code, error.message);
   return notADaemonError(listen, { status, text: JSON.stringify(body) }, 'an error without a feeder error code');
 }
 
@@ -126,16 +130,23 @@ function snippet(text: string): string {
 }
 
 function timeoutError(call: Exchange): TimeoutError {
-  const knob = call.waitFlag ? `${call.waitFlag} (the wait) or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin after it)` : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
+  const knob = call.waitFlag
+    ? `${call.waitFlag} (the wait) or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin after it)`
+    : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
   return new TimeoutError(
     `the feeder daemon at ${call.listen} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}; otherwise check that 'feeder serve' at ${call.listen} is running and responsive`,
   );
 }
 
 function cancelledError(call: Exchange): AbortedError {
-  return new AbortedError(`the request ${call.method} ${call.path} to the feeder daemon at ${call.listen} was cancelled`, { cause: call.signal.reason });
+  return new AbortedError(`the request ${call.method} ${call.path} to the feeder daemon at ${call.listen} was cancelled`, {
+    cause: call.signal.reason,
+  });
 }
 
 function unreachableError(call: Exchange, error: Error): DaemonError {
-  return new DaemonError(`cannot reach the feeder daemon at ${call.listen} (${error.message}); start it with 'feeder serve' or point FEEDER_LISTEN / --listen at it`, { cause: error });
+  return new DaemonError(
+    `cannot reach the feeder daemon at ${call.listen} (${error.message}); start it with 'feeder serve' or point FEEDER_LISTEN / --listen at it`,
+    { cause: error },
+  );
 }

@@ -39,7 +39,9 @@ export function createControlApi(deployments: Deployments, options: ControlApiOp
   const server = createServer({ requireHostHeader: false }, onRequest);
   server.on('clientError', answerClientError);
   // Unanswered, node:http drops a CONNECT's connection without a word.
-  server.on('connect', (_request: IncomingMessage, socket) => writeRawError(socket, new HttpError(400, 'FEEDER_ERR_BAD_PATH', 'CONNECT is not served: the control API is no proxy')));
+  server.on('connect', (_request: IncomingMessage, socket) =>
+    writeRawError(socket, new HttpError(400, 'FEEDER_ERR_BAD_PATH', 'CONNECT is not served: the control API is no proxy')),
+  );
   // node:http answers an Expect other than 100-continue with a bare 417 before any check of ours; RFC 9110 lets a server ignore it.
   server.on('checkExpectation', onRequest);
   return server;
@@ -71,7 +73,10 @@ function resolveRoute(routes: Route[], method: string, path: string): { handler:
 
 function buildRoutes(deployments: Deployments): Route[] {
   return [
-    { pattern: /^\/healthz$/, methods: { GET: async (_q, r) => sendJson(r, 200, { status: 'ok', deployments: deployments.list().length }) } },
+    {
+      pattern: /^\/healthz$/,
+      methods: { GET: async (_q, r) => sendJson(r, 200, { status: 'ok', deployments: deployments.list().length }) },
+    },
     {
       pattern: /^\/metrics$/,
       methods: {
@@ -99,10 +104,13 @@ function buildRoutes(deployments: Deployments): Route[] {
 async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   const waitFor = body.wait_for ?? 'started';
-  if (waitFor !== 'starting' && waitFor !== 'started') throw new InvalidArgumentError(`wait_for must be 'starting' or 'started'; got ${JSON.stringify(waitFor)}`);
+  if (waitFor !== 'starting' && waitFor !== 'started')
+    throw new InvalidArgumentError(`wait_for must be 'starting' or 'started'; got ${JSON.stringify(waitFor)}`);
   const timeoutMs = body.timeout_ms ?? 60_000;
   if (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) < 0 || (timeoutMs as number) > MAX_WAIT_MS) {
-    throw new InvalidArgumentError(`timeout_ms must be a whole number of milliseconds up to ${MAX_WAIT_MS}; got ${JSON.stringify(timeoutMs)}`);
+    throw new InvalidArgumentError(
+      `timeout_ms must be a whole number of milliseconds up to ${MAX_WAIT_MS}; got ${JSON.stringify(timeoutMs)}`,
+    );
   }
   const deployment = await deployments.deploy(modelId);
   const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs as number);
@@ -122,13 +130,16 @@ async function infer(deployments: Deployments, request: IncomingMessage, respons
   const deployment = deployments.require(modelId);
   const { tokens } = asObject(await readJsonBody(request));
   if (!isTokenBatch(tokens)) {
-    throw new InvalidArgumentError('tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}');
+    throw new InvalidArgumentError(
+      'tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}',
+    );
   }
   sendJson(response, 200, await deployment.infer(tokens));
 }
 
 function asObject(value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('request body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError('request body must be a JSON object');
   return value as Record<string, unknown>;
 }
 

@@ -1,5 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChunkMissingError, ElasticsearchUnreachableError, FeederError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import {
+  ChunkMissingError,
+  ElasticsearchUnreachableError,
+  FeederError,
+  ModelStateError,
+  NativeProcessError,
+  TimeoutError,
+} from '../errors.js';
 import { isTransient } from '../es/retry.js';
 import type { FeedOptions, FeedResult } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -148,7 +155,18 @@ export class Deployment {
         const { native, exit } = await this.#untilServingEnds();
         if (signal.aborted) return;
         crash = native.failureOf('while serving');
-        logEvent(this.deps.logger, { action: 'native-exit', outcome: 'failure', modelId: this.modelId, pid: native.pid, exit_code: exit.exitCode, signal: exit.signal }, crash.message);
+        logEvent(
+          this.deps.logger,
+          {
+            action: 'native-exit',
+            outcome: 'failure',
+            modelId: this.modelId,
+            pid: native.pid,
+            exit_code: exit.exitCode,
+            signal: exit.signal,
+          },
+          crash.message,
+        );
       }
     };
     this.#supervisor = run().finally(() => (this.#supervisor = null));
@@ -193,7 +211,11 @@ export class Deployment {
     if (!(error instanceof ChunkMissingError)) return false;
     const now = await this.deps.readMeta().catch(() => null);
     if (!now || now.state !== 'ready' || now.generation === this.generation) return false;
-    logEvent(this.deps.logger, { action: 'deployment-generation', outcome: 'success', modelId: this.modelId, from: this.generation, to: now.generation }, `generation ${this.generation} of model '${this.modelId}' was replaced while loading; loading generation ${now.generation}`);
+    logEvent(
+      this.deps.logger,
+      { action: 'deployment-generation', outcome: 'success', modelId: this.modelId, from: this.generation, to: now.generation },
+      `generation ${this.generation} of model '${this.modelId}' was replaced while loading; loading generation ${now.generation}`,
+    );
     this.#meta = now;
     await this.#updatePins();
     return true;
@@ -234,7 +256,20 @@ export class Deployment {
       return false;
     }
     this.deps.metrics.restarts.inc({ model_id: this.modelId });
-    logEvent(this.deps.logger, { action: 'native-restart', outcome: 'unknown', modelId: this.modelId, restart: next.restart, max_restarts: restarts.maxRestarts, window_ms: restarts.windowMs, delay_ms: next.delayMs, reason: error.message }, `restarting model '${this.modelId}' (restart ${next.restart} of ${restarts.maxRestarts} within ${restarts.windowMs / 1000} s) in ${next.delayMs} ms: ${error.message}`);
+    logEvent(
+      this.deps.logger,
+      {
+        action: 'native-restart',
+        outcome: 'unknown',
+        modelId: this.modelId,
+        restart: next.restart,
+        max_restarts: restarts.maxRestarts,
+        window_ms: restarts.windowMs,
+        delay_ms: next.delayMs,
+        reason: error.message,
+      },
+      `restarting model '${this.modelId}' (restart ${next.restart} of ${restarts.maxRestarts} within ${restarts.windowMs / 1000} s) in ${next.delayMs} ms: ${error.message}`,
+    );
     this.#machine.to('starting');
     await sleep(next.delayMs, undefined, { signal }).catch(() => {});
     return !signal.aborted;
@@ -290,14 +325,22 @@ export class Deployment {
     const generations = [this.generation!, ...(loading !== undefined && loading !== this.generation ? [loading] : [])];
     this.#pins = this.#pins.then(() =>
       this.deps.pin(generations).catch((error: Error) => {
-        this.deps.logger.warn({ err: error, feeder: { model_id: this.modelId, generations } }, `could not record the generations model '${this.modelId}' uses: ${error.message}`);
+        this.deps.logger.warn(
+          { err: error, feeder: { model_id: this.modelId, generations } },
+          `could not record the generations model '${this.modelId}' uses: ${error.message}`,
+        );
       }),
     );
     return this.#pins;
   }
 
   #progressReporter(): (sent: number, total: number) => void {
-    const progress = createProgress({ label: `loading ${this.modelId}`, logger: this.deps.logger, bar: false, fields: { model_id: this.modelId } });
+    const progress = createProgress({
+      label: `loading ${this.modelId}`,
+      logger: this.deps.logger,
+      bar: false,
+      fields: { model_id: this.modelId },
+    });
     let reported = 0;
     return (sent, total) => {
       this.deps.metrics.bytesStreamed.inc({ model_id: this.modelId }, sent - reported);
@@ -311,5 +354,10 @@ export class Deployment {
 
 /** A process that died or hung, or a cluster that hiccupped, may do better next time; a damaged model will not. */
 function isWorthRetrying(error: unknown): boolean {
-  return error instanceof NativeProcessError || error instanceof TimeoutError || error instanceof ElasticsearchUnreachableError || isTransient(error);
+  return (
+    error instanceof NativeProcessError ||
+    error instanceof TimeoutError ||
+    error instanceof ElasticsearchUnreachableError ||
+    isTransient(error)
+  );
 }

@@ -93,7 +93,8 @@ export class Deployments {
 
   require(modelId: string): Deployment {
     const deployment = this.#all.get(validateModelId(modelId));
-    if (!deployment) throw new ModelNotFoundError(`model '${modelId}' is not deployed on this daemon; 'feeder status' lists the deployments`);
+    if (!deployment)
+      throw new ModelNotFoundError(`model '${modelId}' is not deployed on this daemon; 'feeder status' lists the deployments`);
     return deployment;
   }
 
@@ -106,7 +107,11 @@ export class Deployments {
     for (const modelId of await desiredDeployments(this.ctx.es, this.ctx.config.daemon.name)) {
       if (this.#closing) return;
       await this.deploy(modelId).catch((error: Error) => {
-        logEvent(this.ctx.logger, { action: 'deployment-restore', outcome: 'failure', modelId, error: error.message }, `could not bring back model '${modelId}': ${error.message}`);
+        logEvent(
+          this.ctx.logger,
+          { action: 'deployment-restore', outcome: 'failure', modelId, error: error.message },
+          `could not bring back model '${modelId}': ${error.message}`,
+        );
       });
     }
   }
@@ -123,7 +128,8 @@ export class Deployments {
 
   #command<T>(modelId: string, task: () => Promise<T>): Promise<T> {
     const refuseIfClosing = () => {
-      if (this.#closing) throw new UnavailableError('the feeder daemon is shutting down and takes no new commands; run it again after it has stopped');
+      if (this.#closing)
+        throw new UnavailableError('the feeder daemon is shutting down and takes no new commands; run it again after it has stopped');
     };
     refuseIfClosing();
     return this.#commands.run(modelId, async () => {
@@ -155,13 +161,19 @@ export class Deployments {
     try {
       await collectModelGarbage(this.ctx.es, modelId, this.ctx.logger);
     } catch (error) {
-      this.ctx.logger.warn({ err: error, feeder: { model_id: modelId } }, `could not remove the replaced generations of model '${modelId}' yet: ${(error as Error).message}`);
+      this.ctx.logger.warn(
+        { err: error, feeder: { model_id: modelId } },
+        `could not remove the replaced generations of model '${modelId}' yet: ${(error as Error).message}`,
+      );
     }
   }
 }
 
 function requireDeployable(meta: ModelMeta): void {
   if (meta.state === 'ready') return;
-  const why = meta.state === 'uploading' ? "it is still uploading; finish it with 'feeder upload --resume'" : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete`;
+  const why =
+    meta.state === 'uploading'
+      ? "it is still uploading; finish it with 'feeder upload --resume'"
+      : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete`;
   throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${why}`);
 }

@@ -51,7 +51,9 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
       if (size <= MAX_BODY_BYTES) return void parts.push(part);
       request.off('data', onData).off('end', onEnd).pause();
       // The rest of the body is never read, so this connection cannot carry another request.
-      reject(new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }));
+      reject(
+        new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }),
+      );
     };
     const onEnd = () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     request.on('data', onData).on('end', onEnd).on('error', reject);
@@ -84,7 +86,13 @@ function toHttpError(error: unknown): HttpError {
 function statusOf(error: FeederError): number {
   if (error instanceof InvalidArgumentError || error instanceof InvalidModelIdError || error instanceof SourceError) return 400;
   if (error instanceof ModelNotFoundError) return 404;
-  if (error instanceof ModelStateError || error instanceof ModelExistsError || error instanceof ConcurrentModificationError || error instanceof IntegrityError) return 409;
+  if (
+    error instanceof ModelStateError ||
+    error instanceof ModelExistsError ||
+    error instanceof ConcurrentModificationError ||
+    error instanceof IntegrityError
+  )
+    return 409;
   if (error instanceof QueueFullError) return 429;
   if (error instanceof UnavailableError) return 503;
   // StalledError is a TimeoutError: a load in which no byte moved ran out of time too.
@@ -102,7 +110,12 @@ export function checkBearer(request: IncomingMessage, token: string | undefined)
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new HttpError(401, 'FEEDER_ERR_UNAUTHORIZED', "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN or daemon.token", { 'www-authenticate': 'Bearer' });
+    throw new HttpError(
+      401,
+      'FEEDER_ERR_UNAUTHORIZED',
+      "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN or daemon.token",
+      { 'www-authenticate': 'Bearer' },
+    );
   }
 }
 
@@ -133,7 +146,8 @@ export function answerClientError(error: Error & { code?: string; reason?: strin
 
 function clientErrorAnswer(error: Error & { code?: string; reason?: string }): HttpError {
   if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpError(431, 'FEEDER_ERR_BAD_REQUEST', 'the request headers are too large');
-  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', 'the chunk extensions of the request body are too large');
+  if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW')
+    return new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', 'the chunk extensions of the request body are too large');
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpError(408, 'FEEDER_ERR_BAD_REQUEST', 'the request did not arrive in time');
   return new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `malformed HTTP request: ${error.reason ?? error.message}`);
 }

@@ -32,7 +32,9 @@ export class InferenceQueue {
   async run(native: NativeProcess, tokens: number[][]): Promise<ResponseFrame> {
     if (native.pendingRequests >= this.limits.queueCapacity) {
       this.#record('rejected');
-      throw new QueueFullError(`the inference queue of model '${this.modelId}' is full (${this.limits.queueCapacity} requests waiting, deploy.queueCapacity); retry later or raise it`);
+      throw new QueueFullError(
+        `the inference queue of model '${this.modelId}' is full (${this.limits.queueCapacity} requests waiting, deploy.queueCapacity); retry later or raise it`,
+      );
     }
     const started = performance.now();
     try {

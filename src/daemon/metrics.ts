@@ -4,11 +4,31 @@ import { DEPLOYMENT_STATES as STATES, type DeploymentStatus } from './status.js'
 /** The daemon's Prometheus metrics, served at GET /metrics. */
 export class DaemonMetrics {
   readonly registry = new Registry();
-  readonly bytesStreamed = new Counter({ name: 'feeder_stream_bytes_total', help: 'Model bytes streamed into native processes', labelNames: ['model_id'], registers: [this.registry] });
-  readonly throughput = new Gauge({ name: 'feeder_stream_throughput_mib_per_second', help: 'Throughput of the last model load', labelNames: ['model_id'], registers: [this.registry] });
-  readonly restarts = new Counter({ name: 'feeder_native_restarts_total', help: 'Native processes restarted after dying', labelNames: ['model_id'], registers: [this.registry] });
+  readonly bytesStreamed = new Counter({
+    name: 'feeder_stream_bytes_total',
+    help: 'Model bytes streamed into native processes',
+    labelNames: ['model_id'],
+    registers: [this.registry],
+  });
+  readonly throughput = new Gauge({
+    name: 'feeder_stream_throughput_mib_per_second',
+    help: 'Throughput of the last model load',
+    labelNames: ['model_id'],
+    registers: [this.registry],
+  });
+  readonly restarts = new Counter({
+    name: 'feeder_native_restarts_total',
+    help: 'Native processes restarted after dying',
+    labelNames: ['model_id'],
+    registers: [this.registry],
+  });
   /** Outcomes: success, error (an error answer or a failed request), rejected (queue full), timeout. */
-  readonly inferences = new Counter({ name: 'feeder_inference_requests_total', help: 'Inference requests by outcome', labelNames: ['model_id', 'outcome'], registers: [this.registry] });
+  readonly inferences = new Counter({
+    name: 'feeder_inference_requests_total',
+    help: 'Inference requests by outcome',
+    labelNames: ['model_id', 'outcome'],
+    registers: [this.registry],
+  });
   readonly inferenceLatency = new Histogram({
     name: 'feeder_inference_latency_seconds',
     help: 'Inference latency seen by the daemon',

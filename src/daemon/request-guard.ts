@@ -27,19 +27,31 @@ function checkHost(host: string | undefined, address: ListenAddress): void {
     throw new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `the request has no Host header; send one of ${ACCEPTED_HOSTS}`);
   }
   if (!LOOPBACK_HOST.test(host)) {
-    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${ACCEPTED_HOSTS} (another name could be a web page's DNS rebinding)`);
+    throw new HttpError(
+      403,
+      'FEEDER_ERR_FORBIDDEN',
+      `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${ACCEPTED_HOSTS} (another name could be a web page's DNS rebinding)`,
+    );
   }
 }
 
 function checkOrigin(request: IncomingMessage): void {
   const { origin, host } = request.headers;
   if (origin !== undefined && origin.toLowerCase() !== `http://${host ?? ''}`.toLowerCase()) {
-    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Origin ${JSON.stringify(origin)} is not this daemon's: the control API takes no requests from web pages of other origins`);
+    throw new HttpError(
+      403,
+      'FEEDER_ERR_FORBIDDEN',
+      `Origin ${JSON.stringify(origin)} is not this daemon's: the control API takes no requests from web pages of other origins`,
+    );
   }
   // Same-site is another origin of this site: a page on another port of this machine.
   const site = request.headers['sec-fetch-site']?.toLowerCase();
   if (site === 'cross-site' || site === 'same-site') {
-    throw new HttpError(403, 'FEEDER_ERR_FORBIDDEN', `Sec-Fetch-Site ${site}: the control API takes no requests from web pages of other origins`);
+    throw new HttpError(
+      403,
+      'FEEDER_ERR_FORBIDDEN',
+      `Sec-Fetch-Site ${site}: the control API takes no requests from web pages of other origins`,
+    );
   }
 }
 
@@ -48,7 +60,11 @@ export function requireJsonBody(request: IncomingMessage): void {
   if (!hasBody(request)) return;
   const declared = request.headers['content-type'];
   if (declared?.split(';', 1)[0]!.trim().toLowerCase() === 'application/json') return;
-  throw new HttpError(415, 'FEEDER_ERR_CONTENT_TYPE', `a request body must be sent with content-type application/json; got ${declared === undefined ? 'none' : JSON.stringify(declared)}`);
+  throw new HttpError(
+    415,
+    'FEEDER_ERR_CONTENT_TYPE',
+    `a request body must be sent with content-type application/json; got ${declared === undefined ? 'none' : JSON.stringify(declared)}`,
+  );
 }
 
 function hasBody(request: IncomingMessage): boolean {

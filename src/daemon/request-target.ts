@@ -10,7 +10,12 @@ export function parseTargetPath(target: string | undefined): string {
   const raw = target ?? '';
   const path = raw.split('?', 1)[0]!;
   const problem = problemOf(path);
-  if (problem) throw new HttpError(400, 'FEEDER_ERR_BAD_PATH', `the request target ${JSON.stringify(raw.slice(0, 200))} ${problem}; send an absolute path such as /deployments/<id>`);
+  if (problem)
+    throw new HttpError(
+      400,
+      'FEEDER_ERR_BAD_PATH',
+      `the request target ${JSON.stringify(raw.slice(0, 200))} ${problem}; send an absolute path such as /deployments/<id>`,
+    );
   return path;
 }
 

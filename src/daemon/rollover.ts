@@ -28,19 +28,31 @@ const DRAIN_MS = 30_000;
 export async function rollOver(host: RolloverHost, meta: ModelMeta, signal: AbortSignal): Promise<void> {
   const started = performance.now();
   const fields = { modelId: host.modelId, generation: meta.generation };
-  logEvent(host.logger, { action: 'rollover', outcome: 'unknown', ...fields }, `rolling model '${host.modelId}' over to generation ${meta.generation}`);
+  logEvent(
+    host.logger,
+    { action: 'rollover', outcome: 'unknown', ...fields },
+    `rolling model '${host.modelId}' over to generation ${meta.generation}`,
+  );
   let candidate: FeedResult;
   try {
     candidate = await host.load(meta, signal);
   } catch (error) {
     if (signal.aborted) return;
     const reason = (error as Error).message;
-    logEvent(host.logger, { action: 'rollover', outcome: 'failure', ...fields, durationMs: performance.now() - started, error: reason }, `rollover of model '${host.modelId}' to generation ${meta.generation} failed; the process serving keeps serving: ${reason}`);
+    logEvent(
+      host.logger,
+      { action: 'rollover', outcome: 'failure', ...fields, durationMs: performance.now() - started, error: reason },
+      `rollover of model '${host.modelId}' to generation ${meta.generation} failed; the process serving keeps serving: ${reason}`,
+    );
     return host.fail(reason);
   }
   if (signal.aborted) return void (await candidate.native.stop());
   const old = host.install(candidate);
-  logEvent(host.logger, { action: 'rollover', outcome: 'success', ...fields, pid: candidate.native.pid, durationMs: performance.now() - started }, `model '${host.modelId}' now serves generation ${meta.generation} from native process ${candidate.native.pid}`);
+  logEvent(
+    host.logger,
+    { action: 'rollover', outcome: 'success', ...fields, pid: candidate.native.pid, durationMs: performance.now() - started },
+    `model '${host.modelId}' now serves generation ${meta.generation} from native process ${candidate.native.pid}`,
+  );
   if (old) await host.retire(old.native, () => drainAndStop(old.native));
 }
 

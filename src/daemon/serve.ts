@@ -27,14 +27,39 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   try {
     const address = await listen(server, listenAddress);
     lease.startRenewing(address);
-    logEvent(ctx.logger, { action: 'daemon-start', outcome: 'success', daemon: name, listen: address, elasticsearch: ctx.es.url, cluster: health.clusterName, cluster_status: health.status, durationMs: performance.now() - started }, `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`);
+    logEvent(
+      ctx.logger,
+      {
+        action: 'daemon-start',
+        outcome: 'success',
+        daemon: name,
+        listen: address,
+        elasticsearch: ctx.es.url,
+        cluster: health.clusterName,
+        cluster_status: health.status,
+        durationMs: performance.now() - started,
+      },
+      `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`,
+    );
     await deployments.restore();
-    logEvent(ctx.logger, { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length }, `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`);
+    logEvent(
+      ctx.logger,
+      { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length },
+      `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`,
+    );
     if (!signal.aborted) await once(signal, 'abort');
-    logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'unknown', daemon: name, reason: String(signal.reason) }, `stopping on ${String(signal.reason)}: stopping every native process`);
+    logEvent(
+      ctx.logger,
+      { action: 'daemon-stop', outcome: 'unknown', daemon: name, reason: String(signal.reason) },
+      `stopping on ${String(signal.reason)}: stopping every native process`,
+    );
   } catch (error) {
     const reason = (error as Error).message;
-    logEvent(ctx.logger, { action: 'daemon-stop', outcome: 'failure', daemon: name, reason }, `feeder daemon '${name}' could not start: ${reason}; closing the control API and stopping every native process`);
+    logEvent(
+      ctx.logger,
+      { action: 'daemon-stop', outcome: 'failure', daemon: name, reason },
+      `feeder daemon '${name}' could not start: ${reason}; closing the control API and stopping every native process`,
+    );
     throw error;
   } finally {
     await closeControlApi(server);

@@ -56,7 +56,11 @@ export class DeploymentStateMachine {
     this.#reason = reason;
     this.#updatedAt = new Date().toISOString();
     if (changed) {
-      logEvent(this.logger, { action: 'deployment-state', outcome: state === 'failed' ? 'failure' : 'success', modelId: this.modelId, state, reason }, `deployment of '${this.modelId}' is ${state}${reason ? `: ${reason}` : ''}`);
+      logEvent(
+        this.logger,
+        { action: 'deployment-state', outcome: state === 'failed' ? 'failure' : 'success', modelId: this.modelId, state, reason },
+        `deployment of '${this.modelId}' is ${state}${reason ? `: ${reason}` : ''}`,
+      );
     }
     this.notify();
   }

@@ -24,7 +24,10 @@ export function tlsOptions(config: ElasticsearchConfig): { ca?: Buffer; rejectUn
   try {
     return { ca: readFileSync(config.caCerts), rejectUnauthorized: !config.insecure };
   } catch (error) {
-    throw new InvalidArgumentError(`cannot read the CA certificates '${config.caCerts}' given by --ca-certs/ES_CA_CERTS: ${(error as Error).message}`, { cause: error });
+    throw new InvalidArgumentError(
+      `cannot read the CA certificates '${config.caCerts}' given by --ca-certs/ES_CA_CERTS: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 

@@ -58,7 +58,11 @@ export class StreamingGet {
     // The decoder's own complaints (a thrown part callback) are not network failures.
     if (error instanceof SyntaxError || (error instanceof FeederError && !(error instanceof AbortedError))) return error;
     if (error instanceof AbortedError) return new AbortedError(`${doing} was cancelled`, { cause: error.cause });
-    if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
+    if (
+      error instanceof undiciErrors.HeadersTimeoutError ||
+      error instanceof undiciErrors.BodyTimeoutError ||
+      error instanceof undiciErrors.ConnectTimeoutError
+    ) {
       return new TimeoutError(`Elasticsearch at ${this.#url} did not answer in time while ${doing}`, { cause: error });
     }
     return unreachableError(this.#url, doing, error);

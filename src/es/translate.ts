@@ -50,18 +50,30 @@ function translateResponse(error: errors.ResponseError, url: string, doing: stri
 
 export function unreachableError(url: string, doing: string, cause: Error): ElasticsearchUnreachableError {
   const certificate = certificateProblem(cause);
-  if (certificate) return new ElasticsearchUnreachableError(`Elasticsearch at ${url} ${CERTIFICATE_ADVICE[certificate]}, while ${doing} (${cause.message})`, { cause });
+  if (certificate)
+    return new ElasticsearchUnreachableError(
+      `Elasticsearch at ${url} ${CERTIFICATE_ADVICE[certificate]}, while ${doing} (${cause.message})`,
+      { cause },
+    );
   // A plain-HTTP request to a port that speaks TLS is dropped without an answer.
-  const https = url.startsWith('http:') && /other side closed|socket hang up|ECONNRESET/i.test(cause.message) ? '; if the cluster serves HTTPS, the URL must start with https://' : '';
-  return new ElasticsearchUnreachableError(`cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster${https}`, { cause });
+  const https =
+    url.startsWith('http:') && /other side closed|socket hang up|ECONNRESET/i.test(cause.message)
+      ? '; if the cluster serves HTTPS, the URL must start with https://'
+      : '';
+  return new ElasticsearchUnreachableError(
+    `cannot reach Elasticsearch at ${url} while ${doing} (${cause.message}); start it, or point ES_URL / --es-url at a running cluster${https}`,
+    { cause },
+  );
 }
 
 type CertificateProblem = 'untrusted' | 'wrong-host' | 'expired';
 
 const CERTIFICATE_ADVICE: Record<CertificateProblem, string> = {
-  untrusted: 'presented a TLS certificate that is not trusted here; give the CA that signed it with --ca-certs / ES_CA_CERTS (or, for a test cluster only, --insecure / ES_INSECURE=true)',
-  'wrong-host': "presented a TLS certificate issued for another name; use the host name (or IP) the certificate names in ES_URL / --es-url, or have the certificate reissued with this one",
-  expired: 'presented a TLS certificate outside its validity dates; renew the certificate on the cluster, or check this machine\'s clock',
+  untrusted:
+    'presented a TLS certificate that is not trusted here; give the CA that signed it with --ca-certs / ES_CA_CERTS (or, for a test cluster only, --insecure / ES_INSECURE=true)',
+  'wrong-host':
+    'presented a TLS certificate issued for another name; use the host name (or IP) the certificate names in ES_URL / --es-url, or have the certificate reissued with this one',
+  expired: "presented a TLS certificate outside its validity dates; renew the certificate on the cluster, or check this machine's clock",
 };
 
 const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
@@ -96,12 +108,23 @@ function certificateProblem(error: unknown): CertificateProblem | null {
 /** An answer other than 2xx, from its status and (parsed) body, as the error an operator can act on. */
 export function statusError(status: number, body: unknown, url: string, doing: string, cause?: unknown): FeederError {
   if (status === 401) {
-    return new ElasticsearchAuthError(`Elasticsearch at ${url} rejected the credentials (401) while ${doing}; check ES_API_KEY or --es-username/--es-password`, { cause });
+    return new ElasticsearchAuthError(
+      `Elasticsearch at ${url} rejected the credentials (401) while ${doing}; check ES_API_KEY or --es-username/--es-password`,
+      { cause },
+    );
   }
   if (status === 403) {
-    return new ElasticsearchAuthError(`the credentials are not allowed to do this on ${url} (403) while ${doing}: ${reasonOf(body, status, cause)}`, { cause });
+    return new ElasticsearchAuthError(
+      `the credentials are not allowed to do this on ${url} (403) while ${doing}: ${reasonOf(body, status, cause)}`,
+      { cause },
+    );
   }
-  return new ElasticsearchStatusError(status, typeOf(body), `Elasticsearch answered ${status} while ${doing}: ${reasonOf(body, status, cause)}`, { cause });
+  return new ElasticsearchStatusError(
+    status,
+    typeOf(body),
+    `Elasticsearch answered ${status} while ${doing}: ${reasonOf(body, status, cause)}`,
+    { cause },
+  );
 }
 
 type ErrorBody = { error?: { type?: string; reason?: string } | string; found?: boolean } | undefined;

@@ -2,7 +2,15 @@ import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
-import { AbortedError, FeederError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import {
+  AbortedError,
+  FeederError,
+  IntegrityError,
+  InvalidArgumentError,
+  ModelStateError,
+  NativeProcessError,
+  TimeoutError,
+} from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -57,7 +65,11 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
   const native = spawnNative(ctx, modelId);
-  logEvent(logger, { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! }, `started native process ${native.pid} for model '${modelId}'`);
+  logEvent(
+    logger,
+    { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! },
+    `started native process ${native.pid} for model '${modelId}'`,
+  );
   const stall = new StallWatch(ctx.config.deploy.stallTimeoutMs);
   const signal = AbortSignal.any([timeout, stall.signal, ...(options.signal ? [options.signal] : [])]);
   const load: Load = { native, meta, signal, stall, sent: 0 };
@@ -67,15 +79,47 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
     const loaded = await untilAborted(native.loaded, signal);
     checkLoadedReport(loaded, meta, native);
     const durationMs = performance.now() - started;
-    logEvent(logger, { action: 'model-load', outcome: 'success', modelId, pid: native.pid, bytes: loaded.bytes, durationMs, mib_s: mibPerSecond(loaded.bytes, durationMs) }, `model '${modelId}' loaded into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified`);
+    logEvent(
+      logger,
+      {
+        action: 'model-load',
+        outcome: 'success',
+        modelId,
+        pid: native.pid,
+        bytes: loaded.bytes,
+        durationMs,
+        mib_s: mibPerSecond(loaded.bytes, durationMs),
+      },
+      `model '${modelId}' loaded into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified`,
+    );
     return { native, meta, loaded, durationMs };
   } catch (error) {
     stall.stop();
     // A process that stopped reading is usually exiting: let it, so its own exit code is what we report.
     if (error instanceof StdinClosedError) await Promise.race([native.exited, sleep(2000)]);
     await native.stop();
-    const explained = await explainFailure(error, { native, modelId, sent: load.sent, total: meta.total_length!, timeout, timeoutMs, stalledAt: stall.stalledAt });
-    logEvent(logger, { action: 'model-load', outcome: 'failure', modelId, pid: native.pid, bytes: load.sent, durationMs: performance.now() - started, error: explained.message }, `deploying model '${modelId}' failed`);
+    const explained = await explainFailure(error, {
+      native,
+      modelId,
+      sent: load.sent,
+      total: meta.total_length!,
+      timeout,
+      timeoutMs,
+      stalledAt: stall.stalledAt,
+    });
+    logEvent(
+      logger,
+      {
+        action: 'model-load',
+        outcome: 'failure',
+        modelId,
+        pid: native.pid,
+        bytes: load.sent,
+        durationMs: performance.now() - started,
+        error: explained.message,
+      },
+      `deploying model '${modelId}' failed`,
+    );
     throw explained;
   }
 }
@@ -112,7 +156,12 @@ async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options
   stall.waitFor(waitingForNative(native, 'the size header', stallMs));
   await native.writeHeader(header, signal);
   const retry = { ...DEFAULT_RETRY, onRetry: logRetry(ctx.logger, meta.model_id) };
-  const chunks = readChunks(ctx.es, meta, { prefetch: ctx.config.deploy.prefetch, signal, retry, ...(options.gauge ? { gauge: options.gauge } : {}) });
+  const chunks = readChunks(ctx.es, meta, {
+    prefetch: ctx.config.deploy.prefetch,
+    signal,
+    retry,
+    ...(options.gauge ? { gauge: options.gauge } : {}),
+  });
   let docNum = 0;
   stall.waitFor(waitingForElasticsearch(meta, docNum, stallMs));
   for await (const chunk of chunks) {
@@ -129,14 +178,20 @@ async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options
 function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
   return (error, attempt, delayMs) =>
     logger.warn(
-      { event: { action: 'chunk-fetch-retry', outcome: 'failure' }, feeder: { model_id: modelId, attempt, delay_ms: Math.round(delayMs) }, error: { message: error.message } },
+      {
+        event: { action: 'chunk-fetch-retry', outcome: 'failure' },
+        feeder: { model_id: modelId, attempt, delay_ms: Math.round(delayMs) },
+        error: { message: error.message },
+      },
       `reading a chunk failed (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms`,
     );
 }
 
 function requireSameModel(meta: ModelMeta, modelId: string): void {
   if (meta.model_id === modelId) return;
-  throw new InvalidArgumentError(`the meta document given for model '${modelId}' is that of model '${meta.model_id}'; pass the one read for '${modelId}', or none`);
+  throw new InvalidArgumentError(
+    `the meta document given for model '${modelId}' is that of model '${meta.model_id}'; pass the one read for '${modelId}', or none`,
+  );
 }
 
 function requireReady(meta: ModelMeta): void {
@@ -150,7 +205,9 @@ function requireReady(meta: ModelMeta): void {
 
 async function requireExecutable(command: string): Promise<void> {
   await access(command, constants.X_OK).catch((error: NodeJS.ErrnoException) => {
-    throw new NativeProcessError(`the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`);
+    throw new NativeProcessError(
+      `the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`,
+    );
   });
 }
 
@@ -190,7 +247,10 @@ async function explainFailure(error: unknown, facts: FailureFacts): Promise<Feed
   const progress = `after ${facts.sent} of ${facts.total} model bytes were sent`;
   if (facts.stalledAt) return stalledError({ ...facts, stalledAt: facts.stalledAt, cause: error });
   if (facts.timeout.aborted) {
-    return new TimeoutError(`deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) ${facts.native.describeStop()}`, { cause: error });
+    return new TimeoutError(
+      `deploying model '${facts.modelId}' did not finish within ${facts.timeoutMs / 1000} s (${progress}); the native process (pid ${facts.native.pid}) ${facts.native.describeStop()}`,
+      { cause: error },
+    );
   }
   if (error instanceof FeederError && !(error instanceof AbortedError)) return error;
   if (error instanceof StdinClosedError) {
@@ -198,9 +258,14 @@ async function explainFailure(error: unknown, facts: FailureFacts): Promise<Feed
     return facts.native.failureOf(`while receiving model '${facts.modelId}' (${progress})`);
   }
   if ((error as Error)?.name === 'AbortError' || error instanceof AbortedError) {
-    return new AbortedError(`deploying model '${facts.modelId}' was cancelled (${progress}); the native process ${facts.native.describeStop()}`, { cause: error });
+    return new AbortedError(
+      `deploying model '${facts.modelId}' was cancelled (${progress}); the native process ${facts.native.describeStop()}`,
+      { cause: error },
+    );
   }
-  return error instanceof FeederError ? error : new NativeProcessError(`deploying model '${facts.modelId}' failed: ${(error as Error).message}`, { cause: error });
+  return error instanceof FeederError
+    ? error
+    : new NativeProcessError(`deploying model '${facts.modelId}' failed: ${(error as Error).message}`, { cause: error });
 }
 
 function mibPerSecond(bytes: number, ms: number): number {

@@ -19,10 +19,17 @@ export interface LoggerOptions {
 
 // Anything shaped like a secret is censored wherever it appears in a log record.
 const REDACT_PATHS = [
-  'password', '*.password', '*.*.password',
-  'apiKey', '*.apiKey', '*.*.apiKey',
-  'authorization', '*.authorization', '*.*.authorization',
-  'token', '*.token',
+  'password',
+  '*.password',
+  '*.*.password',
+  'apiKey',
+  '*.apiKey',
+  '*.*.apiKey',
+  'authorization',
+  '*.authorization',
+  '*.*.authorization',
+  'token',
+  '*.token',
 ];
 
 export function createLogger(options: LoggerOptions = {}): Logger {

@@ -3,7 +3,15 @@ import { execa } from 'execa';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { nativeEnvironment } from './native-env.js';
-import { createFrameDecoder, encodeRequest, isFrame, type Frame, type LoadedFrame, type RequestBody, type ResponseFrame } from './protocol.js';
+import {
+  createFrameDecoder,
+  encodeRequest,
+  isFrame,
+  type Frame,
+  type LoadedFrame,
+  type RequestBody,
+  type ResponseFrame,
+} from './protocol.js';
 import { PendingRequests } from './pending-requests.js';
 import { ProcessGroup } from './process-group.js';
 import { NativeLogForwarder } from './stderr-log.js';
@@ -178,10 +186,14 @@ export class NativeProcess {
     if (this.#exit || this.#stopping) return this.exited;
     this.#stopping = true;
     // No timer for a group already gone: it would only hold the event loop for the grace period.
-    if (this.#group.signal('SIGTERM')) this.#killTimer = setTimeout(() => (this.#sigkillSent = this.#group.signal('SIGKILL')), this.#killGraceMs);
+    if (this.#group.signal('SIGTERM'))
+      this.#killTimer = setTimeout(() => (this.#sigkillSent = this.#group.signal('SIGKILL')), this.#killGraceMs);
     const exit = await this.exited;
     if (exit.forceKilled) {
-      this.#logger.warn({ event: { action: 'native-kill', outcome: 'success' } }, `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`);
+      this.#logger.warn(
+        { event: { action: 'native-kill', outcome: 'success' } },
+        `native process ${this.pid} did not stop within ${this.#killGraceMs / 1000} s of SIGTERM; it was killed with SIGKILL`,
+      );
     }
     return exit;
   }
@@ -200,7 +212,10 @@ export class NativeProcess {
 
   /** The failure that ended or poisoned this process, if any; a requested stop is not one. */
   failureOf(what: string): NativeProcessError {
-    return this.#failure ?? new NativeProcessError(`the native process (pid ${this.pid}) ${this.describeExit()} ${what}`, { lastErrors: this.lastErrors });
+    return (
+      this.#failure ??
+      new NativeProcessError(`the native process (pid ${this.pid}) ${this.describeExit()} ${what}`, { lastErrors: this.lastErrors })
+    );
   }
 
   get stopRequested(): boolean {
@@ -221,7 +236,9 @@ export class NativeProcess {
     if (this.#exit) return this.failureOf(cannot);
     if (this.#stopRequested) return new NativeProcessError(`the native process (pid ${this.pid}) is being stopped ${cannot}`);
     if (this.#stdin.destroyed || this.#stdin.writableEnded) {
-      return new NativeProcessError(`the native process (pid ${this.pid}) stopped reading its stdin ${cannot}`, { lastErrors: this.lastErrors });
+      return new NativeProcessError(`the native process (pid ${this.pid}) stopped reading its stdin ${cannot}`, {
+        lastErrors: this.lastErrors,
+      });
     }
     return null;
   }
@@ -237,11 +254,16 @@ export class NativeProcess {
   }
 
   #onFrame(frame: unknown): void {
-    if (!isFrame(frame)) return this.#poison(`wrote something on stdout that is not a MessagePack protocol frame: ${JSON.stringify(frame)?.slice(0, 80)}`);
+    if (!isFrame(frame))
+      return this.#poison(`wrote something on stdout that is not a MessagePack protocol frame: ${JSON.stringify(frame)?.slice(0, 80)}`);
     if (frame.type === 'loaded') return this.#settleLoaded.resolve(frame);
     const outcome = this.#pending.answer(frame);
     if (outcome === 'unknown') return this.#poison(`answered a request it was never sent (${JSON.stringify(frame).slice(0, 80)})`);
-    if (outcome === 'late') this.#logger.debug({ event: { action: 'native-late-answer' } }, `dropped the late answer to request ${frame.request_id}, which had timed out or been cancelled`);
+    if (outcome === 'late')
+      this.#logger.debug(
+        { event: { action: 'native-late-answer' } },
+        `dropped the late answer to request ${frame.request_id}, which had timed out or been cancelled`,
+      );
   }
 
   /** A process that speaks garbage cannot be trusted with anything more: it is stopped. */
@@ -272,7 +294,9 @@ export class NativeProcess {
     const signal = result.signal ?? null;
     this.#exit = { exitCode: result.exitCode ?? null, signal, forceKilled: this.#sigkillSent && signal === 'SIGKILL' };
     if (result.failed && result.exitCode === undefined && !result.signal) {
-      this.#failure ??= new NativeProcessError(`cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`);
+      this.#failure ??= new NativeProcessError(
+        `cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`,
+      );
     }
     this.#rejectAll(this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly'));
     return this.#exit;

@@ -43,7 +43,10 @@ export class NativeLogForwarder {
     const parsed = parseLine(line);
     const level = LEVELS[(parsed.level ?? 'WARN').toUpperCase()] ?? 'warn';
     const message = parsed.message ?? line;
-    logger[level]({ event: { action: 'native-log', dataset: 'native' }, native: { level: parsed.level ?? null, timestamp: parsed.timestamp ?? null } }, message);
+    logger[level](
+      { event: { action: 'native-log', dataset: 'native' }, native: { level: parsed.level ?? null, timestamp: parsed.timestamp ?? null } },
+      message,
+    );
     if (level === 'error' || level === 'fatal') this.#remember(message);
   }
 

@@ -23,8 +23,10 @@ export function oddChunkProblems(meta: ModelMeta, account: ChunkAccount, where: 
   const implied = size === meta.chunk_size ? "the other chunks and the model's meta document imply" : 'the other chunks have';
   const problems: string[] = [];
   account.lengths.forEach((length, docNum) => {
-    if (docNum < last && length !== size) problems.push(`${where(docNum)} has ${length} bytes, as its document says, but ${implied} ${size}; ${DAMAGED}`);
-    if (docNum === last && last > 0 && length > size) problems.push(`${where(docNum)}, the last, has ${length} bytes, more than the ${size} of every other chunk; ${DAMAGED}`);
+    if (docNum < last && length !== size)
+      problems.push(`${where(docNum)} has ${length} bytes, as its document says, but ${implied} ${size}; ${DAMAGED}`);
+    if (docNum === last && last > 0 && length > size)
+      problems.push(`${where(docNum)}, the last, has ${length} bytes, more than the ${size} of every other chunk; ${DAMAGED}`);
   });
   return problems;
 }

@@ -61,7 +61,9 @@ export class ChunkSourceDecoder {
     if (this.#state === 'value') throw new SyntaxError('the document ends inside "definition"');
     // Not whole base64 groups: the slow way decodes it leniently, and the length check says what is wrong.
     if (this.#carried !== 0) return null;
-    const fields = JSON.parse(`${this.#before.toString('utf8')}${Buffer.concat(this.#after).toString('utf8')}`) as DecodedChunkSource['fields'];
+    const fields = JSON.parse(
+      `${this.#before.toString('utf8')}${Buffer.concat(this.#after).toString('utf8')}`,
+    ) as DecodedChunkSource['fields'];
     const bytes = this.#out.subarray(0, this.#written);
     return { bytes, length: this.#written + this.#overflow, crc: this.#crc, fields };
   }

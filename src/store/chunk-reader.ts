@@ -48,7 +48,13 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
     gauge.release();
     pool.give(result.bytes);
   };
-  yield* inOrder(count, options.prefetch, signal, (docNum) => fetchCounted(es, addressOf(meta, docNum), fetchOptions, gauge, pool), release);
+  yield* inOrder(
+    count,
+    options.prefetch,
+    signal,
+    (docNum) => fetchCounted(es, addressOf(meta, docNum), fetchOptions, gauge, pool),
+    release,
+  );
 }
 
 export type ChunkDocumentResult = { address: ChunkAddress; doc: ChunkSource } | { address: ChunkAddress; error: Error };
@@ -57,7 +63,11 @@ export type ChunkDocumentResult = { address: ChunkAddress; doc: ChunkSource } | 
  * The chunk documents at these addresses, in order and decoded but unchecked, for a caller that
  * judges them itself (verify, against each document's own fields). Buffers are reused likewise.
  */
-export async function* readChunkDocuments(es: Es, addresses: readonly ChunkAddress[], options: ReadChunksOptions): AsyncGenerator<ChunkDocumentResult> {
+export async function* readChunkDocuments(
+  es: Es,
+  addresses: readonly ChunkAddress[],
+  options: ReadChunksOptions,
+): AsyncGenerator<ChunkDocumentResult> {
   const pool = new BufferPool(options.prefetch + 1);
   const signal = windowSignal(options);
   const retry = { ...(options.retry ?? DEFAULT_RETRY), signal };
@@ -88,7 +98,13 @@ function windowSignal(options: ReadChunksOptions): AbortSignal | undefined {
  * fetch(0 .. count - 1), `prefetch` of them in flight, yielded in order. `release` gets each result
  * once the consumer moves on, and those still in flight when it stops early.
  */
-async function* inOrder<T>(count: number, prefetch: number, signal: AbortSignal | undefined, fetch: (n: number) => Promise<T>, release: (result: T) => void): AsyncGenerator<T> {
+async function* inOrder<T>(
+  count: number,
+  prefetch: number,
+  signal: AbortSignal | undefined,
+  fetch: (n: number) => Promise<T>,
+  release: (result: T) => void,
+): AsyncGenerator<T> {
   const window: Promise<T>[] = [];
   let next = 0;
   const fill = () => {
@@ -120,7 +136,13 @@ export async function* readChunks(es: Es, meta: ModelMeta, options: ReadChunksOp
   }
 }
 
-async function fetchCounted(es: Es, address: ChunkAddress, options: ReadChunksOptions, gauge: ChunkGauge, pool: BufferPool): Promise<ChunkResult> {
+async function fetchCounted(
+  es: Es,
+  address: ChunkAddress,
+  options: ReadChunksOptions,
+  gauge: ChunkGauge,
+  pool: BufferPool,
+): Promise<ChunkResult> {
   try {
     const bytes = await fetchChunk(es, address, pool, { ...(options.retry ?? DEFAULT_RETRY), signal: options.signal });
     gauge.acquire();

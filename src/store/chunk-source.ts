@@ -40,7 +40,14 @@ export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool
     if (error instanceof SyntaxError) throw notAChunk(request.where, error);
     throw error;
   }
-  if (decoded) return { bytes: decoded.bytes, length: decoded.length, crc: decoded.crc, definition_length: decoded.fields.definition_length, crc32: decoded.fields.crc32 };
+  if (decoded)
+    return {
+      bytes: decoded.bytes,
+      length: decoded.length,
+      crc: decoded.crc,
+      definition_length: decoded.fields.definition_length,
+      crc32: decoded.fields.crc32,
+    };
   pool.give(decoder.buffer);
   return fetchWholeChunkSource(es, request, signal);
 }
@@ -76,7 +83,9 @@ export function parseChunkSource(raw: Buffer, where: string): ParsedChunkSource 
 }
 
 function notAChunk(where: string, error: Error): IntegrityError {
-  return new IntegrityError(`${where} is not a valid chunk document (${error.message}); upload the model again with --replace`, { cause: error });
+  return new IntegrityError(`${where} is not a valid chunk document (${error.message}); upload the model again with --replace`, {
+    cause: error,
+  });
 }
 
 type StoredFields = { definition_length: number; crc32: number };

@@ -35,7 +35,14 @@ export function checksumOf(bytes: Buffer): number {
  * The JSON source of one chunk document, as bytes. Built by hand, with the base64 written straight
  * into the buffer, so no serializer copies it again and no multi-megabyte string is made.
  */
-export function encodeChunkDoc(modelId: string, generation: number, chunk: ChunkToWrite, totalLength: number | null, crc: number, pool?: BufferPool): Buffer {
+export function encodeChunkDoc(
+  modelId: string,
+  generation: number,
+  chunk: ChunkToWrite,
+  totalLength: number | null,
+  crc: number,
+  pool?: BufferPool,
+): Buffer {
   const total = totalLength === null ? '' : `,"total_definition_length":${totalLength}`;
   const head =
     `{"model_id":"${modelId}","generation":${generation},"doc_num":${chunk.docNum},` +
@@ -70,11 +77,19 @@ export async function fetchChunk(es: Es, address: ChunkAddress, pool: BufferPool
  * Fetches one chunk document by id and decodes its `definition`, checking nothing: a missing one is
  * a ChunkMissingError. `address.expectedLength` sizes the buffer the definition is decoded into.
  */
-export async function fetchChunkDocument(es: Es, address: ChunkAddress, pool: BufferPool, retry: RetryOptions = DEFAULT_RETRY): Promise<ChunkSource> {
+export async function fetchChunkDocument(
+  es: Es,
+  address: ChunkAddress,
+  pool: BufferPool,
+  retry: RetryOptions = DEFAULT_RETRY,
+): Promise<ChunkSource> {
   const where = describeChunk(address);
   const id = chunkDocId(address.modelId, address.generation, address.docNum);
   try {
-    return await withRetry(() => fetchChunkSource(es, { index: address.chunks_index, id, where, expectedLength: address.expectedLength }, pool, retry.signal), retry);
+    return await withRetry(
+      () => fetchChunkSource(es, { index: address.chunks_index, id, where, expectedLength: address.expectedLength }, pool, retry.signal),
+      retry,
+    );
   } catch (error) {
     if (hasStatus(error, 404)) {
       throw new ChunkMissingError(`${where} is missing; the stored model is damaged: upload it again with --replace`, { cause: error });
@@ -99,7 +114,9 @@ function decodeChunk(doc: ChunkSource, address: ChunkAddress): Buffer {
       doc.length === doc.definition_length
         ? `the chunk or the meta document is wrong ('feeder models verify ${address.modelId}' tells which); upload the model again with --replace`
         : 'the stored model is damaged: upload it again with --replace';
-    throw new IntegrityError(`${where} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); ${verdict}`);
+    throw new IntegrityError(
+      `${where} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); ${verdict}`,
+    );
   }
   if (doc.crc !== doc.crc32) {
     throw new IntegrityError(`${where} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);

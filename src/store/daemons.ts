@@ -97,7 +97,11 @@ export class DaemonLease {
     this.#held = null;
     if (!held) return;
     await deletePresence(this.es, held).catch((error: unknown) => {
-      logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name, error: (error as Error).message }, `could not remove the presence of daemon '${this.settings.name}' (${(error as Error).message}); the name is free again when its lease expires at ${held.doc.expires_at}`);
+      logEvent(
+        this.logger,
+        { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name, error: (error as Error).message },
+        `could not remove the presence of daemon '${this.settings.name}' (${(error as Error).message}); the name is free again when its lease expires at ${held.doc.expires_at}`,
+      );
     });
   }
 
@@ -138,13 +142,21 @@ export class DaemonLease {
     }
     this.#held = null;
     const other = current ? describeDaemon(current.doc) : 'another daemon';
-    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name }, `the lease on daemon name '${this.settings.name}' was taken over by ${other} after this daemon failed to renew it in time; this daemon no longer holds the name: stop it, or restart it under another daemon.name`);
+    logEvent(
+      this.logger,
+      { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name },
+      `the lease on daemon name '${this.settings.name}' was taken over by ${other} after this daemon failed to renew it in time; this daemon no longer holds the name: stop it, or restart it under another daemon.name`,
+    );
   }
 
   #logRenewalFailure(held: VersionedPresence, error: unknown): void {
     const { name, heartbeatMs } = this.settings;
     const message = (error as Error).message;
-    logEvent(this.logger, { action: 'daemon-lease', outcome: 'failure', daemon: name, error: message }, `could not renew the lease on daemon name '${name}' (${message}); trying again in ${heartbeatMs} ms, the lease expires at ${held.doc.expires_at}`);
+    logEvent(
+      this.logger,
+      { action: 'daemon-lease', outcome: 'failure', daemon: name, error: message },
+      `could not renew the lease on daemon name '${name}' (${message}); trying again in ${heartbeatMs} ms, the lease expires at ${held.doc.expires_at}`,
+    );
   }
 }
 
@@ -173,13 +185,27 @@ async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Pr
     const current = await readPresence(es, settings.name);
     if (!current) continue;
     if (isLive(current.doc)) throw nameTaken(current.doc);
-    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen), 'taking over the expired lease of').catch(nullOn409);
+    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen), 'taking over the expired lease of').catch(
+      nullOn409,
+    );
     if (taken) {
-      logEvent(logger, { action: 'daemon-lease', outcome: 'success', daemon: settings.name, previous_pid: current.doc.pid, previous_host: current.doc.host }, `took over daemon name '${settings.name}': the lease of pid ${current.doc.pid} on host ${current.doc.host} expired at ${current.doc.expires_at}`);
+      logEvent(
+        logger,
+        {
+          action: 'daemon-lease',
+          outcome: 'success',
+          daemon: settings.name,
+          previous_pid: current.doc.pid,
+          previous_host: current.doc.host,
+        },
+        `took over daemon name '${settings.name}': the lease of pid ${current.doc.pid} on host ${current.doc.host} expired at ${current.doc.expires_at}`,
+      );
       return taken;
     }
   }
-  throw new DaemonRunningError(`daemon name '${settings.name}' changed hands ${TAKE_ATTEMPTS} times while this daemon tried to take it: another 'feeder serve' with the same name is starting; give this one another daemon.name (FEEDER_DAEMON_NAME)`);
+  throw new DaemonRunningError(
+    `daemon name '${settings.name}' changed hands ${TAKE_ATTEMPTS} times while this daemon tried to take it: another 'feeder serve' with the same name is starting; give this one another daemon.name (FEEDER_DAEMON_NAME)`,
+  );
 }
 
 function nameTaken(doc: PresenceDoc): DaemonRunningError {

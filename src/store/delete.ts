@@ -31,11 +31,21 @@ export async function deleteModel(es: Es, modelId: string, logger: Logger, optio
   if (reason) throw await refusal(es, versioned, stateBefore, reason, signal);
   for (const ref of generationsOf(versioned.meta)) await deleteGeneration(es, modelId, ref, signal);
   await deleteMeta(es, versioned, signal);
-  logEvent(logger, { action: 'model-delete', outcome: 'success', modelId, durationMs: performance.now() - started }, `model '${modelId}' deleted`);
+  logEvent(
+    logger,
+    { action: 'model-delete', outcome: 'success', modelId, durationMs: performance.now() - started },
+    `model '${modelId}' deleted`,
+  );
 }
 
 /** Takes the mark back, so that the refused delete leaves the model as it was. */
-async function refusal(es: Es, marked: VersionedMeta, stateBefore: ModelState, reason: string, signal: AbortSignal | undefined): Promise<ModelStateError> {
+async function refusal(
+  es: Es,
+  marked: VersionedMeta,
+  stateBefore: ModelState,
+  reason: string,
+  signal: AbortSignal | undefined,
+): Promise<ModelStateError> {
   const modelId = marked.meta.model_id;
   if (stateBefore === 'deleting') return new ModelStateError(`model '${modelId}' cannot be deleted: ${reason}`);
   try {

@@ -19,8 +19,16 @@ const docId = (daemon: string, modelId: string) => `${daemon}/${modelId}`;
 
 /** Records that `daemon` should run `modelId`, loading `generation`. */
 export async function recordDeployed(es: Es, daemon: string, modelId: string, generation: number): Promise<void> {
-  const document: DesiredDoc = { daemon, model_id: modelId, desired: 'started', requested_at: new Date().toISOString(), generations: [generation] };
-  await es.call(`recording the deployment of '${modelId}'`, (c) => c.index({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), document, refresh: true }));
+  const document: DesiredDoc = {
+    daemon,
+    model_id: modelId,
+    desired: 'started',
+    requested_at: new Date().toISOString(),
+    generations: [generation],
+  };
+  await es.call(`recording the deployment of '${modelId}'`, (c) =>
+    c.index({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), document, refresh: true }),
+  );
 }
 
 /**
@@ -39,7 +47,9 @@ export async function pinGenerations(es: Es, daemon: string, modelId: string, ge
 
 export async function recordUndeployed(es: Es, daemon: string, modelId: string): Promise<void> {
   try {
-    await es.call(`recording the undeployment of '${modelId}'`, (c) => c.delete({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), refresh: true }));
+    await es.call(`recording the undeployment of '${modelId}'`, (c) =>
+      c.delete({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), refresh: true }),
+    );
   } catch (error) {
     if (!hasStatus(error, 404)) throw error;
   }
@@ -62,7 +72,10 @@ export async function pinnedGenerations(es: Es, modelId: string): Promise<Set<nu
 
 async function searchDesired(es: Es, query: object, signal?: AbortSignal): Promise<DesiredDoc[]> {
   const result = await es.call('reading the desired deployments', (c) =>
-    c.search<DesiredDoc>({ index: DEPLOYMENTS_INDEX, size: 10_000, query, ignore_unavailable: true, allow_no_indices: true }, abortable(signal)),
+    c.search<DesiredDoc>(
+      { index: DEPLOYMENTS_INDEX, size: 10_000, query, ignore_unavailable: true, allow_no_indices: true },
+      abortable(signal),
+    ),
   );
   return result.hits.hits.map((h) => h._source!);
 }

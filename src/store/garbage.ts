@@ -39,7 +39,10 @@ async function removeGeneration(es: Es, modelId: string, ref: GenerationRef, log
     await deleteGeneration(es, modelId, ref);
     return true;
   } catch (error) {
-    logger.warn({ err: error, feeder: { model_id: modelId, generation: ref.generation } }, 'could not remove an old generation; the next upload or delete will try again');
+    logger.warn(
+      { err: error, feeder: { model_id: modelId, generation: ref.generation } },
+      'could not remove an old generation; the next upload or delete will try again',
+    );
     return false;
   }
 }

@@ -25,21 +25,31 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
   let after: number[] | undefined;
   for (;;) {
     const page = await es.call(`listing the chunks of model '${modelId}'`, (c) =>
-      c.search<{ doc_num: number; crc32: number; definition_length: number; total_definition_length?: number; eos: boolean }>({
-        index: ref.chunks_index,
-        size: PAGE,
-        query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: ref.generation } }] } },
-        sort: [{ doc_num: 'asc' }],
-        _source: ['doc_num', 'crc32', 'definition_length', 'total_definition_length', 'eos'],
-        ignore_unavailable: true,
-        allow_no_indices: true,
-        ...(after ? { search_after: after } : {}),
-      }, abortable(signal)),
+      c.search<{ doc_num: number; crc32: number; definition_length: number; total_definition_length?: number; eos: boolean }>(
+        {
+          index: ref.chunks_index,
+          size: PAGE,
+          query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: ref.generation } }] } },
+          sort: [{ doc_num: 'asc' }],
+          _source: ['doc_num', 'crc32', 'definition_length', 'total_definition_length', 'eos'],
+          ignore_unavailable: true,
+          allow_no_indices: true,
+          ...(after ? { search_after: after } : {}),
+        },
+        abortable(signal),
+      ),
     );
     const hits = page.hits.hits;
     for (const hit of hits) {
       const s = hit._source!;
-      yield { docNum: s.doc_num, id: hit._id!, crc32: s.crc32, length: s.definition_length, totalLength: s.total_definition_length ?? null, eos: s.eos };
+      yield {
+        docNum: s.doc_num,
+        id: hit._id!,
+        crc32: s.crc32,
+        length: s.definition_length,
+        totalLength: s.total_definition_length ?? null,
+        eos: s.eos,
+      };
     }
     if (hits.length < PAGE) return;
     after = hits[hits.length - 1]!.sort as number[];
@@ -49,7 +59,9 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
 /** Removes one generation's chunks: an index delete for its own dedicated index, id-based deletes anywhere else. */
 export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): Promise<void> {
   if (isOwnChunksIndex(ref.chunks_index, modelId, ref.generation)) {
-    await es.call(`deleting index ${ref.chunks_index}`, (c) => c.indices.delete({ index: ref.chunks_index }, { ignore: [404], ...abortable(signal) }));
+    await es.call(`deleting index ${ref.chunks_index}`, (c) =>
+      c.indices.delete({ index: ref.chunks_index }, { ignore: [404], ...abortable(signal) }),
+    );
     return;
   }
   let ids: string[] = [];

@@ -57,7 +57,8 @@ export interface VersionedMeta {
  */
 export async function getMeta(es: Es, modelId: string, signal?: AbortSignal): Promise<VersionedMeta | null> {
   try {
-    const read = () => es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }, abortable(signal)));
+    const read = () =>
+      es.call(`reading model '${modelId}'`, (c) => c.get<ModelMeta>({ index: META_INDEX, id: modelId }, abortable(signal)));
     const doc = await withRetry(read, { ...DEFAULT_RETRY, retryOn: isBusy, signal });
     return { meta: doc._source!, seqNo: doc._seq_no!, primaryTerm: doc._primary_term! };
   } catch (error) {
@@ -81,9 +82,12 @@ export async function createMeta(es: Es, meta: ModelMeta): Promise<VersionedMeta
     return { meta, seqNo: result._seq_no!, primaryTerm: result._primary_term! };
   } catch (error) {
     if (hasStatus(error, 409)) {
-      throw new ModelExistsError(`model '${meta.model_id}' already exists; pass --replace to overwrite it, or --resume to finish an interrupted upload`, {
-        cause: error,
-      });
+      throw new ModelExistsError(
+        `model '${meta.model_id}' already exists; pass --replace to overwrite it, or --resume to finish an interrupted upload`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }
@@ -94,14 +98,17 @@ export async function updateMeta(es: Es, previous: VersionedMeta, meta: ModelMet
   const updated = { ...meta, updated_at: new Date().toISOString() };
   try {
     const result = await es.call(`updating model '${meta.model_id}'`, (c) =>
-      c.index({
-        index: META_INDEX,
-        id: meta.model_id,
-        document: updated,
-        if_seq_no: previous.seqNo,
-        if_primary_term: previous.primaryTerm,
-        refresh: true,
-      }, abortable(signal)),
+      c.index(
+        {
+          index: META_INDEX,
+          id: meta.model_id,
+          document: updated,
+          if_seq_no: previous.seqNo,
+          if_primary_term: previous.primaryTerm,
+          refresh: true,
+        },
+        abortable(signal),
+      ),
     );
     return { meta: updated, seqNo: result._seq_no!, primaryTerm: result._primary_term! };
   } catch (error) {
@@ -114,7 +121,10 @@ export async function deleteMeta(es: Es, previous: VersionedMeta, signal?: Abort
   const modelId = previous.meta.model_id;
   try {
     await es.call(`deleting model '${modelId}'`, (c) =>
-      c.delete({ index: META_INDEX, id: modelId, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm, refresh: true }, abortable(signal)),
+      c.delete(
+        { index: META_INDEX, id: modelId, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm, refresh: true },
+        abortable(signal),
+      ),
     );
   } catch (error) {
     if (hasStatus(error, 409)) throw concurrentChange(modelId, error);

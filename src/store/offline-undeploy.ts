@@ -35,12 +35,21 @@ export async function undeployFromStoppedDaemon(es: Es, daemon: string, modelId:
   const undeployed = (await desiredDeployments(es, daemon)).includes(modelId);
   await recordUndeployed(es, daemon, modelId);
   const deployedOn = undeployed ? [] : await daemonsRunning(es, modelId);
-  if (undeployed) logEvent(logger, { action: 'undeploy', outcome: 'success', modelId, daemon }, `removed the deployment of model '${modelId}' on daemon '${daemon}', which is not running`);
+  if (undeployed)
+    logEvent(
+      logger,
+      { action: 'undeploy', outcome: 'success', modelId, daemon },
+      `removed the deployment of model '${modelId}' on daemon '${daemon}', which is not running`,
+    );
   return { daemon, model_id: modelId, undeployed, deployed_on: deployedOn, ...(await collectUnpinned(es, modelId, logger)) };
 }
 
 /** The removed deployment may have been the last to pin an old generation: collect what it held. */
-async function collectUnpinned(es: Es, modelId: string, logger: Logger): Promise<Pick<OfflineUndeployResult, 'generations_removed' | 'generations_kept'>> {
+async function collectUnpinned(
+  es: Es,
+  modelId: string,
+  logger: Logger,
+): Promise<Pick<OfflineUndeployResult, 'generations_removed' | 'generations_kept'>> {
   const before = await getMeta(es, modelId);
   if (!before) return { generations_removed: [], generations_kept: [] };
   const garbage = before.meta.garbage.map((g) => g.generation);
@@ -49,7 +58,10 @@ async function collectUnpinned(es: Es, modelId: string, logger: Logger): Promise
     return { generations_removed: garbage.filter((g) => !kept.includes(g)), generations_kept: kept };
   } catch (error) {
     // The deployment is gone either way; the generations stay listed for the next collection.
-    logger.warn({ err: error, feeder: { model_id: modelId } }, `could not remove the old generations of model '${modelId}': ${(error as Error).message}; the next upload or delete tries again`);
+    logger.warn(
+      { err: error, feeder: { model_id: modelId } },
+      `could not remove the old generations of model '${modelId}': ${(error as Error).message}; the next upload or delete tries again`,
+    );
     return { generations_removed: [], generations_kept: garbage };
   }
 }

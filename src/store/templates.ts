@@ -106,7 +106,9 @@ export async function installTemplate(es: Es, template: OwnedTemplate): Promise<
   const stored = await storedVersion(es, template.name);
   if (stored !== null && stored > template.body.version) return;
   if (stored !== template.body.version) {
-    await es.call(`installing index template ${template.name}`, (c) => c.indices.putIndexTemplate({ name: template.name, ...template.body }));
+    await es.call(`installing index template ${template.name}`, (c) =>
+      c.indices.putIndexTemplate({ name: template.name, ...template.body }),
+    );
   }
   await addMissingFields(es, template);
 }
@@ -126,7 +128,12 @@ async function storedVersion(es: Es, name: string): Promise<number | null> {
 async function addMissingFields(es: Es, { name, body }: OwnedTemplate): Promise<void> {
   const properties: Record<string, object> = body.template.mappings.properties;
   const indices = await es.call(`reading the mappings of ${body.index_patterns.join(', ')}`, (c) =>
-    c.indices.getMapping({ index: body.index_patterns, expand_wildcards: ['open', 'hidden'], ignore_unavailable: true, allow_no_indices: true }),
+    c.indices.getMapping({
+      index: body.index_patterns,
+      expand_wildcards: ['open', 'hidden'],
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    }),
   );
   for (const [index, { mappings }] of Object.entries(indices)) {
     const missing = Object.entries(properties).filter(([field]) => !(field in (mappings.properties ?? {})));

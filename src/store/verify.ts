@@ -40,7 +40,17 @@ export interface VerifyOptions {
 export async function verifyModel(es: Es, modelId: string, options: VerifyOptions): Promise<VerifyReport> {
   validateModelId(modelId);
   const { meta } = await requireMeta(es, modelId, options.signal);
-  const report: VerifyReport = { modelId, ok: false, chunks: 0, bytes: 0, sha256: null, expectedSha256: meta.sha256, problems: [], warnings: [], strays: [] };
+  const report: VerifyReport = {
+    modelId,
+    ok: false,
+    chunks: 0,
+    bytes: 0,
+    sha256: null,
+    expectedSha256: meta.sha256,
+    problems: [],
+    warnings: [],
+    strays: [],
+  };
   if (meta.state !== 'ready') {
     report.problems.push(`the model is not ready (state ${meta.state}): its upload never finished`);
     return report;
@@ -74,7 +84,13 @@ async function listStored(es: Es, meta: ModelMeta, signal?: AbortSignal): Promis
 }
 
 /** Reads the chunks in order, each judged on its own; what the good ones say is the account. */
-async function readAccount(es: Es, meta: ModelMeta, sorted: SortedChunks, options: VerifyOptions, report: VerifyReport): Promise<ChunkAccount> {
+async function readAccount(
+  es: Es,
+  meta: ModelMeta,
+  sorted: SortedChunks,
+  options: VerifyOptions,
+  report: VerifyReport,
+): Promise<ChunkAccount> {
   const addresses = Array.from({ length: sorted.count }, (_, docNum) => addressOf(meta, docNum, sorted.chunks.get(docNum)));
   const account: ChunkAccount = { lengths: [], totals: [], bytes: 0, sha256: '' };
   const hash = createHash('sha256');
@@ -116,14 +132,17 @@ function judgeAccount(meta: ModelMeta, sorted: SortedChunks, account: ChunkAccou
  */
 function addressOf(meta: ModelMeta, docNum: number, stored: StoredChunkSummary | undefined): ChunkAddress {
   const listed = stored?.length;
-  const expectedLength = listed !== undefined && Number.isSafeInteger(listed) && listed >= 0 ? Math.min(listed, CHUNK_SIZE_MAX) : meta.chunk_size;
+  const expectedLength =
+    listed !== undefined && Number.isSafeInteger(listed) && listed >= 0 ? Math.min(listed, CHUNK_SIZE_MAX) : meta.chunk_size;
   return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength };
 }
 
 function ownProblem(doc: ChunkSource, address: ChunkAddress): string | null {
   const where = describeChunk(address);
-  if (doc.definition_length > CHUNK_SIZE_MAX) return `${where} says it holds ${doc.definition_length} bytes, more than any chunk can (${CHUNK_SIZE_MAX}); ${DAMAGED}`;
-  if (doc.length !== doc.definition_length) return `${where} has ${doc.length} bytes but its document says ${doc.definition_length}; ${DAMAGED}`;
+  if (doc.definition_length > CHUNK_SIZE_MAX)
+    return `${where} says it holds ${doc.definition_length} bytes, more than any chunk can (${CHUNK_SIZE_MAX}); ${DAMAGED}`;
+  if (doc.length !== doc.definition_length)
+    return `${where} has ${doc.length} bytes but its document says ${doc.definition_length}; ${DAMAGED}`;
   if (doc.length !== address.expectedLength) return `${where} changed while verify read it; run verify again`;
   if (doc.crc !== doc.crc32) return `${where} fails its CRC32 check; ${DAMAGED}`;
   return null;

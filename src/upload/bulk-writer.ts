@@ -27,7 +27,10 @@ interface PendingDoc {
 
 const NEWLINE = Buffer.from('\n');
 
-type BulkItems = { errors: boolean; items?: Array<Record<string, { _id?: string; status: number; error?: { type: string; reason: string } }>> };
+type BulkItems = {
+  errors: boolean;
+  items?: Array<Record<string, { _id?: string; status: number; error?: { type: string; reason: string } }>>;
+};
 
 /** Indexes documents with `_bulk`, a bounded number of requests at a time, so memory stays bounded. */
 export class BulkWriter {
@@ -94,7 +97,11 @@ export class BulkWriter {
     await withRetry(async () => {
       remaining = await this.#sendOnce(remaining);
       if (remaining.length > 0) {
-        throw new ElasticsearchStatusError(429, 'es_rejected_execution_exception', `Elasticsearch rejected ${remaining.length} chunk documents (429)`);
+        throw new ElasticsearchStatusError(
+          429,
+          'es_rejected_execution_exception',
+          `Elasticsearch rejected ${remaining.length} chunk documents (429)`,
+        );
       }
     }, retry);
   }
@@ -102,7 +109,10 @@ export class BulkWriter {
   /** Sends one `_bulk` request; returns the documents rejected with 429, to be sent again. */
   async #sendOnce(docs: PendingDoc[]): Promise<PendingDoc[]> {
     // Streamed from the documents themselves: a concatenated copy would double what each request holds.
-    const body = Readable.from(docs.flatMap((d) => [d.action, d.source, NEWLINE]), { objectMode: false });
+    const body = Readable.from(
+      docs.flatMap((d) => [d.action, d.source, NEWLINE]),
+      { objectMode: false },
+    );
     const response = await this.#es.call(`indexing ${docs.length} chunk documents into ${this.#options.index}`, (c) =>
       c.transport.request<BulkItems>(
         {
@@ -127,7 +137,9 @@ export class BulkWriter {
       const result = Object.values(item)[0]!;
       if (!result.error) return this.#acknowledge([docs[i]!]);
       if (result.status === 429) return rejected.push(docs[i]!);
-      throw new ElasticsearchError(`Elasticsearch refused a chunk document (${result.status}): ${result.error.type}: ${result.error.reason}`);
+      throw new ElasticsearchError(
+        `Elasticsearch refused a chunk document (${result.status}): ${result.error.type}: ${result.error.reason}`,
+      );
     });
     return rejected;
   }

@@ -48,7 +48,8 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
 async function dropIfAbandoned(es: Es, plan: UploadPlan, logger: Logger): Promise<void> {
   const now = await getMeta(es, plan.versioned.meta.model_id);
   const gen = plan.target.generation;
-  const referenced = now && (now.meta.generation === gen || now.meta.pending?.generation === gen || now.meta.garbage.some((g) => g.generation === gen));
+  const referenced =
+    now && (now.meta.generation === gen || now.meta.pending?.generation === gen || now.meta.garbage.some((g) => g.generation === gen));
   if (referenced) return;
   await deleteGeneration(es, plan.versioned.meta.model_id, plan.target).catch((error: unknown) =>
     logger.warn({ err: error }, 'could not remove the chunks of an abandoned upload'),

@@ -1,7 +1,15 @@
 import { ModelExistsError, ModelNotFoundError, ModelStateError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { dedicatedChunksIndex, SHARED_CHUNKS_INDEX } from '../store/layout.js';
-import { createMeta, getMeta, updateMeta, type ModelMeta, type PendingGeneration, type SourceInfo, type VersionedMeta } from '../store/meta.js';
+import {
+  createMeta,
+  getMeta,
+  updateMeta,
+  type ModelMeta,
+  type PendingGeneration,
+  type SourceInfo,
+  type VersionedMeta,
+} from '../store/meta.js';
 
 export interface PlanRequest {
   modelId: string;
@@ -35,7 +43,9 @@ export async function planUpload(es: Es, request: PlanRequest): Promise<UploadPl
   }
   const { meta } = existing;
   if (meta.state === 'deleting') {
-    throw new ModelStateError(`model '${meta.model_id}' is being deleted; run 'feeder models delete ${meta.model_id}' to finish, then upload again`);
+    throw new ModelStateError(
+      `model '${meta.model_id}' is being deleted; run 'feeder models delete ${meta.model_id}' to finish, then upload again`,
+    );
   }
   if (request.resume) return planResume(existing);
   if (request.replace) return planReplacement(es, existing, request);
@@ -80,7 +90,9 @@ function planResume(existing: VersionedMeta): UploadPlan {
     };
     return { versioned: existing, target, isReplacement: false, resuming: true };
   }
-  throw new ModelStateError(`model '${meta.model_id}' is complete (state ${meta.state}); there is nothing to resume. Use --replace to upload a new version`);
+  throw new ModelStateError(
+    `model '${meta.model_id}' is complete (state ${meta.state}); there is nothing to resume. Use --replace to upload a new version`,
+  );
 }
 
 async function planReplacement(es: Es, existing: VersionedMeta, request: PlanRequest): Promise<UploadPlan> {
@@ -95,7 +107,15 @@ async function planReplacement(es: Es, existing: VersionedMeta, request: PlanReq
   } else {
     // An unfinished first upload has nothing worth keeping: the new generation takes its place.
     garbage.push(refOf(meta));
-    updated = { ...meta, generation: target.generation, chunks_index: target.chunks_index, chunk_size: target.chunk_size, source: target.source, pending: null, garbage };
+    updated = {
+      ...meta,
+      generation: target.generation,
+      chunks_index: target.chunks_index,
+      chunk_size: target.chunk_size,
+      source: target.source,
+      pending: null,
+      garbage,
+    };
   }
   const versioned = await updateMeta(es, existing, updated);
   return { versioned, target, isReplacement: meta.state === 'ready', resuming: false };

@@ -57,14 +57,41 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(options.tags !== undefined ? { tags: options.tags } : {}),
   });
-  logEvent(ctx.logger, { action: 'upload-start', outcome: 'success', modelId, generation: plan.target.generation, index: plan.target.chunks_index, resuming: plan.resuming }, `uploading model '${modelId}' into ${plan.target.chunks_index}`);
+  logEvent(
+    ctx.logger,
+    {
+      action: 'upload-start',
+      outcome: 'success',
+      modelId,
+      generation: plan.target.generation,
+      index: plan.target.chunks_index,
+      resuming: plan.resuming,
+    },
+    `uploading model '${modelId}' into ${plan.target.chunks_index}`,
+  );
   try {
     const result = await writeChunks(ctx, plan, source, options);
     const committed = await commitUpload(ctx.es, plan, result, ctx.logger);
-    logEvent(ctx.logger, { action: 'upload', outcome: 'success', modelId, bytes: result.totalLength, chunks: result.chunkCount, chunks_sent: result.chunksSent, durationMs: performance.now() - started }, `model '${modelId}' is ready: ${formatBytes(result.totalLength)} in ${result.chunkCount} chunks`);
+    logEvent(
+      ctx.logger,
+      {
+        action: 'upload',
+        outcome: 'success',
+        modelId,
+        bytes: result.totalLength,
+        chunks: result.chunkCount,
+        chunks_sent: result.chunksSent,
+        durationMs: performance.now() - started,
+      },
+      `model '${modelId}' is ready: ${formatBytes(result.totalLength)} in ${result.chunkCount} chunks`,
+    );
     return committed.meta;
   } catch (error) {
-    logEvent(ctx.logger, { action: 'upload', outcome: 'failure', modelId, durationMs: performance.now() - started, error: (error as Error).message }, `upload of model '${modelId}' failed; it stays unfinished: 'feeder upload --resume' finishes it, 'feeder models delete' removes it`);
+    logEvent(
+      ctx.logger,
+      { action: 'upload', outcome: 'failure', modelId, durationMs: performance.now() - started, error: (error as Error).message },
+      `upload of model '${modelId}' failed; it stays unfinished: 'feeder upload --resume' finishes it, 'feeder models delete' removes it`,
+    );
     throw error;
   }
 }
@@ -72,7 +99,9 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
 export function validateChunkSize(chunkSize: number): number {
   if (chunkSize < CHUNK_SIZE_MIN || chunkSize > CHUNK_SIZE_MAX) {
     // A base64 chunk of 64 MiB is 85.3 MiB, just under Elasticsearch's default http.max_content_length of 100mb.
-    throw new InvalidArgumentError(`--chunk-size must be between ${formatBytes(CHUNK_SIZE_MIN)} and ${formatBytes(CHUNK_SIZE_MAX)}; got ${formatBytes(chunkSize)} (${chunkSize} bytes)`);
+    throw new InvalidArgumentError(
+      `--chunk-size must be between ${formatBytes(CHUNK_SIZE_MIN)} and ${formatBytes(CHUNK_SIZE_MAX)}; got ${formatBytes(chunkSize)} (${chunkSize} bytes)`,
+    );
   }
   return chunkSize;
 }
@@ -86,7 +115,9 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   const progress = (bytes: number) => options.onProgress?.((done += bytes), source.size);
   // Chunks (the one being read, the one held back, the one being encoded) and the documents in flight are recycled.
   const chunkPool = new BufferPool(3);
-  const docPool = new BufferPool((ctx.config.upload.concurrency + 1) * Math.ceil(ctx.config.upload.bulkBytes / base64Length(target.chunk_size)));
+  const docPool = new BufferPool(
+    (ctx.config.upload.concurrency + 1) * Math.ceil(ctx.config.upload.bulkBytes / base64Length(target.chunk_size)),
+  );
   const writer = new BulkWriter(ctx.es, {
     pool: docPool,
     index: target.chunks_index,
@@ -164,9 +195,14 @@ async function dropChunksBeyond(es: Es, index: string, stored: Map<number, Store
 async function checkStoredCount(es: Es, modelId: string, target: UploadPlan['target'], chunkCount: number): Promise<void> {
   await refresh(es, target.chunks_index);
   const { count } = await es.call(`counting the chunks of model '${modelId}'`, (c) =>
-    c.count({ index: target.chunks_index, query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: target.generation } }] } } }),
+    c.count({
+      index: target.chunks_index,
+      query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation: target.generation } }] } },
+    }),
   );
   if (count !== chunkCount) {
-    throw new IntegrityError(`model '${modelId}': ${chunkCount} chunks were sent but ${count} are stored; run the upload again with --resume`);
+    throw new IntegrityError(
+      `model '${modelId}': ${chunkCount} chunks were sent but ${count} are stored; run the upload again with --resume`,
+    );
   }
 }

@@ -121,7 +121,9 @@ describe('connection problems', () => {
     const { path } = await randomModelFile(1000);
     const modelId = uniqueId('auth');
     const ca = inject('esSecureCa');
-    const wrong = await feeder(['upload', path, '--model-id', modelId, '--es-username', 'elastic', '--es-password', 'not-the-password'], { env: { ES_URL: url, ES_CA_CERTS: ca } });
+    const wrong = await feeder(['upload', path, '--model-id', modelId, '--es-username', 'elastic', '--es-password', 'not-the-password'], {
+      env: { ES_URL: url, ES_CA_CERTS: ca },
+    });
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr).toMatch(/rejected the credentials \(401\).*check ES_API_KEY or --es-username\/--es-password/);
     expect(wrong.stderr + wrong.stdout).not.toContain('not-the-password');
@@ -129,7 +131,9 @@ describe('connection problems', () => {
     expect(wrong.stderr.match(/feeder: warning: --es-password on the command line is visible to every user/g)).toHaveLength(1);
 
     const password = inject('esSecurePassword');
-    const right = await feeder(['models', 'show', modelId], { env: { ES_URL: url, ES_CA_CERTS: ca, ES_USERNAME: 'elastic', ES_PASSWORD: password } });
+    const right = await feeder(['models', 'show', modelId], {
+      env: { ES_URL: url, ES_CA_CERTS: ca, ES_USERNAME: 'elastic', ES_PASSWORD: password },
+    });
     expect(right.stderr).toMatch(/does not exist/);
   });
 
@@ -137,7 +141,9 @@ describe('connection problems', () => {
   // a valid key cannot be minted there. A made-up one still exercises the header and the 401 path.
   it('an API key the cluster does not know is refused, and not echoed', async () => {
     const key = Buffer.from('feeder-id:feeder-not-a-key').toString('base64');
-    const result = await feeder(['models', 'list'], { env: { ES_URL: inject('esSecureUrl'), ES_CA_CERTS: inject('esSecureCa'), ES_API_KEY: key } });
+    const result = await feeder(['models', 'list'], {
+      env: { ES_URL: inject('esSecureUrl'), ES_CA_CERTS: inject('esSecureCa'), ES_API_KEY: key },
+    });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/rejected the credentials \(401\)/);
     expect(result.stderr).not.toContain(key);
@@ -145,12 +151,15 @@ describe('connection problems', () => {
 });
 
 describe('--help', () => {
-  it.each([[[]], [['upload']], [['models']], [['models', 'list']], [['models', 'verify']], [['models', 'delete']]])('explains %j', async (command) => {
-    const result = await feeder([...command, '--help']);
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/--es-url/);
-    expect(result.stdout.length).toBeGreaterThan(300);
-  });
+  it.each([[[]], [['upload']], [['models']], [['models', 'list']], [['models', 'verify']], [['models', 'delete']]])(
+    'explains %j',
+    async (command) => {
+      const result = await feeder([...command, '--help']);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toMatch(/--es-url/);
+      expect(result.stdout.length).toBeGreaterThan(300);
+    },
+  );
 });
 
 describe('a model that is missing', () => {

@@ -37,7 +37,9 @@ describe('a password or API key given as a flag, which every user sees in ps', (
 
   it('--es-api-key and --es-password together: one warning naming both, neither value shown', async () => {
     const key = Buffer.from('feeder-id:feeder-not-a-key').toString('base64');
-    const result = await feeder(['models', 'list', '--es-api-key', key, '--es-username', 'elastic', '--es-password', 'not-the-password'], { env: secure() });
+    const result = await feeder(['models', 'list', '--es-api-key', key, '--es-username', 'elastic', '--es-password', 'not-the-password'], {
+      env: secure(),
+    });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/rejected the credentials \(401\)/);
     const warnings = warningsIn(result.stderr);
@@ -90,11 +92,15 @@ describe('--es-password-file / ES_PASSWORD_FILE and --es-api-key-file / ES_API_K
     const path = await secretFile('hunter2\n', 0o644);
     const result = await feeder(['models', 'list', '--es-username', 'elastic', '--es-password-file', path], { env: { ES_URL: NOWHERE } });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain(`the password file '${path}' given by --es-password-file is open to other users (mode 0644); run: chmod 600 ${path}`);
+    expect(result.stderr).toContain(
+      `the password file '${path}' given by --es-password-file is open to other users (mode 0644); run: chmod 600 ${path}`,
+    );
     expect(result.stdout + result.stderr).not.toContain('hunter2');
     const byEnv = await feeder(['models', 'list'], { env: { ES_URL: NOWHERE, ES_API_KEY_FILE: path } });
     expect(byEnv.exitCode).toBe(2);
-    expect(byEnv.stderr).toContain(`the API key file '${path}' given by ES_API_KEY_FILE is open to other users (mode 0644); run: chmod 600 ${path}`);
+    expect(byEnv.stderr).toContain(
+      `the API key file '${path}' given by ES_API_KEY_FILE is open to other users (mode 0644); run: chmod 600 ${path}`,
+    );
   });
 
   it('a missing file and an empty one are refused with exit 2, naming the file', async () => {

@@ -11,7 +11,10 @@ describe('feeder models delete, interrupted', () => {
     const relay = await new TcpRelay(new URL(esUrl())).start();
     relay.pause();
     try {
-      const result = await interruptFeeder(['models', 'delete', modelId], { env: { ES_URL: relay.url }, ready: () => relay.connections > 0 });
+      const result = await interruptFeeder(['models', 'delete', modelId], {
+        env: { ES_URL: relay.url },
+        ready: () => relay.connections > 0,
+      });
       expect(result.exitCode, result.stderr).toBe(130);
       expect(result.msAfterSignal).toBeLessThan(2000);
       expect(result.stderr).toContain('feeder: interrupted by SIGINT');

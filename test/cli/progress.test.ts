@@ -47,7 +47,10 @@ describe('upload progress', () => {
     progress.finish();
     const logged = lines.filter((l) => (l.event as { action?: string } | undefined)?.action === 'progress');
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ feeder: { model_id: 'm', bytes: 2 * MiB, total_bytes: 4 * MiB, percent: 50, mib_s: expect.any(Number) }, msg: expect.stringMatching(/^upload m: 2\.0 MiB \(50%\) at [\d.]+ MiB\/s$/) });
+    expect(logged[0]).toMatchObject({
+      feeder: { model_id: 'm', bytes: 2 * MiB, total_bytes: 4 * MiB, percent: 50, mib_s: expect.any(Number) },
+      msg: expect.stringMatching(/^upload m: 2\.0 MiB \(50%\) at [\d.]+ MiB\/s$/),
+    });
     expect(out.written()).toBe('');
   });
 
@@ -55,7 +58,10 @@ describe('upload progress', () => {
     const { logger, lines } = captureLogger();
     const progress = createProgress({ label: 'upload m', logger, stream: notATerminal().stream, logEveryMs: 0 });
     progress.update(5 * MiB, null);
-    expect(lines.at(-1)).toMatchObject({ feeder: { bytes: 5 * MiB, total_bytes: null, percent: null }, msg: expect.stringMatching(/^upload m: 5\.0 MiB at [\d.]+ MiB\/s$/) });
+    expect(lines.at(-1)).toMatchObject({
+      feeder: { bytes: 5 * MiB, total_bytes: null, percent: null },
+      msg: expect.stringMatching(/^upload m: 5\.0 MiB at [\d.]+ MiB\/s$/),
+    });
   });
 
   it('is a log line in the daemon even on a terminal (bar: false): its output is a log', async () => {

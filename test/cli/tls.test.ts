@@ -22,9 +22,13 @@ describe('a cluster that serves HTTPS', () => {
     expect(verify.exitCode, verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/intact/);
     // The deploy reads its chunks through its own HTTP path (undici dispatch): the CA must reach it too.
-    const deploy = await feeder(['deploy', modelId, '--foreground', '--tokens', `0,${bytes.length - 1}`, '--once', ...ca], { env: secure() });
+    const deploy = await feeder(['deploy', modelId, '--foreground', '--tokens', `0,${bytes.length - 1}`, '--once', ...ca], {
+      env: secure(),
+    });
     expect(deploy.exitCode, deploy.stderr).toBe(0);
-    expect(JSON.parse(deploy.stdout.trim().split('\n')[1]!).result.inference).toEqual([[[bytes[0]! / 255], [bytes[bytes.length - 1]! / 255]]]);
+    expect(JSON.parse(deploy.stdout.trim().split('\n')[1]!).result.inference).toEqual([
+      [[bytes[0]! / 255], [bytes[bytes.length - 1]! / 255]],
+    ]);
     const removed = await feeder(['models', 'delete', modelId, ...ca], { env: secure() });
     expect(removed.exitCode, removed.stderr).toBe(0);
   });
@@ -50,7 +54,9 @@ describe('a cluster that serves HTTPS', () => {
     const byName = inject('esSecureUrl').replace('127.0.0.1', 'localhost');
     const result = await feeder(['models', 'list', '--ca-certs', inject('esSecureCa')], { env: secure({ ES_URL: byName }) });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/Elasticsearch at https:\/\/localhost:\d+ presented a TLS certificate issued for another name; use the host name \(or IP\) the certificate names/);
+    expect(result.stderr).toMatch(
+      /Elasticsearch at https:\/\/localhost:\d+ presented a TLS certificate issued for another name; use the host name \(or IP\) the certificate names/,
+    );
     expect(result.stderr).not.toMatch(/--ca-certs/);
   });
 
@@ -68,6 +74,8 @@ describe('a cluster that serves HTTPS', () => {
   it('an http:// URL for it: the message says the URL may need https://', async () => {
     const result = await feeder(['models', 'list'], { env: secure({ ES_URL: inject('esSecureUrl').replace('https:', 'http:') }) });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/cannot reach Elasticsearch at http:\/\/127\.0\.0\.1:\d+ .*if the cluster serves HTTPS, the URL must start with https:\/\//);
+    expect(result.stderr).toMatch(
+      /cannot reach Elasticsearch at http:\/\/127\.0\.0\.1:\d+ .*if the cluster serves HTTPS, the URL must start with https:\/\//,
+    );
   });
 });

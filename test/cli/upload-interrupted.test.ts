@@ -21,10 +21,13 @@ async function waitForStoredChunks(modelId: string, count: number): Promise<void
       const stored = await es.client.indices
         .refresh({ index, ignore_unavailable: true })
         .then(() => es.client.count({ index, query: { term: { model_id: modelId } }, ignore_unavailable: true }))
-        .then((r) => r.count, (error: { meta?: { statusCode?: number } }) => {
-          if (error.meta?.statusCode === 503) return 0;
-          throw error;
-        });
+        .then(
+          (r) => r.count,
+          (error: { meta?: { statusCode?: number } }) => {
+            if (error.meta?.statusCode === 503) return 0;
+            throw error;
+          },
+        );
       if (stored >= count) return;
     }
     await sleep(100);
@@ -67,7 +70,11 @@ describe('an upload killed half-way', () => {
     const resumed = await feeder(['upload', '-', '--model-id', modelId, '--resume', '--json'], { input: bytes });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ state: 'ready', chunk_count: 41, total_length: bytes.length });
-    const summary = resumed.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.event?.action === 'upload');
+    const summary = resumed.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((l) => l.event?.action === 'upload');
     // 19 or more chunks were stored before the kill; the eos chunk and the rest are sent now.
     expect(summary.feeder.chunks_sent).toBeLessThanOrEqual(41 - 19);
     expect((await feeder(['models', 'verify', modelId])).exitCode).toBe(0);
@@ -96,7 +103,13 @@ describe('an upload killed half-way', () => {
 
     const resumed = await feeder(['upload', '-', '--model-id', modelId, '--resume', '--json'], { input: second });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
-    expect(JSON.parse(resumed.stdout)).toMatchObject({ state: 'ready', generation: 2, total_length: second.length, pending: null, garbage: [] });
+    expect(JSON.parse(resumed.stdout)).toMatchObject({
+      state: 'ready',
+      generation: 2,
+      total_length: second.length,
+      pending: null,
+      garbage: [],
+    });
     expect((await feeder(['models', 'verify', modelId])).exitCode).toBe(0);
   });
 
@@ -128,6 +141,10 @@ describe('two uploads of the same id at once', () => {
     expect(loser.stderr).toMatch(new RegExp(`model '${modelId}' already exists`));
     const winner = results[0].exitCode === 0 ? a : b;
     const verify = await feeder(['models', 'verify', modelId, '--json']);
-    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, chunks: 32, sha256: createHash('sha256').update(winner.bytes).digest('hex') });
+    expect(JSON.parse(verify.stdout)).toMatchObject({
+      ok: true,
+      chunks: 32,
+      sha256: createHash('sha256').update(winner.bytes).digest('hex'),
+    });
   });
 });

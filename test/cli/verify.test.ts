@@ -84,7 +84,9 @@ describe('models verify and chunk documents the model does not own', () => {
 
   it('a model read from stdin (an index of its own, no total on its chunks): a stray there is found and removed too', async () => {
     const modelId = uniqueId('verify-stdin');
-    const upload = await feeder(['upload', '-', '--model-id', modelId, '--chunk-size', '64kb'], { input: (await randomModelFile(3 * CHUNK + 7)).bytes });
+    const upload = await feeder(['upload', '-', '--model-id', modelId, '--chunk-size', '64kb'], {
+      input: (await randomModelFile(3 * CHUNK + 7)).bytes,
+    });
     expect(upload.exitCode, upload.stderr).toBe(0);
     const clean = JSON.parse((await feeder(['models', 'verify', modelId, '--json'])).stdout);
     expect(clean).toMatchObject({ ok: true, chunks: 4, warnings: [], strays: [] });
@@ -95,7 +97,15 @@ describe('models verify and chunk documents the model does not own', () => {
       index,
       id: stray,
       refresh: true,
-      document: { model_id: modelId, generation: 1, doc_num: 4, definition: bytes.toString('base64'), definition_length: 100, crc32: crc32(bytes), eos: true },
+      document: {
+        model_id: modelId,
+        generation: 1,
+        doc_num: 4,
+        definition: bytes.toString('base64'),
+        definition_length: 100,
+        crc32: crc32(bytes),
+        eos: true,
+      },
     });
     const removed = await feeder(['models', 'verify', modelId, '--remove-strays', '--json']);
     expect(removed.exitCode, removed.stderr).toBe(0);
@@ -107,18 +117,26 @@ describe('models verify and chunk documents the model does not own', () => {
     const { modelId } = await uploaded();
     const beyond = chunkDocId(modelId, 1, 8);
     await writeForeignChunk(beyond, { modelId, docNum: 8, bytes: Buffer.alloc(10) });
-    await newEs().client.update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 4), doc: { definition: Buffer.alloc(CHUNK, 9).toString('base64') }, refresh: true });
+    await newEs().client.update({
+      index: SHARED_CHUNKS_INDEX,
+      id: chunkDocId(modelId, 1, 4),
+      doc: { definition: Buffer.alloc(CHUNK, 9).toString('base64') },
+      refresh: true,
+    });
 
     const result = await feeder(['models', 'verify', modelId, '--remove-strays']);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(/chunk 4 of model .* fails its CRC32 check/);
-    expect(result.stdout).toContain(`the stray documents were not removed: the model is damaged, so which documents belong to it is not certain`);
+    expect(result.stdout).toContain(
+      `the stray documents were not removed: the model is damaged, so which documents belong to it is not certain`,
+    );
     expect(await storedIds(modelId)).toContain(beyond);
   });
 });
 
 describe('models verify when the meta document and the chunks disagree', () => {
-  const edit = (modelId: string, doc: Record<string, unknown>) => newEs().client.update({ index: META_INDEX, id: modelId, doc, refresh: true });
+  const edit = (modelId: string, doc: Record<string, unknown>) =>
+    newEs().client.update({ index: META_INDEX, id: modelId, doc, refresh: true });
 
   it('a total_length off by 5: says that the meta document and the chunks disagree, and that it believes the chunks', async () => {
     const { modelId } = await uploaded();
@@ -140,7 +158,9 @@ describe('models verify when the meta document and the chunks disagree', () => {
     expect(result.exitCode).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.strays).toEqual([]);
-    expect(report.problems).toEqual([expect.stringContaining(`the meta document says ${SIZE} bytes in 7 chunks, the chunks hold ${SIZE} bytes in 8 chunks`)]);
+    expect(report.problems).toEqual([
+      expect.stringContaining(`the meta document says ${SIZE} bytes in 7 chunks, the chunks hold ${SIZE} bytes in 8 chunks`),
+    ]);
     expect(report).toMatchObject({ chunks: 8, bytes: SIZE });
   });
 
@@ -163,7 +183,9 @@ describe('models verify when the meta document and the chunks disagree', () => {
     });
     const result = await feeder(['models', 'verify', modelId]);
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).toMatch(/chunk 3 of model .* has 1000 bytes, as its document says, but the other chunks and the model's meta document imply 65536; the stored model is damaged/);
+    expect(result.stdout).toMatch(
+      /chunk 3 of model .* has 1000 bytes, as its document says, but the other chunks and the model's meta document imply 65536; the stored model is damaged/,
+    );
     expect(result.stdout).not.toMatch(/disagree/);
   });
 });

@@ -46,7 +46,10 @@ describe('loadConfig', () => {
   it('has deploy.stallTimeoutMs: 30 s by default, milliseconds or a duration in the file, at least 1 ms', async () => {
     expect(loadConfig({ config: undefined }, {}).deploy.stallTimeoutMs).toBe(30_000);
     const path = join(await tempDir(), 'feeder.json');
-    for (const [value, ms] of [[1500, 1500], ['2s', 2000]] as const) {
+    for (const [value, ms] of [
+      [1500, 1500],
+      ['2s', 2000],
+    ] as const) {
       await writeFile(path, JSON.stringify({ deploy: { stallTimeoutMs: value } }));
       expect(loadConfig({ config: path }, {}).deploy.stallTimeoutMs).toBe(ms);
     }
@@ -74,10 +77,15 @@ describe('loadConfig', () => {
       await writeFile(path, JSON.stringify({ deploy: { env } }));
       return () => loadConfig({ config: path }, {});
     };
-    expect((await withEnv({ OMP_NUM_THREADS: '4', _lib_path: '/opt/x' }))().deploy.env).toEqual({ OMP_NUM_THREADS: '4', _lib_path: '/opt/x' });
-    expect(await withEnv({ '1ST': 'x' })).toThrow("deploy.env: '1ST' is not a variable name (letters, digits and _, not starting with a digit)");
+    expect((await withEnv({ OMP_NUM_THREADS: '4', _lib_path: '/opt/x' }))().deploy.env).toEqual({
+      OMP_NUM_THREADS: '4',
+      _lib_path: '/opt/x',
+    });
+    expect(await withEnv({ '1ST': 'x' })).toThrow(
+      "deploy.env: '1ST' is not a variable name (letters, digits and _, not starting with a digit)",
+    );
     expect(await withEnv({ 'A=B': 'x' })).toThrow(/deploy.env: 'A=B' is not a variable name/);
-    expect(await withEnv({ OMP_NUM_THREADS: 4 })).toThrow("deploy.env.OMP_NUM_THREADS must be a string; got 4 (write \"4\")");
+    expect(await withEnv({ OMP_NUM_THREADS: 4 })).toThrow('deploy.env.OMP_NUM_THREADS must be a string; got 4 (write "4")');
     expect(await withEnv(['OMP_NUM_THREADS=4'])).toThrow('deploy.env must be an object of NAME: "value"; got ["OMP_NUM_THREADS=4"]');
   });
 

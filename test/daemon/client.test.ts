@@ -20,7 +20,10 @@ describe('error codes from the real daemon', () => {
   beforeAll(async () => {
     failedModel = (await storedModel(300_000)).modelId;
     // A stub that crashes while loading, and no restarts: the deployment ends up `failed`.
-    daemon = await startDaemon({ env: { FEEDER_TOKEN: TOKEN }, config: { deploy: { args: ['--crash-after-bytes', '1000'] }, daemon: { maxRestarts: 0 } } });
+    daemon = await startDaemon({
+      env: { FEEDER_TOKEN: TOKEN },
+      config: { deploy: { args: ['--crash-after-bytes', '1000'] }, daemon: { maxRestarts: 0 } },
+    });
     const deployed = await daemon.cli(['deploy', failedModel, '--json']);
     expect(deployed.stdout, deployed.stderr).toMatch(/"state": "failed"/);
     config = testConfig((c) => {
@@ -39,7 +42,9 @@ describe('error codes from the real daemon', () => {
     ['an unknown route', 'GET', () => '/nope', 'FEEDER_ERR_NO_ROUTE', 1],
     ['an inference on a failed deployment', 'POST', () => `/deployments/${failedModel}/infer`, 'FEEDER_ERR_MODEL_STATE', 1],
   ])('the client keeps the code and exit code of %s', async (_what, method, path, code, exitCode) => {
-    const error = await callDaemon(config, method, path(), { signal: new AbortController().signal, body: { tokens: [[1]] } }).catch((e: unknown) => e);
+    const error = await callDaemon(config, method, path(), { signal: new AbortController().signal, body: { tokens: [[1]] } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(FeederError);
     expect({ code: (error as FeederError).code, exitCode: (error as FeederError).exitCode }).toEqual({ code, exitCode });
   });
@@ -77,7 +82,8 @@ describe('error codes from the real daemon', () => {
 // chunk met during a request, a daemon newer than this client), or never (an answer that is not
 // JSON, no answer at all): a plain server on port 0 stands in for it.
 describe('answers only a stand-in for the daemon gives', () => {
-  const cli = (server: PlainServer, args: string[], env: Record<string, string> = {}) => feeder(args, { env: { FEEDER_LISTEN: server.listen, ...env }, timeout: 10_000 });
+  const cli = (server: PlainServer, args: string[], env: Record<string, string> = {}) =>
+    feeder(args, { env: { FEEDER_LISTEN: server.listen, ...env }, timeout: 10_000 });
 
   it.each([
     ['FEEDER_ERR_INTEGRITY', "chunk 3 of model 'm' (m-g1-chunk-3) has CRC32 1234 but its document says 99"],
@@ -90,7 +96,9 @@ describe('answers only a stand-in for the daemon gives', () => {
   });
 
   it('a code this client does not know is a daemon error that names it', async () => {
-    const server = await startPlainServer(answering(500, JSON.stringify({ error: { code: 'FEEDER_ERR_FROM_THE_FUTURE', message: 'something new went wrong' } })));
+    const server = await startPlainServer(
+      answering(500, JSON.stringify({ error: { code: 'FEEDER_ERR_FROM_THE_FUTURE', message: 'something new went wrong' } })),
+    );
     const result = await cli(server, ['status']);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/^feeder: something new went wrong.*FEEDER_ERR_FROM_THE_FUTURE.* \(FEEDER_ERR_DAEMON\)$/m);

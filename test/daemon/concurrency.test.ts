@@ -13,7 +13,18 @@ import { uploadModel } from '../../src/upload/upload.js';
 import { feeder } from '../support/cli.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { captureLogger, newEs, tempDir, testConfig, uniqueId } from '../support/es.js';
-import { agreementAfterSettling, call, deployPath, ensureDeploymentsMapping, forgetDaemon, HungRequest, liveSpawned, settle, stopWithin, type Answer } from '../support/races.js';
+import {
+  agreementAfterSettling,
+  call,
+  deployPath,
+  ensureDeploymentsMapping,
+  forgetDaemon,
+  HungRequest,
+  liveSpawned,
+  settle,
+  stopWithin,
+  type Answer,
+} from '../support/races.js';
 import { between, mulberry32, seededBytes, seedFrom } from '../support/seeded.js';
 import { checkServedBytes, judgeAnswer, type Answered, type Generation } from '../support/served-bytes.js';
 
@@ -40,7 +51,13 @@ type Command =
 
 // How often each command comes up, out of 1000. Uploads are few: each is a CLI process and its
 // bulk requests, seconds on a busy machine.
-const WEIGHTS: Array<[Command['kind'], number]> = [['deploy', 300], ['undeploy', 180], ['infer', 435], ['replace', 70], ['restart', 15]];
+const WEIGHTS: Array<[Command['kind'], number]> = [
+  ['deploy', 300],
+  ['undeploy', 180],
+  ['infer', 435],
+  ['replace', 70],
+  ['restart', 15],
+];
 
 function commandsFor(seed: number): Array<Command & { gapMs: number }> {
   const next = mulberry32(seed);
@@ -62,7 +79,8 @@ function commandsFor(seed: number): Array<Command & { gapMs: number }> {
     }
   });
   // Every run restarts the daemon at least twice, a third and two thirds of the way through.
-  if (commands.filter((c) => c.kind === 'restart').length < 2) for (const at of [COMMANDS / 3, (2 * COMMANDS) / 3]) commands[Math.floor(at)] = { kind: 'restart', gapMs: 0 };
+  if (commands.filter((c) => c.kind === 'restart').length < 2)
+    for (const at of [COMMANDS / 3, (2 * COMMANDS) / 3]) commands[Math.floor(at)] = { kind: 'restart', gapMs: 0 };
   return commands;
 }
 
@@ -128,26 +146,40 @@ describe('200 random commands against one daemon', () => {
       const path = join(dir, `${modelId}-${entry.i}.pt`);
       await writeFile(path, bytes);
       const from = now();
-      const result = await feeder(['upload', path, '--model-id', modelId, '--chunk-size', '64kb', '--replace', '--json'], { timeout: 60_000 });
+      const result = await feeder(['upload', path, '--model-id', modelId, '--chunk-size', '64kb', '--replace', '--json'], {
+        timeout: 60_000,
+      });
       const to = now();
       const meta = (await newEs().client.get<{ generation: number; sha256: string }>({ index: META_INDEX, id: modelId }))._source!;
       if (meta.sha256 === sha256(bytes)) generations.get(modelId)!.push({ generation: meta.generation, bytes, from, to });
       if (result.exitCode === -1) violate(entry, `the upload did not finish within 60 s`);
-      return result.exitCode === 0 ? `generation ${meta.generation}` : `exit ${result.exitCode}: ${result.stderr.trim().split('\n').at(-1)}`;
+      return result.exitCode === 0
+        ? `generation ${meta.generation}`
+        : `exit ${result.exitCode}: ${result.stderr.trim().split('\n').at(-1)}`;
     };
 
     /** One control API call, judged: a hang or a 5xx is a violation, a refused or reset connection only while a restart is under way. */
-    const request = async (entry: LogEntry, method: string, path: string, body: unknown, timeoutMs: number, allowed: number[]): Promise<Answer | null> => {
+    const request = async (
+      entry: LogEntry,
+      method: string,
+      path: string,
+      body: unknown,
+      timeoutMs: number,
+      allowed: number[],
+    ): Promise<Answer | null> => {
       const from = now();
       try {
         const answer = await call(listen, method, path, body, timeoutMs);
         const duringRestart = overlapsRestart(from, now());
-        if (answer.status >= 500 && !(answer.status === 503 && duringRestart)) violate(entry, `${method} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-        else if (answer.status < 500 && !allowed.includes(answer.status)) violate(entry, `${method} answered ${answer.status}, expected one of ${allowed.join(', ')}: ${JSON.stringify(answer.body)}`);
+        if (answer.status >= 500 && !(answer.status === 503 && duringRestart))
+          violate(entry, `${method} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+        else if (answer.status < 500 && !allowed.includes(answer.status))
+          violate(entry, `${method} answered ${answer.status}, expected one of ${allowed.join(', ')}: ${JSON.stringify(answer.body)}`);
         return answer;
       } catch (error) {
         if (error instanceof HungRequest) violate(entry, `hung: ${error.message}`);
-        else if (!overlapsRestart(from, now())) violate(entry, `${method} ${path} failed while no restart was under way: ${describeNetworkError(error)}`);
+        else if (!overlapsRestart(from, now()))
+          violate(entry, `${method} ${path} failed while no restart was under way: ${describeNetworkError(error)}`);
         entry.outcome = describeNetworkError(error);
         return null;
       }
@@ -160,10 +192,18 @@ describe('200 random commands against one daemon', () => {
 
     const runners: { [K in Command['kind']]: (entry: LogEntry, command: Extract<Command, { kind: K }>) => Promise<string> } = {
       deploy: async (entry, { model, waitFor }) => {
-        const answer = await request(entry, 'PUT', deployPath(models[model]!), { wait_for: waitFor, timeout_ms: 20_000 }, 35_000, [200, 202, 409]);
+        const answer = await request(
+          entry,
+          'PUT',
+          deployPath(models[model]!),
+          { wait_for: waitFor, timeout_ms: 20_000 },
+          35_000,
+          [200, 202, 409],
+        );
         if (!answer) return entry.outcome;
         const state = answer.body?.state ?? answer.body?.error?.code;
-        if (answer.status === 200 && (state === 'failed' || state === 'stopped')) observations.push(`#${entry.i} deploy of ${models[model]} answered 200 ${state}: ${answer.body?.reason ?? ''}`);
+        if (answer.status === 200 && (state === 'failed' || state === 'stopped'))
+          observations.push(`#${entry.i} deploy of ${models[model]} answered 200 ${state}: ${answer.body?.reason ?? ''}`);
         return `${answer.status} ${state} pid ${answer.body?.pid ?? '-'}`;
       },
       undeploy: async (entry, { model }) => {
@@ -182,8 +222,21 @@ describe('200 random commands against one daemon', () => {
           violate(entry, `answered a frame that is not a result: ${JSON.stringify(answer.body)}`);
           return 'error frame';
         }
-        const same = before?.state === 'started' && after?.state === 'started' && before.pid !== null && before.pid === after.pid && before.generation === after.generation;
-        answered.push({ i: entry.i, modelId, tokens, values: answer.body.result.inference[0].map((cell: number[]) => cell[0]), from, to: now(), confirmed: same ? { pid: before.pid!, generation: before.generation } : null });
+        const same =
+          before?.state === 'started' &&
+          after?.state === 'started' &&
+          before.pid !== null &&
+          before.pid === after.pid &&
+          before.generation === after.generation;
+        answered.push({
+          i: entry.i,
+          modelId,
+          tokens,
+          values: answer.body.result.inference[0].map((cell: number[]) => cell[0]),
+          from,
+          to: now(),
+          confirmed: same ? { pid: before.pid!, generation: before.generation } : null,
+        });
         return `200 from pid ${before?.pid ?? '?'}${same ? '' : ' (status changed around it)'}`;
       },
       replace: async (entry, { model, size, bytesSeed }) => replace(entry, models[model]!, seededBytes(bytesSeed, size)),
@@ -195,8 +248,14 @@ describe('200 random commands against one daemon', () => {
         const stopped = await stopWithin(current, RESTART_EXIT_MS);
         const problems = [];
         if (!stopped.exited) problems.push(`SIGTERM did not make the daemon exit within ${RESTART_EXIT_MS / 1000} s (it was SIGKILLed)`);
-        else if (stopped.exitCode !== 0) problems.push(`the daemon ended with ${stopped.signal ?? `exit code ${stopped.exitCode}`} on SIGTERM; its last output: ${lastOutput(current)}`);
-        if (stopped.leftRunning.length > 0) problems.push(`native processes ${stopped.leftRunning.join(', ')} were still running ${stopped.exited ? 'after it exited' : 'when it was given up on'}`);
+        else if (stopped.exitCode !== 0)
+          problems.push(
+            `the daemon ended with ${stopped.signal ?? `exit code ${stopped.exitCode}`} on SIGTERM; its last output: ${lastOutput(current)}`,
+          );
+        if (stopped.leftRunning.length > 0)
+          problems.push(
+            `native processes ${stopped.leftRunning.join(', ')} were still running ${stopped.exited ? 'after it exited' : 'when it was given up on'}`,
+          );
         current = await startDaemon({ name, listen, config: CONFIG });
         daemons.push(current);
         window.end = now();
@@ -212,11 +271,17 @@ describe('200 random commands against one daemon', () => {
     const chains = new Map<string, Promise<unknown>>();
     const afterPrevious = <T>(key: string, task: () => Promise<T>): Promise<T> => {
       const run = (chains.get(key) ?? Promise.resolve()).then(task, task);
-      chains.set(key, run.catch(() => {}));
+      chains.set(
+        key,
+        run.catch(() => {}),
+      );
       return run;
     };
     const slots = new Slots(MAX_IN_FLIGHT);
-    const label = (c: Command) => (c.kind === 'restart' ? 'restart' : `${c.kind} ${models[c.model]}${c.kind === 'deploy' ? ` wait_for ${c.waitFor}` : ''}${c.kind === 'replace' ? ` ${c.size} bytes` : ''}`);
+    const label = (c: Command) =>
+      c.kind === 'restart'
+        ? 'restart'
+        : `${c.kind} ${models[c.model]}${c.kind === 'deploy' ? ` wait_for ${c.waitFor}` : ''}${c.kind === 'replace' ? ` ${c.size} bytes` : ''}`;
 
     let fatal: Error | null = null;
     const execute = async (entry: LogEntry, command: Command) => {
@@ -261,7 +326,9 @@ describe('200 random commands against one daemon', () => {
       await Promise.all(dispatched);
       if (fatal) throw new Error(`${TAG}: the harness failed: ${(fatal as Error).message}`, { cause: fatal });
       const answersChecked = answered.filter((a) => a.confirmed).length;
-      console.log(`concurrency: ${TAG}: ${log.length} commands in ${now()} ms, ${restarts.length} restarts, ${answered.length} answers (${answersChecked} with a confirmed started status)`);
+      console.log(
+        `concurrency: ${TAG}: ${log.length} commands in ${now()} ms, ${restarts.length} restarts, ${answered.length} answers (${answersChecked} with a confirmed started status)`,
+      );
 
       // Answers collected during the run, now that every generation is known.
       for (const answer of answered) {
@@ -271,7 +338,12 @@ describe('200 random commands against one daemon', () => {
       expect.soft(violations, `${TAG}: violations during the run`).toEqual([]);
 
       const { settled, list } = await settle(current, 60_000);
-      expect.soft(settled, `${TAG}: deployments still starting or stopping 60 s after the last command: ${JSON.stringify(list.map((d) => [d.model_id, d.state]))}`).toBe(true);
+      expect
+        .soft(
+          settled,
+          `${TAG}: deployments still starting or stopping 60 s after the last command: ${JSON.stringify(list.map((d) => [d.model_id, d.state]))}`,
+        )
+        .toBe(true);
       const agreement = await agreementAfterSettling(current, 10_000);
       expect.soft(agreement.problems, `${TAG}: the map, the native processes and the desired documents of '${name}'`).toEqual([]);
       const earlier = (await Promise.all(daemons.filter((d) => d !== current).map(liveSpawned))).flat();
@@ -281,7 +353,9 @@ describe('200 random commands against one daemon', () => {
       expect.soft(served, `${TAG}: started deployments whose answers differ from the bytes of the generation they serve`).toEqual([]);
 
       finalStop = await stopWithin(current, 10_000);
-      expect.soft(finalStop, `${TAG}: the final SIGTERM exits 0 and leaves no native process; its last output: ${lastOutput(current)}`).toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
+      expect
+        .soft(finalStop, `${TAG}: the final SIGTERM exits 0 and leaves no native process; its last output: ${lastOutput(current)}`)
+        .toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
       const anyLeft = (await Promise.all(daemons.map(liveSpawned))).flat();
       expect.soft(anyLeft, `${TAG}: native processes alive after the final SIGTERM`).toEqual([]);
     } finally {
@@ -295,7 +369,10 @@ describe('200 random commands against one daemon', () => {
 async function uploadFirst(modelId: string, bytes: Buffer, dir: string, generations: Map<string, Generation[]>): Promise<void> {
   const path = join(dir, `${modelId}-first.pt`);
   await writeFile(path, bytes);
-  const meta = await uploadModel({ es: newEs(), config: testConfig((c) => (c.upload.chunkSize = CHUNK_SIZE)), logger: captureLogger().logger }, { modelId, path });
+  const meta = await uploadModel(
+    { es: newEs(), config: testConfig((c) => (c.upload.chunkSize = CHUNK_SIZE)), logger: captureLogger().logger },
+    { modelId, path },
+  );
   generations.get(modelId)!.push({ generation: meta.generation, bytes, from: 0, to: 0 });
 }
 

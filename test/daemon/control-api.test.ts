@@ -20,7 +20,11 @@ describe('the control API', () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
   const json = { 'content-type': 'application/json' };
   const call = (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = auth) =>
-    fetch(`${base}${path}`, { method, headers: body === undefined ? headers : { ...json, ...headers }, ...(body !== undefined ? { body } : {}) }).then(async (r) => ({ status: r.status, body: await r.text(), headers: r.headers }));
+    fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? headers : { ...json, ...headers },
+      ...(body !== undefined ? { body } : {}),
+    }).then(async (r) => ({ status: r.status, body: await r.text(), headers: r.headers }));
 
   beforeAll(async () => {
     model = await storedModel(300_000);
@@ -95,7 +99,7 @@ describe('the control API', () => {
     const statuses = new Map<number, number>();
     const cases = Array.from({ length: FUZZ_REQUESTS }, () => fuzzCase(random, target));
     const started = performance.now();
-    for (let next = 0; next < cases.length; ) {
+    for (let next = 0; next < cases.length;) {
       const batch = cases.slice(next, (next += FUZZ_CONCURRENCY));
       await Promise.all(
         batch.map(async (sent) => {
@@ -131,7 +135,10 @@ describe('the control API', () => {
 function fuzzProblem(sent: FuzzCase, answer: RawAnswer): string | undefined {
   if (answer.status >= 500) return `answered ${answer.status}: ${answer.body}`;
   if (answer.status < 400 && !sent.authenticated && !sent.healthz) return `answered ${answer.status} without the token`;
-  if (sent.head) return sent.authenticated || sent.healthz || [400, 401, 403, 431].includes(answer.status) ? undefined : `answered HEAD with ${answer.status} without the token`;
+  if (sent.head)
+    return sent.authenticated || sent.healthz || [400, 401, 403, 431].includes(answer.status)
+      ? undefined
+      : `answered HEAD with ${answer.status} without the token`;
   if (answer.status < 400) return undefined;
   let code: unknown;
   try {
@@ -142,6 +149,7 @@ function fuzzProblem(sent: FuzzCase, answer: RawAnswer): string | undefined {
     return `answered ${answer.status} with something that is not JSON: ${JSON.stringify(answer.body.slice(0, 200))}`;
   }
   if (typeof code !== 'string' || !code.startsWith('FEEDER_ERR')) return `answered ${answer.status} without a feeder code: ${answer.body}`;
-  if (!sent.authenticated && !sent.healthz && !BEFORE_ROUTING.includes(code)) return `answered ${answer.status} ${code} without the token: ${answer.body}`;
+  if (!sent.authenticated && !sent.healthz && !BEFORE_ROUTING.includes(code))
+    return `answered ${answer.status} ${code} without the token: ${answer.body}`;
   return undefined;
 }

@@ -23,7 +23,13 @@ describe('feeder serve, driven by the CLI', () => {
     const first = await daemon.cli(['deploy', model.modelId, '--json']);
     expect(first.exitCode, first.stderr).toBe(0);
     const status = JSON.parse(first.stdout);
-    expect(status).toMatchObject({ model_id: model.modelId, state: 'started', bytes_streamed: model.bytes.length, total_bytes: model.bytes.length, restarts: 0 });
+    expect(status).toMatchObject({
+      model_id: model.modelId,
+      state: 'started',
+      bytes_streamed: model.bytes.length,
+      total_bytes: model.bytes.length,
+      restarts: 0,
+    });
     const again = await daemon.cli(['deploy', model.modelId, '--json']);
     expect(again.exitCode).toBe(0);
     expect(JSON.parse(again.stdout).pid).toBe(status.pid);
@@ -45,9 +51,14 @@ describe('feeder serve, driven by the CLI', () => {
 
   it('logs each deployment step as an ECS event, and the native process lines with model id and pid', async () => {
     const actions = new Set(daemon.logs.map((l) => l.event?.action));
-    for (const action of ['daemon-start', 'native-spawn', 'model-load', 'deployment-state', 'native-log']) expect(actions).toContain(action);
+    for (const action of ['daemon-start', 'native-spawn', 'model-load', 'deployment-state', 'native-log'])
+      expect(actions).toContain(action);
     const load = daemon.logs.find((l) => l.event?.action === 'model-load')!;
-    expect(load).toMatchObject({ 'ecs.version': expect.any(String), event: { outcome: 'success', duration: expect.any(Number) }, feeder: { model_id: model.modelId, bytes: model.bytes.length } });
+    expect(load).toMatchObject({
+      'ecs.version': expect.any(String),
+      event: { outcome: 'success', duration: expect.any(Number) },
+      feeder: { model_id: model.modelId, bytes: model.bytes.length },
+    });
     const nativeLine = daemon.logs.find((l) => l.event?.action === 'native-log')!;
     expect(nativeLine).toMatchObject({ feeder: { model_id: model.modelId }, process: { pid: expect.any(Number) } });
   });
@@ -67,7 +78,9 @@ describe('feeder serve, driven by the CLI', () => {
   it('refuses to delete a deployed model, and undeploy stops its process', async () => {
     const refused = await daemon.cli(['models', 'delete', model.modelId]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain(`cannot be deleted: it is deployed on daemon '${daemon.name}'; run 'feeder undeploy ${model.modelId}' first`);
+    expect(refused.stderr).toContain(
+      `cannot be deleted: it is deployed on daemon '${daemon.name}'; run 'feeder undeploy ${model.modelId}' first`,
+    );
     const { pid } = JSON.parse((await daemon.cli(['status', model.modelId, '--json'])).stdout);
     const undeployed = await daemon.cli(['undeploy', model.modelId]);
     expect(undeployed.exitCode, undeployed.stderr).toBe(0);
@@ -90,7 +103,9 @@ describe('feeder serve, driven by the CLI', () => {
 describe('a native process that keeps dying', () => {
   it('is restarted up to the configured count, then the deployment is failed with its last error lines', async () => {
     const { modelId } = await storedModel(1024 * 1024);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--crash-after-bytes', '300000'] }, daemon: { maxRestarts: 2, restartBackoffMs: 50 } } });
+    const daemon = await startDaemon({
+      config: { deploy: { args: ['--crash-after-bytes', '300000'] }, daemon: { maxRestarts: 2, restartBackoffMs: 50 } },
+    });
     try {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(result.exitCode).toBe(1);
@@ -140,13 +155,17 @@ describe('loading is bounded, and a deploy outlasting the client wait keeps goin
   it('never loads more than daemon.maxConcurrentLoads models at once', async () => {
     const a = await storedModel(1024 * 1024);
     const b = await storedModel(1024 * 1024);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--read-rate', String(512 * 1024)] }, daemon: { maxConcurrentLoads: 1 } } });
+    const daemon = await startDaemon({
+      config: { deploy: { args: ['--read-rate', String(512 * 1024)] }, daemon: { maxConcurrentLoads: 1 } },
+    });
     try {
       const quick = await Promise.all([a, b].map((m) => daemon.cli(['deploy', m.modelId, '--wait-for', 'starting', '--json'])));
       expect(quick.map((r) => JSON.parse(r.stdout).state)).toEqual(['starting', 'starting']);
       let sawQueued = false;
       for (;;) {
-        const { deployments: all } = (await fetch(`http://${daemon.listen}/deployments`).then((r) => r.json())) as { deployments: Array<{ state: string; phase: string | null }> };
+        const { deployments: all } = (await fetch(`http://${daemon.listen}/deployments`).then((r) => r.json())) as {
+          deployments: Array<{ state: string; phase: string | null }>;
+        };
         expect(all.filter((s) => s.phase === 'loading').length).toBeLessThanOrEqual(1);
         sawQueued ||= all.some((s) => s.phase === 'queued');
         if (all.every((s) => s.state === 'started')) break;

@@ -54,7 +54,10 @@ describe('a deploy and a models delete of the same id at the same moment', () =>
         if (!deleted) await deleteModel(es, modelId, logger);
       }
       // Both outcomes must have happened, or the rounds did not race at all.
-      expect(new Set(outcomes.map((o) => /deployed (\w+).*deleted (\w+)/.exec(o)!.slice(1).join('/'))).size, outcomes.join('\n')).toBeGreaterThan(1);
+      expect(
+        new Set(outcomes.map((o) => /deployed (\w+).*deleted (\w+)/.exec(o)!.slice(1).join('/'))).size,
+        outcomes.join('\n'),
+      ).toBeGreaterThan(1);
     } finally {
       await daemon.stop();
     }

@@ -11,7 +11,11 @@ describe('a native process that reports a model other than the meta document des
       expect(result.exitCode, result.stderr).toBe(1);
       const status = JSON.parse(result.stdout);
       expect(status).toMatchObject({ state: 'failed', restarts: 0 });
-      expect(status.reason).toMatch(new RegExp(`reports ${bytes.length} bytes with sha256 [0-9a-f]{64}, but model '${modelId}' is ${bytes.length} bytes with sha256 [0-9a-f]{64}`));
+      expect(status.reason).toMatch(
+        new RegExp(
+          `reports ${bytes.length} bytes with sha256 [0-9a-f]{64}, but model '${modelId}' is ${bytes.length} bytes with sha256 [0-9a-f]{64}`,
+        ),
+      );
       expect(daemon.logs.filter((l) => l.event?.action === 'native-restart')).toEqual([]);
       expect(await childrenOf(daemon.child.pid!)).toEqual([]);
     } finally {

@@ -6,10 +6,22 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { spawnedPids, storedModel } from '../support/deploy.js';
 import { uniqueId } from '../support/es.js';
-import { agreementAfterSettling, call, deployPath, ensureDeploymentsMapping, forgetDaemon, liveChildren, liveSpawned, stopWithin, type Answer, type Stopped } from '../support/races.js';
+import {
+  agreementAfterSettling,
+  call,
+  deployPath,
+  ensureDeploymentsMapping,
+  forgetDaemon,
+  liveChildren,
+  liveSpawned,
+  stopWithin,
+  type Answer,
+  type Stopped,
+} from '../support/races.js';
 
 const MIB = 1024 * 1024;
-const deployStarted = (daemon: { listen: string }, modelId: string) => call(daemon.listen, 'PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 }, 45_000);
+const deployStarted = (daemon: { listen: string }, modelId: string) =>
+  call(daemon.listen, 'PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 }, 45_000);
 const outcome = (answer: Answer) => ({ status: answer.status, state: answer.body?.state, pid: answer.body?.pid });
 const spawnedFor = (daemon: RunningDaemon, modelId: string) => spawnedPids(daemon.logs.filter((l) => l.feeder?.model_id === modelId));
 
@@ -30,17 +42,23 @@ describe('identical concurrent deploys', () => {
     try {
       const answers = await Promise.all([0, 1, 2, 3].map(() => deployStarted(daemon, model.modelId)));
       const outcomes = answers.map(outcome);
-      expect.soft(outcomes[0], 'the first deploy answers started').toMatchObject({ status: 200, state: 'started', pid: expect.any(Number) });
+      expect
+        .soft(outcomes[0], 'the first deploy answers started')
+        .toMatchObject({ status: 200, state: 'started', pid: expect.any(Number) });
       expect.soft(outcomes, 'every caller gets the same outcome: same status, state and pid').toEqual(outcomes.map(() => outcomes[0]));
       expect.soft(spawnedFor(daemon, model.modelId), 'native processes spawned for the model').toHaveLength(1);
-      expect.soft(await liveChildren(daemon), "the daemon's live native children are the one deployment's process").toEqual([outcomes[0]!.pid]);
+      expect
+        .soft(await liveChildren(daemon), "the daemon's live native children are the one deployment's process")
+        .toEqual([outcomes[0]!.pid]);
 
       const undeployed = await call(daemon.listen, 'DELETE', deployPath(model.modelId));
       expect.soft(undeployed.status, JSON.stringify(undeployed.body)).toBe(200);
       expect.soft(await liveSpawned(daemon), 'native processes still running after undeploy').toEqual([]);
 
       stopped = await stopWithin(daemon, 5000);
-      expect.soft(stopped, `SIGTERM: exit within 5 s with code 0, no native process left; daemon output:\n${daemon.output().slice(-1500)}`).toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
+      expect
+        .soft(stopped, `SIGTERM: exit within 5 s with code 0, no native process left; daemon output:\n${daemon.output().slice(-1500)}`)
+        .toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
     } finally {
       await cleanUp(daemon, stopped);
     }
@@ -68,7 +86,9 @@ describe('a deploy racing an undeploy of the same model', () => {
       expect.soft(before.problems, `after a deploy during an undeploy (${answers})`).toEqual([]);
       if (redeployed.status === 200 && redeployed.body?.state === 'started') {
         const running = before.list.find((d) => d.model_id === model.modelId);
-        expect.soft(running?.pid, `the deploy answered started with pid ${redeployed.body.pid}, so that process must be serving (${answers})`).toBe(redeployed.body.pid);
+        expect
+          .soft(running?.pid, `the deploy answered started with pid ${redeployed.body.pid}, so that process must be serving (${answers})`)
+          .toBe(redeployed.body.pid);
       }
       const ranBefore = before.list.filter((d) => d.state !== 'stopped').map((d) => d.model_id);
 
@@ -78,7 +98,12 @@ describe('a deploy racing an undeploy of the same model', () => {
       stopped = null;
       const after = await agreementAfterSettling(daemon, 5000);
       expect.soft(after.problems, 'after the restart').toEqual([]);
-      expect.soft(after.list.filter((d) => d.state !== 'stopped').map((d) => d.model_id), `the restarted daemon runs what ran before the restart (${answers})`).toEqual(ranBefore);
+      expect
+        .soft(
+          after.list.filter((d) => d.state !== 'stopped').map((d) => d.model_id),
+          `the restarted daemon runs what ran before the restart (${answers})`,
+        )
+        .toEqual(ranBefore);
 
       await raceRepeatedly(daemon, model.modelId);
       stopped = await stopWithin(daemon, 10_000);
@@ -141,9 +166,16 @@ describe('a deploy during restore', () => {
       expect.soft(agreement.problems, 'after a deploy during restore').toEqual([]);
       expect.soft(spawnedFor(daemon, model.modelId), 'native processes spawned for the model by the restarted daemon').toHaveLength(1);
       expect.soft(agreement.children, 'live native children').toEqual([answer.body?.pid]);
-      expect.soft(agreement.list.map((d) => d.pid), 'the map serves the process the PUT answered with').toEqual([answer.body?.pid]);
+      expect
+        .soft(
+          agreement.list.map((d) => d.pid),
+          'the map serves the process the PUT answered with',
+        )
+        .toEqual([answer.body?.pid]);
       stopped = await stopWithin(daemon, 5000);
-      expect.soft(stopped, 'SIGTERM exits 0 within 5 s and leaves no native process').toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
+      expect
+        .soft(stopped, 'SIGTERM exits 0 within 5 s and leaves no native process')
+        .toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
     } finally {
       await cleanUp(daemon, stopped);
     }

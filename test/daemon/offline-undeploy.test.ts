@@ -19,7 +19,10 @@ describe('the lease on a daemon name', () => {
     const es = newEs();
     const first = await startDaemon({ config: SHORT_LEASE });
     try {
-      const second = await feeder(['serve'], { env: { FEEDER_DAEMON_NAME: first.name, FEEDER_LISTEN: `127.0.0.1:${await freePort()}` }, timeout: 20_000 });
+      const second = await feeder(['serve'], {
+        env: { FEEDER_DAEMON_NAME: first.name, FEEDER_LISTEN: `127.0.0.1:${await freePort()}` },
+        timeout: 20_000,
+      });
       expect(second.exitCode, second.stdout).toBe(1);
       expect(second.stderr).toContain(`daemon name '${first.name}' is taken`);
       expect(second.stderr).toContain(`pid ${first.child.pid} on host ${hostname()}, listening on ${first.listen}, lease renewed until `);

@@ -11,9 +11,12 @@ describe('the control API without a token', () => {
   let address: RawAddress;
   let host: string;
   const json: Array<[string, string]> = [['content-type', 'application/json']];
-  const send = (method: string, target: string, headers: Array<[string, string]>, body?: string) => rawRequest(address, { method, target, headers, ...(body === undefined ? {} : { body }) });
+  const send = (method: string, target: string, headers: Array<[string, string]>, body?: string) =>
+    rawRequest(address, { method, target, headers, ...(body === undefined ? {} : { body }) });
   const errorOf = (answer: { body: string }) => (JSON.parse(answer.body) as { error: { code: string; message: string } }).error;
-  const inferences = async () => (JSON.parse((await send('GET', `/deployments/${model.modelId}`, [['host', host]])).body) as { inference_count: number }).inference_count;
+  const inferences = async () =>
+    (JSON.parse((await send('GET', `/deployments/${model.modelId}`, [['host', host]])).body) as { inference_count: number })
+      .inference_count;
 
   beforeAll(async () => {
     model = await storedModel(100_000);
@@ -30,11 +33,17 @@ describe('the control API without a token', () => {
   });
 
   describe('Host (DNS rebinding)', () => {
-    it.each(['evil.example', 'evil.example:9465', '127.0.0.1.nip.io', 'localhost.evil.example', 'localhost:80@evil.example', ''])('refuses Host %j with 403, naming the names it accepts', async (name) => {
-      const answer = await send('GET', '/deployments', [['host', name]]);
-      expect(answer.status).toBe(403);
-      expect(errorOf(answer)).toMatchObject({ code: 'FEEDER_ERR_FORBIDDEN', message: expect.stringMatching(/127\.0\.0\.1.*localhost.*\[::1\]/) });
-    });
+    it.each(['evil.example', 'evil.example:9465', '127.0.0.1.nip.io', 'localhost.evil.example', 'localhost:80@evil.example', ''])(
+      'refuses Host %j with 403, naming the names it accepts',
+      async (name) => {
+        const answer = await send('GET', '/deployments', [['host', name]]);
+        expect(answer.status).toBe(403);
+        expect(errorOf(answer)).toMatchObject({
+          code: 'FEEDER_ERR_FORBIDDEN',
+          message: expect.stringMatching(/127\.0\.0\.1.*localhost.*\[::1\]/),
+        });
+      },
+    );
 
     it('refuses a request without Host on a loopback port', async () => {
       const answer = await send('GET', '/deployments', []);
@@ -42,11 +51,14 @@ describe('the control API without a token', () => {
       expect(errorOf(answer).code).toBe('FEEDER_ERR_BAD_REQUEST');
     });
 
-    it.each(['PORT', '127.0.0.1', 'localhost', 'localhost:PORT', 'LocalHost:PORT', '[::1]:PORT', '[::1]'])('accepts the loopback name %s', async (name) => {
-      const port = daemon.listen.split(':').pop()!;
-      const answer = await send('GET', '/deployments', [['host', name === 'PORT' ? host : name.replace('PORT', port)]]);
-      expect(answer.status, answer.body).toBe(200);
-    });
+    it.each(['PORT', '127.0.0.1', 'localhost', 'localhost:PORT', 'LocalHost:PORT', '[::1]:PORT', '[::1]'])(
+      'accepts the loopback name %s',
+      async (name) => {
+        const port = daemon.listen.split(':').pop()!;
+        const answer = await send('GET', '/deployments', [['host', name === 'PORT' ? host : name.replace('PORT', port)]]);
+        expect(answer.status, answer.body).toBe(200);
+      },
+    );
   });
 
   describe('content type (CSRF)', () => {
@@ -56,27 +68,56 @@ describe('the control API without a token', () => {
       ['a form', [['content-type', 'application/x-www-form-urlencoded']]],
       ['no content type', []],
       ['application/jsonx', [['content-type', 'application/jsonx']]],
-    ] as Array<[string, Array<[string, string]>]>)('refuses an inference whose body is %s with 415, and runs none', async (_what, headers) => {
-      const before = await inferences();
-      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...headers], '{"tokens":[[1]]}');
-      expect(answer.status, answer.body).toBe(415);
-      expect(errorOf(answer)).toMatchObject({ code: 'FEEDER_ERR_CONTENT_TYPE', message: expect.stringContaining('application/json') });
-      expect(await inferences()).toBe(before);
-    });
+    ] as Array<[string, Array<[string, string]>]>)(
+      'refuses an inference whose body is %s with 415, and runs none',
+      async (_what, headers) => {
+        const before = await inferences();
+        const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...headers], '{"tokens":[[1]]}');
+        expect(answer.status, answer.body).toBe(415);
+        expect(errorOf(answer)).toMatchObject({ code: 'FEEDER_ERR_CONTENT_TYPE', message: expect.stringContaining('application/json') });
+        expect(await inferences()).toBe(before);
+      },
+    );
 
     it('refuses a chunked body without application/json too', async () => {
-      const answer = await send('PUT', `/deployments/${model.modelId}`, [['host', host], ['transfer-encoding', 'chunked']], '2\r\n{}\r\n0\r\n\r\n');
+      const answer = await send(
+        'PUT',
+        `/deployments/${model.modelId}`,
+        [
+          ['host', host],
+          ['transfer-encoding', 'chunked'],
+        ],
+        '2\r\n{}\r\n0\r\n\r\n',
+      );
       expect(answer.status, answer.body).toBe(415);
     });
 
-    it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"'])('runs an inference sent as %s', async (type) => {
-      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ['content-type', type]], '{"tokens":[[7]]}');
-      expect(answer.status, answer.body).toBe(200);
-      expect(JSON.parse(answer.body).result.inference).toEqual([[[model.bytes[7]! / 255]]]);
-    });
+    it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"'])(
+      'runs an inference sent as %s',
+      async (type) => {
+        const answer = await send(
+          'POST',
+          `/deployments/${model.modelId}/infer`,
+          [
+            ['host', host],
+            ['content-type', type],
+          ],
+          '{"tokens":[[7]]}',
+        );
+        expect(answer.status, answer.body).toBe(200);
+        expect(JSON.parse(answer.body).result.inference).toEqual([[[model.bytes[7]! / 255]]]);
+      },
+    );
 
     it('needs no content type on a request without a body', async () => {
-      expect((await send('GET', `/deployments/${model.modelId}`, [['host', host], ['content-length', '0']])).status).toBe(200);
+      expect(
+        (
+          await send('GET', `/deployments/${model.modelId}`, [
+            ['host', host],
+            ['content-length', '0'],
+          ])
+        ).status,
+      ).toBe(200);
     });
   });
 
@@ -98,7 +139,12 @@ describe('the control API without a token', () => {
     });
 
     it('accepts its own origin', async () => {
-      const answer = await send('POST', `/deployments/${model.modelId}/infer`, [['host', host], ...json, ['origin', `http://${host}`], ['sec-fetch-site', 'same-origin']], '{"tokens":[[3]]}');
+      const answer = await send(
+        'POST',
+        `/deployments/${model.modelId}/infer`,
+        [['host', host], ...json, ['origin', `http://${host}`], ['sec-fetch-site', 'same-origin']],
+        '{"tokens":[[3]]}',
+      );
       expect(answer.status, answer.body).toBe(200);
     });
   });
@@ -143,9 +189,15 @@ describe('the control API without a token', () => {
     });
 
     it('answers a request with an unknown Expect as any other, after the same checks', async () => {
-      const refused = await send('GET', '/deployments', [['host', 'evil.example'], ['expect', 'teapot']]);
+      const refused = await send('GET', '/deployments', [
+        ['host', 'evil.example'],
+        ['expect', 'teapot'],
+      ]);
       expect(refused.status, refused.body).toBe(403);
-      const served = await send('GET', `/deployments/${model.modelId}`, [['host', host], ['expect', 'teapot']]);
+      const served = await send('GET', `/deployments/${model.modelId}`, [
+        ['host', host],
+        ['expect', 'teapot'],
+      ]);
       expect(served.status, served.body).toBe(200);
     });
   });

@@ -8,10 +8,21 @@ import { testConfig } from '../support/es.js';
 
 // The failure is made on the secure node: blocking reads of the plain node's .feeder-deployments
 // would break every daemon test running beside this one, while no other test deploys on the secure node.
-const secureEnv = () => ({ ES_URL: inject('esSecureUrl'), ES_USERNAME: 'elastic', ES_PASSWORD: inject('esSecurePassword'), ES_CA_CERTS: inject('esSecureCa') });
+const secureEnv = () => ({
+  ES_URL: inject('esSecureUrl'),
+  ES_USERNAME: 'elastic',
+  ES_PASSWORD: inject('esSecurePassword'),
+  ES_CA_CERTS: inject('esSecureCa'),
+});
 
 function secureEs(): Es {
-  return new Es({ ...testConfig().elasticsearch, url: inject('esSecureUrl'), username: 'elastic', password: inject('esSecurePassword'), caCerts: inject('esSecureCa') });
+  return new Es({
+    ...testConfig().elasticsearch,
+    url: inject('esSecureUrl'),
+    username: 'elastic',
+    password: inject('esSecurePassword'),
+    caCerts: inject('esSecureCa'),
+  });
 }
 
 async function blockReads(es: Es, blocked: boolean): Promise<void> {

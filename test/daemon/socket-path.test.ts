@@ -13,7 +13,11 @@ import { rawRequest } from '../support/raw-http.js';
  * stopped again, so that a test of a refusal fails on `started` instead of hanging.
  */
 async function serveOn(path: string): Promise<{ started: boolean; exitCode: number | undefined; stderr: string }> {
-  const child = execa('node', [CLI, 'serve', '--listen', `unix:${path}`], { env: { ES_URL: esUrl(), FEEDER_DAEMON_NAME: uniqueId('socket') }, reject: false, buffer: false });
+  const child = execa('node', [CLI, 'serve', '--listen', `unix:${path}`], {
+    env: { ES_URL: esUrl(), FEEDER_DAEMON_NAME: uniqueId('socket') },
+    reject: false,
+    buffer: false,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (part: Buffer) => (stdout += part.toString()));
@@ -29,10 +33,14 @@ describe('feeder serve --listen unix:<path>', () => {
   it.each([
     ['a regular file', 'regular file', async (path: string) => writeFile(path, 'precious data')],
     ['a directory', 'directory', async (path: string) => mkdir(path)],
-    ['a symbolic link', 'symbolic link', async (path: string) => {
-      await writeFile(`${path}.target`, 'precious data');
-      await symlink(`${path}.target`, path);
-    }],
+    [
+      'a symbolic link',
+      'symbolic link',
+      async (path: string) => {
+        await writeFile(`${path}.target`, 'precious data');
+        await symlink(`${path}.target`, path);
+      },
+    ],
   ])('refuses a path that holds %s, names it, and leaves it alone', async (_what, kind, make) => {
     const path = join(await tempDir(), 'feeder.sock');
     await make(path);
@@ -40,7 +48,9 @@ describe('feeder serve --listen unix:<path>', () => {
     const result = await serveOn(path);
     expect(result.started, 'the daemon listened where a file was').toBe(false);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`^feeder: .*${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.* ${kind}.*\\(FEEDER_ERR_LISTEN\\)$`, 'm'));
+    expect(result.stderr).toMatch(
+      new RegExp(`^feeder: .*${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.* ${kind}.*\\(FEEDER_ERR_LISTEN\\)$`, 'm'),
+    );
     expect((await stat(path)).ino).toBe(before.ino);
     if (kind !== 'directory') expect(await readFile(path, 'utf8')).toBe('precious data');
   });

@@ -19,7 +19,11 @@ async function status(daemon: RunningDaemon, modelId: string): Promise<Record<st
 }
 
 async function infer(daemon: RunningDaemon, modelId: string, tokens: number[]) {
-  const response = await fetch(`http://${daemon.listen}/deployments/${modelId}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens: [tokens] }) });
+  const response = await fetch(`http://${daemon.listen}/deployments/${modelId}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tokens: [tokens] }),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
@@ -36,7 +40,11 @@ async function replaceModel(daemon: RunningDaemon, modelId: string, size: number
 async function chunksOfGeneration(modelId: string, generation: number): Promise<number> {
   const es = newEs().client;
   await es.indices.refresh({ index: CHUNKS_INDEX_PATTERN, expand_wildcards: 'all' });
-  const { count } = await es.count({ index: CHUNKS_INDEX_PATTERN, expand_wildcards: 'all', query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation } }] } } });
+  const { count } = await es.count({
+    index: CHUNKS_INDEX_PATTERN,
+    expand_wildcards: 'all',
+    query: { bool: { filter: [{ term: { model_id: modelId } }, { term: { generation } }] } },
+  });
   return count;
 }
 
@@ -70,7 +78,12 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
 
   it('a crash loop within the window still fails the deployment', async () => {
     const { modelId } = await storedModel(1 * MiB);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--crash-after-bytes', '300000'] }, daemon: { maxRestarts: 2, restartWindowMs: 60_000, restartBackoffMs: 50 } } });
+    const daemon = await startDaemon({
+      config: {
+        deploy: { args: ['--crash-after-bytes', '300000'] },
+        daemon: { maxRestarts: 2, restartWindowMs: 60_000, restartBackoffMs: 50 },
+      },
+    });
     try {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(JSON.parse(result.stdout)).toMatchObject({ state: 'failed', restarts: 2 });
@@ -127,7 +140,9 @@ describe('zero-downtime rollover', () => {
         const seen: string[] = [];
         while (rolling) {
           const answer = await infer(daemon, model.modelId, tokens);
-          seen.push(answer.status === 200 ? JSON.stringify(answer.body.result?.inference) : `HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+          seen.push(
+            answer.status === 200 ? JSON.stringify(answer.body.result?.inference) : `HTTP ${answer.status} ${JSON.stringify(answer.body)}`,
+          );
         }
         return seen;
       };
@@ -141,10 +156,16 @@ describe('zero-downtime rollover', () => {
       expect(rolled.exitCode, rolled.stderr).toBe(0);
       expect(JSON.parse(rolled.stdout)).toMatchObject({ state: 'started', generation: 2, rollover: null });
       for (const seen of answers) {
-        expect(seen.filter((a) => a !== before && a !== after), 'failed or wrong answers').toEqual([]);
+        expect(
+          seen.filter((a) => a !== before && a !== after),
+          'failed or wrong answers',
+        ).toEqual([]);
         const switchedAt = seen.indexOf(after);
         expect(switchedAt).toBeGreaterThan(0);
-        expect(seen.slice(switchedAt).every((a) => a === after), 'answers switch once and for all').toBe(true);
+        expect(
+          seen.slice(switchedAt).every((a) => a === after),
+          'answers switch once and for all',
+        ).toBe(true);
       }
       const children = await childrenOf(daemon.child.pid!);
       expect(children).not.toContain(oldPid);
@@ -161,7 +182,12 @@ describe('zero-downtime rollover', () => {
       expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
       const { pid } = await status(daemon, model.modelId);
       await replaceModel(daemon, model.modelId, 1 * MiB);
-      await newEs().client.update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(model.modelId, 2, 1), doc: { definition: Buffer.alloc(256 * KiB, 7).toString('base64') }, refresh: true });
+      await newEs().client.update({
+        index: SHARED_CHUNKS_INDEX,
+        id: chunkDocId(model.modelId, 2, 1),
+        doc: { definition: Buffer.alloc(256 * KiB, 7).toString('base64') },
+        refresh: true,
+      });
 
       const rolled = await daemon.cli(['deploy', model.modelId, '--json']);
       expect(rolled.exitCode).toBe(1);
@@ -192,8 +218,17 @@ describe('the inference path is bounded', () => {
       const rejected = answers.filter((a) => a.status === 429);
       expect(answers.filter((a) => a.status === 200)).toHaveLength(2);
       expect(rejected).toHaveLength(4);
-      expect(rejected[0]!.body.error).toMatchObject({ code: 'FEEDER_ERR_QUEUE_FULL', message: expect.stringContaining('deploy.queueCapacity') });
-      expect(await status(daemon, modelId)).toMatchObject({ inference_count: 2, rejected_execution_count: 4, number_of_pending_requests: 0, timeout_count: 0, error_count: 0 });
+      expect(rejected[0]!.body.error).toMatchObject({
+        code: 'FEEDER_ERR_QUEUE_FULL',
+        message: expect.stringContaining('deploy.queueCapacity'),
+      });
+      expect(await status(daemon, modelId)).toMatchObject({
+        inference_count: 2,
+        rejected_execution_count: 4,
+        number_of_pending_requests: 0,
+        timeout_count: 0,
+        error_count: 0,
+      });
       const metrics = await fetch(`http://${daemon.listen}/metrics`).then((r) => r.text());
       expect(metrics).toContain(`feeder_inference_requests_total{model_id="${modelId}",outcome="rejected"} 4`);
       expect(metrics).toContain(`feeder_inference_pending_requests{model_id="${modelId}"} 0`);

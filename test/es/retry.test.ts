@@ -14,7 +14,11 @@ describe('withRetry against a real shard that is not serving yet', () => {
 
   it('retries busy answers (503) until the shard serves, and then gives the real answer', async () => {
     const es = newEs();
-    await es.client.indices.create({ index, settings: { number_of_shards: 1, number_of_replicas: 0, 'index.routing.allocation.require._name': 'no-such-node' }, wait_for_active_shards: 0 });
+    await es.client.indices.create({
+      index,
+      settings: { number_of_shards: 1, number_of_replicas: 0, 'index.routing.allocation.require._name': 'no-such-node' },
+      wait_for_active_shards: 0,
+    });
     const read = () => es.call('reading a document', (c) => c.get({ index, id: 'x' }));
     const first = await read().catch((e: unknown) => e);
     expect(first).toBeInstanceOf(ElasticsearchStatusError);
@@ -25,7 +29,12 @@ describe('withRetry against a real shard that is not serving yet', () => {
     const placed = new Promise((resolve) => setTimeout(resolve, 400)).then(() =>
       es.client.indices.putSettings({ index, settings: { 'index.routing.allocation.require._name': null } }),
     );
-    const outcome = await withRetry(read, { retries: 10, baseDelayMs: 100, retryOn: isBusy, onRetry: (_e, attempt) => retried.push(attempt) }).catch((e: unknown) => e);
+    const outcome = await withRetry(read, {
+      retries: 10,
+      baseDelayMs: 100,
+      retryOn: isBusy,
+      onRetry: (_e, attempt) => retried.push(attempt),
+    }).catch((e: unknown) => e);
     await placed;
     expect(retried.length).toBeGreaterThan(0);
     // Once placed, the shard answers: the document does not exist.
@@ -36,7 +45,12 @@ describe('withRetry against a real shard that is not serving yet', () => {
   it('does not retry an unreachable cluster when only busy answers are to be retried', async () => {
     const es = newEs('http://127.0.0.1:9');
     const retried: number[] = [];
-    const error = await withRetry(() => es.call('reading a document', (c) => c.get({ index, id: 'x' })), { retries: 5, baseDelayMs: 100, retryOn: isBusy, onRetry: (_e, n) => retried.push(n) }).catch((e: unknown) => e);
+    const error = await withRetry(() => es.call('reading a document', (c) => c.get({ index, id: 'x' })), {
+      retries: 5,
+      baseDelayMs: 100,
+      retryOn: isBusy,
+      onRetry: (_e, n) => retried.push(n),
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ElasticsearchUnreachableError);
     expect(retried).toEqual([]);
   });

@@ -21,7 +21,9 @@ describe('StreamingGet against the real node', () => {
     const get = streamingGet(esUrl());
     try {
       const parts: Buffer[] = [];
-      await get.get(`/${SHARED_CHUNKS_INDEX}/_source/${chunkDocId(modelId, 1, 0)}`, 'reading chunk 0', (part) => parts.push(Buffer.from(part)));
+      await get.get(`/${SHARED_CHUNKS_INDEX}/_source/${chunkDocId(modelId, 1, 0)}`, 'reading chunk 0', (part) =>
+        parts.push(Buffer.from(part)),
+      );
       const source = JSON.parse(Buffer.concat(parts).toString()) as { model_id: string; definition: string };
       expect(source.model_id).toBe(modelId);
       expect(Buffer.from(source.definition, 'base64').length).toBe(256 * 1024);
@@ -33,7 +35,9 @@ describe('StreamingGet against the real node', () => {
   it('turns a 404 into a status error that says what was being read', async () => {
     const get = streamingGet(esUrl());
     try {
-      const error = await get.get(`/${SHARED_CHUNKS_INDEX}/_source/no-such-chunk`, 'reading chunk 9 of model x', () => {}).catch((e: unknown) => e);
+      const error = await get
+        .get(`/${SHARED_CHUNKS_INDEX}/_source/no-such-chunk`, 'reading chunk 9 of model x', () => {})
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ElasticsearchStatusError);
       expect((error as ElasticsearchStatusError).status).toBe(404);
       expect((error as Error).message).toMatch(/^Elasticsearch answered 404 while reading chunk 9 of model x: /);
@@ -54,7 +58,9 @@ describe('StreamingGet against the real node', () => {
   });
 
   it('reports wrong credentials as such, without echoing them', async () => {
-    const get = streamingGet(inject('esSecureUrl'), (c) => Object.assign(c, { caCerts: inject('esSecureCa'), username: 'elastic', password: 'not-the-password' }));
+    const get = streamingGet(inject('esSecureUrl'), (c) =>
+      Object.assign(c, { caCerts: inject('esSecureCa'), username: 'elastic', password: 'not-the-password' }),
+    );
     try {
       const error = await get.get('/_cluster/health', 'checking', () => {}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ElasticsearchAuthError);

@@ -1,5 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, ChunkMissingError, ElasticsearchUnreachableError, IntegrityError, InvalidArgumentError, ModelStateError, NativeProcessError, StalledError, TimeoutError } from '../../src/errors.js';
+import {
+  AbortedError,
+  ChunkMissingError,
+  ElasticsearchUnreachableError,
+  IntegrityError,
+  InvalidArgumentError,
+  ModelStateError,
+  NativeProcessError,
+  StalledError,
+  TimeoutError,
+} from '../../src/errors.js';
 import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
 import { ChunkGauge } from '../../src/store/chunk-reader.js';
 import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
@@ -12,7 +22,10 @@ import { TcpRelay } from '../support/tcp-relay.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const stub = (...args: string[]) => (c: { deploy: { args: string[] } }) => void (c.deploy.args = args);
+const stub =
+  (...args: string[]) =>
+  (c: { deploy: { args: string[] } }) =>
+    void (c.deploy.args = args);
 
 /** Every failure must leave no process behind and the stored model as it was. */
 async function expectCleanFailure(outcome: Awaited<ReturnType<typeof deploy>>, modelId: string, metaBefore: unknown) {
@@ -104,7 +117,11 @@ describe('feedModel streams a stored model into the real native stub', () => {
     const stored = await es.client.get<Record<string, unknown>>({ index: SHARED_CHUNKS_INDEX, id });
     const json = JSON.stringify(stored._source).replaceAll('/', '\\/');
     expect(json).toContain('\\/');
-    const put = await fetch(`${esUrl()}/${SHARED_CHUNKS_INDEX}/_doc/${id}?refresh=true`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: json });
+    const put = await fetch(`${esUrl()}/${SHARED_CHUNKS_INDEX}/_doc/${id}?refresh=true`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: json,
+    });
     expect(put.status).toBe(200);
     // Elasticsearch keeps a source as it was sent: the escapes are what a reader gets back.
     expect(await (await fetch(`${esUrl()}/${SHARED_CHUNKS_INDEX}/_source/${id}`)).text()).toContain('\\/');
@@ -128,7 +145,10 @@ describe('feedModel given the meta document its caller already read', () => {
       if (path.startsWith(`/${META_INDEX}/`)) metaReads.push(`${method} ${path}`);
     });
     const ctx = { es, config: testConfig(), logger: captureLogger().logger };
-    for (const [given, reads] of [[meta, 0], [undefined, 1]] as const) {
+    for (const [given, reads] of [
+      [meta, 0],
+      [undefined, 1],
+    ] as const) {
       metaReads.length = 0;
       const result = await feedModel(ctx, { modelId, ...(given ? { meta: given } : {}) });
       await result.native.stop();
@@ -185,7 +205,9 @@ describe('feedModel fails clearly, stops the native process and leaves the model
       c.daemon.stopGraceMs = 500;
     });
     expect(outcome.error).toBeInstanceOf(TimeoutError);
-    expect(outcome.error!.message).toMatch(/did not finish within 1\.5 s .*the native process \(pid \d+\) was killed with SIGKILL \(it ignored SIGTERM for 0\.5 s\)/);
+    expect(outcome.error!.message).toMatch(
+      /did not finish within 1\.5 s .*the native process \(pid \d+\) was killed with SIGKILL \(it ignored SIGTERM for 0\.5 s\)/,
+    );
     const kill = outcome.lines.find((l) => (l.event as { action?: string } | undefined)?.action === 'native-kill');
     expect(kill?.msg).toMatch(/did not stop within 0\.5 s of SIGTERM; it was killed with SIGKILL/);
     await expectCleanFailure(outcome, model.modelId, metaBefore);
@@ -220,7 +242,9 @@ describe('feedModel fails clearly, stops the native process and leaves the model
 
   it('when the native process cannot be started', async () => {
     const outcome = await deploy({ modelId: model.modelId }, (c) => (c.deploy.command = '/nonexistent/native-stub'));
-    expect(outcome.error!.message).toMatch(/the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build it with 'npm run build'/);
+    expect(outcome.error!.message).toMatch(
+      /the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build it with 'npm run build'/,
+    );
     expect(outcome.pids).toEqual([]);
   });
 
@@ -258,7 +282,14 @@ describe('feedModel refuses damaged or unfinished models before the native proce
 
   it('a chunk corrupted', async () => {
     const error = await damaged((modelId) =>
-      es().update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 2), doc: { definition: Buffer.alloc(128 * KiB, 1).toString('base64') }, refresh: true }).then(() => {}),
+      es()
+        .update({
+          index: SHARED_CHUNKS_INDEX,
+          id: chunkDocId(modelId, 1, 2),
+          doc: { definition: Buffer.alloc(128 * KiB, 1).toString('base64') },
+          refresh: true,
+        })
+        .then(() => {}),
     );
     expect(error).toBeInstanceOf(IntegrityError);
     expect(error.message).toMatch(/chunk 2 of model .* fails its CRC32 check/);
@@ -268,26 +299,43 @@ describe('feedModel refuses damaged or unfinished models before the native proce
     const short = Buffer.alloc(1000, 3);
     const { crc32 } = await import('node:zlib');
     const error = await damaged((modelId) =>
-      es().update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 3), doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) }, refresh: true }).then(() => {}),
+      es()
+        .update({
+          index: SHARED_CHUNKS_INDEX,
+          id: chunkDocId(modelId, 1, 3),
+          doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) },
+          refresh: true,
+        })
+        .then(() => {}),
     );
     expect(error).toBeInstanceOf(IntegrityError);
-    expect(error.message).toMatch(/chunk 3 of model .* has 1000 bytes \(its document says 1000, the model's meta document implies 131072\)/);
+    expect(error.message).toMatch(
+      /chunk 3 of model .* has 1000 bytes \(its document says 1000, the model's meta document implies 131072\)/,
+    );
   });
 
   it('a meta document whose total disagrees with the chunks: the chunk or the meta document is wrong, and verify tells which', async () => {
     let id = '';
     const error = await damaged((modelId) => {
       id = modelId;
-      return es().update({ index: META_INDEX, id: modelId, doc: { total_length: MiB - 5 }, refresh: true }).then(() => {});
+      return es()
+        .update({ index: META_INDEX, id: modelId, doc: { total_length: MiB - 5 }, refresh: true })
+        .then(() => {});
     });
     expect(error).toBeInstanceOf(IntegrityError);
     expect(error.message).toMatch(/chunk 7 of model .* has 131072 bytes .*implies 131067/);
     // The chunk is as long as its own document says: a deploy, reading one chunk, cannot tell which side is wrong.
-    expect(error.message).toContain(`the chunk or the meta document is wrong ('feeder models verify ${id}' tells which); upload the model again with --replace`);
+    expect(error.message).toContain(
+      `the chunk or the meta document is wrong ('feeder models verify ${id}' tells which); upload the model again with --replace`,
+    );
   });
 
   it('a model still uploading', async () => {
-    const error = await damaged((modelId) => es().update({ index: META_INDEX, id: modelId, doc: { state: 'uploading' }, refresh: true }).then(() => {}));
+    const error = await damaged((modelId) =>
+      es()
+        .update({ index: META_INDEX, id: modelId, doc: { state: 'uploading' }, refresh: true })
+        .then(() => {}),
+    );
     expect(error).toBeInstanceOf(ModelStateError);
     expect(error.message).toMatch(/cannot be deployed: its upload has not finished/);
   });
@@ -296,10 +344,14 @@ describe('feedModel refuses damaged or unfinished models before the native proce
     let id = '';
     const error = await damaged((modelId) => {
       id = modelId;
-      return es().update({ index: META_INDEX, id: modelId, doc: { state: 'deleting' }, refresh: true }).then(() => {});
+      return es()
+        .update({ index: META_INDEX, id: modelId, doc: { state: 'deleting' }, refresh: true })
+        .then(() => {});
     });
     expect(error).toBeInstanceOf(ModelStateError);
-    expect(error.message).toContain(`model '${id}' cannot be deployed: it is being deleted; run 'feeder models delete ${id}' to finish the delete`);
+    expect(error.message).toContain(
+      `model '${id}' cannot be deployed: it is being deleted; run 'feeder models delete ${id}' to finish the delete`,
+    );
     await deleteModel(newEs(), id, captureLogger().logger);
     expect(await getMeta(newEs(), id)).toBeNull();
     const left = await es().count({ index: SHARED_CHUNKS_INDEX, query: { term: { model_id: id } } });
@@ -309,7 +361,28 @@ describe('feedModel refuses damaged or unfinished models before the native proce
   it('a model too large for the u32 header, refused before anything is spawned', async () => {
     const modelId = uniqueId('huge');
     const five = 5 * 1024 ** 3;
-    await es().index({ index: META_INDEX, id: modelId, refresh: true, document: { model_id: modelId, state: 'ready', generation: 1, chunks_index: SHARED_CHUNKS_INDEX, chunk_size: 64 * MiB, chunk_count: 80, total_length: five, sha256: 'x', encoding: 'base64', source: { name: 'x', size: five }, created_at: new Date().toISOString(), updated_at: new Date().toISOString(), ready_at: null, pending: null, garbage: [] } });
+    await es().index({
+      index: META_INDEX,
+      id: modelId,
+      refresh: true,
+      document: {
+        model_id: modelId,
+        state: 'ready',
+        generation: 1,
+        chunks_index: SHARED_CHUNKS_INDEX,
+        chunk_size: 64 * MiB,
+        chunk_count: 80,
+        total_length: five,
+        sha256: 'x',
+        encoding: 'base64',
+        source: { name: 'x', size: five },
+        created_at: new Date().toISOString(),
+        updated_at: new Date().toISOString(),
+        ready_at: null,
+        pending: null,
+        garbage: [],
+      },
+    });
     const outcome = await deploy({ modelId }, (c) => (c.deploy.command = '/nonexistent/would-fail-if-spawned'));
     expect(outcome.error).toBeInstanceOf(InvalidArgumentError);
     expect(outcome.error!.message).toMatch(/a u32 size header carries at most 4294967295 .*set deploy.header to "u64"/);
@@ -355,11 +428,13 @@ describe('feedModel when Elasticsearch goes away mid-stream', () => {
 
 describe('feedModel when no model byte moves for deploy.stallTimeoutMs', () => {
   // deploy.timeoutMs stays long: a stall is caught well before it.
-  const stalling = (...args: string[]) => (c: { deploy: { args: string[]; stallTimeoutMs: number; timeoutMs: number } }) => {
-    c.deploy.args = args;
-    c.deploy.stallTimeoutMs = 1000;
-    c.deploy.timeoutMs = 20_000;
-  };
+  const stalling =
+    (...args: string[]) =>
+    (c: { deploy: { args: string[]; stallTimeoutMs: number; timeoutMs: number } }) => {
+      c.deploy.args = args;
+      c.deploy.stallTimeoutMs = 1000;
+      c.deploy.timeoutMs = 20_000;
+    };
   let model: { modelId: string; bytes: Buffer };
   beforeAll(async () => {
     model = await storedModel(4 * MiB, 256 * KiB);
@@ -371,7 +446,9 @@ describe('feedModel when no model byte moves for deploy.stallTimeoutMs', () => {
     const metaBefore = (await getMeta(newEs(), modelId))!.meta;
     const outcome = await deploy({ modelId }, stalling('--hang'));
     expect(outcome.error).toBeInstanceOf(StalledError);
-    expect(outcome.error!.message).toMatch(/stalled: the native process \(pid \d+\) is not reading its stdin: the write of chunk 0 has waited 1 s/);
+    expect(outcome.error!.message).toMatch(
+      /stalled: the native process \(pid \d+\) is not reading its stdin: the write of chunk 0 has waited 1 s/,
+    );
     expect(outcome.error!.message).toMatch(/0 of 3145728 model bytes had reached the native process, which was stopped/);
     await expectCleanFailure(outcome, modelId, metaBefore);
   });
@@ -383,7 +460,9 @@ describe('feedModel when no model byte moves for deploy.stallTimeoutMs', () => {
       const pauseOnce = (sent: number) => void (sent >= 256 * KiB && relay.pause());
       const outcome = await deploy({ modelId: model.modelId, onProgress: pauseOnce }, stalling('--read-rate', String(2 * MiB)), relay.url);
       expect(outcome.error).toBeInstanceOf(StalledError);
-      expect(outcome.error!.message).toMatch(/stalled: waiting for Elasticsearch to send chunk (\d+) of model '[^']+' \(document '[^']+-chunk-\1' in [^)]+\), nothing came for 1 s/);
+      expect(outcome.error!.message).toMatch(
+        /stalled: waiting for Elasticsearch to send chunk (\d+) of model '[^']+' \(document '[^']+-chunk-\1' in [^)]+\), nothing came for 1 s/,
+      );
       expect(outcome.error!.message).toMatch(/[1-9]\d* of 4194304 model bytes had reached the native process, which was stopped/);
       await expectCleanFailure(outcome, model.modelId, metaBefore);
     } finally {

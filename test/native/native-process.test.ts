@@ -98,7 +98,13 @@ async function settled<T>(promise: Promise<T>, ms = 3000): Promise<{ value: T } 
   let timer: NodeJS.Timeout | undefined;
   const unsettled = new Promise<'unsettled'>((resolve) => (timer = setTimeout(() => resolve('unsettled'), ms)));
   try {
-    return await Promise.race([promise.then((value) => ({ value }), (error: Error) => ({ error })), unsettled]);
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value }),
+        (error: Error) => ({ error }),
+      ),
+      unsettled,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -142,7 +148,9 @@ describe('NativeProcess.request', () => {
         if (phase === 'during the model') await native.writeHeader(sizeHeader(model.length), new AbortController().signal);
         const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 1000 }));
         expect(outcome, phase).toMatchObject({ error: expect.any(ModelStateError) });
-        expect((outcome as { error: Error }).error.message).toMatch(/cannot send a request for model 'np-test' to native process \d+: (the size header has not been written yet|it is still loading the model)/);
+        expect((outcome as { error: Error }).error.message).toMatch(
+          /cannot send a request for model 'np-test' to native process \d+: (the size header has not been written yet|it is still loading the model)/,
+        );
       }
       await native.writeChunk(model, new AbortController().signal);
       native.endLoad();
@@ -157,7 +165,9 @@ describe('NativeProcess.request', () => {
     const { native } = start([], 5000);
     const signal = new AbortController().signal;
     try {
-      await expect(native.writeChunk(model, signal)).rejects.toThrow(/cannot write a model chunk for model 'np-test' to native process \d+: the size header has not been written yet/);
+      await expect(native.writeChunk(model, signal)).rejects.toThrow(
+        /cannot write a model chunk for model 'np-test' to native process \d+: the size header has not been written yet/,
+      );
       await load(native, model);
       await expect(native.writeHeader(sizeHeader(1), signal)).rejects.toThrow(ModelStateError);
       await expect(native.writeChunk(model, signal)).rejects.toThrow(/its load phase has ended/);
@@ -175,7 +185,9 @@ describe('NativeProcess.request', () => {
     const stopped = native.stop();
     const outcome = await settled(native.request({ tokens: [[1]] }, { timeoutMs: 60_000 }));
     expect(outcome).toMatchObject({ error: expect.any(NativeProcessError) });
-    expect((outcome as { error: Error }).error.message).toMatch(/the native process \(pid \d+\) is being stopped and cannot take requests for model 'np-test'/);
+    expect((outcome as { error: Error }).error.message).toMatch(
+      /the native process \(pid \d+\) is being stopped and cannot take requests for model 'np-test'/,
+    );
     await stopped;
   });
 

@@ -14,7 +14,8 @@ function decode(raw: Buffer, expected: number, cuts: number[]) {
   return decoder.finish();
 }
 
-const doc = (definition: string, extra = '"definition_length":100,"crc32":7,"eos":false') => Buffer.from(`{"model_id":"m","doc_num":3,${extra},"definition":"${definition}"}`);
+const doc = (definition: string, extra = '"definition_length":100,"crc32":7,"eos":false') =>
+  Buffer.from(`{"model_id":"m","doc_num":3,${extra},"definition":"${definition}"}`);
 
 describe('ChunkSourceDecoder', () => {
   const bytes = randomBytes(100);

@@ -21,6 +21,8 @@ describe('parseChunkSource', () => {
 
   it('calls a document that is not JSON damaged, naming the chunk', () => {
     expect(() => parseChunkSource(Buffer.from('{"definition":"abc"'), 'chunk 7 of model x')).toThrow(IntegrityError);
-    expect(() => parseChunkSource(Buffer.from('garbage'), 'chunk 7 of model x')).toThrow(/chunk 7 of model x is not a valid chunk document/);
+    expect(() => parseChunkSource(Buffer.from('garbage'), 'chunk 7 of model x')).toThrow(
+      /chunk 7 of model x is not a valid chunk document/,
+    );
   });
 });

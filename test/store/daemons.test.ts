@@ -49,7 +49,11 @@ describe('the lease a running daemon holds on its name', () => {
       await relay.cut();
       cut = true;
       const failed = await daemon.waitForLog((l) => l.event?.action === 'daemon-lease' && l.event?.outcome === 'failure', 5000);
-      expect(failed.message).toMatch(new RegExp(`could not renew the lease on daemon name '${daemon.name}' \\(cannot reach Elasticsearch.*\\); trying again in 300 ms, the lease expires at `));
+      expect(failed.message).toMatch(
+        new RegExp(
+          `could not renew the lease on daemon name '${daemon.name}' \\(cannot reach Elasticsearch.*\\); trying again in 300 ms, the lease expires at `,
+        ),
+      );
 
       await relay.restore();
       cut = false;

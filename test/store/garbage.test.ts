@@ -24,7 +24,15 @@ describe('garbage collection of replaced generations', () => {
     const first: GenerationRef = { generation: 1, chunks_index: SHARED_CHUNKS_INDEX };
     await recordDeployed(es, daemon, modelId, 1);
     try {
-      const replaced = await feeder(['upload', (await randomModelFile(300_000)).path, '--model-id', modelId, '--replace', '--chunk-size', '256kb']);
+      const replaced = await feeder([
+        'upload',
+        (await randomModelFile(300_000)).path,
+        '--model-id',
+        modelId,
+        '--replace',
+        '--chunk-size',
+        '256kb',
+      ]);
       expect(replaced.exitCode, replaced.stderr).toBe(0);
       const { meta } = await requireMeta(es, modelId);
       expect(meta.generation).toBe(2);

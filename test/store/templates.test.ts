@@ -42,7 +42,11 @@ describe('the index templates this project owns', () => {
     const index = `.feeder-test-${uniqueId('deployments')}`;
     const current: OwnedTemplate = { name: index.slice(1), body: { ...owned('feeder-deployments').body, index_patterns: [index] } };
     const { generations: _added, ...olderProperties } = current.body.template.mappings.properties;
-    const older = { ...current.body, version: 1, template: { ...current.body.template, mappings: { ...current.body.template.mappings, properties: olderProperties } } };
+    const older = {
+      ...current.body,
+      version: 1,
+      template: { ...current.body.template, mappings: { ...current.body.template.mappings, properties: olderProperties } },
+    };
     await es.client.indices.putIndexTemplate({ name: current.name, ...older });
     await es.client.indices.create({ index });
     const doc = { daemon: 'd', model_id: 'm', desired: 'started', requested_at: new Date().toISOString(), generations: [1] };

@@ -13,7 +13,10 @@ export interface CliResult {
 }
 
 /** Runs the built `feeder` command as a user would, against the test cluster unless ES_URL is overridden. */
-export async function feeder(args: string[], options: { env?: Record<string, string>; input?: Buffer | string } & Options = {}): Promise<CliResult> {
+export async function feeder(
+  args: string[],
+  options: { env?: Record<string, string>; input?: Buffer | string } & Options = {},
+): Promise<CliResult> {
   const { env, ...rest } = options;
   const result = await execa('node', [CLI, ...args], {
     reject: false,
@@ -33,7 +36,10 @@ export interface InterruptedResult extends CliResult {
  * request), and waits at most `graceMs` for it to exit; one that ignores the signal is killed, so
  * the test fails on its exit code instead of hanging.
  */
-export async function interruptFeeder(args: string[], options: { env: Record<string, string>; ready: () => boolean; graceMs?: number }): Promise<InterruptedResult> {
+export async function interruptFeeder(
+  args: string[],
+  options: { env: Record<string, string>; ready: () => boolean; graceMs?: number },
+): Promise<InterruptedResult> {
   const child = execa('node', [CLI, ...args], { reject: false, env: { ES_URL: esUrl(), FEEDER_LOG_LEVEL: 'info', ...options.env } });
   for (let waited = 0; !options.ready() && child.exitCode === null && waited < 15_000; waited += 20) await sleep(20);
   const signalled = performance.now();
@@ -41,5 +47,10 @@ export async function interruptFeeder(args: string[], options: { env: Record<str
   const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 5000);
   const result = await child;
   clearTimeout(timer);
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr), msAfterSignal: performance.now() - signalled };
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+    msAfterSignal: performance.now() - signalled,
+  };
 }

@@ -70,7 +70,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     child,
     logs,
     output: () => raw,
-    cli: (args, extra = {}) => feeder(args, { env: { FEEDER_LISTEN: listen, FEEDER_CONFIG: configPath, ...(options.env ?? {}), ...extra } }),
+    cli: (args, extra = {}) =>
+      feeder(args, { env: { FEEDER_LISTEN: listen, FEEDER_CONFIG: configPath, ...(options.env ?? {}), ...extra } }),
     waitForLog,
     stop: async () => {
       const started = performance.now();
@@ -94,7 +95,12 @@ function mergeConfig(base: Record<string, any>, extra: Record<string, any>): Rec
 }
 
 /** Polls `feeder status <id> --json` until `until` holds. */
-export async function waitForStatus(daemon: RunningDaemon, modelId: string, until: (s: Record<string, any>) => boolean, timeoutMs = 30_000): Promise<Record<string, any>> {
+export async function waitForStatus(
+  daemon: RunningDaemon,
+  modelId: string,
+  until: (s: Record<string, any>) => boolean,
+  timeoutMs = 30_000,
+): Promise<Record<string, any>> {
   let last: Record<string, any> = {};
   for (let waited = 0; waited < timeoutMs; waited += 200) {
     const result = await daemon.cli(['status', modelId, '--json']);
@@ -110,5 +116,8 @@ export async function waitForStatus(daemon: RunningDaemon, modelId: string, unti
 /** Child processes of `pid`, from /proc. */
 export async function childrenOf(pid: number): Promise<number[]> {
   const { stdout } = await execa('ps', ['-o', 'pid=', '--ppid', String(pid)], { reject: false });
-  return stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  return stdout
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter((n) => n > 0);
 }

@@ -60,7 +60,7 @@ export function procStat(pid: number): string[] | null {
 
 /** Waits up to `ms` for `pid` to stop running; says whether it did. */
 export async function stopsRunning(pid: number, ms: number): Promise<boolean> {
-  for (const started = performance.now(); performance.now() - started < ms; ) {
+  for (const started = performance.now(); performance.now() - started < ms;) {
     if (!isRunning(pid)) return true;
     await sleep(25);
   }

@@ -25,9 +25,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const running = await execa('bash', ['scripts/elasticsearch.sh', 'url', '--name', name], { reject: false, stderr: 'ignore' });
     if (running.exitCode === 0) return running.stdout.trim();
     started.push(name);
-    const { stdout } = await execa('bash', ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra], {
-      stderr: 'inherit',
-    });
+    const { stdout } = await execa(
+      'bash',
+      ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra],
+      {
+        stderr: 'inherit',
+      },
+    );
     return stdout.trim().split('\n').at(-1)!;
   };
   const stopAll = async () => {

@@ -40,7 +40,11 @@ export async function startPlainServer(handler: (request: IncomingMessage, respo
 }
 
 /** A handler that answers every request with this status and body. */
-export function answering(status: number, body: string, contentType = 'application/json'): (request: IncomingMessage, response: ServerResponse) => void {
+export function answering(
+  status: number,
+  body: string,
+  contentType = 'application/json',
+): (request: IncomingMessage, response: ServerResponse) => void {
   return (_request, response) => {
     response.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
     response.end(body);

@@ -17,7 +17,11 @@ export interface Answer {
  * for a clean failure.
  */
 export async function call(listen: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<Answer> {
-  const init: RequestInit = { method, signal: AbortSignal.timeout(timeoutMs), ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) };
+  const init: RequestInit = {
+    method,
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  };
   try {
     const response = await fetch(`http://${listen}${path}`, init);
     const text = await response.text();
@@ -42,7 +46,13 @@ export async function deploymentList(listen: string): Promise<DeploymentStatus[]
 export async function desiredModels(daemon: string): Promise<string[]> {
   const { client } = newEs();
   await client.indices.refresh({ index: DEPLOYMENTS_INDEX, ignore_unavailable: true });
-  const found = await client.search<{ model_id: string }>({ index: DEPLOYMENTS_INDEX, size: 10_000, query: { term: { daemon } }, ignore_unavailable: true, allow_no_indices: true });
+  const found = await client.search<{ model_id: string }>({
+    index: DEPLOYMENTS_INDEX,
+    size: 10_000,
+    query: { term: { daemon } },
+    ignore_unavailable: true,
+    allow_no_indices: true,
+  });
   return found.hits.hits.map((h) => h._source!.model_id).sort();
 }
 
@@ -119,14 +129,23 @@ export async function checkAgreement(daemon: RunningDaemon): Promise<Agreement> 
   const problems: string[] = [];
   for (const pid of children) {
     const owners = list.filter((d) => d.pid === pid).map((d) => d.model_id);
-    if (owners.length !== 1) problems.push(`native process ${pid} is a child of the daemon but belongs to ${owners.length === 0 ? 'no deployment' : `${owners.length} deployments (${owners.join(', ')})`}`);
+    if (owners.length !== 1)
+      problems.push(
+        `native process ${pid} is a child of the daemon but belongs to ${owners.length === 0 ? 'no deployment' : `${owners.length} deployments (${owners.join(', ')})`}`,
+      );
   }
-  for (const pid of leaked.filter((p) => !children.includes(p))) problems.push(`native process ${pid}, spawned by the daemon, is alive but no longer its child`);
+  for (const pid of leaked.filter((p) => !children.includes(p)))
+    problems.push(`native process ${pid}, spawned by the daemon, is alive but no longer its child`);
   for (const d of list.filter((s) => s.state === 'started')) {
-    if (d.pid === null || !children.includes(d.pid)) problems.push(`deployment '${d.model_id}' is started with pid ${d.pid}, which is not a live child of the daemon`);
+    if (d.pid === null || !children.includes(d.pid))
+      problems.push(`deployment '${d.model_id}' is started with pid ${d.pid}, which is not a live child of the daemon`);
   }
-  const mapped = list.filter((d) => d.state !== 'stopped').map((d) => d.model_id).sort();
-  if (JSON.stringify(mapped) !== JSON.stringify(desired)) problems.push(`the map has [${mapped.join(', ')}] (not stopped) but the desired documents name [${desired.join(', ')}]`);
+  const mapped = list
+    .filter((d) => d.state !== 'stopped')
+    .map((d) => d.model_id)
+    .sort();
+  if (JSON.stringify(mapped) !== JSON.stringify(desired))
+    problems.push(`the map has [${mapped.join(', ')}] (not stopped) but the desired documents name [${desired.join(', ')}]`);
   return { problems, list, children, desired };
 }
 

@@ -56,7 +56,12 @@ export function rawRequest(address: RawAddress, request: RawRequest | Buffer, ti
       clearTimeout(timer);
       const answer = parseAnswer(Buffer.concat(parts));
       if (answer) resolve(answer);
-      else reject(new Error(`the connection closed without an answer (${Buffer.concat(parts).length} bytes: ${Buffer.concat(parts).toString('latin1').slice(0, 200)})`));
+      else
+        reject(
+          new Error(
+            `the connection closed without an answer (${Buffer.concat(parts).length} bytes: ${Buffer.concat(parts).toString('latin1').slice(0, 200)})`,
+          ),
+        );
     });
     // Not end(): node:http aborts a request whose client half-closes before it is answered.
     socket.write(bytes);
@@ -79,14 +84,15 @@ function parseAnswer(raw: Buffer): RawAnswer | undefined {
       const colon = line.indexOf(':');
       headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
-    const body = headers['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest.slice(0, Number(headers['content-length'] ?? rest.length));
+    const body =
+      headers['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest.slice(0, Number(headers['content-length'] ?? rest.length));
     return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8') };
   }
 }
 
 function dechunk(text: string): string {
   let body = '';
-  for (let at = 0; ; ) {
+  for (let at = 0; ;) {
     const lineEnd = text.indexOf('\r\n', at);
     const size = parseInt(text.slice(at, lineEnd), 16);
     if (lineEnd < 0 || !(size > 0)) return body;

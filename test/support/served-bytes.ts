@@ -34,9 +34,13 @@ export function judgeAnswer(answer: Answered, generations: Generation[]): string
   if (!answer.confirmed) return matching.length ? null : `answered ${JSON.stringify(answer.values)} ${known}`;
   // A status that names no generation: the meta document's generation is the one a started
   // deployment must serve, that is any generation current at some moment around the inference.
-  const expected = answer.confirmed.generation !== null ? [answer.confirmed.generation] : possiblyCurrent(generations, answer.from, answer.to);
+  const expected =
+    answer.confirmed.generation !== null ? [answer.confirmed.generation] : possiblyCurrent(generations, answer.from, answer.to);
   if (expected.some((g) => matching.includes(g))) return null;
-  const what = answer.confirmed.generation !== null ? `generation ${answer.confirmed.generation} (its status)` : `generation ${expected.join(' or ')} (current in the meta document then; the status names no generation)`;
+  const what =
+    answer.confirmed.generation !== null
+      ? `generation ${answer.confirmed.generation} (its status)`
+      : `generation ${expected.join(' or ')} (current in the meta document then; the status names no generation)`;
   return `pid ${answer.confirmed.pid}, started before and after, answered with bytes other than those of ${what} ${known}`;
 }
 
@@ -46,10 +50,15 @@ function possiblyCurrent(generations: Generation[], from: number, to: number): n
   return ordered.filter((g, k) => g.from <= to && (k === ordered.length - 1 || ordered[k + 1]!.to >= from)).map((g) => g.generation);
 }
 
-const matches = (bytes: Buffer, tokens: number[], values: number[]) => values.length === tokens.length && tokens.every((t, k) => values[k] === bytes[t % bytes.length]! / 255);
+const matches = (bytes: Buffer, tokens: number[], values: number[]) =>
+  values.length === tokens.length && tokens.every((t, k) => values[k] === bytes[t % bytes.length]! / 255);
 
 /** Asks each started deployment for a few positions and compares them with the generation it serves. */
-export async function checkServedBytes(daemon: RunningDaemon, list: DeploymentStatus[], generations: Map<string, Generation[]>): Promise<string[]> {
+export async function checkServedBytes(
+  daemon: RunningDaemon,
+  list: DeploymentStatus[],
+  generations: Map<string, Generation[]>,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const status of list.filter((d) => d.state === 'started')) {
     const known = generations.get(status.model_id) ?? [];
@@ -72,8 +81,9 @@ export async function checkServedBytes(daemon: RunningDaemon, list: DeploymentSt
     if (matches(generation.bytes, tokens, values)) continue;
     const actual = known.filter((g) => matches(g.bytes, tokens, values)).map((g) => g.generation);
     const source = status.generation !== null ? 'its status' : `the meta document; the status names no generation`;
-    problems.push(`'${status.model_id}' (pid ${status.pid}) should serve generation ${expected} (from ${source}) but answers with ${actual.length ? `generation ${actual.join(', ')}'s bytes` : 'bytes of no generation ever uploaded'}`);
+    problems.push(
+      `'${status.model_id}' (pid ${status.pid}) should serve generation ${expected} (from ${source}) but answers with ${actual.length ? `generation ${actual.join(', ')}'s bytes` : 'bytes of no generation ever uploaded'}`,
+    );
   }
   return problems;
 }
-

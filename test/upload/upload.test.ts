@@ -22,7 +22,13 @@ async function readBack(modelId: string): Promise<Buffer> {
 async function storedChunkIds(index: string, modelId: string): Promise<string[]> {
   const es = newEs();
   await es.client.indices.refresh({ index, ignore_unavailable: true });
-  const result = await es.client.search({ index, size: 1000, query: { term: { model_id: modelId } }, _source: false, ignore_unavailable: true });
+  const result = await es.client.search({
+    index,
+    size: 1000,
+    query: { term: { model_id: modelId } },
+    _source: false,
+    ignore_unavailable: true,
+  });
   return result.hits.hits.map((h) => h._id!).sort();
 }
 
@@ -38,11 +44,25 @@ describe('upload', () => {
     const { ctx, lines } = context((c) => (c.upload.chunkSize = MiB));
     const meta = await uploadModel(ctx, { modelId, path });
 
-    expect(meta).toMatchObject({ model_id: modelId, state: 'ready', chunk_count: 11, chunk_size: MiB, total_length: bytes.length, sha256: sha256(bytes), chunks_index: SHARED_CHUNKS_INDEX });
+    expect(meta).toMatchObject({
+      model_id: modelId,
+      state: 'ready',
+      chunk_count: 11,
+      chunk_size: MiB,
+      total_length: bytes.length,
+      sha256: sha256(bytes),
+      chunks_index: SHARED_CHUNKS_INDEX,
+    });
     expect((await readBack(modelId)).equals(bytes)).toBe(true);
 
     const last = await ctx.es.client.get<Record<string, unknown>>({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 10) });
-    expect(last._source).toMatchObject({ model_id: modelId, doc_num: 10, definition_length: 123, total_definition_length: bytes.length, eos: true });
+    expect(last._source).toMatchObject({
+      model_id: modelId,
+      doc_num: 10,
+      definition_length: 123,
+      total_definition_length: bytes.length,
+      eos: true,
+    });
     const first = await ctx.es.client.get<Record<string, unknown>>({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 0) });
     expect(first._source).toMatchObject({ doc_num: 0, definition_length: MiB, eos: false });
 

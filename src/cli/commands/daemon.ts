@@ -13,7 +13,10 @@ interface IdArgs extends GlobalArgs {
 export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'serve',
   describe: 'Run the daemon: control API on loopback, deployments kept in Elasticsearch, ECS logs on stdout',
-  builder: (yargs) => yargs.example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port').example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)'),
+  builder: (yargs) =>
+    yargs
+      .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
+      .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)'),
   // The daemon's modules (metrics among them) load only when it runs.
   handler: (args) => runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1),
 };
@@ -24,12 +27,18 @@ export const undeployCommand: CommandModule<GlobalArgs, IdArgs & { daemon?: stri
   builder: (yargs) =>
     yargs
       .positional('id', { type: 'string', demandOption: true })
-      .option('daemon', { type: 'string', describe: 'a daemon that is gone for good: remove its deployment of the model from Elasticsearch directly (refused while it runs)' })
+      .option('daemon', {
+        type: 'string',
+        describe: 'a daemon that is gone for good: remove its deployment of the model from Elasticsearch directly (refused while it runs)',
+      })
       .option('json', { type: 'boolean', default: false }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       if (args.daemon !== undefined) return undeployFromStopped(ctx, args.daemon, args);
-      const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal, wait: { ms: ctx.config.daemon.stopGraceMs } });
+      const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`, {
+        signal: ctx.signal,
+        wait: { ms: ctx.config.daemon.stopGraceMs },
+      });
       if (args.json) return printJson(body);
       process.stdout.write(`model '${args.id}' undeployed\n`);
     }),
@@ -44,8 +53,12 @@ async function undeployFromStopped(ctx: CommandContext, daemon: string, args: Id
       ? `model '${args.id}' undeployed from daemon '${daemon}', which is not running: its desired-deployment document is removed\n`
       : `daemon '${daemon}' had no deployment of model '${args.id}': nothing to undeploy (${describeDeployedOn(result.deployed_on)})\n`,
   );
-  if (result.generations_removed.length > 0) process.stdout.write(`removed old generations ${result.generations_removed.join(', ')} of model '${args.id}'\n`);
-  if (result.generations_kept.length > 0) process.stdout.write(`kept old generations ${result.generations_kept.join(', ')} of model '${args.id}': another deployment still uses them, or their delete failed (see the log)\n`);
+  if (result.generations_removed.length > 0)
+    process.stdout.write(`removed old generations ${result.generations_removed.join(', ')} of model '${args.id}'\n`);
+  if (result.generations_kept.length > 0)
+    process.stdout.write(
+      `kept old generations ${result.generations_kept.join(', ')} of model '${args.id}': another deployment still uses them, or their delete failed (see the log)\n`,
+    );
 }
 
 function describeDeployedOn(daemons: string[]): string {
@@ -55,12 +68,19 @@ function describeDeployedOn(daemons: string[]): string {
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string }> = {
   command: 'status [id]',
   describe: 'Show deployments: state, reason, bytes streamed, throughput, pid, restarts, inferences',
-  builder: (yargs) => yargs.positional('id', { type: 'string', describe: 'one model id (default: all)' }).option('json', { type: 'boolean', default: false }) as never,
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', describe: 'one model id (default: all)' })
+      .option('json', { type: 'boolean', default: false }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const statuses = args.id
-        ? [(await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal })).body]
-        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments', { signal: ctx.signal })).body.deployments;
+        ? [
+            (await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal }))
+              .body,
+          ]
+        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments', { signal: ctx.signal })).body
+            .deployments;
       if (args.json) return printJson(args.id ? statuses[0] : statuses);
       if (statuses.length === 0) return void process.stdout.write('no deployments\n');
       for (const s of statuses) process.stdout.write(`${describeStatus(s)}\n`);
@@ -78,12 +98,17 @@ export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const tokens = parseTokens(args.tokens);
-      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/infer`, {
-        signal: ctx.signal,
-        body: { tokens: [tokens] },
-        // The daemon answers 504 itself once its own inference timeout is over.
-        wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
-      });
+      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(
+        ctx.config,
+        'POST',
+        `/deployments/${encodeURIComponent(args.id)}/infer`,
+        {
+          signal: ctx.signal,
+          body: { tokens: [tokens] },
+          // The daemon answers 504 itself once its own inference timeout is over.
+          wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
+        },
+      );
       if (body.type === 'error') {
         process.exitCode = 1;
         process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);

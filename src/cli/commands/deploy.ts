@@ -23,9 +23,21 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
   builder: (yargs) =>
     yargs
       .positional('id', { type: 'string', demandOption: true, describe: 'model id' })
-      .option('foreground', { type: 'boolean', default: false, describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon' })
-      .option('wait-for', { choices: ['starting', 'started'] as const, default: 'started' as const, describe: 'with the daemon: return once the deployment reaches this state' })
-      .option('timeout', { type: 'string', describe: 'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon' })
+      .option('foreground', {
+        type: 'boolean',
+        default: false,
+        describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon',
+      })
+      .option('wait-for', {
+        choices: ['starting', 'started'] as const,
+        default: 'started' as const,
+        describe: 'with the daemon: return once the deployment reaches this state',
+      })
+      .option('timeout', {
+        type: 'string',
+        describe:
+          'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon',
+      })
       .option('tokens', { type: 'string', describe: 'after loading, run one inference on these comma-separated token ids and print it' })
       .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
       .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
@@ -54,11 +66,19 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
     if (!args.json) process.stderr.write(`feeder: ${failure}\n`);
   }
   if (args.json) return printJson(body);
-  const note = status === 202 ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)` : '';
+  const note =
+    status === 202
+      ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)`
+      : '';
   process.stdout.write(`${describeStatus(body)}${note}\n`);
 }
 
-async function deployInForeground(ctx: CommandContext, args: DeployArgs, tokens: number[] | undefined, timeoutMs: number | undefined): Promise<void> {
+async function deployInForeground(
+  ctx: CommandContext,
+  args: DeployArgs,
+  tokens: number[] | undefined,
+  timeoutMs: number | undefined,
+): Promise<void> {
   const { feedModel } = await import('../../feed/feed-model.js');
   const progress = createProgress({ label: `deploy ${args.id}`, logger: ctx.logger, fields: { model_id: args.id } });
   const result = await feedModel(ctx, {
@@ -71,7 +91,10 @@ async function deployInForeground(ctx: CommandContext, args: DeployArgs, tokens:
   try {
     const summary = { model_id: args.id, pid: native.pid, bytes: loaded.bytes, sha256: loaded.sha256, load_ms: Math.round(durationMs) };
     if (args.json) printJson({ deployed: summary });
-    else process.stdout.write(`model '${args.id}' deployed into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified, in ${(durationMs / 1000).toFixed(1)} s\n`);
+    else
+      process.stdout.write(
+        `model '${args.id}' deployed into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified, in ${(durationMs / 1000).toFixed(1)} s\n`,
+      );
     if (tokens) await printInference(native, tokens, args.json ?? false);
     if (!args.once) await untilStoppedOrDead(native, ctx.signal);
   } finally {

@@ -16,7 +16,9 @@ interface IdArgs extends GlobalArgs {
 }
 
 const withId = (yargs: Argv<GlobalArgs>) =>
-  yargs.positional('id', { type: 'string', demandOption: true, describe: 'model id' }).option('json', { type: 'boolean', default: false, describe: 'print JSON' });
+  yargs
+    .positional('id', { type: 'string', demandOption: true, describe: 'model id' })
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON' });
 
 const list: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
@@ -39,7 +41,8 @@ const show: CommandModule<GlobalArgs, IdArgs> = {
     runCommand(args, async (ctx) => {
       const { meta } = await requireMeta(ctx.es, validateModelId(args.id), ctx.signal);
       if (args.json) return printJson(meta);
-      for (const [key, value] of Object.entries(meta)) process.stdout.write(`${key.padEnd(14)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
+      for (const [key, value] of Object.entries(meta))
+        process.stdout.write(`${key.padEnd(14)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
     }),
 };
 
@@ -81,7 +84,13 @@ const remove: CommandModule<GlobalArgs, IdArgs> = {
 export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'models',
   describe: 'List, show, verify or delete stored models',
-  builder: (yargs) => yargs.command(list).command(show).command(verify).command(remove).demandCommand(1, 'name a models command: list, show, verify or delete'),
+  builder: (yargs) =>
+    yargs
+      .command(list)
+      .command(show)
+      .command(verify)
+      .command(remove)
+      .demandCommand(1, 'name a models command: list, show, verify or delete'),
   handler: () => {},
 };
 
@@ -94,15 +103,29 @@ function refuseIfDeployed(es: Es, signal: AbortSignal) {
     const daemons = await daemonsRunning(es, meta.model_id, signal);
     if (daemons.length === 0) return null;
     const wayOut = (await stoppedDaemons(es, daemons)).map(
-      (d) => `; daemon '${d}' is not running (no live lease in ${DAEMONS_INDEX}): 'feeder undeploy ${meta.model_id} --daemon ${d}' removes its deployment`,
+      (d) =>
+        `; daemon '${d}' is not running (no live lease in ${DAEMONS_INDEX}): 'feeder undeploy ${meta.model_id} --daemon ${d}' removes its deployment`,
     );
     return `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first${wayOut.join('')}`;
   };
 }
 
 function printTable(metas: ModelMeta[]): void {
-  const rows = metas.map((m) => [m.model_id, m.state, m.total_length === null ? '-' : formatBytes(m.total_length), String(m.chunk_count ?? '-'), m.chunks_index, m.updated_at]);
+  const rows = metas.map((m) => [
+    m.model_id,
+    m.state,
+    m.total_length === null ? '-' : formatBytes(m.total_length),
+    String(m.chunk_count ?? '-'),
+    m.chunks_index,
+    m.updated_at,
+  ]);
   const header = ['MODEL ID', 'STATE', 'SIZE', 'CHUNKS', 'INDEX', 'UPDATED'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of [header, ...rows])
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }

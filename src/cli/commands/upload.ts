@@ -23,10 +23,22 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
   builder: (yargs) =>
     yargs
       .positional('file', { type: 'string', demandOption: true, describe: 'model file, or - to read stdin' })
-      .option('model-id', { type: 'string', demandOption: true, describe: 'id to store it under: lowercase letters, digits, - _ . (at most 64)' })
+      .option('model-id', {
+        type: 'string',
+        demandOption: true,
+        describe: 'id to store it under: lowercase letters, digits, - _ . (at most 64)',
+      })
       .option('chunk-size', { type: 'string', describe: 'bytes per chunk document, 64kb..64mb (default 1mb)' })
-      .option('replace', { type: 'boolean', default: false, describe: 'overwrite an existing model; the old one stays usable until the new one is complete' })
-      .option('resume', { type: 'boolean', default: false, describe: 'finish an interrupted upload, sending only chunks missing or different' })
+      .option('replace', {
+        type: 'boolean',
+        default: false,
+        describe: 'overwrite an existing model; the old one stays usable until the new one is complete',
+      })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'finish an interrupted upload, sending only chunks missing or different',
+      })
       .option('description', { type: 'string', describe: 'free text stored with the model' })
       .option('tag', { type: 'string', array: true, describe: 'a tag stored with the model (repeatable)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the stored meta document as JSON' })
@@ -48,6 +60,8 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
         ...(args.tag !== undefined ? { tags: args.tag } : {}),
       }).finally(() => progress.finish());
       if (args.json) return printJson(meta);
-      process.stdout.write(`model '${meta.model_id}' is ready: ${formatBytes(meta.total_length!)} in ${meta.chunk_count} chunks, sha256 ${meta.sha256}\n`);
+      process.stdout.write(
+        `model '${meta.model_id}' is ready: ${formatBytes(meta.total_length!)} in ${meta.chunk_count} chunks, sha256 ${meta.sha256}\n`,
+      );
     }),
 };
