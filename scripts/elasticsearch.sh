@@ -203,11 +203,11 @@ wait_until_answering() {
 }
 
 # What a start asks for, to tell whether a running instance is the same node.
-wanted_mode() { echo "security=$([ -n "$security_password" ] && echo on || echo off) tls=$([ "$tls" = 1 ] && echo on || echo off)"; }
+wanted_mode() { echo "version=$version security=$([ -n "$security_password" ] && echo on || echo off) tls=$([ "$tls" = 1 ] && echo on || echo off)"; }
 
 start() {
   if instance_pid >/dev/null; then
-    local running; running=$(cat "$instance/mode" 2>/dev/null || echo "security=off tls=off")
+    local running; running=$(cat "$instance/mode" 2>/dev/null || echo "an unknown version, security and TLS")
     [ "$running" = "$(wanted_mode)" ] \
       || die "instance '$name' is already running with $running, not $(wanted_mode); stop it first: scripts/elasticsearch.sh stop --name $name"
     instance_url

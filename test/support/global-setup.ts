@@ -21,10 +21,10 @@ const SECURE_PASSWORD = 'feeder-test-password';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started: string[] = [];
   const startNode = async (name: string, port: number, extra: string[] = []) => {
-    // A node some other run started (a second suite run beside this one) is shared and left running.
+    // A node some other run started (a second suite run beside this one) is shared and left running;
+    // `start` answers with its URL, or refuses one of another version or security mode.
     const running = await execa('bash', ['scripts/elasticsearch.sh', 'url', '--name', name], { reject: false, stderr: 'ignore' });
-    if (running.exitCode === 0) return running.stdout.trim();
-    started.push(name);
+    if (running.exitCode !== 0) started.push(name);
     const { stdout } = await execa(
       'bash',
       ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra],
