@@ -45,7 +45,7 @@ export interface DeploymentDeps {
 export class Deployment {
   readonly #machine: DeploymentStateMachine;
   readonly #inference: InferenceQueue;
-  /** The generation loaded and reloaded on restarts: read once per deploy, never re-read. */
+  /** The generation loaded, and reloaded on restarts; changed only by a rollover or a replace that removed it mid-load. */
   #meta: ModelMeta | null = null;
   #serving: FeedResult | null = null;
   #rollover: RolloverStatus | null = null;
@@ -83,6 +83,8 @@ export class Deployment {
     this.deps.restarts.reset();
     this.#meta = meta;
     this.#rollover = null;
+    // A rollover still loading under the failed run's signal must end with it, or a stop would wait it out.
+    this.#abort.abort(new ModelStateError(`deployment of '${this.modelId}' is being started again`));
     this.#abort = new AbortController();
     this.#supervise();
   }
@@ -92,7 +94,7 @@ export class Deployment {
     if (!this.#machine.is('started') || meta.generation === this.generation || this.#rollover?.state === 'loading') return;
     this.#rollover = { generation: meta.generation, state: 'loading', reason: null };
     this.#machine.notify();
-    this.#rolling = rollOver(this.#rolloverHost(), meta, this.#abort.signal);
+    this.#rolling = rollOver(this.#rolloverHost(), meta, this.#abort.signal).catch((error: unknown) => this.#failUnexpectedly(error));
   }
 
   /** SIGTERM to every native process of this deployment (SIGKILL after the grace delay); resolves once all are gone. */
@@ -107,12 +109,12 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(tokens: number[][]): Promise<ResponseFrame> {
+  async infer(tokens: number[][], signal?: AbortSignal): Promise<ResponseFrame> {
     const serving = this.#serving;
     if (!this.#machine.is('started') || !serving) {
       throw new ModelStateError(`model '${this.modelId}' is not started (state ${this.#machine.state}); deploy it and wait for 'started'`);
     }
-    return this.#inference.run(serving.native, tokens);
+    return this.#inference.run(serving.native, tokens, signal);
   }
 
   status(): DeploymentStatus {
@@ -169,7 +171,9 @@ export class Deployment {
         );
       }
     };
-    this.#supervisor = run().finally(() => (this.#supervisor = null));
+    this.#supervisor = run()
+      .catch((error: unknown) => this.#failUnexpectedly(error))
+      .finally(() => (this.#supervisor = null));
   }
 
   /** Loads the pinned generation, retrying what a retry may cure; null when it gave up, was stopped or superseded. */
@@ -178,6 +182,8 @@ export class Deployment {
     const attempt = AbortSignal.any([signal, this.#superseded.signal]);
     let failure = crash;
     for (;;) {
+      // Each turn follows I/O (a backoff, a re-read of the meta document): a stop may have come meanwhile.
+      if (attempt.aborted) return null;
       if (failure && !(await this.#backOffBeforeRestart(failure, attempt))) return null;
       try {
         return await this.#loadOnce(this.#meta!, attempt);
@@ -275,6 +281,15 @@ export class Deployment {
     return !signal.aborted;
   }
 
+  /** A bug of ours must not take the daemon down with an unhandled rejection: it fails this deployment, loudly. */
+  #failUnexpectedly(error: unknown): void {
+    this.deps.logger.error(
+      { err: error, feeder: { model_id: this.modelId } },
+      `deployment of '${this.modelId}' hit an internal error: ${(error as Error)?.message}`,
+    );
+    if (!this.#machine.is('stopping', 'stopped', 'failed')) this.#machine.to('failed', `internal error: ${(error as Error)?.message}`);
+  }
+
   #fail(error: Error): null {
     this.#machine.to('failed', error.message);
     return null;
@@ -285,7 +300,7 @@ export class Deployment {
       modelId: this.modelId,
       logger: this.deps.logger,
       load: async (meta, signal) => {
-        await this.#updatePins(meta.generation);
+        await this.#writePins(meta.generation);
         return this.deps.limiter.run(signal, () => this.deps.feed({ modelId: this.modelId, meta, signal }));
       },
       install: (candidate) => this.#install(candidate),
@@ -322,16 +337,20 @@ export class Deployment {
 
   /** Pins the generation served, and `loading` if a rollover loads one; writes are kept in order. */
   #updatePins(loading?: number): Promise<void> {
+    return this.#writePins(loading).catch((error: Error) => {
+      this.deps.logger.warn(
+        { err: error, feeder: { model_id: this.modelId, generation: this.generation, loading } },
+        `could not record the generations model '${this.modelId}' uses: ${error.message}`,
+      );
+    });
+  }
+
+  /** The same, but a failure is the caller's: a rollover must not stream a generation it could not pin. */
+  #writePins(loading?: number): Promise<void> {
     const generations = [this.generation!, ...(loading !== undefined && loading !== this.generation ? [loading] : [])];
-    this.#pins = this.#pins.then(() =>
-      this.deps.pin(generations).catch((error: Error) => {
-        this.deps.logger.warn(
-          { err: error, feeder: { model_id: this.modelId, generations } },
-          `could not record the generations model '${this.modelId}' uses: ${error.message}`,
-        );
-      }),
-    );
-    return this.#pins;
+    const write = this.#pins.then(() => this.deps.pin(generations));
+    this.#pins = write.catch(() => {});
+    return write;
   }
 
   #progressReporter(): (sent: number, total: number) => void {

@@ -40,7 +40,7 @@ export class Deployments {
    * Deploys a model. One that is already starting is joined; one that is started stays as it is,
    * unless a newer generation is stored: then it rolls over to that one.
    */
-  deploy(modelId: string): Promise<Deployment> {
+  async deploy(modelId: string): Promise<Deployment> {
     validateModelId(modelId);
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
@@ -59,7 +59,7 @@ export class Deployments {
     });
   }
 
-  undeploy(modelId: string): Promise<DeploymentStatus> {
+  async undeploy(modelId: string): Promise<DeploymentStatus> {
     validateModelId(modelId);
     return this.#command(modelId, async () => {
       const deployment = this.require(modelId);
@@ -102,10 +102,10 @@ export class Deployments {
     return [...this.#all.values()].map((d) => d.status()).sort((a, b) => a.model_id.localeCompare(b.model_id));
   }
 
-  /** Brings back what should be running after a restart of the daemon. */
-  async restore(): Promise<void> {
+  /** Brings back what should be running after a restart of the daemon; a stop (`signal`) cuts it short. */
+  async restore(signal: AbortSignal): Promise<void> {
     for (const modelId of await desiredDeployments(this.ctx.es, this.ctx.config.daemon.name)) {
-      if (this.#closing) return;
+      if (signal.aborted) return;
       await this.deploy(modelId).catch((error: Error) => {
         logEvent(
           this.ctx.logger,

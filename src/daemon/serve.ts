@@ -41,7 +41,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
       },
       `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`,
     );
-    await deployments.restore();
+    await deployments.restore(signal);
     logEvent(
       ctx.logger,
       { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length },

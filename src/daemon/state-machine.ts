@@ -1,12 +1,13 @@
 import { logEvent, type Logger } from '../log/logger.js';
 import type { DeploymentPhase, DeploymentState } from './status.js';
 
-// Which state may follow which. A crash of a started process goes back to `starting` (a restart);
-// `stopping` is reachable from everywhere but `stopped`, and leads only to `stopped`.
+// Which state may follow which. A crash of a started process goes back to `starting` (a restart),
+// or to `failed` when the restart budget is spent; `stopping` is reachable from everywhere but
+// `stopped`, and leads only to `stopped`.
 const NEXT: Record<DeploymentState, readonly DeploymentState[]> = {
   stopped: ['starting'],
   starting: ['starting', 'started', 'failed', 'stopping'],
-  started: ['starting', 'stopping'],
+  started: ['starting', 'failed', 'stopping'],
   failed: ['starting', 'stopping'],
   stopping: ['stopped'],
 };

@@ -76,6 +76,24 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
     }
   });
 
+  it('a process that keeps dying while serving, past the budget, fails the deployment and the daemon stays up', async () => {
+    const { modelId } = await storedModel(300_000);
+    const daemon = await startDaemon({ config: { daemon: { maxRestarts: 1, restartWindowMs: 60_000, restartBackoffMs: 50 } } });
+    try {
+      expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
+      const first = await status(daemon, modelId);
+      process.kill(first.pid, 'SIGKILL');
+      const restarted = await waitForStatus(daemon, modelId, (s) => s.state === 'started' && s.pid !== first.pid);
+      process.kill(restarted.pid, 'SIGKILL');
+      const failed = await waitForStatus(daemon, modelId, (s) => s.state === 'failed');
+      expect(failed.reason).toMatch(/gave up after 1 restarts: the native process \(pid \d+\) was killed by SIGKILL while serving/);
+      expect(daemon.child.exitCode, daemon.output().slice(-2000)).toBeNull();
+      expect((await fetch(`http://${daemon.listen}/healthz`)).status).toBe(200);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('a crash loop within the window still fails the deployment', async () => {
     const { modelId } = await storedModel(1 * MiB);
     const daemon = await startDaemon({
