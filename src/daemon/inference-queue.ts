@@ -1,4 +1,4 @@
-import { QueueFullError, TimeoutError } from '../errors.js';
+import { AbortedError, QueueFullError, TimeoutError } from '../errors.js';
 import type { NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
 import type { DaemonMetrics } from './metrics.js';
@@ -29,7 +29,7 @@ export class InferenceQueue {
     private readonly metrics: DaemonMetrics,
   ) {}
 
-  async run(native: NativeProcess, tokens: number[][]): Promise<ResponseFrame> {
+  async run(native: NativeProcess, tokens: number[][], signal?: AbortSignal): Promise<ResponseFrame> {
     if (native.pendingRequests >= this.limits.queueCapacity) {
       this.#record('rejected');
       throw new QueueFullError(
@@ -38,11 +38,12 @@ export class InferenceQueue {
     }
     const started = performance.now();
     try {
-      const answer = await native.request({ tokens }, { timeoutMs: this.limits.timeoutMs });
+      const answer = await native.request({ tokens }, { timeoutMs: this.limits.timeoutMs, signal });
       this.#record(answer.type === 'error' ? 'error' : 'success', performance.now() - started);
       return answer;
     } catch (error) {
-      this.#record(error instanceof TimeoutError ? 'timeout' : 'error');
+      // A request its client gave up on is no inference, done or failed: it is not counted.
+      if (!(error instanceof AbortedError)) this.#record(error instanceof TimeoutError ? 'timeout' : 'error');
       throw error;
     }
   }

@@ -150,6 +150,9 @@ export class NativeProcess {
   request(body: RequestBody, options: RequestOptions = { timeoutMs: this.#requestTimeoutMs }): Promise<ResponseFrame> {
     const refusal = invalidTimeout(options.timeoutMs) ?? this.#refusal() ?? this.#phaseRefusal('requests', 'send a request');
     if (refusal) return Promise.reject(refusal);
+    // Cancelled before it was sent: never written, so no answer can come to an id we forgot.
+    if (options.signal?.aborted)
+      return Promise.reject(new AbortedError(`inference on model '${this.#modelId}' was cancelled`, { cause: options.signal.reason }));
     // Unique for this process's life, which is all an id must be; cheaper than a UUID per request.
     const requestId = String((this.#requestsSent += 1));
     const answer = this.#pending.wait(requestId, {
