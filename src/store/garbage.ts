@@ -1,3 +1,4 @@
+import { ConcurrentModificationError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { pinnedGenerations } from './desired-deployments.js';
@@ -12,8 +13,26 @@ import { getMeta, updateMeta, type GenerationRef, type VersionedMeta } from './m
  * next (an upload, a delete, a daemon that unpinned it, `undeploy --daemon`) tries again.
  */
 export async function collectGarbage(es: Es, versioned: VersionedMeta, logger: Logger): Promise<VersionedMeta> {
-  const { meta } = versioned;
-  if (meta.garbage.length === 0) return versioned;
+  let current = versioned;
+  // Several collect at once (an upload, the daemon, `undeploy --daemon`): one that loses the meta
+  // document's conditional write reads it again and tries again; removing a removed generation is a no-op.
+  for (let attempt = 1; ; attempt += 1) {
+    const left = await removeUnpinned(es, current, logger);
+    if (left.length === current.meta.garbage.length) return current;
+    try {
+      return await updateMeta(es, current, { ...current.meta, garbage: left });
+    } catch (error) {
+      if (!(error instanceof ConcurrentModificationError) || attempt === 3) throw error;
+      const again = await getMeta(es, current.meta.model_id);
+      if (!again) return current;
+      current = again;
+    }
+  }
+}
+
+/** Removes the generations nothing pins; returns those left in `garbage`. */
+async function removeUnpinned(es: Es, { meta }: VersionedMeta, logger: Logger): Promise<GenerationRef[]> {
+  if (meta.garbage.length === 0) return [];
   const pinned = await pinnedGenerations(es, meta.model_id);
   const left: GenerationRef[] = [];
   for (const ref of meta.garbage) {
@@ -24,8 +43,7 @@ export async function collectGarbage(es: Es, versioned: VersionedMeta, logger: L
       left.push(ref);
     }
   }
-  if (left.length === meta.garbage.length) return versioned;
-  return updateMeta(es, versioned, { ...meta, garbage: left });
+  return left;
 }
 
 /** The same, for a caller that holds only the model id; null when the model no longer exists. */

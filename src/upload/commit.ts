@@ -41,7 +41,15 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
     if (error instanceof ConcurrentModificationError) await dropIfAbandoned(es, plan, logger);
     throw error;
   }
-  return collectGarbage(es, committed, logger);
+  // The upload is done once committed: tidying up after it may fail, or lose to another collector, and
+  // leaves what it could not remove listed for the next one.
+  return collectGarbage(es, committed, logger).catch((error: unknown) => {
+    logger.warn(
+      { err: error, feeder: { model_id: meta.model_id } },
+      `model '${meta.model_id}' is ready; its replaced generations are removed later`,
+    );
+    return committed;
+  });
 }
 
 /** Someone else changed the model while this upload ran: if nothing refers to our chunks, remove them. */
