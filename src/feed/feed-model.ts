@@ -96,7 +96,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   } catch (error) {
     stall.stop();
     // A process that stopped reading is usually exiting: let it, so its own exit code is what we report.
-    if (error instanceof StdinClosedError) await Promise.race([native.exited, sleep(2000)]);
+    if (error instanceof StdinClosedError) await Promise.race([native.exited, sleep(2000, undefined, { ref: false })]);
     await native.stop();
     const explained = await explainFailure(error, {
       native,
@@ -153,7 +153,7 @@ interface Load {
 async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options: FeedOptions): Promise<void> {
   const { native, meta, signal, stall } = load;
   const stallMs = stall.stallTimeoutMs;
-  stall.waitFor(waitingForNative(native, 'the size header', stallMs));
+  stall.waitFor(() => waitingForNative(native, 'the size header', stallMs));
   await native.writeHeader(header, signal);
   const retry = { ...DEFAULT_RETRY, onRetry: logRetry(ctx.logger, meta.model_id) };
   const chunks = readChunks(ctx.es, meta, {
@@ -163,14 +163,15 @@ async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options
     ...(options.gauge ? { gauge: options.gauge } : {}),
   });
   let docNum = 0;
-  stall.waitFor(waitingForElasticsearch(meta, docNum, stallMs));
+  stall.waitFor(() => waitingForElasticsearch(meta, docNum, stallMs));
   for await (const chunk of chunks) {
-    stall.waitFor(waitingForNative(native, `chunk ${docNum}`, stallMs));
+    const writing = docNum;
+    stall.waitFor(() => waitingForNative(native, `chunk ${writing}`, stallMs));
     await native.writeChunk(chunk, signal);
     load.sent += chunk.length;
     options.onProgress?.(load.sent, meta.total_length!);
     docNum += 1;
-    stall.waitFor(waitingForElasticsearch(meta, docNum, stallMs));
+    stall.waitFor(() => waitingForElasticsearch(meta, docNum, stallMs));
   }
   native.endLoad();
 }

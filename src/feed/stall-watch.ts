@@ -18,7 +18,8 @@ export interface StallPoint {
 export class StallWatch {
   readonly #controller = new AbortController();
   readonly #timer: NodeJS.Timeout;
-  #waitingAt: StallPoint = { where: 'the load had not started', fix: 'Try again' };
+  // Described only should the load stall there: the chunk stream passes here once per chunk.
+  #waitingAt: () => StallPoint = () => ({ where: 'the load had not started', fix: 'Try again' });
   #stalledAt: StallPoint | null = null;
 
   constructor(readonly stallTimeoutMs: number) {
@@ -35,7 +36,7 @@ export class StallWatch {
   }
 
   /** The load moved on and now waits at `point`. */
-  waitFor(point: StallPoint): void {
+  waitFor(point: () => StallPoint): void {
     this.#waitingAt = point;
     this.#timer.refresh();
   }
@@ -46,8 +47,8 @@ export class StallWatch {
   }
 
   #fire(): void {
-    this.#stalledAt = this.#waitingAt;
-    this.#controller.abort(new StalledError(`the load stalled: ${this.#waitingAt.where}`));
+    this.#stalledAt = this.#waitingAt();
+    this.#controller.abort(new StalledError(`the load stalled: ${this.#stalledAt.where}`));
   }
 }
 
