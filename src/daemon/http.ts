@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  AbortedError,
   ConcurrentModificationError,
   type ErrorCode,
   FeederError,
@@ -88,6 +89,8 @@ function statusOf(error: FeederError): number {
   if (error instanceof ModelNotFoundError) return 404;
   if (
     error instanceof ModelStateError ||
+    // Cut short by a stop of ours (an undeploy, a rollover, the daemon stopping): the deployment's state changed under it.
+    error instanceof AbortedError ||
     error instanceof ModelExistsError ||
     error instanceof ConcurrentModificationError ||
     error instanceof IntegrityError

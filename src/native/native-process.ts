@@ -277,6 +277,13 @@ export class NativeProcess {
     void this.stop();
   }
 
+  /** A request that a stop of ours cut short failed through no fault of the process: it may be sent again. */
+  #cancelledByStop(): AbortedError {
+    return new AbortedError(
+      `inference on model '${this.#modelId}' was cancelled: its native process (pid ${this.pid}) was stopped before it answered (an undeploy, a rollover or a daemon stopping); send it again once the model is started`,
+    );
+  }
+
   #rejectAll(error: Error): void {
     this.#settleLoaded.reject(error);
     this.#pending.rejectAll(error);
@@ -301,7 +308,9 @@ export class NativeProcess {
         `cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`,
       );
     }
-    this.#rejectAll(this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly'));
+    const failure = this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly');
+    this.#settleLoaded.reject(failure);
+    this.#pending.rejectAll(this.#stopRequested && !this.#failure ? this.#cancelledByStop() : failure);
     return this.#exit;
   }
 }

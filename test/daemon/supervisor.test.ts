@@ -255,6 +255,25 @@ describe('the inference path is bounded', () => {
     }
   });
 
+  it('answers a request that an undeploy cut short with 409 FEEDER_ERR_ABORTED, not as a failure of the process', async () => {
+    const { modelId } = await storedModel(300_000);
+    const daemon = await startDaemon({ config: { deploy: { args: ['--answer-delay-ms', '1500'] } } });
+    try {
+      expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
+      const inFlight = infer(daemon, modelId, [1]);
+      await sleep(200);
+      expect((await daemon.cli(['undeploy', modelId])).exitCode).toBe(0);
+      const answer = await inFlight;
+      expect(answer.status, JSON.stringify(answer.body)).toBe(409);
+      expect(answer.body.error).toMatchObject({
+        code: 'FEEDER_ERR_ABORTED',
+        message: expect.stringContaining('was stopped before it answered'),
+      });
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('times a request out after daemon.inferenceTimeoutMs, counts it, and keeps serving', async () => {
     const model = await storedModel(300_000);
     const daemon = await startDaemon({ config: { deploy: { args: ['--answer-delay-ms', '600'] }, daemon: { inferenceTimeoutMs: 300 } } });
