@@ -134,15 +134,7 @@ async function infer(deployments: Deployments, request: IncomingMessage, respons
       'tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}',
     );
   }
-  // A client that went away no longer holds a place in the deployment's queue.
-  const gone = new AbortController();
-  const onClose = () => gone.abort(new Error('the client closed the connection'));
-  response.once('close', onClose);
-  try {
-    sendJson(response, 200, await deployment.infer(tokens, gone.signal));
-  } finally {
-    response.off('close', onClose);
-  }
+  sendJson(response, 200, await deployment.infer(tokens));
 }
 
 function asObject(value: unknown): Record<string, unknown> {

@@ -109,12 +109,12 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(tokens: number[][], signal?: AbortSignal): Promise<ResponseFrame> {
+  async infer(tokens: number[][]): Promise<ResponseFrame> {
     const serving = this.#serving;
     if (!this.#machine.is('started') || !serving) {
       throw new ModelStateError(`model '${this.modelId}' is not started (state ${this.#machine.state}); deploy it and wait for 'started'`);
     }
-    return this.#inference.run(serving.native, tokens, signal);
+    return this.#inference.run(serving.native, tokens);
   }
 
   status(): DeploymentStatus {

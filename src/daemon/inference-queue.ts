@@ -29,7 +29,7 @@ export class InferenceQueue {
     private readonly metrics: DaemonMetrics,
   ) {}
 
-  async run(native: NativeProcess, tokens: number[][], signal?: AbortSignal): Promise<ResponseFrame> {
+  async run(native: NativeProcess, tokens: number[][]): Promise<ResponseFrame> {
     if (native.pendingRequests >= this.limits.queueCapacity) {
       this.#record('rejected');
       throw new QueueFullError(
@@ -38,11 +38,11 @@ export class InferenceQueue {
     }
     const started = performance.now();
     try {
-      const answer = await native.request({ tokens }, { timeoutMs: this.limits.timeoutMs, signal });
+      const answer = await native.request({ tokens }, { timeoutMs: this.limits.timeoutMs });
       this.#record(answer.type === 'error' ? 'error' : 'success', performance.now() - started);
       return answer;
     } catch (error) {
-      // A request its client gave up on is no inference, done or failed: it is not counted.
+      // A request a stop of ours cut short is no inference, done or failed: it is not counted.
       if (!(error instanceof AbortedError)) this.#record(error instanceof TimeoutError ? 'timeout' : 'error');
       throw error;
     }
