@@ -105,7 +105,8 @@ export function describeChunk(address: ChunkAddress): string {
 }
 
 function decodeChunk(doc: ChunkSource, address: ChunkAddress): Buffer {
-  const where = describeChunk(address);
+  // Described only on a failure: this runs once per chunk of every deploy.
+  const where = () => describeChunk(address);
   const expectedLength = address.expectedLength;
   if (doc.length !== doc.definition_length || doc.length !== expectedLength) {
     // A chunk as long as its own document says may be right and the meta document wrong: a deploy
@@ -115,11 +116,11 @@ function decodeChunk(doc: ChunkSource, address: ChunkAddress): Buffer {
         ? `the chunk or the meta document is wrong ('feeder models verify ${address.modelId}' tells which); upload the model again with --replace`
         : 'the stored model is damaged: upload it again with --replace';
     throw new IntegrityError(
-      `${where} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); ${verdict}`,
+      `${where()} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); ${verdict}`,
     );
   }
   if (doc.crc !== doc.crc32) {
-    throw new IntegrityError(`${where} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);
+    throw new IntegrityError(`${where()} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);
   }
   return doc.bytes;
 }
