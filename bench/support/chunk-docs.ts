@@ -1,26 +1,41 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { checksumOf, encodeChunkDoc } from '../../src/store/chunks.js';
+import { checksumOf } from '../../src/store/chunks.js';
+import { codecFor, type ChunkEncoding } from '../../src/store/codec/index.js';
 import { chunkDocId } from '../../src/store/layout.js';
 import { cutIntoChunks } from '../../src/upload/chunker.js';
 
 export interface EncodedDoc {
   id: string;
-  /** The JSON source, exactly as feeder builds it. */
+  /** The source, exactly as feeder builds it in the encoding asked for. */
   source: Buffer;
 }
 
 const GENERATION = 1;
 const NEWLINE = Buffer.from('\n');
 
-/** The chunk documents feeder writes for this file: same chunking, ids and JSON. */
-export async function* chunkDocs(path: string, modelId: string, chunkSize: number): AsyncGenerator<EncodedDoc> {
+/** The chunk documents feeder writes for this file: same chunking, ids and encoding. */
+export async function* chunkDocs(
+  path: string,
+  modelId: string,
+  chunkSize: number,
+  encoding: ChunkEncoding = 'base64',
+): AsyncGenerator<EncodedDoc> {
+  const codec = codecFor(encoding);
   const { size } = await stat(path);
   const input = createReadStream(path, { highWaterMark: Math.min(chunkSize, 8 * 1024 * 1024) });
   for await (const chunk of cutIntoChunks(input, chunkSize)) {
-    // A string or a Buffer, whichever feeder's encoder returns.
-    const source: string | Buffer = encodeChunkDoc(modelId, GENERATION, chunk, size, checksumOf(chunk.bytes));
-    yield { id: chunkDocId(modelId, GENERATION, chunk.docNum), source: typeof source === 'string' ? Buffer.from(source) : source };
+    const crc = checksumOf(chunk.bytes);
+    const source = codec.encode({
+      modelId,
+      generation: GENERATION,
+      docNum: chunk.docNum,
+      bytes: chunk.bytes,
+      last: chunk.last,
+      totalLength: size,
+      crc,
+    });
+    yield { id: chunkDocId(modelId, GENERATION, chunk.docNum), source };
   }
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
+import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../store/codec/codec.js';
 import { defaultNativeCommand } from './paths.js';
 import { resolveSecret } from './secret-file.js';
 import { parseByteSize, parseDuration } from './units.js';
@@ -22,8 +23,12 @@ export interface FeederConfig {
     chunkSize: number;
     /** Bulk request bodies are cut at about this many bytes (at least one chunk each). */
     bulkBytes: number;
-    /** Bulk requests in flight at once. */
+    /** Bulk requests in flight at once (base64). */
     concurrency: number;
+    /** How new uploads store their chunks: `cbor` or `base64` (src/store/codec/). */
+    encoding: ChunkEncoding;
+    /** Single-document requests in flight at once (CBOR chunks, which `_bulk` does not take). */
+    documentConcurrency: number;
     /** Models larger than this get a chunk index of their own, so deleting one is an index delete. */
     dedicatedIndexThreshold: number;
   };
@@ -91,6 +96,8 @@ export function defaultConfig(): FeederConfig {
       chunkSize: 1024 * 1024,
       bulkBytes: 8 * 1024 * 1024,
       concurrency: 2,
+      encoding: DEFAULT_ENCODING,
+      documentConcurrency: 4,
       dedicatedIndexThreshold: 1024 ** 3,
     },
     deploy: {
@@ -238,6 +245,8 @@ function validateConfig(config: FeederConfig): FeederConfig {
     throw new InvalidArgumentError(`deploy.header must be 'u32' or 'u64'; got '${String(deploy.header)}'`);
   }
   requirePositiveInteger(upload.concurrency, 'upload.concurrency');
+  requirePositiveInteger(upload.documentConcurrency, 'upload.documentConcurrency');
+  upload.encoding = parseEncoding(String(upload.encoding), 'upload.encoding');
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
   requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');

@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { ElasticsearchConfig } from '../config/config.js';
 import { AbortedError, FeederError, TimeoutError } from '../errors.js';
+import { decodeCbor } from '../store/codec/index.js';
 import { tlsOptions } from './client.js';
 import { statusError, unreachableError } from './translate.js';
 
@@ -36,17 +37,23 @@ export class StreamingGet {
   /**
    * GETs `path`, passing each part of a 200 answer's body to `onPart` (which must not keep it). Any
    * other status, and every transport failure, rejects with the project's own error, `doing`
-   * saying what the request was for.
+   * saying what the request was for. `headers` adds to the authorization (an `accept`, say).
    */
-  get(path: string, doing: string, onPart: (part: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  get(
+    path: string,
+    doing: string,
+    onPart: (part: Buffer) => void,
+    signal?: AbortSignal,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
     return new Promise((resolve, reject) => {
       const handler = new GetHandler(onPart, signal, {
         resolve,
         reject: (error) => reject(this.#translate(error, doing)),
-        status: (status, body) => reject(statusError(status, parseBody(body), this.#url, doing)),
+        status: (status, body, contentType) => reject(statusError(status, parseBody(body, contentType), this.#url, doing)),
       });
-      this.#pool.dispatch({ method: 'GET', path: `${this.#basePath}${path}`, headers: this.#headers }, handler);
+      this.#pool.dispatch({ method: 'GET', path: `${this.#basePath}${path}`, headers: { ...this.#headers, ...headers } }, handler);
     });
   }
 
@@ -72,12 +79,13 @@ export class StreamingGet {
 interface Settle {
   resolve(): void;
   reject(error: Error): void;
-  status(status: number, body: Buffer): void;
+  status(status: number, body: Buffer, contentType: string): void;
 }
 
 /** One request's callbacks: a 200 body goes to `onPart`, anything else is collected to explain it. */
 class GetHandler implements Dispatcher.DispatchHandlers {
   #status = 0;
+  #contentType = '';
   #errorBody: Buffer[] = [];
   #errorBytes = 0;
   #abort: ((error?: Error) => void) | null = null;
@@ -98,8 +106,9 @@ class GetHandler implements Dispatcher.DispatchHandlers {
     if (this.signal?.aborted) this.#onAbort();
   }
 
-  onHeaders(status: number): boolean {
+  onHeaders(status: number, headers: Buffer[]): boolean {
     this.#status = status;
+    if (status !== 200) this.#contentType = contentTypeOf(headers);
     return true;
   }
 
@@ -118,7 +127,9 @@ class GetHandler implements Dispatcher.DispatchHandlers {
   }
 
   onComplete(): void {
-    this.#finish(() => (this.#status === 200 ? this.settle.resolve() : this.settle.status(this.#status, Buffer.concat(this.#errorBody))));
+    this.#finish(() =>
+      this.#status === 200 ? this.settle.resolve() : this.settle.status(this.#status, Buffer.concat(this.#errorBody), this.#contentType),
+    );
   }
 
   onError(error: Error): void {
@@ -133,7 +144,23 @@ class GetHandler implements Dispatcher.DispatchHandlers {
   }
 }
 
-function parseBody(body: Buffer): unknown {
+/** The raw headers' content type, lower case ('' when there is none). */
+function contentTypeOf(headers: Buffer[]): string {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (headers[i]!.toString('latin1').toLowerCase() === 'content-type') return headers[i + 1]!.toString('latin1').toLowerCase();
+  }
+  return '';
+}
+
+/** An error answer, to explain it: Elasticsearch answers a CBOR request's errors in CBOR. */
+function parseBody(body: Buffer, contentType: string): unknown {
+  if (contentType.startsWith('application/cbor')) {
+    try {
+      return decodeCbor(body);
+    } catch {
+      return '(an error answer in CBOR that could not be decoded)';
+    }
+  }
   const text = body.toString('utf8');
   try {
     return JSON.parse(text);

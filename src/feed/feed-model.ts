@@ -18,6 +18,7 @@ import type { LoadedFrame } from '../native/protocol.js';
 import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
+import { storedEncoding } from '../store/codec/index.js';
 import { requireMeta, type ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { encodeSizeHeader } from './header.js';
@@ -59,6 +60,8 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const meta = options.meta ?? (await requireMeta(ctx.es, modelId)).meta;
   requireSameModel(meta, modelId);
   requireReady(meta);
+  // An encoding this feeder cannot read is refused before anything is spawned.
+  storedEncoding(meta.model_id, meta.encoding);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
   await requireExecutable(ctx.config.deploy.command);
   const started = performance.now();

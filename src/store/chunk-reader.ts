@@ -5,6 +5,7 @@ import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkSource } from './chunk-source.js';
 import { fetchChunk, fetchChunkDocument, type ChunkAddress } from './chunks.js';
+import { storedEncoding } from './codec/index.js';
 import type { ModelMeta } from './meta.js';
 
 /** Counts chunks held in memory, to show that the reader never holds more than its window allows. */
@@ -38,6 +39,7 @@ export type ChunkResult = { docNum: number; bytes: Buffer } | { docNum: number; 
  */
 export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
   const count = requireChunkCount(meta);
+  storedEncoding(meta.model_id, meta.encoding);
   const gauge = options.gauge ?? new ChunkGauge();
   // Decoded chunks (window + the one held) are recycled; answers are decoded as they arrive, never held whole.
   const pool = new BufferPool(options.prefetch + 1);
@@ -156,7 +158,8 @@ export function addressOf(meta: ModelMeta, docNum: number): ChunkAddress {
   const count = requireChunkCount(meta);
   const total = meta.total_length!;
   const expectedLength = docNum < count - 1 ? meta.chunk_size : total - meta.chunk_size * (count - 1);
-  return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength };
+  const encoding = storedEncoding(meta.model_id, meta.encoding);
+  return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength, encoding };
 }
 
 function requireChunkCount(meta: ModelMeta): number {

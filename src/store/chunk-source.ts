@@ -2,7 +2,7 @@ import { crc32 } from './crc32.js';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import type { BufferPool } from './buffer-pool.js';
-import { ChunkSourceDecoder } from './chunk-decoder.js';
+import type { ChunkCodec } from './codec/index.js';
 
 export interface ChunkSource {
   /** `definition`, decoded (at most the expected length of it: see `length`). */
@@ -22,15 +22,17 @@ export interface ChunkSourceRequest {
   /** "chunk N of model 'x' (document ...)", for messages. */
   where: string;
   expectedLength: number;
+  /** The encoding of the generation the chunk belongs to. */
+  codec: ChunkCodec;
 }
 
 /**
- * Fetches one chunk document's `_source` and decodes `definition` as the answer arrives (see
- * ChunkSourceDecoder). A document the streaming decoder cannot take (JSON escapes in the base64)
- * is fetched again whole and parsed.
+ * Fetches one chunk document's `_source` in the generation's encoding and decodes `definition` as
+ * the answer arrives (see the codecs). A document the streaming decoder cannot take (JSON escapes
+ * in the base64) is fetched again whole and parsed.
  */
 export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool: BufferPool, signal?: AbortSignal): Promise<ChunkSource> {
-  const decoder = new ChunkSourceDecoder(request.expectedLength, pool);
+  const decoder = request.codec.decoder(request.expectedLength, pool);
   let decoded;
   try {
     await readSource(es, request, (part) => decoder.push(part), signal);
@@ -56,14 +58,16 @@ export async function fetchChunkSource(es: Es, request: ChunkSourceRequest, pool
 function readSource(es: Es, request: ChunkSourceRequest, onPart: (part: Buffer) => void, signal?: AbortSignal): Promise<void> {
   const doing = `reading ${request.where}`;
   const path = `/${encodeURIComponent(request.index)}/_source/${encodeURIComponent(request.id)}`;
-  return es.call(doing, () => es.streaming.get(path, doing, onPart, signal));
+  // Not through es.call: StreamingGet's errors are already ours, and the decoder's own complaints
+  // (SyntaxErrors thrown by `onPart`) must reach fetchChunkSource as they are, to name the chunk.
+  return es.streaming.get(path, doing, onPart, signal, { accept: request.codec.accept });
 }
 
-/** The slow way: the whole body, then parsed (by JSON.parse, for the documents that come here). */
+/** The slow way: the whole body, then parsed by the codec. */
 async function fetchWholeChunkSource(es: Es, request: ChunkSourceRequest, signal?: AbortSignal): Promise<ChunkSource> {
   const parts: Buffer[] = [];
   await readSource(es, request, (part) => parts.push(Buffer.from(part)), signal);
-  const parsed = parseChunkSource(Buffer.concat(parts), request.where);
+  const parsed = parseChunkSource(request.codec, Buffer.concat(parts), request.where);
   return { ...parsed, length: parsed.bytes.length, crc: crc32(parsed.bytes) };
 }
 
@@ -71,12 +75,12 @@ type ParsedChunkSource = Pick<ChunkSource, 'bytes' | 'definition_length' | 'crc3
 
 /**
  * Parses a whole chunk document. Only documents the streaming decoder could not take come here
- * (JSON escapes in the base64, or a ragged length), so it is JSON.parse and a lenient decode.
+ * (JSON escapes in the base64, or a ragged length), so it is a whole parse and a lenient decode.
  */
-export function parseChunkSource(raw: Buffer, where: string): ParsedChunkSource {
+export function parseChunkSource(codec: ChunkCodec, raw: Buffer, where: string): ParsedChunkSource {
   try {
-    const doc = JSON.parse(raw.toString('utf8')) as StoredFields & { definition?: string };
-    return { bytes: Buffer.from(doc.definition ?? '', 'base64'), definition_length: doc.definition_length, crc32: doc.crc32 };
+    const { bytes, fields } = codec.parseWhole(raw);
+    return { bytes, ...fields };
   } catch (error) {
     throw notAChunk(where, error as Error);
   }
@@ -87,5 +91,3 @@ function notAChunk(where: string, error: Error): IntegrityError {
     cause: error,
   });
 }
-
-type StoredFields = { definition_length: number; crc32: number };

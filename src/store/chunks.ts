@@ -3,23 +3,11 @@ import { ChunkMissingError, IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
-import { base64Length, writeBase64 } from './base64.js';
 import type { BufferPool } from './buffer-pool.js';
 import { fetchChunkSource, type ChunkSource } from './chunk-source.js';
 import { chunkDocId } from './layout.js';
+import { codecFor, type ChunkEncoding } from './codec/index.js';
 import type { GenerationRef } from './meta.js';
-
-/** The chunk document (see encodeChunkDoc), named after Elastic ML's TrainedModelDefinitionDoc fields. */
-export interface ChunkDoc {
-  model_id: string;
-  generation: number;
-  doc_num: number;
-  definition: string;
-  definition_length: number;
-  total_definition_length?: number;
-  crc32: number;
-  eos: boolean;
-}
 
 export interface ChunkToWrite {
   docNum: number;
@@ -31,35 +19,12 @@ export function checksumOf(bytes: Buffer): number {
   return crc32(bytes);
 }
 
-/**
- * The JSON source of one chunk document, as bytes. Built by hand, with the base64 written straight
- * into the buffer, so no serializer copies it again and no multi-megabyte string is made.
- */
-export function encodeChunkDoc(
-  modelId: string,
-  generation: number,
-  chunk: ChunkToWrite,
-  totalLength: number | null,
-  crc: number,
-  pool?: BufferPool,
-): Buffer {
-  const total = totalLength === null ? '' : `,"total_definition_length":${totalLength}`;
-  const head =
-    `{"model_id":"${modelId}","generation":${generation},"doc_num":${chunk.docNum},` +
-    `"definition_length":${chunk.bytes.length}${total},"crc32":${crc},"eos":${chunk.last},"definition":"`;
-  const size = head.length + base64Length(chunk.bytes.length) + 2;
-  const doc = pool ? pool.take(size) : Buffer.allocUnsafe(size);
-  doc.write(head, 0, 'latin1');
-  const end = writeBase64(chunk.bytes, doc, head.length);
-  doc.write('"}', end, 'latin1');
-  return doc;
-}
-
 /** Where one chunk should be and how long it must be. */
 export interface ChunkAddress extends GenerationRef {
   modelId: string;
   docNum: number;
   expectedLength: number;
+  encoding: ChunkEncoding;
 }
 
 /** Fetches one chunk by id, decodes it and checks its length and checksum. */
@@ -87,7 +52,13 @@ export async function fetchChunkDocument(
   const id = chunkDocId(address.modelId, address.generation, address.docNum);
   try {
     return await withRetry(
-      () => fetchChunkSource(es, { index: address.chunks_index, id, where, expectedLength: address.expectedLength }, pool, retry.signal),
+      () =>
+        fetchChunkSource(
+          es,
+          { index: address.chunks_index, id, where, expectedLength: address.expectedLength, codec: codecFor(address.encoding) },
+          pool,
+          retry.signal,
+        ),
       retry,
     );
   } catch (error) {

@@ -2,6 +2,7 @@ import { ConcurrentModificationError, ModelExistsError, ModelNotFoundError } fro
 import { abortable, type Es } from '../es/es.js';
 import { DEFAULT_RETRY, isBusy, withRetry } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
+import type { ChunkEncoding } from './codec/index.js';
 import { META_INDEX } from './layout.js';
 
 export type ModelState = 'uploading' | 'ready' | 'deleting';
@@ -14,6 +15,8 @@ export interface GenerationRef {
 
 export interface PendingGeneration extends GenerationRef {
   chunk_size: number;
+  /** How its chunk documents are written; absent in meta documents older than encodings (base64). */
+  encoding?: ChunkEncoding;
   started_at: string;
   source: SourceInfo;
 }
@@ -31,7 +34,8 @@ export interface ModelMeta extends GenerationRef {
   chunk_count: number | null;
   total_length: number | null;
   sha256: string | null;
-  encoding: 'base64';
+  /** How the current generation's chunk documents are written (see src/store/codec/). */
+  encoding: ChunkEncoding;
   description?: string;
   tags?: string[];
   source: SourceInfo;

@@ -3,6 +3,7 @@ import { CHUNK_SIZE_MAX } from '../config/config.js';
 import type { Es } from '../es/es.js';
 import { metaDisagreement, oddChunkProblems, totalsWarning, type ChunkAccount } from './chunk-account.js';
 import { readChunkDocuments } from './chunk-reader.js';
+import { storedEncoding } from './codec/index.js';
 import type { ChunkSource } from './chunk-source.js';
 import { describeChunk, type ChunkAddress } from './chunks.js';
 import { storedChunks, type StoredChunkSummary } from './generations.js';
@@ -53,6 +54,12 @@ export async function verifyModel(es: Es, modelId: string, options: VerifyOption
   };
   if (meta.state !== 'ready') {
     report.problems.push(`the model is not ready (state ${meta.state}): its upload never finished`);
+    return report;
+  }
+  try {
+    storedEncoding(meta.model_id, meta.encoding);
+  } catch (error) {
+    report.problems.push((error as Error).message);
     return report;
   }
   const sorted = sortOutChunks(meta, await listStored(es, meta, options.signal));
@@ -134,7 +141,8 @@ function addressOf(meta: ModelMeta, docNum: number, stored: StoredChunkSummary |
   const listed = stored?.length;
   const expectedLength =
     listed !== undefined && Number.isSafeInteger(listed) && listed >= 0 ? Math.min(listed, CHUNK_SIZE_MAX) : meta.chunk_size;
-  return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength };
+  const encoding = storedEncoding(meta.model_id, meta.encoding);
+  return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength, encoding };
 }
 
 function ownProblem(doc: ChunkSource, address: ChunkAddress): string | null {

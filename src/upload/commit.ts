@@ -26,6 +26,7 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
     generation: plan.target.generation,
     chunks_index: plan.target.chunks_index,
     chunk_size: plan.target.chunk_size,
+    encoding: plan.target.encoding ?? 'base64',
     source: plan.target.source,
     chunk_count: result.chunkCount,
     total_length: result.totalLength,

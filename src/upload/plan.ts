@@ -1,4 +1,5 @@
-import { ModelExistsError, ModelNotFoundError, ModelStateError } from '../errors.js';
+import { InvalidArgumentError, ModelExistsError, ModelNotFoundError, ModelStateError } from '../errors.js';
+import { storedEncoding, type ChunkEncoding } from '../store/codec/index.js';
 import type { Es } from '../es/es.js';
 import { dedicatedChunksIndex, SHARED_CHUNKS_INDEX } from '../store/layout.js';
 import {
@@ -18,6 +19,9 @@ export interface PlanRequest {
   replace: boolean;
   resume: boolean;
   dedicatedIndexThreshold: number;
+  encoding: ChunkEncoding;
+  /** Whether the encoding was asked for (`--encoding`), not a default: a resume in another one is then refused. */
+  encodingExplicit?: boolean;
   description?: string;
   tags?: string[];
 }
@@ -47,7 +51,7 @@ export async function planUpload(es: Es, request: PlanRequest): Promise<UploadPl
       `model '${meta.model_id}' is being deleted; run 'feeder models delete ${meta.model_id}' to finish, then upload again`,
     );
   }
-  if (request.resume) return planResume(existing);
+  if (request.resume) return planResume(existing, request);
   if (request.replace) return planReplacement(es, existing, request);
   throw existsError(meta);
 }
@@ -64,7 +68,7 @@ async function planFirstUpload(es: Es, request: PlanRequest): Promise<UploadPlan
     chunk_count: null,
     total_length: null,
     sha256: null,
-    encoding: 'base64',
+    encoding: target.encoding!,
     source: request.source,
     created_at: now,
     updated_at: now,
@@ -77,14 +81,19 @@ async function planFirstUpload(es: Es, request: PlanRequest): Promise<UploadPlan
   return { versioned: await createMeta(es, meta), target, isReplacement: false, resuming: false };
 }
 
-function planResume(existing: VersionedMeta): UploadPlan {
+/** A resume goes on in the encoding the generation was started in: one generation never mixes two. */
+function planResume(existing: VersionedMeta, request: PlanRequest): UploadPlan {
   const { meta } = existing;
-  if (meta.pending) return { versioned: existing, target: meta.pending, isReplacement: true, resuming: true };
+  if (meta.pending) {
+    const target = { ...meta.pending, encoding: resumedEncoding(meta.model_id, meta.pending.encoding, request) };
+    return { versioned: existing, target, isReplacement: true, resuming: true };
+  }
   if (meta.state === 'uploading') {
     const target: PendingGeneration = {
       generation: meta.generation,
       chunks_index: meta.chunks_index,
       chunk_size: meta.chunk_size,
+      encoding: resumedEncoding(meta.model_id, meta.encoding, request),
       started_at: meta.created_at,
       source: meta.source,
     };
@@ -93,6 +102,16 @@ function planResume(existing: VersionedMeta): UploadPlan {
   throw new ModelStateError(
     `model '${meta.model_id}' is complete (state ${meta.state}); there is nothing to resume. Use --replace to upload a new version`,
   );
+}
+
+function resumedEncoding(modelId: string, stored: unknown, request: PlanRequest): ChunkEncoding {
+  const encoding = storedEncoding(modelId, stored);
+  if (request.encodingExplicit && request.encoding !== encoding) {
+    throw new InvalidArgumentError(
+      `the unfinished upload of model '${modelId}' was started with --encoding ${encoding}; resume it with --encoding ${encoding} (or without --encoding), or start over with --replace --encoding ${request.encoding}`,
+    );
+  }
+  return encoding;
 }
 
 async function planReplacement(es: Es, existing: VersionedMeta, request: PlanRequest): Promise<UploadPlan> {
@@ -112,6 +131,7 @@ async function planReplacement(es: Es, existing: VersionedMeta, request: PlanReq
       generation: target.generation,
       chunks_index: target.chunks_index,
       chunk_size: target.chunk_size,
+      encoding: target.encoding!,
       source: target.source,
       pending: null,
       garbage,
@@ -129,6 +149,7 @@ function newGeneration(request: PlanRequest, generation: number, now: string): P
     generation,
     chunks_index: dedicated ? dedicatedChunksIndex(request.modelId, generation) : SHARED_CHUNKS_INDEX,
     chunk_size: request.chunkSize,
+    encoding: request.encoding,
     started_at: now,
     source: request.source,
   };

@@ -5,15 +5,16 @@ import { InvalidArgumentError, IntegrityError, SourceError } from '../errors.js'
 import type { Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { logEvent, type Logger } from '../log/logger.js';
-import { base64Length } from '../store/base64.js';
 import { BufferPool } from '../store/buffer-pool.js';
-import { checksumOf, encodeChunkDoc, type ChunkToWrite } from '../store/chunks.js';
+import { checksumOf, type ChunkToWrite } from '../store/chunks.js';
+import { codecFor, storedEncoding, type ChunkEncoding } from '../store/codec/index.js';
 import { deleteByIds, refresh, storedChunks, type StoredChunkSummary } from '../store/generations.js';
 import { chunkDocId, isOwnChunksIndex } from '../store/layout.js';
 import type { ModelMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { installTemplates } from '../store/templates.js';
 import { BulkWriter } from './bulk-writer.js';
+import { DocWriter } from './doc-writer.js';
 import { cutIntoChunks } from './chunker.js';
 import { commitUpload, type UploadResult } from './commit.js';
 import { planUpload, type UploadPlan } from './plan.js';
@@ -27,6 +28,8 @@ export interface UploadOptions {
   resume?: boolean;
   description?: string;
   tags?: string[];
+  /** `--encoding`: overrides `upload.encoding`; a resume in another encoding than it started with is refused. */
+  encoding?: ChunkEncoding;
   signal?: AbortSignal;
   /** Source bytes known to be stored so far, and the total when known. */
   onProgress?: (done: number, total: number | null) => void;
@@ -39,7 +42,7 @@ export interface UploadContext {
   logger: Logger;
 }
 
-/** `feeder upload`: file → chunks → base64 documents → Elasticsearch, the meta document marked ready last. */
+/** `feeder upload`: file → chunks → CBOR or base64 documents → Elasticsearch, the meta document marked ready last. */
 export async function uploadModel(ctx: UploadContext, options: UploadOptions): Promise<ModelMeta> {
   const modelId = validateModelId(options.modelId);
   const chunkSize = validateChunkSize(ctx.config.upload.chunkSize);
@@ -54,6 +57,8 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
     replace: options.replace ?? false,
     resume: options.resume ?? false,
     dedicatedIndexThreshold: ctx.config.upload.dedicatedIndexThreshold,
+    encoding: options.encoding ?? ctx.config.upload.encoding,
+    encodingExplicit: options.encoding !== undefined,
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(options.tags !== undefined ? { tags: options.tags } : {}),
   });
@@ -65,9 +70,10 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
       modelId,
       generation: plan.target.generation,
       index: plan.target.chunks_index,
+      encoding: plan.target.encoding,
       resuming: plan.resuming,
     },
-    `uploading model '${modelId}' into ${plan.target.chunks_index}`,
+    `uploading model '${modelId}' into ${plan.target.chunks_index} as ${plan.target.encoding} documents`,
   );
   try {
     const result = await writeChunks(ctx, plan, source, options);
@@ -113,19 +119,21 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   const stored = plan.resuming ? await storedSummaries(ctx.es, modelId, target) : new Map<number, StoredChunkSummary>();
   let done = 0;
   const progress = (bytes: number) => options.onProgress?.((done += bytes), source.size);
+  const codec = codecFor(storedEncoding(modelId, target.encoding));
+  const { upload } = ctx.config;
   // Chunks (the one being read, the one held back, the one being encoded) and the documents in flight are recycled.
   const chunkPool = new BufferPool(3);
-  const docPool = new BufferPool(
-    (ctx.config.upload.concurrency + 1) * Math.ceil(ctx.config.upload.bulkBytes / base64Length(target.chunk_size)),
-  );
-  const writer = new BulkWriter(ctx.es, {
-    pool: docPool,
-    index: target.chunks_index,
-    bulkBytes: ctx.config.upload.bulkBytes,
-    concurrency: ctx.config.upload.concurrency,
-    onIndexed: progress,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const docsInFlight =
+    codec.encoding === 'cbor'
+      ? upload.documentConcurrency
+      : upload.concurrency * Math.ceil(upload.bulkBytes / codec.maxDocumentSize(target.chunk_size));
+  const docPool = new BufferPool(docsInFlight + 2);
+  const common = { pool: docPool, index: target.chunks_index, onIndexed: progress, ...(options.signal ? { signal: options.signal } : {}) };
+  // `_bulk` takes JSON bodies only: CBOR documents go one request each.
+  const writer =
+    codec.encoding === 'cbor'
+      ? new DocWriter(ctx.es, { ...common, codec, concurrency: upload.documentConcurrency })
+      : new BulkWriter(ctx.es, { ...common, bulkBytes: upload.bulkBytes, concurrency: upload.concurrency });
   const hash = createHash('sha256');
   let totalLength = 0;
   let chunkCount = 0;
@@ -144,7 +152,10 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
       continue;
     }
     chunksSent += 1;
-    const doc = encodeChunkDoc(modelId, target.generation, chunk, source.size, crc, docPool);
+    const doc = codec.encode(
+      { modelId, generation: target.generation, docNum: chunk.docNum, bytes: chunk.bytes, last: chunk.last, totalLength: source.size, crc },
+      docPool,
+    );
     chunkPool.give(chunk.bytes);
     await writer.add(chunkDocId(modelId, target.generation, chunk.docNum), doc, chunk.bytes.length);
   }

@@ -9,10 +9,12 @@ const CHUNK = 64 * KiB;
 // Eight chunks: seven whole ones and a short last one, so a wrong total shows in the last chunk.
 const SIZE = 7 * CHUNK + 1000;
 
+// Base64: these tests write chunk documents as another tool would, as JSON (a CBOR model's own
+// damage cases are in test/feed/encodings.test.ts).
 async function uploaded(): Promise<{ modelId: string; bytes: Buffer }> {
   const { path, bytes } = await randomModelFile(SIZE);
   const modelId = uniqueId('verify');
-  const upload = await feeder(['upload', path, '--model-id', modelId, '--chunk-size', '64kb']);
+  const upload = await feeder(['upload', path, '--model-id', modelId, '--chunk-size', '64kb', '--encoding', 'base64']);
   expect(upload.exitCode, upload.stderr).toBe(0);
   return { modelId, bytes };
 }
@@ -84,7 +86,7 @@ describe('models verify and chunk documents the model does not own', () => {
 
   it('a model read from stdin (an index of its own, no total on its chunks): a stray there is found and removed too', async () => {
     const modelId = uniqueId('verify-stdin');
-    const upload = await feeder(['upload', '-', '--model-id', modelId, '--chunk-size', '64kb'], {
+    const upload = await feeder(['upload', '-', '--model-id', modelId, '--chunk-size', '64kb', '--encoding', 'base64'], {
       input: (await randomModelFile(3 * CHUNK + 7)).bytes,
     });
     expect(upload.exitCode, upload.stderr).toBe(0);

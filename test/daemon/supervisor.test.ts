@@ -1,9 +1,10 @@
+import { overwriteDefinition } from '../support/damage.js';
 import { writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { chunkDocId, SHARED_CHUNKS_INDEX, CHUNKS_INDEX_PATTERN } from '../../src/store/layout.js';
+import { CHUNKS_INDEX_PATTERN } from '../../src/store/layout.js';
 import { getMeta } from '../../src/store/meta.js';
 import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
@@ -200,12 +201,7 @@ describe('zero-downtime rollover', () => {
       expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
       const { pid } = await status(daemon, model.modelId);
       await replaceModel(daemon, model.modelId, 1 * MiB);
-      await newEs().client.update({
-        index: SHARED_CHUNKS_INDEX,
-        id: chunkDocId(model.modelId, 2, 1),
-        doc: { definition: Buffer.alloc(256 * KiB, 7).toString('base64') },
-        refresh: true,
-      });
+      await overwriteDefinition(model.modelId, 2, 1, Buffer.alloc(256 * KiB, 7));
 
       const rolled = await daemon.cli(['deploy', model.modelId, '--json']);
       expect(rolled.exitCode).toBe(1);

@@ -2,15 +2,23 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../../src/config/config.js';
 import { feedModel, type FeedOptions } from '../../src/feed/feed-model.js';
+import type { ChunkEncoding } from '../../src/store/codec/index.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from './es.js';
 
-/** Uploads a random model and returns its id and bytes. */
-export async function storedModel(size: number, chunkSize = 256 * 1024): Promise<{ modelId: string; bytes: Buffer }> {
+/**
+ * A model of random bytes, uploaded. Base64 unless asked otherwise: the tests that damage chunks by
+ * hand write JSON, which in a CBOR model is a mixed-encoding generation (test/feed/encodings.test.ts).
+ */
+export async function storedModel(
+  size: number,
+  chunkSize = 256 * 1024,
+  encoding: ChunkEncoding = 'base64',
+): Promise<{ modelId: string; bytes: Buffer }> {
   const { path, bytes } = await randomModelFile(size);
   const modelId = uniqueId('deploy');
   const { logger } = captureLogger();
-  await uploadModel({ es: newEs(), config: testConfig((c) => (c.upload.chunkSize = chunkSize)), logger }, { modelId, path });
+  await uploadModel({ es: newEs(), config: testConfig((c) => (c.upload.chunkSize = chunkSize)), logger }, { modelId, path, encoding });
   return { modelId, bytes };
 }
 

@@ -1,3 +1,4 @@
+import { overwriteDefinition } from '../support/damage.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readChunks } from '../../src/store/chunk-reader.js';
@@ -128,8 +129,7 @@ describe('upload', () => {
     await uploadModel(ctx, { modelId, path: (await randomModelFile(5 * 64 * 1024)).path });
     expect(await verifyModel(ctx.es, modelId, { prefetch: 2 })).toMatchObject({ ok: true, chunks: 5 });
 
-    const corrupt = Buffer.alloc(64 * 1024, 7).toString('base64');
-    await ctx.es.client.update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 1), doc: { definition: corrupt }, refresh: true });
+    await overwriteDefinition(modelId, 1, 1, Buffer.alloc(64 * 1024, 7));
     await ctx.es.client.delete({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, 3), refresh: true });
     const report = await verifyModel(ctx.es, modelId, { prefetch: 2 });
     expect(report.ok).toBe(false);

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
+import { ENCODINGS, type ChunkEncoding } from '../../store/codec/index.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
 
 // yargs reads a lone `-` as an option with no name, so cli.ts swaps it for this before parsing;
@@ -15,6 +16,7 @@ interface UploadArgs extends GlobalArgs {
   resume: boolean;
   description?: string;
   tag?: string[];
+  encoding?: ChunkEncoding;
 }
 
 export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
@@ -29,6 +31,12 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
         describe: 'id to store it under: lowercase letters, digits, - _ . (at most 64)',
       })
       .option('chunk-size', { type: 'string', describe: 'bytes per chunk document, 64kb..64mb (default 1mb)' })
+      .option('encoding', {
+        type: 'string',
+        choices: ENCODINGS,
+        describe:
+          'how chunk documents are stored: cbor (raw bytes, the fast path) or base64 (JSON with base64 text, as Elastic ML stores models); default upload.encoding, cbor',
+      })
       .option('replace', {
         type: 'boolean',
         default: false,
@@ -44,7 +52,8 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'print the stored meta document as JSON' })
       .example('$0 upload model.pt --model-id my-model', 'store model.pt')
       .example('curl -s https://example.org/model.pt | $0 upload - --model-id my-model', 'store from a pipe')
-      .example('$0 upload model.pt --model-id my-model --resume', 'finish an interrupted upload') as never,
+      .example('$0 upload model.pt --model-id my-model --resume', 'finish an interrupted upload')
+      .example('$0 upload model.pt --model-id my-model --encoding base64', 'store Elastic-ML-style JSON documents') as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const { uploadModel } = await import('../../upload/upload.js');
@@ -54,6 +63,7 @@ export const uploadCommand: CommandModule<GlobalArgs, UploadArgs> = {
         path: args.file === STDIN_ARG ? '-' : args.file,
         replace: args.replace,
         resume: args.resume,
+        ...(args.encoding !== undefined ? { encoding: args.encoding } : {}),
         signal: ctx.signal,
         onProgress: (done, total) => progress.update(done, total),
         ...(args.description !== undefined ? { description: args.description } : {}),
