@@ -1,5 +1,6 @@
-// Deploy benchmark: the feeder's deploy (feedModel in a child node process, as the daemon runs it)
-// against the same chunk documents fetched raw by parallel HTTP (the Elasticsearch ceiling), the
+// Deploy benchmark: the feeder's deploy (feedModel in a child node process, as the daemon runs it),
+// of the same model stored in both chunk encodings (base64 JSON and CBOR), against the same chunk
+// documents fetched raw by parallel HTTP with a lean reader (the Elasticsearch ceilings), the
 // model file piped into the stub (the pipe ceiling), and a restore done as Elastic ML does it
 // (sequential `_search` size 1 + `search_after`, decode, blocking write). Also the ceiling's
 // fetch and the pipe into the stub run at once (fetch-and-feed): the least work any deploy must do,
@@ -26,12 +27,14 @@ import { createLogger, type Logger } from '../src/log/logger.js';
 import { deleteModel } from '../src/store/delete.js';
 import { chunkDocId } from '../src/store/layout.js';
 import type { ModelMeta } from '../src/store/meta.js';
+import { codecFor, type ChunkEncoding } from '../src/store/codec/index.js';
 import { uploadModel } from '../src/upload/upload.js';
 import type { DeployChildOptions, DeployChildReport } from './support/deploy-child.js';
 import { benchElasticsearch } from './support/es-node.js';
 import { buildStamp } from './support/deploy-build.js';
 import { esCpuClock } from './support/deploy-es-cpu.js';
 import { RawHttp } from './support/deploy-http.js';
+import { LeanReader } from './support/lean-reader.js';
 import { pipeFileIntoStub, startStub, writeAll, type Stub } from './support/deploy-stub.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
 import { runNode } from './support/node-child.js';
@@ -60,6 +63,8 @@ interface Bench {
   esUrl: string;
   es: Es;
   http: RawHttp;
+  /** The ceilings' reader. */
+  lean: LeanReader;
   config: FeederConfig;
   logger: Logger;
   dir: string;
@@ -70,9 +75,12 @@ interface Bench {
   name(kind: string): string;
 }
 
-/** One stored model, and its file while the pipe baseline still needs it. */
+/** One model stored in both encodings, and its file while the pipe baseline still needs it. */
 interface Model {
+  /** Stored as base64 JSON documents. */
   meta: ModelMeta;
+  /** The same file stored as CBOR documents. */
+  cbor: ModelMeta;
   file: string;
   size: number;
   header: HeaderKind;
@@ -103,6 +111,17 @@ interface SizeResult {
   size_mib: number;
   header: HeaderKind;
   feeder_mib_s: number;
+  /** The same model stored as CBOR: the deploy's fast path. */
+  feeder_cbor_mib_s: number;
+  feeder_cbor_vs_feeder: number;
+  feeder_cbor_vs_pipe_limit: number;
+  peak_rss_cbor_mib: number;
+  /** The serving ceiling of the CBOR documents, read with Accept: application/cbor. */
+  es_limit_cbor_mib_s: number;
+  es_limit_cbor_method: string;
+  feeder_cbor_vs_es_limit_cbor: number;
+  fetch_and_feed_cbor_mib_s: number;
+  cpu_cbor: CpuBudget;
   es_limit_mib_s: number;
   /** Which parallelism gave the ceiling. */
   es_limit_method: string;
@@ -118,9 +137,12 @@ interface SizeResult {
   cpu: CpuBudget;
   samples: {
     feeder: FeederSample[];
+    feeder_cbor: FeederSample[];
     es_limit: Record<string, Sample[]>;
+    es_limit_cbor: Record<string, Sample[]>;
     pipe_limit: Sample[];
     fetch_and_feed: Sample[];
+    fetch_and_feed_cbor: Sample[];
     elastic_ml_style: Sample[];
   };
 }
@@ -161,9 +183,9 @@ async function main(): Promise<void> {
       },
       method: {
         feeder:
-          'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report)',
+          'feedModel in a child node process; MiB/s = model MiB / its durationMs (spawn of the native process to the verified loaded report); feeder_cbor: the same file uploaded with --encoding cbor',
         peak_rss: "the child's VmHWM at exit (getrusage maxRSS, kept as max_rss_mib, also carries the parent's RSS across fork+exec)",
-        es_limit: `N parallel GET /<index>/_source/<id> of every chunk, bodies discarded, N = ${ES_LIMIT_PARALLEL.join(', ')}; es_limit is the best median`,
+        es_limit: `N parallel GET /<index>/_source/<id> of every chunk with a lean reader (undici dispatch, parts counted and dropped), N = ${ES_LIMIT_PARALLEL.join(', ')}; es_limit is the best median; es_limit_cbor the same of the CBOR documents with Accept: application/cbor`,
         pipe_limit: '{ printf <header>; cat <model file>; } | native-stub, until its loaded frame (file in the page cache)',
         fetch_and_feed: `es_limit's fetch (N = ${FETCH_AND_FEED_PARALLEL}) and pipe_limit's pipe started together; MiB / the time until both are done. Every deploy does at least this work (and decodes, checks and orders the chunks besides), so fetch_and_feed_vs_es_limit is the most of the ceiling any deploy reaches on this machine`,
         elastic_ml_style:
@@ -194,6 +216,8 @@ async function prepare(esUrl: string, signal: AbortSignal, cleanup: Array<() => 
   cleanup.push(() => es.close());
   const http = new RawHttp(esUrl, Math.max(...ES_LIMIT_PARALLEL));
   cleanup.push(async () => http.close());
+  const lean = new LeanReader(esUrl, Math.max(...ES_LIMIT_PARALLEL));
+  cleanup.push(() => lean.close());
   const dir = await makeTempDir();
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const logger = createLogger({ level: 'warn', pretty: false });
@@ -204,6 +228,7 @@ async function prepare(esUrl: string, signal: AbortSignal, cleanup: Array<() => 
     esUrl,
     es,
     http,
+    lean,
     config,
     logger,
     dir,
@@ -227,33 +252,52 @@ async function measureSize(bench: Bench, size: number, runs: number): Promise<Si
   try {
     const model = await storeModel(bench, modelId, file, size);
     const feeder: FeederSample[] = [];
+    const feederCbor: FeederSample[] = [];
     const esLimit: Record<string, Sample[]> = Object.fromEntries(ES_LIMIT_VARIANTS.map((v) => [v, []]));
+    const esLimitCbor: Record<string, Sample[]> = Object.fromEntries(ES_LIMIT_VARIANTS.map((v) => [v, []]));
     const pipe: Sample[] = [];
     const fetchAndFeed: Sample[] = [];
+    const fetchAndFeedCbor: Sample[] = [];
     const mlStyle: Sample[] = [];
     const measurements = [
-      async () => void feeder.push(await measureFeeder(bench, model)),
+      async () => void feeder.push(await measureFeeder(bench, model, model.meta)),
+      async () => void feederCbor.push(await measureFeeder(bench, model, model.cbor)),
       async () => {
-        for (const n of ES_LIMIT_PARALLEL) esLimit[`source N=${n}`]!.push(await measureEsLimit(bench, model, n));
+        for (const n of ES_LIMIT_PARALLEL) esLimit[`source N=${n}`]!.push(await measureEsLimit(bench, model, model.meta, n));
+      },
+      async () => {
+        for (const n of ES_LIMIT_PARALLEL) esLimitCbor[`source N=${n}`]!.push(await measureEsLimit(bench, model, model.cbor, n));
       },
       async () => void pipe.push(await measurePipeLimit(bench, model)),
-      async () => void fetchAndFeed.push(await measureFetchAndFeed(bench, model)),
+      async () => void fetchAndFeed.push(await measureFetchAndFeed(bench, model, model.meta)),
+      async () => void fetchAndFeedCbor.push(await measureFetchAndFeed(bench, model, model.cbor)),
       async () => void mlStyle.push(await measureElasticMlStyle(bench, model)),
     ];
     for (let run = 1; run <= runs; run++) {
       // A different one goes first each run, so none always follows the same one.
       for (let i = 0; i < measurements.length; i++) await measurements[(i + run - 1) % measurements.length]!();
       const limits = ES_LIMIT_VARIANTS.map((v) => `${v} ${esLimit[v]!.at(-1)!.s.toFixed(2)} s`).join(', ');
+      const cborLimits = ES_LIMIT_VARIANTS.map((v) => `${v} ${esLimitCbor[v]!.at(-1)!.s.toFixed(2)} s`).join(', ');
       console.error(
-        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.s.toFixed(2)} s (${feeder.at(-1)!.peak_rss_mib} MiB RSS), es limit ${limits}, pipe ${pipe.at(-1)!.s.toFixed(2)} s, fetch-and-feed ${fetchAndFeed.at(-1)!.s.toFixed(2)} s, ml-style ${mlStyle.at(-1)!.s.toFixed(2)} s`,
+        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.s.toFixed(2)} s (${feeder.at(-1)!.peak_rss_mib} MiB RSS), feeder cbor ${feederCbor.at(-1)!.s.toFixed(2)} s (${feederCbor.at(-1)!.peak_rss_mib} MiB RSS), es limit ${limits}, es limit cbor ${cborLimits}, pipe ${pipe.at(-1)!.s.toFixed(2)} s, fetch-and-feed ${fetchAndFeed.at(-1)!.s.toFixed(2)} s, cbor ${fetchAndFeedCbor.at(-1)!.s.toFixed(2)} s, ml-style ${mlStyle.at(-1)!.s.toFixed(2)} s`,
       );
     }
-    return summarize(model, { feeder, es_limit: esLimit, pipe_limit: pipe, fetch_and_feed: fetchAndFeed, elastic_ml_style: mlStyle });
+    return summarize(model, {
+      feeder,
+      feeder_cbor: feederCbor,
+      es_limit: esLimit,
+      es_limit_cbor: esLimitCbor,
+      pipe_limit: pipe,
+      fetch_and_feed: fetchAndFeed,
+      fetch_and_feed_cbor: fetchAndFeedCbor,
+      elastic_ml_style: mlStyle,
+    });
   } finally {
     await rm(file, { force: true });
-    await deleteModel(bench.es, modelId, bench.logger).catch((error: unknown) => {
-      if ((error as Error).name !== 'ModelNotFoundError') throw error;
-    });
+    for (const id of [modelId, `${modelId}-cbor`])
+      await deleteModel(bench.es, id, bench.logger).catch((error: unknown) => {
+        if ((error as Error).name !== 'ModelNotFoundError') throw error;
+      });
   }
 }
 
@@ -262,26 +306,32 @@ async function measureSize(bench: Bench, size: number, runs: number): Promise<Si
  * first measurement does not pay for what comes first after an upload.
  */
 async function storeModel(bench: Bench, modelId: string, file: string, size: number): Promise<Model> {
-  const started = performance.now();
-  const meta = await uploadModel(
-    { es: bench.es, config: bench.config, logger: bench.logger },
-    { modelId, path: file, signal: bench.signal },
-  );
-  console.error(
-    `bench: uploaded ${size / MIB} MiB as '${modelId}' in ${((performance.now() - started) / 1000).toFixed(1)} s (${meta.chunk_count} chunks in ${meta.chunks_index})`,
-  );
+  const upload = async (id: string, encoding: ChunkEncoding) => {
+    const started = performance.now();
+    const meta = await uploadModel(
+      { es: bench.es, config: bench.config, logger: bench.logger },
+      { modelId: id, path: file, signal: bench.signal, encoding },
+    );
+    console.error(
+      `bench: uploaded ${size / MIB} MiB as '${id}' (${encoding}) in ${((performance.now() - started) / 1000).toFixed(1)} s (${meta.chunk_count} chunks in ${meta.chunks_index})`,
+    );
+    return meta;
+  };
+  const meta = await upload(modelId, 'base64');
+  const cbor = await upload(`${modelId}-cbor`, 'cbor');
   await settle(bench);
   const header: HeaderKind = size > U32_MAX ? 'u64' : 'u32';
-  const model: Model = { meta, file, size, header, stubArgs: ['--header', header, '--discard'] };
-  await measureEsLimit(bench, model, 4);
+  const model: Model = { meta, cbor, file, size, header, stubArgs: ['--header', header, '--discard'] };
+  await measureEsLimit(bench, model, meta, 4);
+  await measureEsLimit(bench, model, cbor, 4);
   return model;
 }
 
 /** feedModel in a child node process (deploy-child), as the daemon deploys. */
-async function measureFeeder(bench: Bench, model: Model): Promise<FeederSample> {
+async function measureFeeder(bench: Bench, model: Model, meta: ModelMeta): Promise<FeederSample> {
   const options: DeployChildOptions = {
     esUrl: bench.esUrl,
-    modelId: model.meta.model_id,
+    modelId: meta.model_id,
     header: model.header,
     args: model.stubArgs,
     prefetch: bench.prefetch,
@@ -309,18 +359,18 @@ async function measureFeeder(bench: Bench, model: Model): Promise<FeederSample> 
 }
 
 /** The Elasticsearch ceiling: every chunk fetched by id, `parallel` requests in flight, bodies discarded. */
-async function measureEsLimit(bench: Bench, model: Model, parallel: number): Promise<Sample> {
-  return timed(bench, () => fetchAllChunks(bench, model, parallel));
+async function measureEsLimit(bench: Bench, model: Model, meta: ModelMeta, parallel: number): Promise<Sample> {
+  return timed(bench, () => fetchAllChunks(bench, model, meta, parallel));
 }
 
 /** The ceiling's fetch and the pipe ceiling at once, on the same cores: the least work of any deploy. */
-async function measureFetchAndFeed(bench: Bench, model: Model): Promise<Sample> {
+async function measureFetchAndFeed(bench: Bench, model: Model, meta: ModelMeta): Promise<Sample> {
   return timed(bench, async () => {
     const stub = pipeFileIntoStub(bench.config.deploy.command, model.stubArgs, model.file, encodeSizeHeader(model.size, model.header));
     const fed = untilLoaded(stub, model).then(() => stub.exited);
     fed.catch(() => {}); // awaited below, once the fetch is done
     try {
-      await fetchAllChunks(bench, model, FETCH_AND_FEED_PARALLEL);
+      await fetchAllChunks(bench, model, meta, FETCH_AND_FEED_PARALLEL);
     } catch (error) {
       stub.kill();
       await fed.catch(() => {});
@@ -330,8 +380,8 @@ async function measureFetchAndFeed(bench: Bench, model: Model): Promise<Sample> 
   });
 }
 
-async function fetchAllChunks(bench: Bench, model: Model, parallel: number): Promise<void> {
-  const { meta } = model;
+async function fetchAllChunks(bench: Bench, model: Model, meta: ModelMeta, parallel: number): Promise<void> {
+  const { accept } = codecFor(meta.encoding);
   const paths = Array.from({ length: meta.chunk_count! }, (_, i) =>
     esLimitPath(meta.chunks_index, chunkDocId(meta.model_id, meta.generation, i)),
   );
@@ -340,12 +390,14 @@ async function fetchAllChunks(bench: Bench, model: Model, parallel: number): Pro
   const worker = async () => {
     while (next < paths.length) {
       bench.signal.throwIfAborted();
-      const bytes = await bench.http.discard(paths[next++]!);
+      const bytes = await bench.lean.discard(paths[next++]!, accept);
       received += bytes;
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
-  if (received < (model.size * 4) / 3) throw new Error(`the raw GETs received ${received} bytes for a ${model.size}-byte model`);
+  // Base64 is 4/3 of the model; CBOR the model and a few dozen bytes per chunk.
+  const least = meta.encoding === 'cbor' ? model.size : (model.size * 4) / 3;
+  if (received < least) throw new Error(`the raw GETs received ${received} bytes for a ${model.size}-byte ${meta.encoding} model`);
 }
 
 /** The pipe ceiling: the size header and the model file through a shell pipe into the stub. */
@@ -426,10 +478,14 @@ async function settle(bench: Bench): Promise<void> {
 function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
   const mib = model.size / MIB;
   const rate = (runs: Sample[]) => mib / median(runs.map((r) => r.s));
-  const fastest = (variants: string[]) => variants.reduce((a, b) => (rate(samples.es_limit[b]!) > rate(samples.es_limit[a]!) ? b : a));
-  const best = fastest(ES_LIMIT_VARIANTS);
+  const fastest = (of: Record<string, Sample[]>) => ES_LIMIT_VARIANTS.reduce((a, b) => (rate(of[b]!) > rate(of[a]!) ? b : a));
+  const best = fastest(samples.es_limit);
+  const bestCbor = fastest(samples.es_limit_cbor);
   const feeder = rate(samples.feeder);
+  const feederCbor = rate(samples.feeder_cbor);
   const esLimit = rate(samples.es_limit[best]!);
+  const esLimitCbor = rate(samples.es_limit_cbor[bestCbor]!);
+  const pipeLimit = rate(samples.pipe_limit);
   const mlStyle = rate(samples.elastic_ml_style);
   const rounded = <T extends object>(runs: T[]) =>
     runs.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v as number, 3)])) as T);
@@ -437,9 +493,18 @@ function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
     size_mib: mib,
     header: model.header,
     feeder_mib_s: round(feeder),
+    feeder_cbor_mib_s: round(feederCbor),
+    feeder_cbor_vs_feeder: round(feederCbor / feeder, 2),
+    feeder_cbor_vs_pipe_limit: round(feederCbor / pipeLimit, 2),
+    peak_rss_cbor_mib: round(median(samples.feeder_cbor.map((r) => r.peak_rss_mib))),
+    es_limit_cbor_mib_s: round(esLimitCbor),
+    es_limit_cbor_method: bestCbor,
+    feeder_cbor_vs_es_limit_cbor: round(feederCbor / esLimitCbor, 2),
+    fetch_and_feed_cbor_mib_s: round(rate(samples.fetch_and_feed_cbor)),
+    cpu_cbor: cpuBudget(mib, esLimitCbor, samples.es_limit_cbor[bestCbor]!, samples.feeder_cbor),
     es_limit_mib_s: round(esLimit),
     es_limit_method: best,
-    pipe_limit_mib_s: round(rate(samples.pipe_limit)),
+    pipe_limit_mib_s: round(pipeLimit),
     fetch_and_feed_mib_s: round(rate(samples.fetch_and_feed)),
     fetch_and_feed_vs_es_limit: round(rate(samples.fetch_and_feed) / esLimit, 2),
     feeder_vs_fetch_and_feed: round(feeder / rate(samples.fetch_and_feed), 2),
@@ -450,9 +515,12 @@ function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
     cpu: cpuBudget(mib, esLimit, samples.es_limit[best]!, samples.feeder),
     samples: {
       feeder: rounded(samples.feeder),
+      feeder_cbor: rounded(samples.feeder_cbor),
       es_limit: Object.fromEntries(Object.entries(samples.es_limit).map(([n, runs]) => [n, rounded(runs)])),
+      es_limit_cbor: Object.fromEntries(Object.entries(samples.es_limit_cbor).map(([n, runs]) => [n, rounded(runs)])),
       pipe_limit: rounded(samples.pipe_limit),
       fetch_and_feed: rounded(samples.fetch_and_feed),
+      fetch_and_feed_cbor: rounded(samples.fetch_and_feed_cbor),
       elastic_ml_style: rounded(samples.elastic_ml_style),
     },
   };
@@ -464,12 +532,19 @@ function targets(sizes: SizeResult[]): Target[] {
     out.push(atLeast(`feeder_vs_es_limit @ ${s.size_mib} MiB`, s.feeder_vs_es_limit, 0.85));
     out.push(atLeast(`feeder_vs_elastic_ml_style @ ${s.size_mib} MiB`, s.feeder_vs_elastic_ml_style, 2));
     out.push(below(`peak_rss_mib @ ${s.size_mib} MiB`, s.peak_rss_mib, RSS_LIMIT_MIB));
+    if (s.size_mib >= 1024) out.push(atLeast(`feeder_cbor_vs_feeder @ ${s.size_mib} MiB`, s.feeder_cbor_vs_feeder, 1.5));
+    out.push(atLeast(`feeder_cbor_vs_pipe_limit @ ${s.size_mib} MiB`, s.feeder_cbor_vs_pipe_limit, 0.6));
+    out.push(below(`peak_rss_cbor_mib @ ${s.size_mib} MiB`, s.peak_rss_cbor_mib, RSS_LIMIT_MIB));
   }
   const smallest = sizes.reduce((a, b) => (b.size_mib < a.size_mib ? b : a));
   const largest = sizes.reduce((a, b) => (b.size_mib > a.size_mib ? b : a));
   if (smallest !== largest) {
     const spread = (Math.abs(largest.peak_rss_mib - smallest.peak_rss_mib) / smallest.peak_rss_mib) * 100;
     out.push(below(`peak_rss_mib @ ${largest.size_mib} MiB vs ${smallest.size_mib} MiB (% difference)`, spread, RSS_SPREAD_PERCENT));
+    const spreadCbor = (Math.abs(largest.peak_rss_cbor_mib - smallest.peak_rss_cbor_mib) / smallest.peak_rss_cbor_mib) * 100;
+    out.push(
+      below(`peak_rss_cbor_mib @ ${largest.size_mib} MiB vs ${smallest.size_mib} MiB (% difference)`, spreadCbor, RSS_SPREAD_PERCENT),
+    );
   }
   return out;
 }
@@ -510,6 +585,41 @@ function printReport(report: { sizes: SizeResult[]; targets: Target[]; runs: num
     ),
   );
   printCpuBudget(report.sizes);
+  console.log('\nThe same model stored as CBOR documents (Accept: application/cbor on the ceiling)\n');
+  console.log(
+    table(
+      [
+        'size MiB',
+        'feeder cbor',
+        'feeder base64',
+        'cbor/base64',
+        'pipe limit',
+        'cbor/pipe',
+        'ES limit cbor',
+        '(how)',
+        'cbor/ES cbor',
+        'fetch-and-feed cbor',
+        'peak RSS MiB',
+      ],
+      report.sizes.map((s) => [
+        s.size_mib,
+        s.feeder_cbor_mib_s,
+        s.feeder_mib_s,
+        s.feeder_cbor_vs_feeder,
+        s.pipe_limit_mib_s,
+        s.feeder_cbor_vs_pipe_limit,
+        s.es_limit_cbor_mib_s,
+        s.es_limit_cbor_method,
+        s.feeder_cbor_vs_es_limit_cbor,
+        s.fetch_and_feed_cbor_mib_s,
+        s.peak_rss_cbor_mib,
+      ]),
+    ),
+  );
+  printCpuBudget(
+    report.sizes.map((s) => ({ ...s, feeder_mib_s: s.feeder_cbor_mib_s, es_limit_mib_s: s.es_limit_cbor_mib_s, cpu: s.cpu_cbor })),
+    'CBOR',
+  );
   console.log('\nTargets\n');
   console.log(
     table(

@@ -1,5 +1,7 @@
-// Upload benchmark: `feeder upload` against the same chunk documents sent by a bare HTTP client,
-// in bulk (the ceiling) and one per request (as Eland uploads), plus a chunk-size sweep.
+// Upload benchmark: `feeder upload` in both chunk encodings against the same chunk documents sent
+// by a bare HTTP client: base64 in bulk (its ceiling), CBOR one document per request with the same
+// concurrency (its ceiling: `_bulk` refuses CBOR), and base64 one per request, one at a time (as
+// Eland uploads); the index size on disk of each encoding; plus a chunk-size sweep.
 //
 //   npm run bench:upload                      256 MiB and 1 GiB, 3 runs each
 //   BENCH_SIZES=64mb BENCH_RUNS=1 BENCH_SWEEP_SIZE=64mb npm run bench:upload
@@ -39,7 +41,18 @@ interface Bench {
 
 interface SizeResult {
   size_mib: number;
+  /** `feeder upload --encoding base64`. */
   feeder_mib_s: number;
+  /** `feeder upload --encoding cbor`. */
+  feeder_cbor_mib_s: number;
+  /** The same CBOR documents, encoded before the clock starts, PUT with `upload.documentConcurrency` in flight. */
+  raw_cbor_mib_s: number;
+  feeder_cbor_vs_feeder: number;
+  feeder_cbor_vs_raw_cbor: number;
+  /** Store size of the CBOR documents over the base64 ones', each index force-merged to one segment. */
+  disk_ratio_cbor: number;
+  store_mib: { base64: number; cbor: number };
+  peak_rss_cbor_mib: number;
   raw_bulk_mib_s: number;
   sequential_mib_s: number;
   peak_rss_mib: number;
@@ -47,6 +60,8 @@ interface SizeResult {
   feeder_vs_sequential: number;
   samples: {
     feeder_wall_s: number[];
+    feeder_cbor_wall_s: number[];
+    raw_cbor_s: number[];
     feeder_startup_s: Array<number | null>;
     feeder_logged_upload_s: Array<number | null>;
     raw_bulk_s: number[];
@@ -147,11 +162,16 @@ async function compareUploads(bench: Bench, size: number, runs: number): Promise
   const file = await writeRandomFile(bench.dir, size);
   const chunkSize = String(bench.config.upload.chunkSize);
   const feeder: FeederRun[] = [];
+  const feederCbor: FeederRun[] = [];
   const raw: number[] = [];
+  const rawCbor: number[] = [];
   const sequential: number[] = [];
+  const store = { base64: [] as number[], cbor: [] as number[] };
   const measurements = [
-    async () => void feeder.push(await measureFeeder(bench, file, chunkSize)),
-    async () => void raw.push(await measureRawBulk(bench, file)),
+    async () => void feeder.push(await measureFeeder(bench, file, chunkSize, 'base64')),
+    async () => void feederCbor.push(await measureFeeder(bench, file, chunkSize, 'cbor')),
+    async () => void raw.push(await measureRawBulk(bench, file, store.base64)),
+    async () => void rawCbor.push(await measureRawCbor(bench, file, store.cbor)),
     async () => void sequential.push(await measureSequential(bench, file)),
   ];
   try {
@@ -159,7 +179,7 @@ async function compareUploads(bench: Bench, size: number, runs: number): Promise
       // A different one goes first each run, so none always follows the same cleanup.
       for (let i = 0; i < measurements.length; i++) await measurements[(i + run - 1) % measurements.length]!();
       console.error(
-        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.wallS.toFixed(2)} s, raw bulk ${raw.at(-1)!.toFixed(2)} s, sequential ${sequential.at(-1)!.toFixed(2)} s`,
+        `bench: ${size / MIB} MiB run ${run}/${runs}: feeder ${feeder.at(-1)!.wallS.toFixed(2)} s, feeder cbor ${feederCbor.at(-1)!.wallS.toFixed(2)} s, raw bulk ${raw.at(-1)!.toFixed(2)} s, raw cbor ${rawCbor.at(-1)!.toFixed(2)} s, sequential ${sequential.at(-1)!.toFixed(2)} s`,
       );
     }
   } finally {
@@ -167,11 +187,20 @@ async function compareUploads(bench: Bench, size: number, runs: number): Promise
   }
   const mib = size / MIB;
   const feederRate = mib / median(feeder.map((r) => r.wallS));
+  const feederCborRate = mib / median(feederCbor.map((r) => r.wallS));
+  const rawCborRate = mib / median(rawCbor);
   const rawRate = mib / median(raw);
   const sequentialRate = mib / median(sequential);
   return {
     size_mib: mib,
     feeder_mib_s: round(feederRate),
+    feeder_cbor_mib_s: round(feederCborRate),
+    raw_cbor_mib_s: round(rawCborRate),
+    feeder_cbor_vs_feeder: round(feederCborRate / feederRate, 2),
+    feeder_cbor_vs_raw_cbor: round(feederCborRate / rawCborRate, 2),
+    disk_ratio_cbor: round(median(store.cbor) / median(store.base64), 3),
+    store_mib: { base64: round(median(store.base64) / MIB), cbor: round(median(store.cbor) / MIB) },
+    peak_rss_cbor_mib: round(median(feederCbor.map((r) => r.peakRssMib))),
     raw_bulk_mib_s: round(rawRate),
     sequential_mib_s: round(sequentialRate),
     peak_rss_mib: round(median(feeder.map((r) => r.peakRssMib))),
@@ -179,6 +208,8 @@ async function compareUploads(bench: Bench, size: number, runs: number): Promise
     feeder_vs_sequential: round(feederRate / sequentialRate, 2),
     samples: {
       feeder_wall_s: feeder.map((r) => round(r.wallS, 3)),
+      feeder_cbor_wall_s: feederCbor.map((r) => round(r.wallS, 3)),
+      raw_cbor_s: rawCbor.map((s) => round(s, 3)),
       feeder_startup_s: feeder.map((r) => roundOrNull(r.startupS)),
       feeder_logged_upload_s: feeder.map((r) => roundOrNull(r.uploadS)),
       raw_bulk_s: raw.map((s) => round(s, 3)),
@@ -193,23 +224,23 @@ function roundOrNull(seconds: number | null): number | null {
 }
 
 /** The real CLI as a child process; the model is deleted afterwards (not timed). */
-async function measureFeeder(bench: Bench, file: string, chunkSize: string): Promise<FeederRun> {
+async function measureFeeder(bench: Bench, file: string, chunkSize: string, encoding?: string): Promise<FeederRun> {
   bench.signal.throwIfAborted();
   const modelId = bench.name('feeder');
   await settle(bench);
   try {
-    return await feederUpload(bench.esUrl, file, modelId, chunkSize, join(bench.dir, `${modelId}.rss`));
+    return await feederUpload(bench.esUrl, file, modelId, chunkSize, join(bench.dir, `${modelId}.rss`), encoding);
   } finally {
     await feederDelete(bench.esUrl, modelId);
   }
 }
 
 /** The same bulk bodies, encoded before the clock starts, `concurrency` requests in flight, then a refresh. */
-async function measureRawBulk(bench: Bench, file: string): Promise<number> {
+async function measureRawBulk(bench: Bench, file: string, storeBytes: number[]): Promise<number> {
   const { chunkSize, bulkBytes, concurrency } = bench.config.upload;
   const id = bench.name('raw');
-  const { bodies, docCount } = await bulkBodies(chunkDocs(file, id, chunkSize), bulkBytes);
-  return withScratchIndex(bench, `.feeder-chunks-${id}`, docCount, async (index) => {
+  const { bodies, docCount } = await bulkBodies(chunkDocs(file, id, chunkSize, 'base64'), bulkBytes);
+  return withScratchIndex(bench, `.feeder-chunks-${id}`, docCount, storeBytes, async (index) => {
     let next = 0;
     const sender = async () => {
       while (next < bodies.length) {
@@ -228,11 +259,29 @@ async function measureRawBulk(bench: Bench, file: string): Promise<number> {
   });
 }
 
+/** The feeder's CBOR documents, encoded before the clock starts, one PUT each, `upload.documentConcurrency` in flight, then a refresh. */
+async function measureRawCbor(bench: Bench, file: string, storeBytes: number[]): Promise<number> {
+  const { chunkSize, documentConcurrency } = bench.config.upload;
+  const id = bench.name('rawcbor');
+  const docs = await docBodies(chunkDocs(file, id, chunkSize, 'cbor'));
+  return withScratchIndex(bench, `.feeder-chunks-${id}`, docs.length, storeBytes, async (index) => {
+    let next = 0;
+    const sender = async () => {
+      while (next < docs.length) {
+        bench.signal.throwIfAborted();
+        const doc = docs[next++]!;
+        await bench.http.ok('PUT', `/${index}/_doc/${encodeURIComponent(doc.id)}?filter_path=result`, doc.body, 'application/cbor');
+      }
+    };
+    await Promise.all(Array.from({ length: documentConcurrency }, sender));
+  });
+}
+
 /** As Eland uploads: one `PUT /<index>/_doc/<id>` per chunk, one after another, then a refresh. */
 async function measureSequential(bench: Bench, file: string): Promise<number> {
   const id = bench.name('seq');
-  const docs = await docBodies(chunkDocs(file, id, bench.config.upload.chunkSize));
-  return withScratchIndex(bench, `.feeder-chunks-${id}`, docs.length, async (index) => {
+  const docs = await docBodies(chunkDocs(file, id, bench.config.upload.chunkSize, 'base64'));
+  return withScratchIndex(bench, `.feeder-chunks-${id}`, docs.length, [], async (index) => {
     for (const doc of docs) {
       bench.signal.throwIfAborted();
       await bench.http.ok('PUT', `/${index}/_doc/${encodeURIComponent(doc.id)}`, doc.body);
@@ -244,7 +293,13 @@ async function measureSequential(bench: Bench, file: string): Promise<number> {
  * Creates `index` (feeder's chunk template gives it the chunk mapping), times `send` plus a refresh,
  * checks all `docCount` documents arrived, and deletes the index whatever happens. Returns the seconds taken.
  */
-async function withScratchIndex(bench: Bench, index: string, docCount: number, send: (index: string) => Promise<void>): Promise<number> {
+async function withScratchIndex(
+  bench: Bench,
+  index: string,
+  docCount: number,
+  storeBytes: number[],
+  send: (index: string) => Promise<void>,
+): Promise<number> {
   await bench.http.ok('PUT', `/${index}`);
   try {
     await settle(bench);
@@ -254,6 +309,12 @@ async function withScratchIndex(bench: Bench, index: string, docCount: number, s
     const seconds = (performance.now() - started) / 1000;
     const { count } = (await bench.http.ok('GET', `/${index}/_count`)) as { count: number };
     if (count !== docCount) throw new Error(`${index} holds ${count} documents after the upload; ${docCount} were sent`);
+    // Untimed: the size on disk, merged to one segment so that neither encoding is caught mid-merge.
+    await bench.http.ok('POST', `/${index}/_forcemerge?max_num_segments=1`);
+    const stats = (await bench.http.ok('GET', `/${index}/_stats/store?filter_path=_all.primaries.store.size_in_bytes`)) as {
+      _all: { primaries: { store: { size_in_bytes: number } } };
+    };
+    storeBytes.push(stats._all.primaries.store.size_in_bytes);
     return seconds;
   } finally {
     await bench.http.request('DELETE', `/${index}`);
@@ -320,6 +381,10 @@ function targets(sizes: SizeResult[]): Target[] {
   for (const s of sizes) {
     out.push(atLeast(`feeder_vs_raw @ ${s.size_mib} MiB`, s.feeder_vs_raw, 0.8));
     out.push(atLeast(`feeder_vs_sequential @ ${s.size_mib} MiB`, s.feeder_vs_sequential, 2));
+    out.push(atLeast(`feeder_cbor_vs_feeder @ ${s.size_mib} MiB`, s.feeder_cbor_vs_feeder, 1.4));
+    out.push(atLeast(`feeder_cbor_vs_raw_cbor @ ${s.size_mib} MiB`, s.feeder_cbor_vs_raw_cbor, 0.85));
+    out.push(below(`disk_ratio_cbor @ ${s.size_mib} MiB`, s.disk_ratio_cbor, 0.8));
+    out.push(below(`peak_rss_cbor_mib @ ${s.size_mib} MiB`, s.peak_rss_cbor_mib, RSS_LIMIT_MIB));
   }
   const largest = sizes.reduce((a, b) => (b.size_mib > a.size_mib ? b : a));
   out.push(below(`peak_rss_mib @ ${largest.size_mib} MiB`, largest.peak_rss_mib, RSS_LIMIT_MIB));
@@ -351,6 +416,35 @@ function printReport(report: {
         s.peak_rss_mib,
         s.feeder_vs_raw,
         s.feeder_vs_sequential,
+      ]),
+    ),
+  );
+  console.log('\nCBOR chunks (`_bulk` refuses CBOR: one PUT per document, upload.documentConcurrency in flight)\n');
+  console.log(
+    table(
+      [
+        'size MiB',
+        'feeder cbor',
+        'feeder base64',
+        'cbor/base64',
+        'raw cbor',
+        'cbor/raw',
+        'store MiB cbor',
+        'store MiB base64',
+        'disk ratio',
+        'peak RSS MiB',
+      ],
+      report.sizes.map((s) => [
+        s.size_mib,
+        s.feeder_cbor_mib_s,
+        s.feeder_mib_s,
+        s.feeder_cbor_vs_feeder,
+        s.raw_cbor_mib_s,
+        s.feeder_cbor_vs_raw_cbor,
+        s.store_mib.cbor,
+        s.store_mib.base64,
+        s.disk_ratio_cbor,
+        s.peak_rss_cbor_mib,
       ]),
     ),
   );

@@ -56,8 +56,11 @@ export function cpuBudget(mib: number, esLimitMibS: number, esLimit: CpuSample[]
   };
 }
 
-export function printCpuBudget(sizes: Array<{ size_mib: number; feeder_mib_s: number; es_limit_mib_s: number; cpu: CpuBudget }>): void {
-  console.log(`\nCPU per MiB of model (ms, medians) and what ${sizes[0]?.cpu.cores ?? '?'} cores allow\n`);
+export function printCpuBudget(
+  sizes: Array<{ size_mib: number; feeder_mib_s: number; es_limit_mib_s: number; cpu: CpuBudget }>,
+  encoding = 'base64',
+): void {
+  console.log(`\nCPU per MiB of model (ms, medians), ${encoding} chunks, and what ${sizes[0]?.cpu.cores ?? '?'} cores allow\n`);
   console.log(
     table(
       [

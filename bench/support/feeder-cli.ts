@@ -17,10 +17,18 @@ export interface FeederRun {
 }
 
 /** `feeder upload <file>` as a child process, timed from spawn to exit, with its peak RSS. */
-export async function feederUpload(esUrl: string, file: string, modelId: string, chunkSize: string, rssFile: string): Promise<FeederRun> {
+export async function feederUpload(
+  esUrl: string,
+  file: string,
+  modelId: string,
+  chunkSize: string,
+  rssFile: string,
+  encoding?: string,
+): Promise<FeederRun> {
   const started = performance.now();
   const spawnedAt = Date.now();
-  const run = await runCli(['upload', file, '--model-id', modelId, '--chunk-size', chunkSize], {
+  const encodingArgs = encoding ? ['--encoding', encoding] : [];
+  const run = await runCli(['upload', file, '--model-id', modelId, '--chunk-size', chunkSize, ...encodingArgs], {
     ES_URL: esUrl,
     BENCH_PEAK_RSS_FILE: rssFile,
   });

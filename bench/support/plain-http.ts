@@ -23,8 +23,15 @@ export class PlainHttp {
     this.#auth = authHeader(this.#url);
   }
 
-  request(method: string, path: string, body?: Buffer, contentType = 'application/json'): Promise<PlainResponse> {
-    const headers: Record<string, string | number> = { ...this.#auth };
+  /** `contentType` also picks the answer's, unless `accept` says otherwise (Elasticsearch answers a CBOR request in CBOR). */
+  request(
+    method: string,
+    path: string,
+    body?: Buffer,
+    contentType = 'application/json',
+    accept = 'application/json',
+  ): Promise<PlainResponse> {
+    const headers: Record<string, string | number> = { ...this.#auth, accept };
     if (body) Object.assign(headers, { 'content-type': contentType, 'content-length': body.length });
     return new Promise((resolve, reject) => {
       const req = this.#transport.request(

@@ -70,6 +70,13 @@ describe('feeder upload rejects bad input before sending anything', () => {
     }
   });
 
+  it('an encoding it does not know', async () => {
+    const { path } = await randomModelFile(100);
+    const result = await feeder(['upload', path, '--model-id', 'ok', '--encoding', 'json'], { env: { ES_URL: NOWHERE } });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/Argument: encoding, Given: "json", Choices: "base64", "cbor"/);
+  });
+
   it('stdin that is empty', async () => {
     const result = await feeder(['upload', '-', '--model-id', uniqueId('empty-stdin')], { input: '' });
     expect(result.exitCode).toBe(2);

@@ -59,6 +59,17 @@ describe('loadConfig', () => {
     }
   });
 
+  it('has upload.encoding cbor by default, base64 when the file says so, and names a value it does not know', async () => {
+    expect(loadConfig({ config: undefined }, {}).upload).toMatchObject({ encoding: 'cbor', documentConcurrency: 4 });
+    const path = join(await tempDir(), 'feeder.json');
+    await writeFile(path, JSON.stringify({ upload: { encoding: 'base64' } }));
+    expect(loadConfig({ config: path }, {}).upload.encoding).toBe('base64');
+    await writeFile(path, JSON.stringify({ upload: { encoding: 'json' } }));
+    expect(() => loadConfig({ config: path }, {})).toThrow("upload.encoding must be one of base64, cbor; got 'json'");
+    await writeFile(path, JSON.stringify({ upload: { documentConcurrency: 0 } }));
+    expect(() => loadConfig({ config: path }, {})).toThrow(/upload.documentConcurrency/);
+  });
+
   it('refuses a daemon lease that would expire between two heartbeats, naming both settings', async () => {
     const path = join(await tempDir(), 'feeder.json');
     await writeFile(path, JSON.stringify({ daemon: { heartbeatMs: 5000, leaseMs: 5000 } }));
