@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError, ListenError } from '../errors.js';
+import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
 import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
@@ -128,28 +129,14 @@ function isUnderWay(status: DeploymentStatus): boolean {
 
 async function infer(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const deployment = deployments.require(modelId);
-  const { tokens } = asObject(await readJsonBody(request));
-  if (!isTokenBatch(tokens)) {
-    throw new InvalidArgumentError(
-      'tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}',
-    );
-  }
-  sendJson(response, 200, await deployment.infer(tokens));
+  const inputs = parseInferenceInputs(asObject(await readJsonBody(request)));
+  sendJson(response, 200, await deployment.infer(inputs));
 }
 
 function asObject(value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InvalidArgumentError('request body must be a JSON object');
   return value as Record<string, unknown>;
-}
-
-function isTokenBatch(value: unknown): value is number[][] {
-  return (
-    Array.isArray(value) &&
-    value.length > 0 &&
-    value.length <= 1024 &&
-    value.every((row) => Array.isArray(row) && row.length > 0 && row.length <= 8192 && row.every((t) => Number.isSafeInteger(t) && t >= 0))
-  );
 }
 
 /** Listens on loopback or on a Unix socket that only this user can open. */

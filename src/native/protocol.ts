@@ -1,4 +1,5 @@
 import { Packr, UnpackrStream } from 'msgpackr';
+import { ARG_NAMES, packableBatch, type InferenceInputs } from './token-ids.js';
 
 // Plain maps with string keys, no msgpackr records: what a C++ peer expects.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
@@ -37,14 +38,17 @@ export interface ErrorFrame {
 export type ResponseFrame = ResultFrame | StatsFrame | AckFrame | ErrorFrame;
 export type Frame = LoadedFrame | ResponseFrame;
 
-export type RequestBody = { tokens: number[][] } | { control: number };
+export type RequestBody = InferenceInputs | { control: number };
 export type Request = RequestBody & { request_id: string };
 
 export const CONTROL_CLEAR_CACHE = 0;
 export const CONTROL_PROCESS_STATS = 1;
 
 export function encodeRequest(request: Request): Buffer {
-  return packr.pack(request);
+  if (!('tokens' in request)) return packr.pack(request);
+  const packable: Record<string, unknown> = { ...request, tokens: packableBatch(request.tokens) };
+  for (const name of ARG_NAMES) if (request[name]) packable[name] = packableBatch(request[name]);
+  return packr.pack(packable);
 }
 
 /** Turns the native process's stdout bytes into frames; errors on bytes that are not MessagePack. */
