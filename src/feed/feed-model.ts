@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
@@ -15,6 +14,8 @@ import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import type { LoadedFrame } from '../native/protocol.js';
+import { resolveCommand } from '../native/command-path.js';
+import { nativeEnvironment } from '../native/native-env.js';
 import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
@@ -60,11 +61,11 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   requireSameModel(meta, modelId);
   requireReady(meta);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
-  await requireExecutable(ctx.config.deploy.command);
+  const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env).PATH);
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const native = spawnNative(ctx, modelId);
+  const native = spawnNative(ctx, command, modelId);
   logEvent(
     logger,
     { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! },
@@ -124,9 +125,9 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   }
 }
 
-function spawnNative(ctx: FeedContext, modelId: string): NativeProcess {
+function spawnNative(ctx: FeedContext, command: string, modelId: string): NativeProcess {
   return new NativeProcess({
-    command: ctx.config.deploy.command,
+    command,
     args: ctx.config.deploy.args,
     env: ctx.config.deploy.env,
     logger: ctx.logger.child({ feeder: { model_id: modelId } }),
@@ -202,14 +203,6 @@ function requireReady(meta: ModelMeta): void {
       ? "its upload has not finished: run 'feeder upload --resume'"
       : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete (a delete that was interrupted stays so until then)`;
   throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
-}
-
-async function requireExecutable(command: string): Promise<void> {
-  await access(command, constants.X_OK).catch((error: NodeJS.ErrnoException) => {
-    throw new NativeProcessError(
-      `the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`,
-    );
-  });
 }
 
 /**

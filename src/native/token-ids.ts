@@ -83,9 +83,13 @@ export function batchToJson(batch: TokenBatch): Array<Array<number | string>> {
  * which a process reading integers refuses, but a BigInt as a 64-bit integer.
  */
 export function packableBatch(batch: TokenBatch): TokenBatch {
-  return batch.some((row) => row.some((id) => typeof id === 'number' && id > U32_MAX))
-    ? batch.map((row) => row.map((id) => (typeof id === 'number' && id > U32_MAX ? BigInt(id) : id)))
-    : batch;
+  // Not a batch at all: sent as it is, for the process to refuse (tests of its error frames do).
+  if (!Array.isArray(batch) || !batch.every((row) => Array.isArray(row))) return batch;
+  return batch.some((row) => row.some(isWide)) ? batch.map((row) => row.map((id) => (isWide(id) ? BigInt(id) : id))) : batch;
+}
+
+function isWide(id: TokenId): id is number {
+  return typeof id === 'number' && id > U32_MAX && Number.isInteger(id);
 }
 
 function requireSameShape(arg: TokenBatch, tokens: TokenBatch, name: string): void {
