@@ -61,7 +61,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   requireSameModel(meta, modelId);
   requireReady(meta);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
-  const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env).PATH);
+  const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env, ctx.config.deploy.header).PATH);
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -130,6 +130,7 @@ function spawnNative(ctx: FeedContext, command: string, modelId: string): Native
     command,
     args: ctx.config.deploy.args,
     env: ctx.config.deploy.env,
+    header: ctx.config.deploy.header,
     logger: ctx.logger.child({ feeder: { model_id: modelId } }),
     killGraceMs: ctx.config.daemon.stopGraceMs,
     modelId,
@@ -210,7 +211,13 @@ function requireReady(meta: ModelMeta): void {
  * document. A mismatch is an IntegrityError: loading the same bytes again cannot cure it.
  */
 function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
-  if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
+  if (!Number.isSafeInteger(loaded.bytes) || typeof loaded.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(loaded.sha256)) {
+    throw new NativeProcessError(
+      `the native process (pid ${native.pid}) sent a loaded report that breaks the protocol (bytes: a whole number, sha256: 64 hex digits; see docs/native-protocol.md): ${JSON.stringify(loaded).slice(0, 160)}`,
+    );
+  }
+  // Either hex case is the same digest (docs/native-protocol.md); the meta document holds lowercase.
+  if (loaded.bytes === meta.total_length && loaded.sha256.toLowerCase() === meta.sha256?.toLowerCase()) return;
   throw new IntegrityError(
     `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
       `loading it again cannot cure that: run 'feeder models verify ${meta.model_id}' to check the stored model; if it is intact, the native process (deploy.command) misreads or misreports what it receives`,

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
+import type { HeaderKind } from '../config/config.js';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { nativeEnvironment } from './native-env.js';
@@ -29,6 +30,8 @@ export interface StartOptions {
   args: string[];
   /** `deploy.env`: what the process gets besides the platform set; none of the daemon's other variables reach it. */
   env?: Readonly<Record<string, string>>;
+  /** The size header's width (`deploy.header`), passed to the process as FEEDER_HEADER. */
+  header: HeaderKind;
   /** Already bound to the model id; the pid is added here. */
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
@@ -92,7 +95,7 @@ export class NativeProcess {
     this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#modelId = options.modelId;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#subprocess = spawn(options.command, options.args, nativeEnvironment(options.env ?? {}));
+    this.#subprocess = spawn(options.command, options.args, nativeEnvironment(options.env ?? {}, options.header));
     this.pid = this.#subprocess.pid ?? -1;
     this.#group = new ProcessGroup(this.pid);
     // 'exit' comes as the process is reaped, even while a helper still holds its stdout open.

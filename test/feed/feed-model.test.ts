@@ -77,6 +77,13 @@ describe('feedModel streams a stored model into the real native stub', () => {
     await result!.native.stop();
   });
 
+  it('whose loaded report may give the SHA-256 in uppercase hex', async () => {
+    const { result, error } = await deploy({ modelId: model.modelId }, stub('--upper-sha'));
+    expect(error).toBeNull();
+    expect(result!.loaded.sha256).toMatch(/^[0-9A-F]{64}$/);
+    await result!.native.stop();
+  });
+
   it('given deploy.command as a bare program name, looked up on the PATH the process gets', async () => {
     // A name of its own, in a folder of its own: nothing of that name in the working directory.
     const bin = await tempDir();

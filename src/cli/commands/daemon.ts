@@ -105,10 +105,7 @@ export const inferCommand: CommandModule<GlobalArgs, InferArgs> = {
       .option('arg-3', { type: 'string', describe: 'arg_3, the same way' })
       .option('json', { type: 'boolean', default: false })
       .example('$0 infer my-model --tokens 101,2023,102', 'one row of token ids')
-      .example(
-        '$0 infer my-model --tokens 1,2,3 --tokens 4,5,6 --arg-1 1,1,1 --arg-1 1,1,0',
-        'two rows, with arg_1 of the same shape',
-      ),
+      .example('$0 infer my-model --tokens 1,2,3 --tokens 4,5,6 --arg-1 1,1,1 --arg-1 1,1,0', 'two rows, with arg_1 of the same shape'),
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const request = inferenceBody(args);
