@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
+import { controlCommand, inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
 import { deployCommand } from './commands/deploy.js';
 import { modelsCommand } from './commands/models.js';
 import { STDIN_ARG, uploadCommand } from './commands/upload.js';
@@ -18,6 +18,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command(undeployCommand)
     .command(statusCommand)
     .command(inferCommand)
+    .command(controlCommand)
     .demandCommand(1, 'name a command; feeder --help lists them')
     .strict()
     .recommendCommands()

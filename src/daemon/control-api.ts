@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError, ListenError } from '../errors.js';
+import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
@@ -28,7 +29,7 @@ const MAX_WAIT_MS = 10 * 60_000;
 /**
  * The daemon's control API:
  *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
- *   POST /deployments/<id>/infer
+ *   POST /deployments/<id>/infer, POST /deployments/<id>/control
  */
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = buildRoutes(deployments);
@@ -98,6 +99,7 @@ function buildRoutes(deployments: Deployments): Route[] {
       },
     },
     { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: async (q, r, id) => infer(deployments, q, r, id) } },
+    { pattern: /^\/deployments\/([^/]+)\/control$/, methods: { POST: async (q, r, id) => control(deployments, q, r, id) } },
   ];
 }
 
@@ -131,6 +133,18 @@ async function infer(deployments: Deployments, request: IncomingMessage, respons
   const deployment = deployments.require(modelId);
   const inputs = parseInferenceInputs(asObject(await readJsonBody(request)));
   sendJson(response, 200, await deployment.infer(inputs));
+}
+
+/** POST /deployments/<id>/control {control: 0|1}: the process's answer, as for an inference. */
+async function control(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const deployment = deployments.require(modelId);
+  const { control: code } = asObject(await readJsonBody(request));
+  if (code !== CONTROL_CLEAR_CACHE && code !== CONTROL_PROCESS_STATS) {
+    throw new InvalidArgumentError(
+      `control must be ${CONTROL_CLEAR_CACHE} (clear the cache) or ${CONTROL_PROCESS_STATS} (process stats), e.g. {"control": 1}; got ${JSON.stringify(code)}`,
+    );
+  }
+  sendJson(response, 200, await deployment.control(code));
 }
 
 function asObject(value: unknown): Record<string, unknown> {

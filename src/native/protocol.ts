@@ -43,6 +43,9 @@ export type Request = RequestBody & { request_id: string };
 
 export const CONTROL_CLEAR_CACHE = 0;
 export const CONTROL_PROCESS_STATS = 1;
+export type ControlCode = typeof CONTROL_CLEAR_CACHE | typeof CONTROL_PROCESS_STATS;
+/** The control codes by the names the CLI gives them. */
+export const CONTROL_NAMES: Record<string, ControlCode> = { 'clear-cache': CONTROL_CLEAR_CACHE, stats: CONTROL_PROCESS_STATS };
 
 export function encodeRequest(request: Request): Buffer {
   if (!('tokens' in request)) return packr.pack(request);

@@ -68,3 +68,129 @@ describe('inference through the daemon, with the whole range of token ids', () =
     }
   });
 });
+
+describe('arg_1..arg_3 and control requests through the daemon', () => {
+  let daemon: RunningDaemon;
+  let model: { modelId: string; bytes: Buffer };
+  const post = async (path: string, body: unknown) => {
+    const answer = await fetch(`http://${daemon.listen}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: answer.status, body: (await answer.json()) as Record<string, any> };
+  };
+  beforeAll(async () => {
+    model = await storedModel(50_021);
+    daemon = await startDaemon();
+    const deployed = await daemon.cli(['deploy', model.modelId]);
+    expect(deployed.exitCode, deployed.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it('passes arg_1..arg_3 to the process, which sees them (the stub answers each beside the model byte)', async () => {
+    const tokens = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
+    const body = {
+      tokens,
+      arg_1: [
+        [1, 1, 1],
+        [1, 1, 0],
+      ],
+      arg_3: [
+        [7, 8, '18446744073709551615'],
+        [0, 0, 0],
+      ],
+    };
+    const answer = await post(`/deployments/${model.modelId}/infer`, body);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body.result.inference).toEqual(
+      tokens.map((row, b) => row.map((t, i) => [valueOf(model.bytes, BigInt(t)), body.arg_1[b]![i], Number(body.arg_3[b]![i])])),
+    );
+  });
+
+  it('passes them from the CLI: --arg-N once per row, like --tokens', async () => {
+    const cli = await daemon.cli([
+      'infer',
+      model.modelId,
+      '--tokens',
+      '10,11',
+      '--tokens',
+      '12,13',
+      '--arg-2',
+      '0,1',
+      '--arg-2',
+      '1,0',
+      '--json',
+    ]);
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout).result.inference).toEqual([
+      [
+        [valueOf(model.bytes, 10n), 0],
+        [valueOf(model.bytes, 11n), 1],
+      ],
+      [
+        [valueOf(model.bytes, 12n), 1],
+        [valueOf(model.bytes, 13n), 0],
+      ],
+    ]);
+  });
+
+  it('refuses an argument whose shape is not that of tokens, naming it and the row', async () => {
+    const rows = await post(`/deployments/${model.modelId}/infer`, {
+      tokens: [[1, 2]],
+      arg_1: [
+        [1, 1],
+        [1, 1],
+      ],
+    });
+    expect(rows.status).toBe(400);
+    expect(rows.body.error.message).toMatch(/arg_1 must have the shape of tokens: 1 rows; it has 2/);
+    const length = await post(`/deployments/${model.modelId}/infer`, {
+      tokens: [
+        [1, 2],
+        [3, 4],
+      ],
+      arg_2: [[1, 1], [1]],
+    });
+    expect(length.status).toBe(400);
+    expect(length.body.error.message).toMatch(/arg_2\[1\] has 1 ids where tokens\[1\] has 2/);
+    const value = await post(`/deployments/${model.modelId}/infer`, { tokens: [[1]], arg_3: [[-1]] });
+    expect(value.status).toBe(400);
+    expect(value.body.error.message).toMatch(/arg_3\[0\]\[0\] must be a whole number/);
+    const cli = await daemon.cli(['infer', model.modelId, '--tokens', '1,2', '--arg-1', '1']);
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toMatch(/arg_1\[0\] has 1 ids where tokens\[0\] has 2.*FEEDER_ERR_INVALID_ARGUMENT/);
+  });
+
+  it('answers control 1 with the process stats and control 0 with an ack, through the API and the CLI', async () => {
+    const stats = await post(`/deployments/${model.modelId}/control`, { control: 1 });
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({ type: 'stats', stats: { memory_rss: expect.any(Number), memory_max_rss: expect.any(Number) } });
+    expect(stats.body.stats.memory_rss).toBeGreaterThan(model.bytes.length);
+    expect((await post(`/deployments/${model.modelId}/control`, { control: 0 })).body).toMatchObject({ type: 'ack' });
+    const cli = await daemon.cli(['control', model.modelId, 'stats']);
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^memory_rss [\d.]+ [KMG]iB, memory_max_rss [\d.]+ [KMG]iB$/);
+    const ack = await daemon.cli(['control', model.modelId, 'clear-cache', '--json']);
+    expect(ack.exitCode, ack.stderr).toBe(0);
+    expect(JSON.parse(ack.stdout)).toMatchObject({ type: 'ack', request_id: expect.any(String) });
+    const status = JSON.parse((await daemon.cli(['status', model.modelId, '--json'])).stdout);
+    expect(status.inference_count, 'control requests are no inferences').toBe(0);
+  });
+
+  it('refuses a control code other than 0 and 1, and control on a model not deployed', async () => {
+    const bad = await post(`/deployments/${model.modelId}/control`, { control: 2 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/control must be 0 \(clear the cache\) or 1 \(process stats\)/);
+    const missing = await post('/deployments/nobody-here/control', { control: 1 });
+    expect(missing.status).toBe(404);
+    const cli = await daemon.cli(['control', model.modelId, 'reboot']);
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toMatch(/Invalid values/);
+  });
+});

@@ -108,8 +108,6 @@ describe('the stub and FEEDER_HEADER', () => {
   it('refuses a FEEDER_HEADER that is neither u32 nor u64 with a usage error naming it', async () => {
     const result = await run([], { FEEDER_HEADER: 'u128' }, u32);
     expect(result.exitCode).toBe(2);
-    expect(Buffer.from(result.stderr).toString()).toMatch(
-      /^native-stub: bad value for FEEDER_HEADER: 'u128' \(must be u32 or u64\)/,
-    );
+    expect(Buffer.from(result.stderr).toString()).toMatch(/^native-stub: bad value for FEEDER_HEADER: 'u128' \(must be u32 or u64\)/);
   });
 });

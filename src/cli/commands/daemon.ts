@@ -4,6 +4,8 @@ import type { DeploymentStatus } from '../../daemon/status.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
+import { formatBytes } from '../../config/units.js';
+import { CONTROL_NAMES } from '../../native/protocol.js';
 import { ARG_NAMES, batchToJson } from '../../native/token-ids.js';
 import { describeStatus, parseTokenRows } from '../format.js';
 
@@ -138,4 +140,43 @@ function inferenceBody(args: InferArgs): Record<string, unknown> {
     if (rows !== undefined) body[name] = batchToJson(parseTokenRows(rows, `--arg-${i + 1}`));
   });
   return body;
+}
+
+type Answer = { type: string; error?: { error: string } } & Record<string, unknown>;
+
+export const controlCommand: CommandModule<GlobalArgs, IdArgs & { request: string }> = {
+  command: 'control <id> <request>',
+  describe: "Send a control request to a started deployment's native process: stats (memory) or clear-cache",
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', demandOption: true })
+      .positional('request', {
+        choices: Object.keys(CONTROL_NAMES),
+        demandOption: true,
+        describe: 'stats (control 1) or clear-cache (control 0)',
+      })
+      .option('json', { type: 'boolean', default: false })
+      .example('$0 control my-model stats', "the native process's memory_rss and memory_max_rss"),
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const { body } = await callDaemon<Answer>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/control`, {
+        signal: ctx.signal,
+        body: { control: CONTROL_NAMES[args.request] },
+        wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
+      });
+      if (body.type === 'error') {
+        process.exitCode = 1;
+        process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);
+      }
+      if (args.json) return printJson(body);
+      if (body.type === 'stats') process.stdout.write(`${describeStats(body.stats)}\n`);
+      else if (body.type !== 'error') process.stdout.write(`${args.request}: ${body.type}\n`);
+    }),
+};
+
+function describeStats(stats: unknown): string {
+  if (typeof stats !== 'object' || stats === null) return `stats: ${JSON.stringify(stats)}`;
+  return Object.entries(stats)
+    .map(([name, value]) => `${name} ${typeof value === 'number' && /memory/.test(name) ? formatBytes(value) : JSON.stringify(value)}`)
+    .join(', ');
 }
