@@ -92,8 +92,8 @@ describe('feeder native check', () => {
   it('says what failed on its text output, and exits 1', async () => {
     const result = await feeder(['native', 'check', '--grace', '2s', '--', STUB, '--wrong-sha']);
     expect(result.exitCode).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL  loaded report: sha256 is/m);
-    expect(result.stdout).toMatch(/^SKIP  request id echoed: not run: 'loaded report' failed$/m);
+    expect(result.stdout).toMatch(/^FAIL {2}loaded report: sha256 is/m);
+    expect(result.stdout).toMatch(/^SKIP {2}request id echoed: not run: 'loaded report' failed$/m);
   });
 
   it('wants a command, and one it can find', async () => {

@@ -86,6 +86,6 @@ async function readModel(path: string): Promise<Buffer> {
 export const nativeCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'native <command>',
   describe: 'Native processes: check one against the protocol',
-  builder: (yargs: Argv<GlobalArgs>) => yargs.command(checkCommand).demandCommand(1, 'name a subcommand: check') as never,
+  builder: (yargs: Argv<GlobalArgs>) => yargs.command(checkCommand).demandCommand(1, 'name a subcommand: check'),
   handler: () => {},
 };
