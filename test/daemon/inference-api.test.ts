@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/config/paths.js';
 import { storedModel } from '../support/deploy.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 
@@ -192,5 +194,42 @@ describe('arg_1..arg_3 and control requests through the daemon', () => {
     const cli = await daemon.cli(['control', model.modelId, 'reboot']);
     expect(cli.exitCode).toBe(2);
     expect(cli.stderr).toMatch(/Invalid values/);
+  });
+});
+
+describe('a native process named by a bare program name, answering out of request order', () => {
+  let daemon: RunningDaemon;
+  let model: { modelId: string; bytes: Buffer };
+  beforeAll(async () => {
+    model = await storedModel(10_007);
+    const script = join(packageRoot(), 'test', 'fixtures', 'native', 'js-native.mjs');
+    daemon = await startDaemon({ config: { deploy: { command: 'node', args: [script, '--reverse'] } } });
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it('is deployed from deploy.command "node", found on PATH, and each answer goes to its own request', async () => {
+    const deployed = await daemon.cli(['deploy', model.modelId]);
+    expect(deployed.exitCode, deployed.stderr).toBe(0);
+    // Sent at once, so that the daemon writes them in one go and the process answers them reversed.
+    const tokens = Array.from({ length: 40 }, (_, i) => 1000 + i);
+    const answers = await Promise.all(
+      tokens.map(async (t) => {
+        const answer = await fetch(`http://${daemon.listen}/deployments/${model.modelId}/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ tokens: [[t]] }),
+        });
+        return ((await answer.json()) as Record<string, any>).result?.inference;
+      }),
+    );
+    expect(answers).toEqual(tokens.map((t) => [[[t]]]));
+    await daemon.waitForLog(
+      (l) => l.event?.action === 'native-log' && /answering \d+ requests in reverse order/.test(JSON.stringify(l)),
+      5000,
+    );
+    const status = JSON.parse((await daemon.cli(['status', model.modelId, '--json'])).stdout);
+    expect(status).toMatchObject({ state: 'started', restarts: 0, inference_count: tokens.length, error_count: 0 });
   });
 });

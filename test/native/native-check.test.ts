@@ -12,6 +12,7 @@ const CASES = [
   'batch of rows',
   'large token ids',
   'arguments',
+  'pipelined requests',
   'extra keys ignored',
   'malformed request',
   'control 1 (stats)',
@@ -44,7 +45,7 @@ describe('feeder native check', () => {
     const text = await feeder(['native', 'check', '--', STUB]);
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout.split('\n').filter((l) => l.startsWith('ok    '))).toHaveLength(CASES.length);
-    expect(text.stdout).toMatch(/all 14 cases passed$/);
+    expect(text.stdout).toMatch(/all 15 cases passed$/);
   });
 
   it('passes the stub with a u64 header, which it learns from FEEDER_HEADER alone', async () => {

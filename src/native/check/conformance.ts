@@ -109,6 +109,13 @@ class Run {
       const answer = await answers.ask({ request_id: 'check-args', tokens: [[1, 2, 3]], arg_1: [[1, 1, 1]], arg_2: [[0, 0, 0]] });
       return expectAnswer(answer, 'check-args', 'arg_1 and arg_2 of the shape of tokens');
     });
+    await this.case('pipelined requests', async () => {
+      // Written in one go: the answers may come in any order, and each must carry its own id.
+      const ids = ['check-pipe-1', 'check-pipe-2', 'check-pipe-3'];
+      harness.write(Buffer.concat(ids.map((id, i) => packFrame({ request_id: id, tokens: [[i + 1, i + 2]] }))));
+      for (const id of ids) expectResult(await answers.for(id, `request '${id}' (of three written at once)`), id, 1);
+      return 'three written at once, each answered';
+    });
     await this.case('extra keys ignored', async () => {
       const answer = await answers.ask({ request_id: 'check-extra', tokens: [[1, 2, 3]], x_feeder_check: { ignore: 'me' } });
       return expectResult(answer, 'check-extra', 1);
