@@ -11,10 +11,13 @@ export interface LoadedFrame {
   ms: number;
 }
 
+/** A model's output tensor as nested arrays of numbers with its shape; the first dimension is the batch. */
+export type NestedNumbers = number | NestedNumbers[];
+
 export interface ResultFrame {
   type: 'result';
   request_id: string;
-  result: { inference: number[][][] };
+  result: { inference: NestedNumbers[] };
   time_ms: number;
 }
 

@@ -111,7 +111,7 @@ export const inferCommand: CommandModule<GlobalArgs, InferArgs> = {
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const request = inferenceBody(args);
-      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(
+      const { body } = await callDaemon<{ type: string; result?: { inference: unknown[] }; error?: { error: string } }>(
         ctx.config,
         'POST',
         `/deployments/${encodeURIComponent(args.id)}/infer`,
