@@ -21,6 +21,15 @@ export default tseslint.config(
     },
   },
   {
+    // Native processes written in plain JavaScript, as a platform team might: no types to check.
+    files: ['test/fixtures/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { project: false, projectService: false, program: null },
+      globals: { process: 'readonly', Buffer: 'readonly', setInterval: 'readonly' },
+    },
+  },
+  {
     // Tests read JSON answers of the real daemon and node: `any` is what they are until asserted.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -3,6 +3,7 @@
 // MessagePack requests, with fault switches for testing a daemon against it.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <exception>
@@ -50,6 +51,7 @@ void announce(const Model& m, const Options& opts) {
   uint64_t bytes = m.received;
   if (opts.wrong_sha) log_warn("simulated wrong sha256 in the loaded frame");
   if (opts.wrong_sha) sha = corrupt_sha(sha);
+  if (opts.upper_sha) for (char& c : sha) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (opts.wrong_bytes) log_warn("simulated wrong byte count in the loaded frame");
   if (opts.wrong_bytes) bytes += 1;
   send(encode_loaded(bytes, sha, m.ms));

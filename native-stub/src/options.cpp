@@ -15,7 +15,8 @@ const char kUsage[] =
     "Stands in for Elastic's pytorch_inference in tests.\n"
     "\n"
     "flags:\n"
-    "  --header u32|u64           size header width, big-endian (default u32)\n"
+    "  --header u32|u64           size header width, big-endian (default: the\n"
+    "                             FEEDER_HEADER environment variable, else u32)\n"
     "  --crash-after-bytes N      abort() after receiving N model bytes\n"
     "  --exit-after-bytes N       _exit(--exit-code) after receiving N model bytes\n"
     "  --exit-code C              exit code for --exit-after-bytes (default 1);\n"
@@ -28,6 +29,7 @@ const char kUsage[] =
     "  --garbage                  send ~64 invalid msgpack bytes instead of the loaded frame\n"
     "  --wrong-sha                report a wrong sha256 in the loaded frame\n"
     "  --wrong-bytes              report bytes + 1 in the loaded frame\n"
+    "  --upper-sha                report the (right) sha256 in uppercase hex\n"
     "  --discard                  hash and count model bytes but do not keep them\n"
     "  --ignore-sigterm           ignore SIGTERM (only SIGKILL stops it)\n"
     "  --spawn-helper             fork a sleeping child that only a signal to the\n"
@@ -61,17 +63,17 @@ uint64_t parse_ranged(const std::string& flag, const std::string& text, uint64_t
   return v;
 }
 
-HeaderKind parse_header(const std::string& text) {
+HeaderKind parse_header(const std::string& source, const std::string& text) {
   if (text == "u32") return HeaderKind::U32;
   if (text == "u64") return HeaderKind::U64;
-  usage_error("bad value for --header: '" + text + "' (must be u32 or u64)");
+  usage_error("bad value for " + source + ": '" + text + "' (must be u32 or u64)");
 }
 
 const char* const kValueFlags[] = {"--header",    "--crash-after-bytes", "--exit-after-bytes",
                                    "--exit-code", "--read-rate",         "--read-block",
                                    "--answer-delay-ms"};
 const char* const kSwitchFlags[] = {"--hang",      "--hang-after-load", "--garbage",
-                                    "--wrong-sha", "--wrong-bytes",     "--discard",
+                                    "--wrong-sha", "--wrong-bytes", "--upper-sha",     "--discard",
                                     "--ignore-sigterm", "--spawn-helper"};
 
 template <size_t N>
@@ -83,7 +85,8 @@ bool is_one_of(const std::string& name, const char* const (&flags)[N]) {
 }
 
 void set_value(Options& o, const std::string& flag, const std::string& v) {
-  if (flag == "--header") o.header = parse_header(v);
+  if (flag == "--header") o.header = parse_header(flag, v);
+  if (flag == "--header") o.header_source = flag;
   if (flag == "--crash-after-bytes") o.crash_after_bytes = parse_u64(flag, v);
   if (flag == "--exit-after-bytes") o.exit_after_bytes = parse_u64(flag, v);
   if (flag == "--exit-code") o.exit_code = static_cast<int>(parse_ranged(flag, v, 0, 255));
@@ -98,6 +101,7 @@ void set_switch(Options& o, const std::string& flag) {
   if (flag == "--garbage") o.garbage = true;
   if (flag == "--wrong-sha") o.wrong_sha = true;
   if (flag == "--wrong-bytes") o.wrong_bytes = true;
+  if (flag == "--upper-sha") o.upper_sha = true;
   if (flag == "--discard") o.discard = true;
   if (flag == "--ignore-sigterm") o.ignore_sigterm = true;
   if (flag == "--spawn-helper") o.spawn_helper = true;
@@ -143,11 +147,17 @@ const char* header_name(HeaderKind kind) { return kind == HeaderKind::U64 ? "u64
 Options parse_options(int argc, char** argv) {
   Options opts;
   for (int i = 1; i < argc;) i = apply_arg(opts, argc, argv, i);
+  // The daemon names the width it writes (docs/native-protocol.md); the flag, when given, wins.
+  const char* env_header = std::getenv("FEEDER_HEADER");
+  if (opts.header_source == "default" && env_header != nullptr) {
+    opts.header = parse_header("FEEDER_HEADER", env_header);
+    opts.header_source = "FEEDER_HEADER";
+  }
   return opts;
 }
 
 std::string describe(const Options& o) {
-  std::string s = std::string("header=") + header_name(o.header);
+  std::string s = std::string("header=") + header_name(o.header) + " (" + o.header_source + ")";
   s += " read_block=" + std::to_string(o.read_block);
   s += " read_rate=" + opt_text(o.read_rate);
   s += " answer_delay_ms=" + std::to_string(o.answer_delay_ms);
@@ -157,7 +167,7 @@ std::string describe(const Options& o) {
   const std::pair<const char*, bool> bools[] = {
       {"hang", o.hang},           {"hang_after_load", o.hang_after_load},
       {"garbage", o.garbage},     {"wrong_sha", o.wrong_sha},
-      {"wrong_bytes", o.wrong_bytes}, {"discard", o.discard},
+      {"wrong_bytes", o.wrong_bytes}, {"upper_sha", o.upper_sha}, {"discard", o.discard},
       {"ignore_sigterm", o.ignore_sigterm}, {"spawn_helper", o.spawn_helper},
   };
   for (const auto& [name, on] : bools) s += std::string(" ") + name + "=" + (on ? "true" : "false");

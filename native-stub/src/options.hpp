@@ -12,6 +12,8 @@ enum class HeaderKind { U32, U64 };
 
 struct Options {
   HeaderKind header = HeaderKind::U32;
+  // Where the width came from: "--header", "FEEDER_HEADER" (the daemon sets it), or "default".
+  std::string header_source = "default";
   std::optional<uint64_t> crash_after_bytes;
   std::optional<uint64_t> exit_after_bytes;
   std::optional<int> exit_code;
@@ -23,6 +25,7 @@ struct Options {
   bool garbage = false;
   bool wrong_sha = false;
   bool wrong_bytes = false;
+  bool upper_sha = false;  // a valid report in the other hex case: the daemon must take either
   bool discard = false;
   bool ignore_sigterm = false;
   bool spawn_helper = false;  // a child in the stub's process group, for group-kill tests

@@ -19,7 +19,11 @@ struct Fields {
   std::string request_id;
   const msgpack::object* tokens = nullptr;
   const msgpack::object* control = nullptr;
+  // arg_1..arg_3 as given (nullptr when absent), in order.
+  const msgpack::object* args[3] = {nullptr, nullptr, nullptr};
 };
+
+const char* const kArgNames[3] = {"arg_1", "arg_2", "arg_3"};
 
 void pack_str(Packer& pk, const std::string& s) { pk.pack(s); }
 
@@ -80,6 +84,9 @@ Fields read_fields(const msgpack::object& req, std::string& id_for_errors) {
     if (key == "request_id") id = &kv.val;
     if (key == "tokens") f.tokens = &kv.val;
     if (key == "control") f.control = &kv.val;
+    for (int a = 0; a < 3; ++a) {
+      if (key == kArgNames[a]) f.args[a] = &kv.val;
+    }
   }
   if (id == nullptr) throw RequestError("missing request_id");
   if (id->type != msgpack::type::STR) throw RequestError("request_id is not a string" + got(*id));
@@ -90,13 +97,13 @@ Fields read_fields(const msgpack::object& req, std::string& id_for_errors) {
   return f;
 }
 
-void check_tokens(const msgpack::object& tokens) {
+void check_tokens(const msgpack::object& tokens, const std::string& name = "tokens") {
   if (tokens.type != msgpack::type::ARRAY) {
-    throw RequestError("tokens is not an array" + got(tokens));
+    throw RequestError(name + " is not an array" + got(tokens));
   }
   for (uint32_t b = 0; b < tokens.via.array.size; ++b) {
     const msgpack::object& row = tokens.via.array.ptr[b];
-    std::string where = "tokens[" + std::to_string(b) + "]";
+    std::string where = name + "[" + std::to_string(b) + "]";
     if (row.type != msgpack::type::ARRAY) throw RequestError(where + " is not an array" + got(row));
     for (uint32_t i = 0; i < row.via.array.size; ++i) {
       const msgpack::object& t = row.via.array.ptr[i];
@@ -109,16 +116,39 @@ void check_tokens(const msgpack::object& tokens) {
   }
 }
 
+// An argument has the shape of tokens: same rows, same lengths.
+void check_arg(const msgpack::object& arg, const msgpack::object& tokens, const std::string& name) {
+  check_tokens(arg, name);
+  const msgpack::object_array& rows = tokens.via.array;
+  if (arg.via.array.size != rows.size) {
+    throw RequestError(name + " has " + std::to_string(arg.via.array.size) + " rows, tokens " +
+                       std::to_string(rows.size));
+  }
+  for (uint32_t b = 0; b < rows.size; ++b) {
+    if (arg.via.array.ptr[b].via.array.size != rows.ptr[b].via.array.size) {
+      throw RequestError(name + "[" + std::to_string(b) + "] is not as long as tokens[" +
+                         std::to_string(b) + "]");
+    }
+  }
+}
+
 void check_model(const Model& model) {
   if (model.discarded) throw RequestError("model discarded (--discard)");
   if (model.size == 0) throw RequestError("no model loaded (model size is 0)");
 }
 
-// inference[b][i] = [model[t mod size] / 255.0]: a test can recover every
-// model byte from the answer and prove it arrived in place.
+// inference[b][i] = [model[t mod size] / 255.0, arg_1[b][i], ...]: a test can
+// recover every model byte from the answer and prove it arrived in place,
+// and see each argument it passed.
 msgpack::sbuffer answer_inference(const Fields& f, const Model& model) {
   const auto start = std::chrono::steady_clock::now();
   check_tokens(*f.tokens);
+  std::vector<const msgpack::object*> args;
+  for (int a = 0; a < 3; ++a) {
+    if (f.args[a] == nullptr) continue;
+    check_arg(*f.args[a], *f.tokens, kArgNames[a]);
+    args.push_back(f.args[a]);
+  }
   check_model(model);
   msgpack::sbuffer buf;
   Packer pk(buf);
@@ -133,8 +163,11 @@ msgpack::sbuffer answer_inference(const Fields& f, const Model& model) {
     pk.pack_array(row.size);
     for (uint32_t i = 0; i < row.size; ++i) {
       uint64_t t = row.ptr[i].via.u64;
-      pk.pack_array(1);
+      pk.pack_array(static_cast<uint32_t>(1 + args.size()));
       pk.pack_double(static_cast<double>(model.bytes[t % model.size]) / 255.0);
+      for (const msgpack::object* arg : args) {
+        pk.pack_double(static_cast<double>(arg->via.array.ptr[b].via.array.ptr[i].via.u64));
+      }
     }
   }
   pack_str(pk, "time_ms");

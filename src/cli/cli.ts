@@ -1,7 +1,8 @@
 import yargs, { type Argv } from 'yargs';
-import { inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
+import { controlCommand, inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
 import { deployCommand } from './commands/deploy.js';
 import { modelsCommand } from './commands/models.js';
+import { nativeCommand } from './commands/native.js';
 import { STDIN_ARG, uploadCommand } from './commands/upload.js';
 import type { GlobalArgs } from './context.js';
 import { globalOptions } from './global-options.js';
@@ -18,6 +19,8 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command(undeployCommand)
     .command(statusCommand)
     .command(inferCommand)
+    .command(controlCommand)
+    .command(nativeCommand)
     .demandCommand(1, 'name a command; feeder --help lists them')
     .strict()
     .recommendCommands()

@@ -1,14 +1,14 @@
 import { formatBytes } from '../config/units.js';
 import type { DeploymentStatus } from '../daemon/status.js';
 import { InvalidArgumentError } from '../errors.js';
+import { MAX_ROWS, parseTokenList, type TokenBatch } from '../native/token-ids.js';
 import type { StrayRemoval, VerifyReport } from '../store/verify.js';
 
-export function parseTokens(text: string): number[] {
-  const tokens = text.split(',').map((t) => t.trim());
-  if (tokens.length === 0 || tokens.some((t) => !/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))) {
-    throw new InvalidArgumentError(`--tokens must be comma-separated non-negative whole numbers, e.g. 1,2,3; got '${text}'`);
-  }
-  return tokens.map(Number);
+/** A flag given once or repeated: one row of ids per occurrence. */
+export function parseTokenRows(value: string | string[], flag: string): TokenBatch {
+  const rows = Array.isArray(value) ? value : [value];
+  if (rows.length > MAX_ROWS) throw new InvalidArgumentError(`${flag} may be given at most ${MAX_ROWS} times (one row each)`);
+  return rows.map((row) => parseTokenList(row, flag));
 }
 
 export function describeStatus(s: DeploymentStatus): string {

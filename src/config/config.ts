@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
+import { PROTOCOL_ENV } from '../native/native-env.js';
 import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../store/codec/codec.js';
 import { defaultNativeCommand } from './paths.js';
 import { resolveSecret } from './secret-file.js';
@@ -292,6 +293,10 @@ function requireEnvironment(value: unknown, what: string): Record<string, string
       throw new InvalidArgumentError(`${what}.${name} must be a string; got ${JSON.stringify(entry)}${hint}`);
     }
     if (entry.includes('\0')) throw new InvalidArgumentError(`${what}.${name} must not contain a NUL byte`);
+    if ((PROTOCOL_ENV as readonly string[]).includes(name))
+      throw new InvalidArgumentError(
+        `${what}.${name} is set by the daemon itself (the protocol version, and the size header's width from deploy.header); remove it from ${what}, and set deploy.header to change the width`,
+      );
   }
   return { ...(value as Record<string, string>) };
 }

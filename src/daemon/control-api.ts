@@ -2,6 +2,8 @@ import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
 import { InvalidArgumentError, ListenError } from '../errors.js';
+import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
+import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from './deployments.js';
 import type { DeploymentStatus } from './status.js';
 import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
@@ -27,7 +29,7 @@ const MAX_WAIT_MS = 10 * 60_000;
 /**
  * The daemon's control API:
  *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
- *   POST /deployments/<id>/infer
+ *   POST /deployments/<id>/infer, POST /deployments/<id>/control
  */
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = buildRoutes(deployments);
@@ -97,6 +99,7 @@ function buildRoutes(deployments: Deployments): Route[] {
       },
     },
     { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: async (q, r, id) => infer(deployments, q, r, id) } },
+    { pattern: /^\/deployments\/([^/]+)\/control$/, methods: { POST: async (q, r, id) => control(deployments, q, r, id) } },
   ];
 }
 
@@ -128,28 +131,26 @@ function isUnderWay(status: DeploymentStatus): boolean {
 
 async function infer(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const deployment = deployments.require(modelId);
-  const { tokens } = asObject(await readJsonBody(request));
-  if (!isTokenBatch(tokens)) {
+  const inputs = parseInferenceInputs(asObject(await readJsonBody(request)));
+  sendJson(response, 200, await deployment.infer(inputs));
+}
+
+/** POST /deployments/<id>/control {control: 0|1}: the process's answer, as for an inference. */
+async function control(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const deployment = deployments.require(modelId);
+  const { control: code } = asObject(await readJsonBody(request));
+  if (code !== CONTROL_CLEAR_CACHE && code !== CONTROL_PROCESS_STATS) {
     throw new InvalidArgumentError(
-      'tokens must be a non-empty array of arrays of non-negative whole numbers, e.g. {"tokens": [[1, 2, 3]]}',
+      `control must be ${CONTROL_CLEAR_CACHE} (clear the cache) or ${CONTROL_PROCESS_STATS} (process stats), e.g. {"control": 1}; got ${JSON.stringify(code)}`,
     );
   }
-  sendJson(response, 200, await deployment.infer(tokens));
+  sendJson(response, 200, await deployment.control(code));
 }
 
 function asObject(value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InvalidArgumentError('request body must be a JSON object');
   return value as Record<string, unknown>;
-}
-
-function isTokenBatch(value: unknown): value is number[][] {
-  return (
-    Array.isArray(value) &&
-    value.length > 0 &&
-    value.length <= 1024 &&
-    value.every((row) => Array.isArray(row) && row.length > 0 && row.length <= 8192 && row.every((t) => Number.isSafeInteger(t) && t >= 0))
-  );
 }
 
 /** Listens on loopback or on a Unix socket that only this user can open. */

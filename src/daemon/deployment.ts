@@ -12,7 +12,8 @@ import type { FeedOptions, FeedResult } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { createProgress } from '../log/progress.js';
 import type { NativeExit, NativeProcess } from '../native/native-process.js';
-import type { ResponseFrame } from '../native/protocol.js';
+import type { ControlCode, ResponseFrame } from '../native/protocol.js';
+import type { InferenceInputs } from '../native/token-ids.js';
 import type { ModelMeta } from '../store/meta.js';
 import { InferenceQueue, round, type InferenceLimits } from './inference-queue.js';
 import type { LoadLimiter } from './load-limiter.js';
@@ -109,12 +110,21 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(tokens: number[][]): Promise<ResponseFrame> {
+  async infer(inputs: InferenceInputs): Promise<ResponseFrame> {
+    return this.#inference.run(this.#requireServing().native, inputs);
+  }
+
+  /** A control request (0 clear the cache, 1 process stats): answered by the process, counted as no inference. */
+  async control(control: ControlCode): Promise<ResponseFrame> {
+    return this.#requireServing().native.request({ control }, { timeoutMs: this.deps.inference.timeoutMs });
+  }
+
+  #requireServing(): FeedResult {
     const serving = this.#serving;
     if (!this.#machine.is('started') || !serving) {
       throw new ModelStateError(`model '${this.modelId}' is not started (state ${this.#machine.state}); deploy it and wait for 'started'`);
     }
-    return this.#inference.run(serving.native, tokens);
+    return serving;
   }
 
   status(): DeploymentStatus {

@@ -1,6 +1,7 @@
 import { AbortedError, QueueFullError, TimeoutError } from '../errors.js';
 import type { NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
+import type { InferenceInputs } from '../native/token-ids.js';
 import type { DaemonMetrics } from './metrics.js';
 
 export interface InferenceLimits {
@@ -29,7 +30,7 @@ export class InferenceQueue {
     private readonly metrics: DaemonMetrics,
   ) {}
 
-  async run(native: NativeProcess, tokens: number[][]): Promise<ResponseFrame> {
+  async run(native: NativeProcess, inputs: InferenceInputs): Promise<ResponseFrame> {
     if (native.pendingRequests >= this.limits.queueCapacity) {
       this.#record('rejected');
       throw new QueueFullError(
@@ -38,7 +39,7 @@ export class InferenceQueue {
     }
     const started = performance.now();
     try {
-      const answer = await native.request({ tokens }, { timeoutMs: this.limits.timeoutMs });
+      const answer = await native.request(inputs, { timeoutMs: this.limits.timeoutMs });
       this.#record(answer.type === 'error' ? 'error' : 'success', performance.now() - started);
       return answer;
     } catch (error) {

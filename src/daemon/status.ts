@@ -2,6 +2,7 @@
 // imports these without importing the daemon that produces them.
 
 import type { ErrorCode } from '../errors.js';
+import type { NestedNumbers } from '../native/protocol.js';
 
 export type DeploymentState = 'starting' | 'started' | 'stopping' | 'stopped' | 'failed';
 
@@ -47,7 +48,7 @@ export interface DeploymentList {
 
 /** The native process's answer to one inference, as the daemon passes it on. */
 export type InferAnswer =
-  | { type: 'result'; request_id: string; result: { inference: number[][][] }; time_ms: number }
+  | { type: 'result'; request_id: string; result: { inference: NestedNumbers[] }; time_ms: number }
   | { type: 'error'; request_id: string; error: { error: string } };
 
 /** The body of every error answer. */

@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
@@ -15,6 +14,8 @@ import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import type { LoadedFrame } from '../native/protocol.js';
+import { resolveCommand } from '../native/command-path.js';
+import { nativeEnvironment } from '../native/native-env.js';
 import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
@@ -63,11 +64,11 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   // An encoding this feeder cannot read is refused before anything is spawned.
   storedEncoding(meta.model_id, meta.encoding);
   const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
-  await requireExecutable(ctx.config.deploy.command);
+  const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env, ctx.config.deploy.header).PATH);
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const native = spawnNative(ctx, modelId);
+  const native = spawnNative(ctx, command, modelId);
   logEvent(
     logger,
     { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! },
@@ -127,11 +128,12 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   }
 }
 
-function spawnNative(ctx: FeedContext, modelId: string): NativeProcess {
+function spawnNative(ctx: FeedContext, command: string, modelId: string): NativeProcess {
   return new NativeProcess({
-    command: ctx.config.deploy.command,
+    command,
     args: ctx.config.deploy.args,
     env: ctx.config.deploy.env,
+    header: ctx.config.deploy.header,
     logger: ctx.logger.child({ feeder: { model_id: modelId } }),
     killGraceMs: ctx.config.daemon.stopGraceMs,
     modelId,
@@ -207,20 +209,18 @@ function requireReady(meta: ModelMeta): void {
   throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
 }
 
-async function requireExecutable(command: string): Promise<void> {
-  await access(command, constants.X_OK).catch((error: NodeJS.ErrnoException) => {
-    throw new NativeProcessError(
-      `the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`,
-    );
-  });
-}
-
 /**
  * The process verifies what it received; we only call it started if its report matches the meta
  * document. A mismatch is an IntegrityError: loading the same bytes again cannot cure it.
  */
 function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
-  if (loaded.bytes === meta.total_length && loaded.sha256 === meta.sha256) return;
+  if (!Number.isSafeInteger(loaded.bytes) || typeof loaded.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(loaded.sha256)) {
+    throw new NativeProcessError(
+      `the native process (pid ${native.pid}) sent a loaded report that breaks the protocol (bytes: a whole number, sha256: 64 hex digits; see docs/native-protocol.md): ${JSON.stringify(loaded).slice(0, 160)}`,
+    );
+  }
+  // Either hex case is the same digest (docs/native-protocol.md); the meta document holds lowercase.
+  if (loaded.bytes === meta.total_length && loaded.sha256.toLowerCase() === meta.sha256?.toLowerCase()) return;
   throw new IntegrityError(
     `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
       `loading it again cannot cure that: run 'feeder models verify ${meta.model_id}' to check the stored model; if it is intact, the native process (deploy.command) misreads or misreports what it receives`,

@@ -1,3 +1,5 @@
+import type { HeaderKind } from '../config/config.js';
+
 /**
  * What a native process may take from the daemon's environment, when it is set there: the search
  * path for the helpers and libraries it runs (PATH), where a library keeps per-user files (HOME),
@@ -9,9 +11,22 @@
  */
 export const PLATFORM_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
 
-/** The whole environment of a native process: the platform set from `daemonEnv`, then `deploy.env`, which wins. */
+/** The version of docs/native-protocol.md that the daemon speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Set by the daemon alone: they describe what it writes (the protocol version, the size header's
+ * width), so a `deploy.env` that named them could only make the process misread its stdin.
+ */
+export const PROTOCOL_ENV = ['FEEDER_PROTOCOL', 'FEEDER_HEADER'] as const;
+
+/**
+ * The whole environment of a native process: the platform set from `daemonEnv`, then `deploy.env`,
+ * which wins, then the protocol variables, which `deploy.env` may not name (the config refuses it).
+ */
 export function nativeEnvironment(
   deployEnv: Readonly<Record<string, string>>,
+  header: HeaderKind,
   daemonEnv: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -19,5 +34,5 @@ export function nativeEnvironment(
     const value = daemonEnv[name];
     if (value !== undefined) env[name] = value;
   }
-  return { ...env, ...deployEnv };
+  return { ...env, ...deployEnv, FEEDER_PROTOCOL: String(PROTOCOL_VERSION), FEEDER_HEADER: header };
 }

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
+import type { HeaderKind } from '../config/config.js';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { nativeEnvironment } from './native-env.js';
@@ -29,6 +30,8 @@ export interface StartOptions {
   args: string[];
   /** `deploy.env`: what the process gets besides the platform set; none of the daemon's other variables reach it. */
   env?: Readonly<Record<string, string>>;
+  /** The size header's width (`deploy.header`), passed to the process as FEEDER_HEADER. */
+  header: HeaderKind;
   /** Already bound to the model id; the pid is added here. */
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
@@ -66,7 +69,7 @@ export class NativeProcess {
   readonly exited: Promise<NativeExit>;
   /** Resolves with the `loaded` report; rejects if the process ends or lies before sending one. */
   readonly loaded: Promise<LoadedFrame>;
-  readonly #subprocess: ReturnType<typeof spawn>;
+  readonly #subprocess: ReturnType<typeof spawnNative>;
   /** It and the helpers it starts: what stop() signals. */
   readonly #group: ProcessGroup;
   #killTimer: NodeJS.Timeout | undefined;
@@ -92,7 +95,7 @@ export class NativeProcess {
     this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#modelId = options.modelId;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#subprocess = spawn(options.command, options.args, nativeEnvironment(options.env ?? {}));
+    this.#subprocess = spawnNative(options.command, options.args, nativeEnvironment(options.env ?? {}, options.header));
     this.pid = this.#subprocess.pid ?? -1;
     this.#group = new ProcessGroup(this.pid);
     // 'exit' comes as the process is reaped, even while a helper still holds its stdout open.
@@ -320,7 +323,8 @@ function invalidTimeout(timeoutMs: number): InvalidArgumentError | null {
   return new InvalidArgumentError(`a native request's timeoutMs must be a positive number of milliseconds; got '${timeoutMs}'`);
 }
 
-function spawn(command: string, args: string[], env: Record<string, string>) {
+/** How every native process is started, by the daemon and by `feeder native check` alike. */
+export function spawnNative(command: string, args: string[], env: Record<string, string>) {
   return execa(command, args, {
     env,
     extendEnv: false,

@@ -32,6 +32,6 @@ describe('feeder deploy --foreground', () => {
   it('refuses bad tokens with exit code 2 before touching anything', async () => {
     const result = await feeder(['deploy', 'whatever', '--foreground', '--tokens', '1,x'], { env: { ES_URL: 'http://127.0.0.1:9' } });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(/--tokens must be comma-separated non-negative whole numbers/);
+    expect(result.stderr).toMatch(/--tokens must be comma-separated whole numbers from 0 to 2\^64 - 1/);
   });
 });

@@ -1,4 +1,7 @@
+import { symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultNativeCommand } from '../../src/config/paths.js';
 import {
   AbortedError,
   ChunkMissingError,
@@ -17,7 +20,7 @@ import { deleteModel } from '../../src/store/delete.js';
 import { getMeta } from '../../src/store/meta.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
 import { feedModel } from '../../src/feed/feed-model.js';
-import { captureLogger, esUrl, newEs, testConfig, uniqueId } from '../support/es.js';
+import { captureLogger, esUrl, newEs, tempDir, testConfig, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
 const KiB = 1024;
@@ -68,6 +71,26 @@ describe('feedModel streams a stored model into the real native stub', () => {
     const { result, error } = await deploy({ modelId: model.modelId }, (c) => {
       c.deploy.header = 'u64';
       c.deploy.args = ['--header', 'u64'];
+    });
+    expect(error).toBeNull();
+    expect(result!.loaded.bytes).toBe(model.bytes.length);
+    await result!.native.stop();
+  });
+
+  it('whose loaded report may give the SHA-256 in uppercase hex', async () => {
+    const { result, error } = await deploy({ modelId: model.modelId }, stub('--upper-sha'));
+    expect(error).toBeNull();
+    expect(result!.loaded.sha256).toMatch(/^[0-9A-F]{64}$/);
+    await result!.native.stop();
+  });
+
+  it('given deploy.command as a bare program name, looked up on the PATH the process gets', async () => {
+    // A name of its own, in a folder of its own: nothing of that name in the working directory.
+    const bin = await tempDir();
+    await symlink(defaultNativeCommand(), join(bin, 'feeder-test-native'));
+    const { result, error } = await deploy({ modelId: model.modelId }, (c) => {
+      c.deploy.command = 'feeder-test-native';
+      c.deploy.env = { PATH: `/nonexistent/bin:${bin}:${process.env.PATH}` };
     });
     expect(error).toBeNull();
     expect(result!.loaded.bytes).toBe(model.bytes.length);
@@ -245,6 +268,19 @@ describe('feedModel fails clearly, stops the native process and leaves the model
     expect(outcome.error!.message).toMatch(
       /the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build it with 'npm run build'/,
     );
+    expect(outcome.pids).toEqual([]);
+  });
+
+  it('when deploy.command is a bare name found nowhere on PATH: the error names PATH and what it holds', async () => {
+    const outcome = await deploy({ modelId: model.modelId }, (c) => {
+      c.deploy.command = 'no-such-native-process';
+      c.deploy.env = { PATH: '/nonexistent/bin:/nonexistent/usr/bin' };
+    });
+    expect(outcome.error).toBeInstanceOf(NativeProcessError);
+    expect(outcome.error!.message).toMatch(
+      /the native process 'no-such-native-process' is not found on PATH \(\/nonexistent\/bin:\/nonexistent\/usr\/bin\)/,
+    );
+    expect(outcome.error!.message).toMatch(/deploy\.command/);
     expect(outcome.pids).toEqual([]);
   });
 

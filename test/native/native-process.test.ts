@@ -11,7 +11,7 @@ const command = loadConfig({ config: undefined }, {}).deploy.command;
 
 function start(args: string[], killGraceMs: number) {
   const { logger, lines } = captureLogger();
-  const native = new NativeProcess({ command, args, logger, killGraceMs, modelId: 'np-test', requestTimeoutMs: 30_000 });
+  const native = new NativeProcess({ command, args, header: 'u32', logger, killGraceMs, modelId: 'np-test', requestTimeoutMs: 30_000 });
   const kills = () => lines.filter((l) => (l.event as { action?: string } | undefined)?.action === 'native-kill');
   return { native, kills, lines };
 }

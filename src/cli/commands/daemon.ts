@@ -4,7 +4,10 @@ import type { DeploymentStatus } from '../../daemon/status.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
-import { describeStatus, parseTokens } from '../format.js';
+import { formatBytes } from '../../config/units.js';
+import { CONTROL_NAMES } from '../../native/protocol.js';
+import { ARG_NAMES, batchToJson } from '../../native/token-ids.js';
+import { describeStatus, parseTokenRows } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
   id: string;
@@ -87,24 +90,34 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string
     }),
 };
 
-export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }> = {
+type Rows = string | string[];
+type InferArgs = IdArgs & { tokens: Rows; arg1?: Rows; arg2?: Rows; arg3?: Rows };
+
+const ROWS_HINT = 'comma-separated ids from 0 to 2^64 - 1; repeat the flag for more rows';
+
+export const inferCommand: CommandModule<GlobalArgs, InferArgs> = {
   command: 'infer <id>',
   describe: 'Run one inference on a started deployment',
   builder: (yargs) =>
     yargs
       .positional('id', { type: 'string', demandOption: true })
-      .option('tokens', { type: 'string', demandOption: true, describe: 'comma-separated token ids, e.g. 1,2,3' })
-      .option('json', { type: 'boolean', default: false }),
+      .option('tokens', { type: 'string', demandOption: true, describe: `token ids, e.g. 1,2,3 (${ROWS_HINT})` })
+      .option('arg-1', { type: 'string', describe: `arg_1, of the shape of --tokens (${ROWS_HINT})` })
+      .option('arg-2', { type: 'string', describe: 'arg_2, the same way' })
+      .option('arg-3', { type: 'string', describe: 'arg_3, the same way' })
+      .option('json', { type: 'boolean', default: false })
+      .example('$0 infer my-model --tokens 101,2023,102', 'one row of token ids')
+      .example('$0 infer my-model --tokens 1,2,3 --tokens 4,5,6 --arg-1 1,1,1 --arg-1 1,1,0', 'two rows, with arg_1 of the same shape'),
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      const tokens = parseTokens(args.tokens);
-      const { body } = await callDaemon<{ type: string; result?: { inference: number[][][] }; error?: { error: string } }>(
+      const request = inferenceBody(args);
+      const { body } = await callDaemon<{ type: string; result?: { inference: unknown[] }; error?: { error: string } }>(
         ctx.config,
         'POST',
         `/deployments/${encodeURIComponent(args.id)}/infer`,
         {
           signal: ctx.signal,
-          body: { tokens: [tokens] },
+          body: request,
           // The daemon answers 504 itself once its own inference timeout is over.
           wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
         },
@@ -117,3 +130,53 @@ export const inferCommand: CommandModule<GlobalArgs, IdArgs & { tokens: string }
       if (body.result) process.stdout.write(`${JSON.stringify(body.result.inference)}\n`);
     }),
 };
+
+/** The JSON body of an inference: rows from the repeated flags, ids above 2^53 - 1 as strings. */
+function inferenceBody(args: InferArgs): Record<string, unknown> {
+  const body: Record<string, unknown> = { tokens: batchToJson(parseTokenRows(args.tokens, '--tokens')) };
+  const given = [args.arg1, args.arg2, args.arg3];
+  ARG_NAMES.forEach((name, i) => {
+    const rows = given[i];
+    if (rows !== undefined) body[name] = batchToJson(parseTokenRows(rows, `--arg-${i + 1}`));
+  });
+  return body;
+}
+
+type Answer = { type: string; error?: { error: string } } & Record<string, unknown>;
+
+export const controlCommand: CommandModule<GlobalArgs, IdArgs & { request: string }> = {
+  command: 'control <id> <request>',
+  describe: "Send a control request to a started deployment's native process: stats (memory) or clear-cache",
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', demandOption: true })
+      .positional('request', {
+        choices: Object.keys(CONTROL_NAMES),
+        demandOption: true,
+        describe: 'stats (control 1) or clear-cache (control 0)',
+      })
+      .option('json', { type: 'boolean', default: false })
+      .example('$0 control my-model stats', "the native process's memory_rss and memory_max_rss"),
+  handler: (args) =>
+    runCommand(args, async (ctx) => {
+      const { body } = await callDaemon<Answer>(ctx.config, 'POST', `/deployments/${encodeURIComponent(args.id)}/control`, {
+        signal: ctx.signal,
+        body: { control: CONTROL_NAMES[args.request] },
+        wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
+      });
+      if (body.type === 'error') {
+        process.exitCode = 1;
+        process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);
+      }
+      if (args.json) return printJson(body);
+      if (body.type === 'stats') process.stdout.write(`${describeStats(body.stats)}\n`);
+      else if (body.type !== 'error') process.stdout.write(`${args.request}: ${body.type}\n`);
+    }),
+};
+
+function describeStats(stats: unknown): string {
+  if (typeof stats !== 'object' || stats === null) return `stats: ${JSON.stringify(stats)}`;
+  return Object.entries(stats)
+    .map(([name, value]) => `${name} ${typeof value === 'number' && /memory/.test(name) ? formatBytes(value) : JSON.stringify(value)}`)
+    .join(', ');
+}

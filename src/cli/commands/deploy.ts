@@ -6,14 +6,15 @@ import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus } from '../../daemon/status.js';
 import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
-import { deployFailure, describeStatus, parseTokens } from '../format.js';
+import { deployFailure, describeStatus, parseTokenRows } from '../format.js';
+import type { TokenBatch } from '../../native/token-ids.js';
 
 interface DeployArgs extends GlobalArgs {
   id: string;
   foreground: boolean;
   waitFor: 'starting' | 'started';
   timeout?: string;
-  tokens?: string;
+  tokens?: string | string[];
   once: boolean;
 }
 
@@ -38,7 +39,10 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
         describe:
           'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon',
       })
-      .option('tokens', { type: 'string', describe: 'after loading, run one inference on these comma-separated token ids and print it' })
+      .option('tokens', {
+        type: 'string',
+        describe: 'after loading, run one inference on these comma-separated token ids (0 to 2^64 - 1) and print it; repeat for more rows',
+      })
       .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
       .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
       .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
@@ -46,7 +50,7 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
       .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop') as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      const tokens = args.tokens === undefined ? undefined : parseTokens(args.tokens);
+      const tokens = args.tokens === undefined ? undefined : parseTokenRows(args.tokens, '--tokens');
       const timeoutMs = args.timeout === undefined ? undefined : parseDuration(args.timeout, '--timeout');
       if (args.foreground) return deployInForeground(ctx, args, tokens, timeoutMs);
       if (tokens) throw new InvalidArgumentError("--tokens goes with --foreground; with the daemon use 'feeder infer'");
@@ -76,7 +80,7 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
 async function deployInForeground(
   ctx: CommandContext,
   args: DeployArgs,
-  tokens: number[] | undefined,
+  tokens: TokenBatch | undefined,
   timeoutMs: number | undefined,
 ): Promise<void> {
   const { feedModel } = await import('../../feed/feed-model.js');
@@ -102,8 +106,8 @@ async function deployInForeground(
   }
 }
 
-async function printInference(native: NativeProcess, tokens: number[], json: boolean): Promise<void> {
-  const answer = await native.request({ tokens: [tokens] });
+async function printInference(native: NativeProcess, tokens: TokenBatch, json: boolean): Promise<void> {
+  const answer = await native.request({ tokens });
   if (answer.type === 'error') throw new InvalidArgumentError(`the native process refused the request: ${answer.error.error}`);
   if (json) return printJson(answer);
   process.stdout.write(`${JSON.stringify(answer)}\n`);

@@ -1,0 +1,108 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaultNativeCommand, packageRoot } from '../../src/config/paths.js';
+import { feeder } from '../support/cli.js';
+
+const STUB = defaultNativeCommand();
+const JS_NATIVE = join(packageRoot(), 'test', 'fixtures', 'native', 'js-native.mjs');
+const CASES = [
+  'loaded report',
+  'exact length',
+  'request id echoed',
+  'batch of rows',
+  'large token ids',
+  'arguments',
+  'pipelined requests',
+  'extra keys ignored',
+  'malformed request',
+  'control 1 (stats)',
+  'control 0 (clear cache)',
+  'EOF ends it',
+  'stdout is MessagePack',
+  'stderr lines are JSON',
+  'SIGTERM ends it',
+];
+
+interface Report {
+  passed: boolean;
+  header: string;
+  cases: Array<{ case: string; outcome: string; detail: string }>;
+}
+
+async function check(command: string[], options: string[] = []) {
+  const result = await feeder(['native', 'check', '--json', '--timeout', '5s', '--grace', '2s', ...options, '--', ...command]);
+  const report = JSON.parse(result.stdout) as Report;
+  const failed = report.cases.filter((c) => c.outcome !== 'ok').map((c) => c.case);
+  return { exitCode: result.exitCode, report, failed, result };
+}
+
+describe('feeder native check', () => {
+  it('passes the stub on every case, and prints one line per case', async () => {
+    const { exitCode, report, failed } = await check([STUB]);
+    expect(failed, JSON.stringify(report.cases)).toEqual([]);
+    expect(exitCode).toBe(0);
+    expect(report.cases.map((c) => c.case)).toEqual(CASES);
+    const text = await feeder(['native', 'check', '--', STUB]);
+    expect(text.exitCode, text.stderr).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.startsWith('ok    '))).toHaveLength(CASES.length);
+    expect(text.stdout).toMatch(/all 15 cases passed$/);
+  });
+
+  it('passes the stub with a u64 header, which it learns from FEEDER_HEADER alone', async () => {
+    const { exitCode, report, failed } = await check([STUB], ['--header', 'u64']);
+    expect(failed, JSON.stringify(report.cases)).toEqual([]);
+    expect(exitCode).toBe(0);
+    expect(report.header).toBe('u64');
+  });
+
+  it('passes a second implementation, written in JavaScript from the specification, named on PATH (node)', async () => {
+    const { exitCode, report, failed } = await check(['node', JS_NATIVE]);
+    expect(failed, JSON.stringify(report.cases)).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+
+  it.each([
+    [
+      'a wrong SHA-256 in the loaded report',
+      [STUB, '--wrong-sha'],
+      'loaded report',
+      /sha256 is [0-9a-f]{64}; the bytes sent hash to [0-9a-f]{64}/,
+    ],
+    ['a wrong byte count', [STUB, '--wrong-bytes'], 'loaded report', /bytes is 4104; 4103 were sent/],
+    ['garbage instead of the loaded report', [STUB, '--garbage'], 'loaded report', /stdout is not MessagePack|not \{type: "loaded"/],
+    ['a process that ignores SIGTERM', [STUB, '--ignore-sigterm'], 'SIGTERM ends it', /still running 2 s after SIGTERM/],
+    [
+      'reading past the model',
+      ['node', JS_NATIVE, '--read-past', '3'],
+      'exact length',
+      /no answer to the request written right after the last model byte/,
+    ],
+    ['no error frame for a malformed request', ['node', JS_NATIVE, '--drop-bad'], 'malformed request', /no answer to request 'check-bad'/],
+    ['a stderr line that is not JSON', ['node', JS_NATIVE, '--text-log'], 'stderr lines are JSON', /"this line is not JSON"/],
+    ['a process that outlives EOF', ['node', JS_NATIVE, '--ignore-eof'], 'EOF ends it', /still running 2 s after its stdin closed/],
+  ])('fails %s, naming the case and what it got', async (_what, command, failedCase, detail) => {
+    const { exitCode, report } = await check(command);
+    expect(exitCode).toBe(1);
+    expect(report.passed).toBe(false);
+    const failure = report.cases.find((c) => c.outcome === 'fail');
+    expect(failure, JSON.stringify(report.cases)).toMatchObject({ case: failedCase, detail: expect.stringMatching(detail) });
+    // The cases that need nothing the failure broke still ran.
+    expect(report.cases.find((c) => c.case === 'stderr lines are JSON')!.outcome).not.toBe('skip');
+  });
+
+  it('says what failed on its text output, and exits 1', async () => {
+    const result = await feeder(['native', 'check', '--grace', '2s', '--', STUB, '--wrong-sha']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/^FAIL {2}loaded report: sha256 is/m);
+    expect(result.stdout).toMatch(/^SKIP {2}request id echoed: not run: 'loaded report' failed$/m);
+  });
+
+  it('wants a command, and one it can find', async () => {
+    const none = await feeder(['native', 'check']);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/name the native process to check: feeder native check -- <command>/);
+    const missing = await feeder(['native', 'check', '--', 'no-such-native-process']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/'no-such-native-process' is not found on PATH/);
+  });
+});
