@@ -90,7 +90,7 @@ flock "$lock_fd"
 
 pip_download() {
   # A wheel already in the cache is not fetched again (pip finds it through --find-links).
-  "$base_python" -m pip download --quiet --no-deps --only-binary=:all: --dest "$home/wheels" \
+  "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest "$home/wheels" \
     --find-links "$home/wheels" "$@" ||
     die "pip could not download $*: is the package index reachable (pip config list)?"
 }
@@ -100,6 +100,8 @@ make_venv() {
   rm -rf "$venv"
   "$base_python" -m venv "$venv" 2>/dev/null ||
     die "cannot create a venv with $base_python: install the venv module (Debian: apt-get install python3-venv)"
+  "$python" -m pip --version >/dev/null 2>&1 ||
+    die "the venv made by $base_python has no pip: install the venv module with ensurepip (Debian: apt-get install python3-venv)"
 }
 
 pip_install() {
@@ -123,8 +125,8 @@ $missing"
 
 if [ ! -f "$home/.libtorch-complete" ]; then
   log "downloading torch $torch_version ($py_tag, about 540 MiB) and the CUDA runtime it links (14 MiB) into $home/wheels"
-  pip_download "torch==$torch_version" "${cxx_wheels[@]}"
   make_venv
+  pip_download "torch==$torch_version" "${cxx_wheels[@]}"
   log "installing libtorch into $venv"
   pip_install "torch==$torch_version" "${cxx_wheels[@]}"
   check_libtorch_loads
