@@ -15,6 +15,7 @@
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/torch.json and prints a table.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -46,6 +47,8 @@ interface Deployed {
 async function main(): Promise<void> {
   const options = readOptions(process.env);
   const cleanup: Array<() => Promise<unknown>> = [];
+  // Other work on the machine moves these figures more than anything measured: say how busy it was.
+  const loadAtStart = loadavg()[0]!;
   try {
     const torch = await prepareTorch();
     const reference = await readReference(torch.fixtures, 'minilm');
@@ -92,7 +95,8 @@ async function main(): Promise<void> {
     const daemon = await daemonLatencies(torchDeployed, options.requests);
     const python = await localLatencies(torch.python, modelFile, options.requests);
 
-    const report = buildReport(options, reference.bytes, { deploy, stub, local }, daemon, python);
+    const machine = { cpus: cpus().length, loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) } };
+    const report = { ...buildReport(options, reference.bytes, { deploy, stub, local }, daemon, python), machine };
     await mkdir(dirname(RESULT_FILE), { recursive: true });
     await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report);
@@ -222,8 +226,13 @@ function buildReport(
   };
 }
 
-function printReport(report: ReturnType<typeof buildReport>): void {
-  console.log(`\n${report.model.name}, ${(report.model.bytes / 1024 ** 2).toFixed(1)} MiB; medians of ${report.runs} runs\n`);
+function printReport(
+  report: ReturnType<typeof buildReport> & { machine: { cpus: number; loadavg_1m: { start: number; end: number } } },
+): void {
+  const { cpus: cores, loadavg_1m: load } = report.machine;
+  console.log(
+    `\n${report.model.name}, ${(report.model.bytes / 1024 ** 2).toFixed(1)} MiB; medians of ${report.runs} runs; ${cores} cores, load average ${load.start} at the start, ${load.end} at the end\n`,
+  );
   console.log(
     table(
       ['load', 'seconds'],
