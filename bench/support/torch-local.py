@@ -1,8 +1,10 @@
 """What a user would do without the feeder: torch in Python on the same model file.
 
     python torch-local.py load MODEL             one torch.jit.load from local disk: {"load_s": ...}
-    python torch-local.py infer MODEL TOKENS N   N calls of the module on TOKENS (JSON [[int]]),
-                                                 after a warm-up, one thread: {"infer_ms": [...]}
+    python torch-local.py infer MODEL TOKENS N [PAUSE_MS]
+                                                 N calls of the module on TOKENS (JSON [[int]]),
+                                                 after a warm-up, one thread, PAUSE_MS apart
+                                                 (default 0): {"infer_ms": [...]}
 """
 
 import json
@@ -23,6 +25,7 @@ def main() -> None:
         print(json.dumps({"load_s": time.perf_counter() - started}))
         return
     tokens = torch.tensor(json.loads(sys.argv[3]), dtype=torch.long)
+    pause_s = float(sys.argv[5]) / 1000 if len(sys.argv) > 5 else 0.0
     module = torch.jit.load(path).eval()
     times = []
     with torch.inference_mode():
@@ -32,6 +35,8 @@ def main() -> None:
             started = time.perf_counter()
             module(tokens)
             times.append((time.perf_counter() - started) * 1000)
+            if pause_s > 0:
+                time.sleep(pause_s)
     print(json.dumps({"infer_ms": times}))
 
 
