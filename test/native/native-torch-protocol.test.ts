@@ -29,9 +29,9 @@ async function run(input: Buffer, options: { args?: string[]; env?: Record<strin
     reject: false,
     timeout: 60_000,
   });
-  const stdout = Buffer.from(result.stdout as Uint8Array);
+  const stdout = Buffer.from(result.stdout);
   const frames = stdout.length > 0 ? (unpackr.unpackMultiple(stdout) as Array<Record<string, any>>) : [];
-  return { exitCode: result.exitCode, frames, stderr: Buffer.from(result.stderr as Uint8Array).toString() };
+  return { exitCode: result.exitCode, frames, stderr: Buffer.from(result.stderr).toString() };
 }
 
 describe('native-torch on its own', () => {
