@@ -52,9 +52,9 @@ void configure_threads(int threads) {
   at::set_num_interop_threads(1);
 }
 
-Runtime::Runtime(const ModelBytes& bytes) {
-  if (bytes.size == 0) throw LoadError("the model is empty (0 bytes)");
-  auto adapter = std::make_shared<MemoryReadAdapter>(bytes.data.get(), bytes.size);
+Runtime::Runtime(const char* data, uint64_t size) {
+  if (size == 0) throw LoadError("the model is empty (0 bytes)");
+  auto adapter = std::make_shared<MemoryReadAdapter>(data, static_cast<size_t>(size));
   try {
     module_ = torch::jit::load(adapter, c10::Device(c10::kCPU), /*load_debug_files=*/false);
   } catch (const c10::Error& e) {

@@ -2,13 +2,13 @@
 // and one forward() per request.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <torch/script.h>
 
-#include "model_bytes.hpp"
 
 namespace ntorch {
 
@@ -30,7 +30,7 @@ class Runtime {
  public:
   // Loads with torch::jit::load from the in-memory bytes (no copy, no file);
   // throws LoadError.
-  explicit Runtime(const ModelBytes& bytes);
+  Runtime(const char* data, uint64_t size);
 
   // Runs forward(inputs...) under inference mode and returns its tensor (the
   // first element when it returns a tuple or a list). Throws ForwardError.
