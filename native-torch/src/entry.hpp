@@ -14,6 +14,7 @@ struct ServeArgs {
   uint64_t size;
   const char* sha256;  // lowercase hex
   double read_ms;      // from the end of the size header to the last model byte
+  double wait_ms;      // then waiting for this library to be opened
   int64_t start_ns;    // steady clock at the end of the size header
   int threads;
 };

@@ -33,11 +33,15 @@ namespace {
   const double read_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ServeFn serve = loader.wait();
+  const double wait_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() -
+      read_ms;
   const ServeArgs args{
       bytes.data.get(),
       bytes.size,
       bytes.sha256.c_str(),
       read_ms,
+      wait_ms,
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count(),
       opts.threads,
   };

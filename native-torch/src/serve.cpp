@@ -67,10 +67,13 @@ double ms_since(int64_t start_ns) {
 extern "C" void ntorch_serve_model(const ServeArgs* args) {
   try {
     configure_threads(args->threads);
+    const double before_load = ms_since(args->start_ns);
     Runtime runtime(args->data, args->size);
     const double ms = ms_since(args->start_ns);
     log_info("model loaded: bytes=" + std::to_string(args->size) + " sha256=" + args->sha256 +
-             " read_ms=" + std::to_string(args->read_ms) + " total_ms=" + std::to_string(ms));
+             " read_ms=" + std::to_string(args->read_ms) +
+             " runtime_wait_ms=" + std::to_string(args->wait_ms) +
+             " load_ms=" + std::to_string(ms - before_load) + " total_ms=" + std::to_string(ms));
     send(encode_loaded(args->size, args->sha256, ms));
     serve(runtime);
   } catch (const LoadError& e) {
