@@ -14,7 +14,8 @@
 //   both after a warm-up. The overhead is the difference of the p50s. A second Python reference
 //   pauses between calls as long as a request spends outside forward() in the daemon's path: a
 //   forward() after an idle gap is slower than one in a tight loop (caches, other processes), so
-//   this one says how much of the overhead is that gap rather than the daemon's work.
+//   this one says how much of the overhead is that gap rather than the daemon's work. The same
+//   requests into the stub through its daemon say what the way there and back costs right now.
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/torch.json and prints a table.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -96,12 +97,19 @@ async function main(): Promise<void> {
     await deployStarted(torchDeployed);
     cleanup.push(() => torchServe.call('DELETE', torchDeployed.path));
     const daemon = await daemonLatencies(torchDeployed, options.requests);
+    // The same requests into the stub through its daemon: what the way there and back costs on
+    // this machine now, with next to no work at the end of it.
+    await deployStarted(stubDeployed);
+    cleanup.push(() => stubServe.call('DELETE', stubDeployed.path));
+    const stubLatency = await daemonLatencies(stubDeployed, options.requests);
     const python = await localLatencies(torch.python, modelFile, options.requests, 0);
     const gapMs = Math.max(0, percentile(daemon.total, 50) - percentile(daemon.native, 50));
     const paced = await localLatencies(torch.python, modelFile, options.requests, gapMs);
 
     const machine = { cpus: cpus().length, loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) } };
-    const report = { ...buildReport(options, reference.bytes, { deploy, stub, local }, daemon, python, { paced, gapMs }), machine };
+    const stubPath = { p50: round(percentile(stubLatency.total, 50), 3), p99: round(percentile(stubLatency.total, 99), 3) };
+    const built = buildReport(options, reference.bytes, { deploy, stub, local }, daemon, python, { paced, gapMs });
+    const report = { ...built, infer_ms: { ...built.infer_ms, stub_through_daemon: stubPath }, machine };
     await mkdir(dirname(RESULT_FILE), { recursive: true });
     await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report);
@@ -238,9 +246,12 @@ function buildReport(
   };
 }
 
-function printReport(
-  report: ReturnType<typeof buildReport> & { machine: { cpus: number; loadavg_1m: { start: number; end: number } } },
-): void {
+type Report = ReturnType<typeof buildReport> & {
+  infer_ms: { stub_through_daemon: { p50: number; p99: number } };
+  machine: { cpus: number; loadavg_1m: { start: number; end: number } };
+};
+
+function printReport(report: Report): void {
   const { cpus: cores, loadavg_1m: load } = report.machine;
   console.log(
     `\n${report.model.name}, ${(report.model.bytes / 1024 ** 2).toFixed(1)} MiB; medians of ${report.runs} runs; ${cores} cores, load average ${load.start} at the start, ${load.end} at the end\n`,
@@ -256,7 +267,7 @@ function printReport(
     ),
   );
   console.log(`\n${report.requests} sequential requests of one 8-token row, one thread\n`);
-  const { daemon, native_forward, python, python_paced } = report.infer_ms;
+  const { daemon, native_forward, python, python_paced, stub_through_daemon } = report.infer_ms;
   console.log(
     table(
       ['inference', 'p50 ms', 'p99 ms'],
@@ -265,6 +276,7 @@ function printReport(
         ['  of which forward() in native-torch (time_ms)', native_forward.p50, native_forward.p99],
         ['the module called in Python', python.p50, python.p99],
         [`the same, ${python_paced.pause_ms} ms apart (the gap outside forward())`, python_paced.p50, python_paced.p99],
+        ['the same request into the stub, through its daemon', stub_through_daemon.p50, stub_through_daemon.p99],
       ],
     ),
   );
