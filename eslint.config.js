@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['build/', 'dist/', 'node_modules/', 'native-stub/', 'coverage/', 'test-results/'] },
+  { ignores: ['build/', 'dist/', 'node_modules/', 'native-stub/', 'native-torch/', 'coverage/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs on Debian/Ubuntu: a JDK and Maven (to fetch and
 # run the Elasticsearch test node), unzip and curl, and the native stub's build tools and libraries,
-# and script(1) (bsdutils), which gives the progress-bar test a real terminal.
+# and script(1) (bsdutils), which gives the progress-bar test a real terminal, and Python 3 with its
+# venv module, into which scripts/install-torch.sh installs torch for native-torch and its tests.
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 set -euo pipefail
 
-packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux bsdutils openssl)
+packages=(maven unzip curl ca-certificates cmake make g++ libmsgpack-cxx-dev libssl-dev openjdk-17-jdk-headless procps util-linux bsdutils openssl python3 python3-venv)
 
 missing=()
 for package in "${packages[@]}"; do

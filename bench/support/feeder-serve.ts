@@ -11,6 +11,8 @@ export interface ServeOptions {
   dir: string;
   /** Flags for node itself, e.g. `--cpu-prof`. */
   nodeFlags?: string[];
+  /** Settings besides `daemon.stopGraceMs`, e.g. `{ deploy: { command } }`. */
+  config?: Record<string, unknown>;
 }
 
 /** A real `feeder serve` (the built CLI) on a loopback port the kernel picked. */
@@ -27,7 +29,7 @@ export interface FeederServe {
 /** Starts `feeder serve` and resolves once it logs `daemon-start`, with the address it logged. */
 export async function startFeederServe(options: ServeOptions): Promise<FeederServe> {
   const config = join(options.dir, `${options.name}.json`);
-  await writeFile(config, JSON.stringify({ daemon: { stopGraceMs: 2000 } }));
+  await writeFile(config, JSON.stringify({ daemon: { stopGraceMs: 2000 }, ...options.config }));
   const env = {
     ...process.env,
     ES_URL: options.esUrl,

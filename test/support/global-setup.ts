@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import type { TestProject } from 'vitest/node';
+import { prepareTorch, type TorchSetup } from '../../bench/support/torch-models.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -8,6 +9,8 @@ declare module 'vitest' {
     esSecurePassword: string;
     /** The CA certificate that signed the secure node's HTTPS certificate. */
     esSecureCa: string;
+    /** native-torch, the Python with torch, and the fixture models (test/support/torch.ts). */
+    torch: TorchSetup;
   }
 }
 
@@ -16,7 +19,8 @@ const SECURE_PASSWORD = 'feeder-test-password';
 /**
  * Starts the real Elasticsearch nodes the suite needs, with the project's own script: a plain one
  * (unless ES_URL names a cluster to use) and one with security and HTTPS on, for the credential
- * and TLS tests.
+ * and TLS tests. Meanwhile installs torch and builds native-torch (both cached after the first
+ * time) and makes the TorchScript fixture models, so the native-torch tests never lack them.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started: string[] = [];
@@ -38,10 +42,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await Promise.all(started.map((name) => execa('bash', ['scripts/elasticsearch.sh', 'stop', '--name', name], { reject: false })));
   };
   try {
-    const [esUrl, esSecureUrl] = await Promise.all([
+    const [esUrl, esSecureUrl, torch] = await Promise.all([
       process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
       startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD, '--tls']),
+      prepareTorch(),
     ]);
+    project.provide('torch', torch);
     const { stdout: ca } = await execa('bash', ['scripts/elasticsearch.sh', 'ca', '--name', 'test-secure']);
     project.provide('esUrl', esUrl);
     project.provide('esSecureUrl', esSecureUrl);
