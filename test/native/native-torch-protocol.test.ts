@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Packr, Unpackr } from 'msgpackr';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { feeder } from '../support/cli.js';
 import { maxDifference, torchReference, torchSetup, type TorchReference } from '../support/torch.js';
 
 // native-torch driven directly over its stdin and stdout, for what the daemon does not reach:
@@ -109,5 +110,22 @@ describe('native-torch on its own', () => {
       .map((l) => JSON.parse(l))
       .filter((l) => l.level === 'ERROR');
     expect(errors[0].message).toMatch(/^the model is not a TorchScript archive libtorch can load: .*zip archive/);
+  });
+});
+
+describe('feeder native check on native-torch', () => {
+  it('passes every case with a real TorchScript model, u32 and u64', async () => {
+    const reference = await torchReference('classifier');
+    const modelFile = join(torchSetup().fixtures, reference.model);
+    for (const width of ['u32', 'u64']) {
+      const result = await feeder(['native', 'check', '--json', '--header', width, '--model', modelFile, '--', torchSetup().binary]);
+      const report = JSON.parse(result.stdout) as { passed: boolean; cases: Array<{ case: string; outcome: string; detail: string }> };
+      expect(
+        report.cases.filter((c) => c.outcome !== 'ok'),
+        width,
+      ).toEqual([]);
+      expect(report.cases.length).toBe(15);
+      expect(result.exitCode).toBe(0);
+    }
   });
 });

@@ -35,7 +35,7 @@ describe('native-torch behind feeder serve', () => {
   let classifierId: string;
   beforeAll(async () => {
     const { binary, fixtures } = torchSetup();
-    daemon = await startDaemon({ config: { deploy: { command: binary, args: ['--header', 'u32', '--threads', '1'] } } });
+    daemon = await startDaemon({ config: { deploy: { command: binary, args: ['--threads', '1'] } } });
     [minilm, classifier] = await Promise.all([torchReference('minilm'), torchReference('classifier')]);
     [minilmId, classifierId] = await Promise.all([
       upload(daemon, join(fixtures, minilm.model)),
