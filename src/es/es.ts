@@ -13,7 +13,7 @@ export class Es {
   readonly client: Client;
   /** The cluster's URL with any credentials removed. */
   readonly url: string;
-  /** Chunk reads on the deploy path: bodies decoded as they arrive. Its errors are already ours. */
+  /** Chunk reads on the deploy path (bodies decoded as they arrive) and CBOR chunk writes. Its errors are already ours. */
   readonly streaming: StreamingGet;
 
   constructor(config: ElasticsearchConfig) {

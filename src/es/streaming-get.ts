@@ -10,9 +10,10 @@ const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
  * GETs whose answer is handed over part by part as it arrives, for the chunk documents on the
- * deploy path. It goes around the client's response streams (an async-iterated Readable per
- * request), which cost about as much CPU as fetching itself: with undici's dispatch API each socket
- * read reaches the decoder directly. Everything else still goes through the client.
+ * deploy path, and single-document PUTs, for the CBOR chunk documents of an upload. It goes
+ * around the client's response streams (an async-iterated Readable per request), which cost about
+ * as much CPU as fetching itself: with undici's dispatch API each socket read reaches the decoder
+ * directly. Everything else still goes through the client.
  */
 export class StreamingGet {
   readonly #pool: Pool;
@@ -54,6 +55,32 @@ export class StreamingGet {
         status: (status, body, contentType) => reject(statusError(status, parseBody(body, contentType), this.#url, doing)),
       });
       this.#pool.dispatch({ method: 'GET', path: `${this.#basePath}${path}`, headers: { ...this.#headers, ...headers } }, handler);
+    });
+  }
+
+  /**
+   * PUTs one document body (`contentType` names its encoding) and waits for a 2xx; the answer's body
+   * is not read. For the CBOR chunk documents of an upload, one request each: the client's request
+   * path (serializer, headers, a response object per request) cost more than the request itself.
+   */
+  put(path: string, body: Buffer, contentType: string, doing: string, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
+    return new Promise((resolve, reject) => {
+      const handler = new GetHandler(() => {}, signal, {
+        resolve,
+        reject: (error) => reject(this.#translate(error, doing)),
+        status: (status, answer, type) => reject(statusError(status, parseBody(answer, type), this.#url, doing)),
+      });
+      this.#pool.dispatch(
+        {
+          method: 'PUT',
+          path: `${this.#basePath}${path}`,
+          // Elasticsearch answers in the request's content type unless told otherwise.
+          headers: { ...this.#headers, 'content-type': contentType, accept: 'application/json' },
+          body,
+        },
+        handler,
+      );
     });
   }
 
@@ -108,12 +135,17 @@ class GetHandler implements Dispatcher.DispatchHandlers {
 
   onHeaders(status: number, headers: Buffer[]): boolean {
     this.#status = status;
-    if (status !== 200) this.#contentType = contentTypeOf(headers);
+    if (!this.#ok) this.#contentType = contentTypeOf(headers);
     return true;
   }
 
+  /** A 2xx: a GET answers 200, a PUT that creates 201. */
+  get #ok(): boolean {
+    return this.#status >= 200 && this.#status < 300;
+  }
+
   onData(part: Buffer): boolean {
-    if (this.#status === 200) {
+    if (this.#ok) {
       try {
         this.onPart(part);
       } catch (error) {
@@ -128,7 +160,7 @@ class GetHandler implements Dispatcher.DispatchHandlers {
 
   onComplete(): void {
     this.#finish(() =>
-      this.#status === 200 ? this.settle.resolve() : this.settle.status(this.#status, Buffer.concat(this.#errorBody), this.#contentType),
+      this.#ok ? this.settle.resolve() : this.settle.status(this.#status, Buffer.concat(this.#errorBody), this.#contentType),
     );
   }
 

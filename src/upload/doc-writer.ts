@@ -8,6 +8,12 @@ export interface DocWriterOptions {
   codec: ChunkCodec;
   /** Requests in flight at once; `add` waits while this many are out. */
   concurrency: number;
+  /**
+   * Bytes in flight at most (one document is always let through). Elasticsearch refuses (429) the
+   * documents that pass its indexing pressure limit, 10% of its heap: four 64 MiB chunks at once
+   * passed it on a 1 GiB node, and their retries kept failing.
+   */
+  maxBytesInFlight: number;
   retry?: RetryOptions;
   signal?: AbortSignal;
   /** Called with the source bytes each document stood for, once Elasticsearch has acknowledged it. */
@@ -25,6 +31,7 @@ export class DocWriter {
   readonly #es: Es;
   readonly #options: DocWriterOptions;
   readonly #inFlight = new Set<Promise<void>>();
+  #bytesInFlight = 0;
   #failure: Error | null = null;
 
   constructor(es: Es, options: DocWriterOptions) {
@@ -34,8 +41,9 @@ export class DocWriter {
 
   /** Sends one document; resolves once the number of requests in flight allows another. */
   async add(id: string, source: Buffer, sourceBytes: number): Promise<void> {
-    while (this.#inFlight.size >= this.#options.concurrency) await Promise.race(this.#inFlight);
+    while (this.#inFlight.size >= this.#options.concurrency || this.#wouldOverload(source.length)) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
+    this.#bytesInFlight += source.length;
     const request = this.#sendWithRetry(id, source)
       .then(() => {
         this.#options.pool?.give(source);
@@ -44,7 +52,10 @@ export class DocWriter {
       .catch((error: unknown) => {
         this.#failure ??= error instanceof Error ? error : new Error(String(error));
       })
-      .finally(() => this.#inFlight.delete(request));
+      .finally(() => {
+        this.#bytesInFlight -= source.length;
+        this.#inFlight.delete(request);
+      });
     this.#inFlight.add(request);
   }
 
@@ -54,24 +65,19 @@ export class DocWriter {
     this.#throwIfFailed();
   }
 
+  #wouldOverload(bytes: number): boolean {
+    return this.#inFlight.size > 0 && this.#bytesInFlight + bytes > this.#options.maxBytesInFlight;
+  }
+
   #sendWithRetry(id: string, source: Buffer): Promise<void> {
     const { index, codec, signal } = this.#options;
     const retry = { ...(this.#options.retry ?? DEFAULT_RETRY), signal };
     const doing = `indexing chunk document '${id}' into ${index}`;
-    return withRetry(async () => {
-      await this.#es.call(doing, (c) =>
-        c.transport.request(
-          {
-            method: 'PUT',
-            path: `/${encodeURIComponent(index)}/_doc/${encodeURIComponent(id)}`,
-            querystring: { filter_path: 'result' },
-            body: source,
-          },
-          // Elasticsearch answers in the request's content type unless told otherwise.
-          { headers: { 'content-type': codec.contentType, accept: 'application/json' }, ...(signal ? { signal } : {}) },
-        ),
-      );
-    }, retry);
+    return withRetry(
+      () =>
+        this.#es.streaming.put(`/${encodeURIComponent(index)}/_doc/${encodeURIComponent(id)}`, source, codec.contentType, doing, signal),
+      retry,
+    );
   }
 
   #throwIfFailed(): void {

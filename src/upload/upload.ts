@@ -132,7 +132,13 @@ async function writeChunks(ctx: UploadContext, plan: UploadPlan, source: ModelSo
   // `_bulk` takes JSON bodies only: CBOR documents go one request each.
   const writer =
     codec.encoding === 'cbor'
-      ? new DocWriter(ctx.es, { ...common, codec, concurrency: upload.documentConcurrency })
+      ? new DocWriter(ctx.es, {
+          ...common,
+          codec,
+          concurrency: upload.documentConcurrency,
+          // As much as base64's bulk bodies may have in flight.
+          maxBytesInFlight: 2 * upload.concurrency * upload.bulkBytes,
+        })
       : new BulkWriter(ctx.es, { ...common, bulkBytes: upload.bulkBytes, concurrency: upload.concurrency });
   const hash = createHash('sha256');
   let totalLength = 0;
