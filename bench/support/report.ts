@@ -21,7 +21,8 @@ export function atLeast(name: string, value: number, min: number): Target {
 }
 
 export function below(name: string, value: number, max: number): Target {
-  return { name, value: round(value, 1), target: `< ${max}`, pass: value < max };
+  // Two decimals below 10, so a ratio of 0.75 against 0.8 does not print as 0.8.
+  return { name, value: round(value, Math.abs(value) < 10 ? 2 : 1), target: `< ${max}`, pass: value < max };
 }
 
 /** Left-aligned first column, right-aligned others, two spaces between. */
