@@ -5,14 +5,14 @@
 //   npm run bench:codec
 //
 // It decides how CBOR chunks are decoded: our streaming scanner (src/store/codec/cbor.ts) against
-// cbor-x, the well-kept library, which decodes only a whole buffer (so the parts are gathered
+// cborg, a well-kept library, which decodes only a whole buffer (so the parts are gathered
 // first), and the base64 JSON decoder as it was the only one. Writes bench/results/codec.json.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Decoder } from 'cbor-x';
+import { decode } from 'cborg';
 import { BufferPool } from '../src/store/buffer-pool.js';
 import { crc32 } from '../src/store/crc32.js';
 import { codecFor, type ChunkCodec } from '../src/store/codec/index.js';
@@ -48,12 +48,11 @@ function streaming(codec: ChunkCodec, size: number): Variant {
   };
 }
 
-function cborX(): Variant {
-  const decoder = new Decoder({ mapsAsObjects: true, useRecords: false });
+function library(): Variant {
   return {
-    name: 'cbor-x (parts gathered, then decoded)',
+    name: 'cborg (parts gathered, then decoded)',
     decode(answer) {
-      const doc = decoder.decode(Buffer.concat(answer)) as { definition: Uint8Array };
+      const doc = decode(Buffer.concat(answer)) as { definition: Uint8Array };
       return crc32(Buffer.from(doc.definition.buffer, doc.definition.byteOffset, doc.definition.byteLength));
     },
   };
@@ -84,7 +83,7 @@ async function main(): Promise<void> {
   const jsonDoc = codecFor('base64').encode(chunk);
   const cases = [
     { variant: streaming(codecFor('cbor'), size), answer: parts(answered) },
-    { variant: cborX(), answer: parts(answered) },
+    { variant: library(), answer: parts(answered) },
     { variant: streaming(codecFor('base64'), size), answer: parts(jsonDoc) },
   ];
   for (const { variant, answer } of cases) {
@@ -105,7 +104,7 @@ async function main(): Promise<void> {
     chunk_mib: size / MIB,
     part_kib: PART / 1024,
     results,
-    cbor_x_vs_ours: round(results[1]!.cpu_ms_per_mib / ours, 2),
+    library_vs_ours: round(results[1]!.cpu_ms_per_mib / ours, 2),
   };
   await mkdir(dirname(RESULT_FILE), { recursive: true });
   await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,10 +1,8 @@
-import { Encoder } from 'cbor-x';
+import { encode } from 'cborg';
 import { expect } from 'vitest';
 import { chunkDocId } from '../../src/store/layout.js';
 import { getMeta } from '../../src/store/meta.js';
 import { esUrl, newEs } from './es.js';
-
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true });
 
 /**
  * Overwrites the `definition` of a stored chunk in the encoding its generation was written in,
@@ -19,7 +17,9 @@ export async function overwriteDefinition(modelId: string, generation: number, d
   const { _source: stored } = await newEs().client.get<Record<string, unknown>>({ index, id });
   const encoding = ref.encoding ?? 'base64';
   const body =
-    encoding === 'cbor' ? cbor.encode({ ...stored, definition }) : JSON.stringify({ ...stored, definition: definition.toString('base64') });
+    encoding === 'cbor'
+      ? Buffer.from(encode({ ...stored, definition }))
+      : JSON.stringify({ ...stored, definition: definition.toString('base64') });
   const response = await fetch(`${esUrl()}/${index}/_doc/${id}?refresh=true`, {
     method: 'PUT',
     headers: { 'content-type': encoding === 'cbor' ? 'application/cbor' : 'application/json', accept: 'application/json' },

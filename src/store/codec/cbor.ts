@@ -1,4 +1,4 @@
-import { Decoder } from 'cbor-x';
+import { decode } from 'cborg';
 import type { BufferPool } from '../buffer-pool.js';
 import { crc32 } from '../crc32.js';
 import { checkFields, type ChunkCodec, type ChunkDecoder, type ChunkToEncode, type DecodedChunkSource } from './codec.js';
@@ -15,23 +15,18 @@ export const cborCodec: ChunkCodec = {
   maxDocumentSize: (chunkBytes) => CBOR_HEAD_MAX + chunkBytes,
   encode: encodeCborChunkDoc,
   decoder: (expected, pool) => new CborChunkDecoder(expected, pool),
+  // The streaming decoder takes every document whole too: it never hands one back to the slow way.
   parseWhole(raw) {
-    const doc = wholeDecoder.decode(raw) as unknown;
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new SyntaxError('not a CBOR map');
-    const fields = doc as Record<string, unknown>;
-    if (!('definition' in fields)) throw new SyntaxError('no "definition" field');
-    if (!(fields.definition instanceof Uint8Array)) throw new SyntaxError(notBytes(fields.definition));
-    const bytes = Buffer.from(fields.definition.buffer, fields.definition.byteOffset, fields.definition.byteLength);
-    return { bytes, fields: checkFields(fields) };
+    const decoder = new CborChunkDecoder(raw.length);
+    decoder.push(raw);
+    const { bytes, fields } = decoder.finish();
+    return { bytes, fields };
   },
 };
 
-/** Decodes whole documents (tests, error bodies): plain maps, byte strings as Buffers. */
-const wholeDecoder = new Decoder({ mapsAsObjects: true, useRecords: false });
-
 /** Decodes a whole CBOR value, such as an error answer of Elasticsearch to a CBOR request. */
 export function decodeCbor(raw: Buffer): unknown {
-  return wholeDecoder.decode(raw);
+  return decode(raw);
 }
 
 /** Room for every field before the chunk: a model id of 64 characters and 8-byte numbers. */
@@ -232,11 +227,6 @@ const MAJOR_NAMES = [
   'a tag',
   'a simple value',
 ];
-
-function notBytes(value: unknown): string {
-  const what = typeof value === 'string' ? 'a text string' : value === null ? 'null' : `a ${typeof value}`;
-  return notBytesMessage(what);
-}
 
 function notBytesMessage(what: string): string {
   const hint =
