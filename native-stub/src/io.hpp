@@ -17,6 +17,7 @@ enum ExitCode : int {
   kExitStdoutFailed = 5,
   kExitInternal = 6,
   kExitParentGone = 7,
+  kExitBadModel = 8,  // native-torch: the bytes are not a TorchScript module it can serve
 };
 
 // read(2) on fd 0, retrying EINTR. Returns bytes read, 0 on EOF; on a read

@@ -8,8 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "io.hpp"
-#include "log.hpp"
+#include "shared.hpp"
 
 namespace ntorch {
 

@@ -11,9 +11,8 @@
 #include <string>
 
 #include "entry.hpp"
-#include "io.hpp"
+#include "shared.hpp"
 #include "lifetime.hpp"
-#include "log.hpp"
 #include "model_bytes.hpp"
 #include "options.hpp"
 #include "runtime_loader.hpp"

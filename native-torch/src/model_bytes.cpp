@@ -4,9 +4,7 @@
 #include <cstdint>
 #include <new>
 
-#include "io.hpp"
-#include "log.hpp"
-#include "sha256.hpp"
+#include "shared.hpp"
 
 namespace ntorch {
 namespace {

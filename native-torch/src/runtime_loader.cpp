@@ -5,8 +5,7 @@
 
 #include <climits>
 
-#include "io.hpp"
-#include "log.hpp"
+#include "shared.hpp"
 
 namespace ntorch {
 namespace {

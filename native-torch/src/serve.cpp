@@ -5,8 +5,7 @@
 #include <string>
 
 #include "entry.hpp"
-#include "io.hpp"
-#include "log.hpp"
+#include "shared.hpp"
 #include "protocol.hpp"
 #include "runtime.hpp"
 
