@@ -1,6 +1,6 @@
 import { decode } from 'cborg';
 import type { BufferPool } from '../buffer-pool.js';
-import { crc32 } from '../crc32.js';
+import { ChunkBuffer } from './chunk-buffer.js';
 import { checkFields, type ChunkCodec, type ChunkDecoder, type ChunkToEncode, type DecodedChunkSource } from './codec.js';
 
 /**
@@ -259,18 +259,15 @@ export class CborChunkDecoder implements ChunkDecoder {
   /** Whether the byte string being copied is a piece of an indefinite one. */
   #inPieces = false;
   readonly #fields: Record<string, unknown> = {};
-  readonly #out: Buffer;
-  #written = 0;
-  #overflow = 0;
-  #crc = 0;
+  readonly #out: ChunkBuffer;
   #received = 0;
 
   constructor(expected: number, pool?: BufferPool) {
-    this.#out = pool ? pool.take(expected) : Buffer.allocUnsafe(expected);
+    this.#out = new ChunkBuffer(expected, pool);
   }
 
   get buffer(): Buffer {
-    return this.#out;
+    return this.#out.buffer;
   }
 
   push(part: Buffer): void {
@@ -302,7 +299,7 @@ export class CborChunkDecoder implements ChunkDecoder {
     if (this.#state !== 'done') throw new SyntaxError('the document ends early');
     if (!this.#seenDefinition) throw new SyntaxError('no "definition" field');
     const fields = checkFields(this.#fields);
-    return { bytes: this.#out.subarray(0, this.#written), length: this.#written + this.#overflow, crc: this.#crc, fields };
+    return this.#out.result(fields);
   }
 
   /** Reads one item at `at`; returns the offset after it, or undefined when `buf` ends before it does. */
@@ -407,13 +404,7 @@ export class CborChunkDecoder implements ChunkDecoder {
   #copy(buf: Buffer, at: number): number {
     const end = Math.min(buf.length, at + this.#bytesLeft);
     const size = end - at;
-    const room = this.#out.length - this.#written;
-    if (this.#overflow > 0 || size > room) this.#overflow += size;
-    else {
-      buf.copy(this.#out, this.#written, at, end);
-      this.#crc = crc32(this.#out.subarray(this.#written, this.#written + size), this.#crc);
-      this.#written += size;
-    }
+    this.#out.copy(buf, at, end);
     this.#bytesLeft -= size;
     if (this.#bytesLeft === 0) this.#endOfBytes();
     return end;

@@ -1,6 +1,6 @@
 import { base64Length, writeBase64 } from '../base64.js';
 import type { BufferPool } from '../buffer-pool.js';
-import { crc32 } from '../crc32.js';
+import { ChunkBuffer } from './chunk-buffer.js';
 import { checkFields, type ChunkCodec, type ChunkDecoder, type ChunkToEncode, type DecodedChunkSource } from './codec.js';
 
 const QUOTE = 0x22;
@@ -64,18 +64,14 @@ export class JsonChunkDecoder implements ChunkDecoder {
   /** Base64 characters carried over to the next part, to keep decoding in whole 4-character groups. */
   readonly #carry = Buffer.alloc(4);
   #carried = 0;
-  readonly #out: Buffer;
-  #written = 0;
-  /** Decoded bytes that did not fit in `#out`: counted, so the length error can say how many. */
-  #overflow = 0;
-  #crc = 0;
+  readonly #out: ChunkBuffer;
 
   constructor(expected: number, pool?: BufferPool) {
-    this.#out = pool ? pool.take(expected) : Buffer.allocUnsafe(expected);
+    this.#out = new ChunkBuffer(expected, pool);
   }
 
   get buffer(): Buffer {
-    return this.#out;
+    return this.#out.buffer;
   }
 
   push(part: Buffer): void {
@@ -92,8 +88,7 @@ export class JsonChunkDecoder implements ChunkDecoder {
     if (this.#carried !== 0) return null;
     // With the closing quote that follows the value, the rest reads `"definition":""`: valid JSON.
     const fields = JSON.parse(Buffer.concat([...this.#before, ...this.#after]).toString('utf8')) as Record<string, unknown>;
-    const bytes = this.#out.subarray(0, this.#written);
-    return { bytes, length: this.#written + this.#overflow, crc: this.#crc, fields: checkFields(fields) };
+    return this.#out.result(checkFields(fields));
   }
 
   #findValue(part: Buffer): void {
@@ -127,25 +122,13 @@ export class JsonChunkDecoder implements ChunkDecoder {
     while (this.#carried > 0 && at < end) {
       this.#carry[this.#carried++] = part[at++]!;
       if (this.#carried === 4) {
-        this.#write(this.#carry.toString('latin1'));
+        this.#out.writeBase64(this.#carry.toString('latin1'));
         this.#carried = 0;
       }
     }
     const whole = end - ((end - at) % 4);
-    if (whole > at) this.#write(part.toString('latin1', at, whole));
+    if (whole > at) this.#out.writeBase64(part.toString('latin1', at, whole));
     for (let i = whole; i < end; i++) this.#carry[this.#carried++] = part[i]!;
-  }
-
-  #write(base64: string): void {
-    const room = this.#out.length - this.#written;
-    const size = Buffer.byteLength(base64, 'base64');
-    if (this.#overflow > 0 || size > room) {
-      this.#overflow += size;
-      return;
-    }
-    const written = this.#out.write(base64, this.#written, 'base64');
-    this.#crc = crc32(this.#out.subarray(this.#written, this.#written + written), this.#crc);
-    this.#written += written;
   }
 }
 
