@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type ConfigOverrides, type FeederConfig } from '../config/config.js';
 import { FeederError } from '../errors.js';
 import { Es } from '../es/es.js';
@@ -20,7 +21,12 @@ export interface GlobalArgs extends ConfigOverrides {
  * Runs a command: builds its context, turns a FeederError into `feeder: <message>` on stderr and
  * its exit code, and cancels the work on the first SIGINT/SIGTERM.
  */
-export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext) => Promise<void>, logFd: 1 | 2 = 2): Promise<void> {
+export async function runCommand(
+  args: GlobalArgs,
+  action: (ctx: CommandContext) => Promise<void>,
+  logFd: 1 | 2 = 2,
+  { closeWithinMs }: { closeWithinMs?: number } = {},
+): Promise<void> {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => controller.abort(signal);
   // `on`, not `once`: execa's exit cleanup re-raises a signal that no other listener is left to handle.
@@ -47,7 +53,8 @@ export async function runCommand(args: GlobalArgs, action: (ctx: CommandContext)
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await es?.close();
+    // Closing waits for requests still under way; a bound keeps a stalled cluster from holding the command.
+    await (closeWithinMs === undefined ? es?.close() : Promise.race([es?.close(), sleep(closeWithinMs)]));
   }
 }
 

@@ -1,6 +1,7 @@
+import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { DaemonRunningError } from '../errors.js';
-import type { Es } from '../es/es.js';
+import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import { DAEMONS_INDEX } from './layout.js';
@@ -31,6 +32,9 @@ export interface LeaseSettings {
   heartbeatMs: number;
   leaseMs: number;
 }
+
+/** How long a stopping daemon waits on the cluster to give its name back; past it, the lease frees the name when it expires. */
+const RELEASE_WITHIN_MS = 3000;
 
 /** Another `feeder serve` under the same name starting at the same moment could keep winning the race. */
 const TAKE_ATTEMPTS = 3;
@@ -92,11 +96,13 @@ export class DaemonLease {
   async release(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#renewing;
+    // A stalled cluster must not hold a stopping daemon: the renewal under way and the delete get a bounded wait.
+    const deadline = AbortSignal.timeout(RELEASE_WITHIN_MS);
+    await Promise.race([this.#renewing, once(deadline, 'abort')]);
     const held = this.#held;
     this.#held = null;
     if (!held) return;
-    await deletePresence(this.es, held).catch((error: unknown) => {
+    await deletePresence(this.es, held, deadline).catch((error: unknown) => {
       logEvent(
         this.logger,
         { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name, error: (error as Error).message },
@@ -239,10 +245,10 @@ async function replacePresence(es: Es, previous: VersionedPresence, doc: Presenc
   return { doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };
 }
 
-async function deletePresence(es: Es, held: VersionedPresence): Promise<void> {
+async function deletePresence(es: Es, held: VersionedPresence, signal?: AbortSignal): Promise<void> {
   await es
     .call(`removing the presence of daemon '${held.doc.daemon}'`, (c) =>
-      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm }),
+      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm }, abortable(signal)),
     )
     .catch((error: unknown) => {
       if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;

@@ -247,7 +247,10 @@ describe('200 random commands against one daemon', () => {
         restarting = { over: new Promise<void>((resolve) => (over = resolve)), dispatched: 0 };
         const stopped = await stopWithin(current, RESTART_EXIT_MS);
         const problems = [];
-        if (!stopped.exited) problems.push(`SIGTERM did not make the daemon exit within ${RESTART_EXIT_MS / 1000} s (it was SIGKILLed)`);
+        if (!stopped.exited)
+          problems.push(
+            `SIGTERM did not make the daemon exit within ${RESTART_EXIT_MS / 1000} s (it was SIGKILLed); its last output: ${lastOutput(current)}`,
+          );
         else if (stopped.exitCode !== 0)
           problems.push(
             `the daemon ended with ${stopped.signal ?? `exit code ${stopped.exitCode}`} on SIGTERM; its last output: ${lastOutput(current)}`,

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { PresenceDoc } from '../../src/store/daemons.js';
 import { DAEMONS_INDEX } from '../../src/store/layout.js';
-import { startDaemon } from '../support/daemon.js';
+import { childrenOf, startDaemon } from '../support/daemon.js';
+import { isRunning, storedModel } from '../support/deploy.js';
+import { forgetDaemon, stopWithin } from '../support/races.js';
 import { esUrl, newEs } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
@@ -65,4 +67,30 @@ describe('the lease a running daemon holds on its name', () => {
       await relay.cut();
     }
   });
+
+  it('does not keep a stopping daemon waiting on a cluster that stalled: SIGTERM still exits 0 within a few seconds, leaving no child', async () => {
+    const { modelId } = await storedModel(300_000);
+    const relay = await new TcpRelay(new URL(esUrl())).start();
+    // A long heartbeat keeps the daemon's renewals out of the way until the test starts one.
+    const daemon = await startDaemon({ config: { daemon: { heartbeatMs: 60_000, leaseMs: 120_000 } }, env: { ES_URL: relay.url } });
+    try {
+      expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
+      const children = await childrenOf(daemon.child.pid!);
+      expect(children).toHaveLength(1);
+      // Every request the daemon sends from now on waits for an answer that does not come, as from a node stuck in GC.
+      relay.pause();
+      const stopped = await stopWithin(daemon, 8000);
+      expect(stopped, `SIGTERM with the cluster stalled; daemon output:\n${daemon.output().slice(-2000)}`).toMatchObject({
+        exited: true,
+        exitCode: 0,
+        leftRunning: [],
+      });
+      for (const child of children) expect(isRunning(child)).toBe(false);
+      expect(daemon.output()).toMatch(/could not remove the presence of daemon/);
+    } finally {
+      relay.resume();
+      await relay.cut();
+      await forgetDaemon(daemon.name);
+    }
+  }, 30_000);
 });

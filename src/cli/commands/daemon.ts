@@ -21,7 +21,12 @@ export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
       .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)'),
   // The daemon's modules (metrics among them) load only when it runs.
-  handler: (args) => runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1),
+  // Once stopped, the daemon exits: a request left waiting on a stalled cluster (the lease release gave
+  // up on it) would otherwise hold the process open until its own timeout.
+  handler: async (args) => {
+    await runCommand(args, async (ctx) => (await import('../../daemon/serve.js')).serve(ctx, ctx.signal), 1, { closeWithinMs: 1000 });
+    process.exit();
+  },
 };
 
 export const undeployCommand: CommandModule<GlobalArgs, IdArgs & { daemon?: string }> = {
