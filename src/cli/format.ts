@@ -1,5 +1,5 @@
 import { formatBytes } from '../config/units.js';
-import type { DeploymentStatus } from '../daemon/status.js';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../daemon/status.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MAX_ROWS, parseTokenList, type TokenBatch } from '../native/token-ids.js';
 import type { StrayRemoval, VerifyReport } from '../store/verify.js';
@@ -51,4 +51,38 @@ export function describeVerifyReport(report: VerifyReport, removal: StrayRemoval
 function describeRemoved(ids: readonly string[]): string {
   if (ids.length === 0) return 'no stray chunk documents to remove';
   return `removed ${ids.length} stray chunk document${ids.length === 1 ? '' : 's'}: ${ids.map((id) => `'${id}'`).join(', ')}`;
+}
+
+export function isFleetStatus(s: DeploymentStatus | FleetModelStatus): s is FleetModelStatus {
+  return Array.isArray((s as FleetModelStatus).items);
+}
+
+/** A fleet deployment: the model's state, then one line per allocation. */
+export function describeFleetModel(s: FleetModelStatus): string {
+  const started = s.items.filter((i) => i.state === 'started').length;
+  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started`];
+  for (const i of s.items) {
+    const parts = [`  #${i.allocation}: ${i.state}${i.phase ? ` (${i.phase})` : ''}`];
+    if (i.daemon) parts.push(`on daemon '${i.daemon}'${i.daemon_live ? '' : ' (gone)'}`);
+    if (i.generation !== null) parts.push(`generation ${i.generation}`);
+    if (i.pid) parts.push(`pid ${i.pid}`);
+    if (i.reason) parts.push(`reason: ${i.reason}`);
+    lines.push(parts.join(', '));
+  }
+  return lines.join('\n');
+}
+
+export function describeFleet(f: FleetStatus): string {
+  const daemons = f.daemons.map((d) => `${d.daemon} (${d.listen}, ${d.serving} allocation(s))`).join(', ');
+  const lines = [`fleet '${f.fleet}': ${f.daemons.length} live daemon(s)${daemons ? `: ${daemons}` : ''}`];
+  if (f.deployments.length === 0) lines.push('no deployments');
+  for (const d of f.deployments) lines.push(describeFleetModel(d));
+  return lines.join('\n');
+}
+
+/** Why a fleet deploy did not do what it was asked, or null when it did. */
+export function fleetDeployFailure(s: FleetModelStatus): string | null {
+  if (s.state !== 'failed') return null;
+  const reasons = s.items.filter((i) => i.state === 'failed').map((i) => `allocation ${i.allocation}: ${i.reason}`);
+  return `deploying model '${s.model_id}' in the fleet failed: ${reasons.join('; ')}`;
 }

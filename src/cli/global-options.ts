@@ -23,6 +23,12 @@ export const globalOptions: Record<string, Options> = {
     describe: "the daemon's control API: 127.0.0.1:PORT or unix:/path [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
     group: 'Daemon:',
   },
+  fleet: {
+    type: 'string',
+    describe:
+      'the fleet this daemon joins: daemons of one fleet share its deployments [env FEEDER_FLEET] (default: none, the daemon runs only what is deployed on it)',
+    group: 'Daemon:',
+  },
   config: { type: 'string', describe: 'JSON config file [env FEEDER_CONFIG] (default config/feeder.json if present)', group: 'General:' },
   'log-level': { type: 'string', describe: 'trace, debug, info, warn, error [env FEEDER_LOG_LEVEL]', group: 'General:' },
 };

@@ -74,6 +74,20 @@ export interface FeederConfig {
     heartbeatMs: number;
     /** How long a lease lasts unrenewed: a daemon silent that long is taken to be gone. */
     leaseMs: number;
+    /**
+     * The fleet this daemon belongs to (FEEDER_FLEET, --fleet). Daemons of one fleet share its
+     * deployments: `deploy --allocations N` asks the fleet, and each allocation runs on one of them.
+     * Unset: the daemon runs only what is deployed on it.
+     */
+    fleet?: string | undefined;
+    /** Fleet allocations this daemon holds at most. */
+    maxModels: number;
+    /** Fleet allocations this daemon holds at most, by model size in bytes (a number or e.g. '8GiB'); unset: no limit. */
+    memoryBudget?: number | string | undefined;
+    /** How often a fleet member reads the fleet's state, claims what is free and reports what it holds. */
+    reconcileMs: number;
+    /** Daemons an allocation may fail to load on before the fleet's deployment of it is failed. */
+    maxAllocationAttempts: number;
   };
   log: { level: string };
 }
@@ -125,6 +139,11 @@ export function defaultConfig(): FeederConfig {
       requestTimeoutMs: 10_000,
       heartbeatMs: 5000,
       leaseMs: 15_000,
+      fleet: undefined,
+      maxModels: 8,
+      memoryBudget: undefined,
+      reconcileMs: 1000,
+      maxAllocationAttempts: 3,
     },
     log: { level: 'info' },
   };
@@ -144,6 +163,7 @@ export interface ConfigOverrides {
   chunkSize?: string | undefined;
   logLevel?: string | undefined;
   listen?: string | undefined;
+  fleet?: string | undefined;
 }
 
 /** Defaults, then the config file, then environment variables, then flags. */
@@ -195,6 +215,7 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   if (env.FEEDER_LISTEN) config.daemon.listen = env.FEEDER_LISTEN;
   if (env.FEEDER_TOKEN) config.daemon.token = env.FEEDER_TOKEN;
   if (env.FEEDER_DAEMON_NAME) config.daemon.name = env.FEEDER_DAEMON_NAME;
+  if (env.FEEDER_FLEET) config.daemon.fleet = env.FEEDER_FLEET;
   if (env.FEEDER_REQUEST_TIMEOUT) config.daemon.requestTimeoutMs = parseDuration(env.FEEDER_REQUEST_TIMEOUT, 'FEEDER_REQUEST_TIMEOUT');
 }
 
@@ -221,6 +242,7 @@ function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   if (flags.chunkSize !== undefined) config.upload.chunkSize = parseByteSize(flags.chunkSize, '--chunk-size');
   if (flags.logLevel !== undefined) config.log.level = flags.logLevel;
   if (flags.listen !== undefined) config.daemon.listen = flags.listen;
+  if (flags.fleet !== undefined) config.daemon.fleet = flags.fleet;
 }
 
 function validateConfig(config: FeederConfig): FeederConfig {
@@ -255,6 +277,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
   requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
   validateLease(config.daemon);
+  validateFleet(config.daemon);
   parseListenAddress(config.daemon.listen);
   return config;
 }
@@ -276,6 +299,22 @@ function validateLease({ heartbeatMs, leaseMs }: FeederConfig['daemon']): void {
       `daemon.heartbeatMs (${heartbeatMs}) must be shorter than daemon.leaseMs (${leaseMs}): a lease renewed less often than it lasts expires while its daemon runs; a lease of 3 heartbeats is usual`,
     );
   }
+}
+
+const FLEET_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+function validateFleet(daemon: FeederConfig['daemon']): void {
+  requirePositiveInteger(daemon.maxModels, 'daemon.maxModels');
+  requirePositiveInteger(daemon.reconcileMs, 'daemon.reconcileMs');
+  requirePositiveInteger(daemon.maxAllocationAttempts, 'daemon.maxAllocationAttempts');
+  if (daemon.memoryBudget !== undefined && daemon.memoryBudget !== null)
+    daemon.memoryBudget = parseByteSize(daemon.memoryBudget, 'daemon.memoryBudget');
+  if (daemon.fleet === undefined || daemon.fleet === null) return;
+  if (typeof daemon.fleet !== 'string' || !FLEET_NAME.test(daemon.fleet))
+    throw new InvalidArgumentError(
+      `daemon.fleet (FEEDER_FLEET, --fleet) must be 1 to 64 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit; got ${JSON.stringify(daemon.fleet)}`,
+    );
+  if (daemon.name.includes('/')) throw new InvalidArgumentError(`daemon.name must not contain '/' in a fleet; got '${daemon.name}'`);
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

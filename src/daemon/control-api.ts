@@ -1,10 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
-import { InvalidArgumentError, ListenError } from '../errors.js';
+import { InvalidArgumentError, ListenError, ModelNotFoundError } from '../errors.js';
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from './deployments.js';
+import { fleetSettled, waitForFleet, type Fleet } from './fleet.js';
+import { forwardToDaemon, FORWARDED_HEADER, SERVED_BY_HEADER } from './forward.js';
 import type { DeploymentStatus } from './status.js';
 import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
@@ -20,11 +23,15 @@ interface Route {
 
 export interface ControlApiOptions {
   token: string | undefined;
+  /** Set when the daemon is a fleet member: deployments are then the fleet's. */
+  fleet?: Fleet | undefined;
   /** Where it listens: a Unix socket's clients may send no Host. */
   address: ListenAddress;
 }
 
 const MAX_WAIT_MS = 10 * 60_000;
+/** How long a fleet undeploy waits for the holders to stop their allocations. */
+const UNDEPLOY_WAIT_MS = 30_000;
 
 /**
  * The daemon's control API:
@@ -32,7 +39,7 @@ const MAX_WAIT_MS = 10 * 60_000;
  *   POST /deployments/<id>/infer, POST /deployments/<id>/control
  */
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
-  const routes = buildRoutes(deployments);
+  const routes = options.fleet ? buildFleetRoutes(deployments, options.fleet, options.token) : buildRoutes(deployments);
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     trackResponse(request, response);
     handle(routes, request, response, options).catch((error: unknown) => sendError(response, error));
@@ -103,9 +110,80 @@ function buildRoutes(deployments: Deployments): Route[] {
   ];
 }
 
-/** PUT /deployments/<id> {wait_for?, timeout_ms?}: 200 once the wait is over, 202 if still starting. */
-async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+/**
+ * The routes of a fleet member. Deployments are the fleet's: PUT asks the fleet for `allocations`
+ * of a model, GET shows where each allocation runs, DELETE removes it from the fleet. An inference
+ * this daemon cannot answer itself is forwarded, with the token, to a daemon that holds a started
+ * allocation (once: a forwarded request is never forwarded again).
+ */
+function buildFleetRoutes(deployments: Deployments, fleet: Fleet, token: string | undefined): Route[] {
+  const [healthz, metrics] = buildRoutes(deployments);
+  const onModel = (path: string) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
+    if (fleet.servesLocally(id)) {
+      response.setHeader(SERVED_BY_HEADER, fleet.name);
+      return path === 'infer' ? infer(deployments, request, response, id) : control(deployments, request, response, id);
+    }
+    if (request.headers[FORWARDED_HEADER] !== undefined)
+      throw new HttpError(503, 'FEEDER_ERR_UNAVAILABLE', `daemon '${fleet.name}' no longer serves model '${id}'; try again`);
+    const server = await fleet.findServer(id);
+    if (!server) {
+      await fleet.modelStatus(id);
+      throw new HttpError(
+        503,
+        'FEEDER_ERR_UNAVAILABLE',
+        `no daemon of fleet '${fleet.fleet}' has a started allocation of model '${id}' yet; 'feeder status ${id}' shows where each allocation is`,
+      );
+    }
+    await forwardToDaemon(request, response, server, { token, from: fleet.name, path: `/deployments/${encodeURIComponent(id)}/${path}` });
+  };
+  return [
+    healthz!,
+    metrics!,
+    {
+      pattern: /^\/deployments\/?$/,
+      methods: { GET: async (_q, r) => sendJson(r, 200, { deployments: deployments.list(), fleet: await fleet.status() }) },
+    },
+    {
+      pattern: /^\/deployments\/([^/]+)$/,
+      methods: {
+        GET: async (_q, r, id) => sendJson(r, 200, await fleet.modelStatus(id)),
+        PUT: async (q, r, id) => deployToFleet(fleet, q, r, id),
+        DELETE: async (_q, r, id) => undeployFromFleet(fleet, r, id),
+      },
+    },
+    { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: onModel('infer') } },
+    { pattern: /^\/deployments\/([^/]+)\/control$/, methods: { POST: onModel('control') } },
+    { pattern: /^\/fleet$/, methods: { GET: async (_q, r) => sendJson(r, 200, await fleet.status()) } },
+  ];
+}
+
+/** PUT /deployments/<id> {allocations?, wait_for?, timeout_ms?} on a fleet member: 200 once every allocation is started (or one failed), 202 if still under way. */
+async function deployToFleet(fleet: Fleet, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
+  const { waitFor, timeoutMs } = parseWait(body);
+  const allocations = body.allocations ?? 1;
+  await fleet.deploy(modelId, allocations as number);
+  const { status, done } = await waitForFleet(fleet, modelId, (s) => s !== null && fleetSettled(s, waitFor), timeoutMs);
+  sendJson(response, done ? 200 : 202, status);
+}
+
+/** DELETE /deployments/<id> on a fleet member: removes the desired deployment, then waits (a while) until no daemon holds an allocation of it. */
+async function undeployFromFleet(fleet: Fleet, response: ServerResponse, modelId: string): Promise<void> {
+  if (!(await fleet.undeploy(modelId)))
+    throw new ModelNotFoundError(
+      `model '${modelId}' is not deployed in fleet '${fleet.fleet}'; 'feeder status' lists the fleet's deployments`,
+    );
+  // Each holder stops its allocation at its next reconcile; the answer waits for them, within a bound.
+  const deadline = Date.now() + UNDEPLOY_WAIT_MS;
+  let left = await fleet.allocationsLeft(modelId);
+  while (left > 0 && Date.now() < deadline) {
+    await sleep(250);
+    left = await fleet.allocationsLeft(modelId);
+  }
+  sendJson(response, 200, { model_id: modelId, fleet: fleet.fleet, undeployed: true, allocations_left: left });
+}
+
+function parseWait(body: Record<string, unknown>): { waitFor: 'starting' | 'started'; timeoutMs: number } {
   const waitFor = body.wait_for ?? 'started';
   if (waitFor !== 'starting' && waitFor !== 'started')
     throw new InvalidArgumentError(`wait_for must be 'starting' or 'started'; got ${JSON.stringify(waitFor)}`);
@@ -115,8 +193,19 @@ async function deploy(deployments: Deployments, request: IncomingMessage, respon
       `timeout_ms must be a whole number of milliseconds up to ${MAX_WAIT_MS}; got ${JSON.stringify(timeoutMs)}`,
     );
   }
+  return { waitFor, timeoutMs: timeoutMs as number };
+}
+
+/** PUT /deployments/<id> {wait_for?, timeout_ms?}: 200 once the wait is over, 202 if still starting. */
+async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const body = asObject(await readJsonBody(request));
+  if (body.allocations !== undefined && body.allocations !== 1)
+    throw new InvalidArgumentError(
+      `allocations above 1 need a fleet: this daemon is in none; start the daemons with the same daemon.fleet (FEEDER_FLEET, --fleet)`,
+    );
+  const { waitFor, timeoutMs } = parseWait(body);
   const deployment = await deployments.deploy(modelId);
-  const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs as number);
+  const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs);
   sendJson(response, isSettled(status) || waitFor === 'starting' ? 200 : 202, status);
 }
 

@@ -98,6 +98,22 @@ export class Deployments {
     return deployment;
   }
 
+  get(modelId: string): Deployment | undefined {
+    return this.#all.get(modelId);
+  }
+
+  /**
+   * Stops a deployment's native processes without a word to Elasticsearch: a fleet member whose
+   * lease lapsed must stop serving even while the cluster cannot be reached. False when there was none.
+   */
+  async stopLocally(modelId: string): Promise<boolean> {
+    const deployment = this.#all.get(modelId);
+    if (!deployment) return false;
+    this.#all.delete(modelId);
+    await deployment.stop();
+    return true;
+  }
+
   list(): DeploymentStatus[] {
     return [...this.#all.values()].map((d) => d.status()).sort((a, b) => a.model_id.localeCompare(b.model_id));
   }

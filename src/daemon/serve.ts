@@ -6,6 +6,7 @@ import { DaemonLease, type LeaseSettings } from '../store/daemons.js';
 import { installTemplates } from '../store/templates.js';
 import { createControlApi, listen } from './control-api.js';
 import { Deployments, type DaemonContext } from './deployments.js';
+import { Fleet } from './fleet.js';
 
 /**
  * `feeder serve`: checks the cluster, installs the templates, takes the lease on its name, opens the
@@ -22,8 +23,9 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   // Before listening: a second daemon under the same name must not serve, nor restore its deployments.
   const lease = await DaemonLease.take(ctx.es, leaseSettings(ctx.config), ctx.logger);
   const deployments = new Deployments(ctx);
+  const fleet = ctx.config.daemon.fleet === undefined ? undefined : new Fleet(ctx, deployments, lease);
   const listenAddress = parseListenAddress(ctx.config.daemon.listen);
-  const server = createControlApi(deployments, { token: ctx.config.daemon.token, address: listenAddress });
+  const server = createControlApi(deployments, { token: ctx.config.daemon.token, address: listenAddress, fleet });
   try {
     const address = await listen(server, listenAddress);
     lease.startRenewing(address);
@@ -41,12 +43,21 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
       },
       `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`,
     );
-    await deployments.restore(signal);
-    logEvent(
-      ctx.logger,
-      { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length },
-      `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`,
-    );
+    if (fleet) {
+      await fleet.start();
+      logEvent(
+        ctx.logger,
+        { action: 'daemon-restore', outcome: 'success', daemon: name, fleet: fleet.fleet },
+        `daemon '${name}' joined fleet '${fleet.fleet}': it takes its share of the fleet's deployments`,
+      );
+    } else {
+      await deployments.restore(signal);
+      logEvent(
+        ctx.logger,
+        { action: 'daemon-restore', outcome: 'success', daemon: name, deployments: deployments.list().length },
+        `brought back the deployments recorded for daemon '${name}': ${deployments.list().length} in all`,
+      );
+    }
     if (!signal.aborted) await once(signal, 'abort');
     logEvent(
       ctx.logger,
@@ -63,6 +74,8 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
     throw error;
   } finally {
     await closeControlApi(server);
+    // A fleet member gives back what it held at once, so that other daemons take it over without waiting for its lease to expire.
+    await fleet?.drain();
     await deployments.stopAll();
     // Last: the name is free for another daemon only once no native process of this one runs.
     await lease.release();
@@ -78,5 +91,13 @@ function closeControlApi(server: Server): Promise<void> {
 }
 
 function leaseSettings({ daemon }: FeederConfig): LeaseSettings {
-  return { name: daemon.name, listen: daemon.listen, heartbeatMs: daemon.heartbeatMs, leaseMs: daemon.leaseMs };
+  return {
+    name: daemon.name,
+    listen: daemon.listen,
+    heartbeatMs: daemon.heartbeatMs,
+    leaseMs: daemon.leaseMs,
+    fleet: daemon.fleet,
+    maxModels: daemon.maxModels,
+    memoryBudgetBytes: daemon.memoryBudget as number | undefined,
+  };
 }

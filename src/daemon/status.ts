@@ -55,3 +55,44 @@ export type InferAnswer =
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
+
+/** One allocation of a fleet deployment, as `GET /fleet` shows it. */
+export interface AllocationStatus {
+  allocation: number;
+  /** The daemon holding it, or null while none does. */
+  daemon: string | null;
+  /** Whether the holder's lease is live. */
+  daemon_live: boolean;
+  state: 'unassigned' | 'starting' | 'started' | 'failed';
+  phase: string | null;
+  reason: string | null;
+  generation: number | null;
+  pid: number | null;
+  /** The daemons it failed to load on, with their reasons. */
+  failures: Array<{ daemon: string; reason: string }>;
+}
+
+export interface FleetModelStatus {
+  model_id: string;
+  /** Allocations asked for. */
+  allocations: number;
+  revision: number;
+  state: 'starting' | 'partially_started' | 'started' | 'failed';
+  items: AllocationStatus[];
+}
+
+export interface FleetMember {
+  daemon: string;
+  listen: string;
+  host: string;
+  pid: number;
+  max_models: number | null;
+  serving: number;
+  expires_at: string;
+}
+
+export interface FleetStatus {
+  fleet: string;
+  daemons: FleetMember[];
+  deployments: FleetModelStatus[];
+}

@@ -18,6 +18,17 @@ export interface PresenceDoc {
   started_at: string;
   renewed_at: string;
   expires_at: string;
+  /** Set for a member of a fleet: its fleet, its capacity and the allocations it holds. */
+  fleet?: string | null;
+  max_models?: number;
+  memory_budget_bytes?: number | null;
+  serving?: ServedAllocation[];
+}
+
+export interface ServedAllocation {
+  model_id: string;
+  allocation: number;
+  bytes: number | null;
 }
 
 interface VersionedPresence {
@@ -31,6 +42,9 @@ export interface LeaseSettings {
   listen: string;
   heartbeatMs: number;
   leaseMs: number;
+  fleet?: string | undefined;
+  maxModels?: number | undefined;
+  memoryBudgetBytes?: number | undefined;
 }
 
 /** How long a stopping daemon waits on the cluster to give its name back; past it, the lease frees the name when it expires. */
@@ -47,6 +61,22 @@ export function isLive(doc: PresenceDoc, now = Date.now()): boolean {
 export async function liveDaemon(es: Es, name: string): Promise<PresenceDoc | null> {
   const found = await readPresence(es, name);
   return found && isLive(found.doc) ? found.doc : null;
+}
+
+/** The live daemons of `fleet`, by name. */
+export async function liveFleetDaemons(es: Es, fleet: string): Promise<Map<string, PresenceDoc>> {
+  const result = await es.call(`reading the daemons of fleet '${fleet}'`, (c) =>
+    c.search<PresenceDoc>({
+      index: DAEMONS_INDEX,
+      size: 10_000,
+      query: { term: { fleet } },
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    }),
+  );
+  const now = Date.now();
+  const live = result.hits.hits.map((h) => h._source!).filter((doc) => isLive(doc, now));
+  return new Map(live.map((doc) => [doc.daemon, doc]));
 }
 
 /** The daemons among `names` that hold no live lease: they are gone, or were never started. */
@@ -69,6 +99,13 @@ export class DaemonLease {
   #timer: NodeJS.Timeout | undefined;
   #renewing: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Until when this daemon may serve what it holds: one heartbeat before the lease it wrote last expires. */
+  #servingUntil: number;
+  #lapseTimer: NodeJS.Timeout | undefined;
+  #onLapse: () => void = () => {};
+  /** How many times the lease lapsed: work begun under an earlier count must not be acted on. */
+  lapses = 0;
+  #serving: () => ServedAllocation[] = () => [];
 
   private constructor(
     private readonly es: Es,
@@ -77,6 +114,47 @@ export class DaemonLease {
     held: VersionedPresence,
   ) {
     this.#held = held;
+    this.#servingUntil = this.#servingDeadline(Date.parse(held.doc.renewed_at));
+  }
+
+  /**
+   * Whether the lease still covers serving. It ends one heartbeat before the lease expires in
+   * Elasticsearch, so a daemon that could not renew (a stalled cluster, a process paused with
+   * SIGSTOP) stops serving before any other daemon may take over what it holds.
+   */
+  servingAllowed(now = Date.now()): boolean {
+    return this.#held !== null && now < this.#servingUntil;
+  }
+
+  /**
+   * `onLapse` runs when the lease stops covering serving: at that moment when the process runs, or,
+   * for a process that was paused past it, before the next renewal is taken as valid.
+   */
+  watch(onLapse: () => void, serving: () => ServedAllocation[]): void {
+    this.#onLapse = onLapse;
+    this.#serving = serving;
+    this.#armLapse();
+  }
+
+  #servingDeadline(writtenAt: number): number {
+    return writtenAt + this.settings.leaseMs - this.settings.heartbeatMs;
+  }
+
+  #armLapse(): void {
+    clearTimeout(this.#lapseTimer);
+    if (this.#stopped) return;
+    this.#lapseTimer = setTimeout(() => this.#lapse(), Math.max(0, this.#servingUntil - Date.now()));
+  }
+
+  #lapse(): void {
+    if (this.#stopped || Date.now() < this.#servingUntil) return;
+    this.lapses += 1;
+    logEvent(
+      this.logger,
+      { action: 'daemon-lease', outcome: 'failure', daemon: this.settings.name },
+      `the lease on daemon name '${this.settings.name}' was not renewed in time (it covered serving until ${new Date(this.#servingUntil).toISOString()}); stopping every fleet allocation this daemon holds, so that no other daemon taking them over serves beside it`,
+    );
+    this.#onLapse();
   }
 
   /** Takes the name, or refuses while another daemon's lease on it is live. */
@@ -96,6 +174,7 @@ export class DaemonLease {
   async release(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#lapseTimer);
     // A stalled cluster must not hold a stopping daemon: the renewal under way and the delete get a bounded wait.
     const deadline = AbortSignal.timeout(RELEASE_WITHIN_MS);
     await Promise.race([this.#renewing, once(deadline, 'abort')]);
@@ -121,9 +200,14 @@ export class DaemonLease {
   async #renew(listen: string): Promise<void> {
     const held = this.#held;
     if (!held) return;
-    const doc = presenceDoc(this.settings, listen, held.doc.started_at);
+    const doc = presenceDoc(this.settings, listen, held.doc.started_at, this.#serving());
+    const sentAt = Date.parse(doc.renewed_at);
     try {
       this.#held = await replacePresence(this.es, held, doc, 'renewing the lease of');
+      // A process paused past its serving deadline stops serving first: what it held may be another's now.
+      if (Date.now() >= this.#servingUntil) this.#lapse();
+      this.#servingUntil = this.#servingDeadline(sentAt);
+      this.#armLapse();
     } catch (error) {
       const recovered = hasStatus(error, 409) ? this.#recover(doc) : Promise.reject(error);
       await recovered.catch((failure: unknown) => this.#logRenewalFailure(held, failure));
@@ -170,9 +254,19 @@ function isOurs(stored: PresenceDoc, ours: PresenceDoc): boolean {
   return stored.pid === ours.pid && stored.host === ours.host && stored.started_at === ours.started_at;
 }
 
-function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string): PresenceDoc {
+function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string, serving: ServedAllocation[] = []): PresenceDoc {
   const now = Date.now();
+  const fleet =
+    settings.fleet === undefined
+      ? {}
+      : {
+          fleet: settings.fleet,
+          max_models: settings.maxModels ?? 0,
+          memory_budget_bytes: settings.memoryBudgetBytes ?? null,
+          serving,
+        };
   return {
+    ...fleet,
     daemon: settings.name,
     listen,
     pid: process.pid,

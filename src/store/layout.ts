@@ -7,6 +7,8 @@ export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
 export const DEPLOYMENTS_INDEX = '.feeder-deployments';
 /** Which daemons are running: one presence document per daemon name, renewed while it runs. */
 export const DAEMONS_INDEX = '.feeder-daemons';
+/** A fleet's desired deployments (how many allocations of a model) and which daemon holds each allocation. */
+export const FLEET_INDEX = '.feeder-fleet';
 
 /**
  * Chunk ids are predictable so a reader fetches them by id and a delete needs no query. The upload

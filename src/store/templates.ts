@@ -1,8 +1,8 @@
 import type { Es } from '../es/es.js';
-import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, META_INDEX } from './layout.js';
+import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 2;
+export const TEMPLATE_VERSION = 3;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -76,6 +76,30 @@ const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
   started_at: { type: 'date' },
   renewed_at: { type: 'date' },
   expires_at: { type: 'date' },
+  // A fleet member's fleet, capacity and the allocations it holds (read, never searched).
+  fleet: { type: 'keyword' },
+  max_models: { type: 'long' },
+  memory_budget_bytes: { type: 'long' },
+  serving: { type: 'object', enabled: false },
+});
+
+const FLEET_TEMPLATE = ownedTemplate(FLEET_INDEX, {
+  kind: { type: 'keyword' },
+  fleet: { type: 'keyword' },
+  model_id: { type: 'keyword' },
+  allocations: { type: 'long' },
+  allocation: { type: 'long' },
+  revision: { type: 'long' },
+  requested_at: { type: 'date' },
+  daemon: { type: 'keyword' },
+  state: { type: 'keyword' },
+  phase: { type: 'keyword' },
+  reason: { type: 'text' },
+  generation: { type: 'long' },
+  pid: { type: 'long' },
+  failures: { type: 'object', enabled: false },
+  claimed_at: { type: 'date' },
+  updated_at: { type: 'date' },
 });
 
 /** An index template this project owns, under the name it is stored as. */
@@ -89,6 +113,7 @@ export const OWNED_TEMPLATES: readonly OwnedTemplate[] = [
   { name: 'feeder-chunks', body: CHUNKS_TEMPLATE },
   { name: 'feeder-deployments', body: DEPLOYMENTS_TEMPLATE },
   { name: 'feeder-daemons', body: DAEMONS_TEMPLATE },
+  { name: 'feeder-fleet', body: FLEET_TEMPLATE },
 ];
 
 /** Installs or updates the index templates this project owns, and brings their indices' mappings up to date. */

@@ -9,6 +9,7 @@ import { newEs } from './es.js';
 export interface Answer {
   status: number;
   body: any;
+  headers: Record<string, string>;
 }
 
 /**
@@ -25,7 +26,7 @@ export async function call(listen: string, method: string, path: string, body?: 
   try {
     const response = await fetch(`http://${listen}${path}`, init);
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
+    return { status: response.status, body: text ? JSON.parse(text) : null, headers: Object.fromEntries(response.headers) };
   } catch (error) {
     if ((error as Error).name === 'TimeoutError') throw new HungRequest(`${method} ${path} got no answer within ${timeoutMs} ms`);
     throw error;

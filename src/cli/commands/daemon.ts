@@ -1,13 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { callDaemon } from '../../daemon/client.js';
-import type { DeploymentStatus } from '../../daemon/status.js';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../daemon/status.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
 import { formatBytes } from '../../config/units.js';
 import { CONTROL_NAMES } from '../../native/protocol.js';
 import { ARG_NAMES, batchToJson } from '../../native/token-ids.js';
-import { describeStatus, parseTokenRows } from '../format.js';
+import { describeFleet, describeFleetModel, describeStatus, isFleetStatus, parseTokenRows } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
   id: string;
@@ -45,7 +45,8 @@ export const undeployCommand: CommandModule<GlobalArgs, IdArgs & { daemon?: stri
       if (args.daemon !== undefined) return undeployFromStopped(ctx, args.daemon, args);
       const { body } = await callDaemon<DeploymentStatus>(ctx.config, 'DELETE', `/deployments/${encodeURIComponent(args.id)}`, {
         signal: ctx.signal,
-        wait: { ms: ctx.config.daemon.stopGraceMs },
+        // A fleet undeploy waits up to 30 s for the holders to stop their allocations.
+        wait: { ms: ctx.config.daemon.stopGraceMs + 30_000 },
       });
       if (args.json) return printJson(body);
       process.stdout.write(`model '${args.id}' undeployed\n`);
@@ -82,14 +83,25 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string
       .option('json', { type: 'boolean', default: false }) as never,
   handler: (args) =>
     runCommand(args, async (ctx) => {
-      const statuses = args.id
-        ? [
-            (await callDaemon<DeploymentStatus>(ctx.config, 'GET', `/deployments/${encodeURIComponent(args.id)}`, { signal: ctx.signal }))
-              .body,
-          ]
-        : (await callDaemon<{ deployments: DeploymentStatus[] }>(ctx.config, 'GET', '/deployments', { signal: ctx.signal })).body
-            .deployments;
-      if (args.json) return printJson(args.id ? statuses[0] : statuses);
+      if (args.id) {
+        const { body } = await callDaemon<DeploymentStatus | FleetModelStatus>(
+          ctx.config,
+          'GET',
+          `/deployments/${encodeURIComponent(args.id)}`,
+          {
+            signal: ctx.signal,
+          },
+        );
+        if (args.json) return printJson(body);
+        return void process.stdout.write(`${isFleetStatus(body) ? describeFleetModel(body) : describeStatus(body)}\n`);
+      }
+      const { body } = await callDaemon<{ deployments: DeploymentStatus[]; fleet?: FleetStatus }>(ctx.config, 'GET', '/deployments', {
+        signal: ctx.signal,
+      });
+      // A fleet member answers for the whole fleet: every allocation, on whichever daemon.
+      if (body.fleet) return args.json ? printJson(body.fleet) : void process.stdout.write(`${describeFleet(body.fleet)}\n`);
+      const statuses = body.deployments;
+      if (args.json) return printJson(statuses);
       if (statuses.length === 0) return void process.stdout.write('no deployments\n');
       for (const s of statuses) process.stdout.write(`${describeStatus(s)}\n`);
     }),

@@ -3,10 +3,10 @@ import { formatBytes, parseDuration } from '../../config/units.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { createProgress } from '../../log/progress.js';
 import { callDaemon } from '../../daemon/client.js';
-import type { DeploymentStatus } from '../../daemon/status.js';
+import type { DeploymentStatus, FleetModelStatus } from '../../daemon/status.js';
 import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
-import { deployFailure, describeStatus, parseTokenRows } from '../format.js';
+import { deployFailure, describeFleetModel, describeStatus, fleetDeployFailure, isFleetStatus, parseTokenRows } from '../format.js';
 import type { TokenBatch } from '../../native/token-ids.js';
 
 interface DeployArgs extends GlobalArgs {
@@ -16,6 +16,7 @@ interface DeployArgs extends GlobalArgs {
   timeout?: string;
   tokens?: string | string[];
   once: boolean;
+  allocations?: number;
 }
 
 export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
@@ -28,6 +29,11 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
         type: 'boolean',
         default: false,
         describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon',
+      })
+      .option('allocations', {
+        type: 'number',
+        describe:
+          'with a fleet (daemon.fleet): how many daemons of the fleet should run the model, each its own native process (default 1)',
       })
       .option('wait-for', {
         choices: ['starting', 'started'] as const,
@@ -46,6 +52,7 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
       .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
       .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
       .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
+      .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
       .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
       .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop') as never,
   handler: (args) =>
@@ -54,16 +61,29 @@ export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
       const timeoutMs = args.timeout === undefined ? undefined : parseDuration(args.timeout, '--timeout');
       if (args.foreground) return deployInForeground(ctx, args, tokens, timeoutMs);
       if (tokens) throw new InvalidArgumentError("--tokens goes with --foreground; with the daemon use 'feeder infer'");
+      if (args.allocations !== undefined && args.foreground)
+        throw new InvalidArgumentError('--allocations asks a fleet of daemons; it does not go with --foreground');
       await deployOnDaemon(ctx, args, timeoutMs ?? 60_000);
     }),
 };
 
 async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
-  const { status, body } = await callDaemon<DeploymentStatus>(ctx.config, 'PUT', `/deployments/${encodeURIComponent(args.id)}`, {
-    signal: ctx.signal,
-    body: { wait_for: args.waitFor, timeout_ms: timeoutMs },
-    wait: { ms: timeoutMs, flag: '--timeout' },
-  });
+  const request = {
+    wait_for: args.waitFor,
+    timeout_ms: timeoutMs,
+    ...(args.allocations !== undefined ? { allocations: args.allocations } : {}),
+  };
+  const { status, body } = await callDaemon<DeploymentStatus | FleetModelStatus>(
+    ctx.config,
+    'PUT',
+    `/deployments/${encodeURIComponent(args.id)}`,
+    {
+      signal: ctx.signal,
+      body: request,
+      wait: { ms: timeoutMs, flag: '--timeout' },
+    },
+  );
+  if (isFleetStatus(body)) return reportFleetDeploy(args, body, status, timeoutMs);
   const failure = deployFailure(body);
   if (failure) {
     process.exitCode = 1;
@@ -75,6 +95,18 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
       ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)`
       : '';
   process.stdout.write(`${describeStatus(body)}${note}\n`);
+}
+
+function reportFleetDeploy(args: DeployArgs, body: FleetModelStatus, status: number, timeoutMs: number): void {
+  const failure = fleetDeployFailure(body);
+  if (failure) {
+    process.exitCode = 1;
+    if (!args.json) process.stderr.write(`feeder: ${failure}\n`);
+  }
+  if (args.json) return printJson(body);
+  const note =
+    status === 202 ? `\n(not all started after ${timeoutMs / 1000} s; the fleet keeps going: 'feeder status ${args.id}' follows it)` : '';
+  process.stdout.write(`${describeFleetModel(body)}${note}\n`);
 }
 
 async function deployInForeground(

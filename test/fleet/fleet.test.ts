@@ -1,0 +1,218 @@
+// Issue 13: three real daemons in one fleet, sharing deployments through Elasticsearch. Each test
+// judges the fleet as an operator would: where `status` says each allocation runs, which daemons
+// actually serve, what answers an inference, and that no native process is left afterwards.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storedModel } from '../support/deploy.js';
+import { call, deployPath, type Answer } from '../support/races.js';
+import { FLEET_TIMING, OverAllocationWatcher, TestFleet } from '../support/fleet.js';
+import type { FleetModelStatus } from '../../src/daemon/status.js';
+
+const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
+const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);
+const allStarted = (s: FleetModelStatus) => s.items.every((i) => i.state === 'started' && i.daemon_live);
+
+let fleet: TestFleet | null = null;
+let watcher: OverAllocationWatcher | null = null;
+const desired = new Map<string, number>();
+
+async function startFleet(options: ConstructorParameters<typeof TestFleet>[1] = {}): Promise<TestFleet> {
+  fleet = await TestFleet.start(options);
+  desired.clear();
+  watcher = new OverAllocationWatcher(fleet, () => desired, FLEET_TIMING.leaseMs);
+  return fleet;
+}
+
+async function deploy(f: TestFleet, modelId: string, allocations: number, via = f.members[0]!) {
+  desired.set(modelId, allocations);
+  return call(via.listen, 'PUT', deployPath(modelId), { allocations, wait_for: 'started', timeout_ms: 30_000 }, 45_000);
+}
+
+afterEach(async () => {
+  const violations = (await watcher?.stop()) ?? [];
+  const f = fleet;
+  fleet = null;
+  watcher = null;
+  if (!f) return;
+  await f.stop();
+  expect(violations, 'a model had more live allocations than desired for longer than one lease').toEqual([]);
+  expect(await f.leftovers(), 'native processes left running after the test').toEqual([]);
+}, 60_000);
+
+describe('a fleet of three daemons', () => {
+  it('runs --allocations 2 on two distinct daemons; any daemon shows both and answers an inference (forwarded when it holds none)', async () => {
+    const f = await startFleet();
+    const { modelId, bytes } = await storedModel(400_000);
+    const answer = await deploy(f, modelId, 2);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const status = answer.body as FleetModelStatus;
+    expect(status).toMatchObject({ model_id: modelId, allocations: 2, state: 'started' });
+    expect(new Set(holders(status)).size, 'two allocations on two distinct daemons').toBe(2);
+
+    for (const via of f.members) {
+      const seen = await f.modelStatus(modelId, via);
+      expect(holders(seen).sort(), `status through ${via.name}`).toEqual(holders(status).sort());
+    }
+    const bystander = f.members.find((d) => !holders(status).includes(d.name))!;
+    const inferred = await call(bystander.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[1, 2, 3]] });
+    expect(inferred.status, JSON.stringify(inferred.body)).toBe(200);
+    expect(inferred.body.result.inference).toEqual(valuesFor(bytes, [1, 2, 3]));
+    expect(inferred.headers['x-feeder-served-by'], 'forwarded to a holder').toSatisfy((h: string) => holders(status).includes(h));
+
+    // The CLI's view through the bystander: every allocation, on whichever daemon.
+    const cli = await bystander.cli(['status']);
+    expect(cli.stdout).toContain(`fleet '${f.fleet}': 3 live daemon(s)`);
+    expect(cli.stdout).toMatch(new RegExp(`${modelId}: started, 2 of 2 allocation\\(s\\) started`));
+
+    const undeployed = await call(bystander.listen, 'DELETE', deployPath(modelId));
+    desired.delete(modelId);
+    expect(undeployed.body).toMatchObject({ undeployed: true, allocations_left: 0 });
+    expect((await f.servingNow()).get(modelId)).toBeUndefined();
+  }, 90_000);
+
+  it('after SIGKILL of a holder, its allocation starts on the daemon that had none, once the lease expired', async () => {
+    const f = await startFleet();
+    const { modelId, bytes } = await storedModel(300_000);
+    const first = (await deploy(f, modelId, 2)).body as FleetModelStatus;
+    expect(first.state).toBe('started');
+    const victim = f.byName(first.items[0]!.daemon!);
+    const spare = f.members.find((d) => !holders(first).includes(d.name))!;
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    await victim.child;
+    f.forget(victim);
+
+    const back = await f.waitFor(modelId, (s) => allStarted(s) && holders(s).includes(spare.name), 20_000);
+    const recoveredMs = Date.now() - killedAt;
+    expect(new Set(holders(back)).size).toBe(2);
+    expect(recoveredMs, 'not before the lease expired').toBeGreaterThanOrEqual(FLEET_TIMING.leaseMs - 100);
+    const claim = await spare.waitForLog((l) => l.event?.action === 'fleet-claim' && l.feeder?.model_id === modelId);
+    expect(claim.message).toContain(`from daemon '${victim.name}', whose lease expired`);
+    const inferred = await call(spare.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[7]] });
+    expect(inferred.body.result.inference).toEqual(valuesFor(bytes, [7]));
+  }, 90_000);
+
+  it('after SIGTERM of a holder, its allocation moves at once, without waiting for the lease to expire', async () => {
+    // A lease long enough that waiting for it would show.
+    const f = await startFleet({ config: { daemon: { heartbeatMs: 2000, leaseMs: 20_000 } } });
+    const { modelId } = await storedModel(300_000);
+    const first = (await deploy(f, modelId, 1)).body as FleetModelStatus;
+    const holder = f.byName(first.items[0]!.daemon!);
+    const stoppedAt = Date.now();
+    expect((await holder.stop()).exitCode).toBe(0);
+    f.forget(holder);
+    const back = await f.waitFor(modelId, (s) => allStarted(s) && s.items[0]!.daemon !== holder.name, 15_000);
+    expect(Date.now() - stoppedAt, 'moved well within the 20 s lease').toBeLessThan(10_000);
+    expect(holder.output()).toMatch(/gave back 1 allocation\(s\) to fleet/);
+    expect(back.items[0]!.daemon).not.toBe(holder.name);
+  }, 90_000);
+
+  it('a daemon paused past its lease (SIGSTOP) stops serving what was taken over and never serves it beside the new holder (SIGCONT)', async () => {
+    const f = await startFleet();
+    const { modelId } = await storedModel(300_000);
+    const first = (await deploy(f, modelId, 1)).body as FleetModelStatus;
+    const paused = f.byName(first.items[0]!.daemon!);
+    const pid = first.items[0]!.pid!;
+    const before = await call(paused.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[1]] });
+    expect(before.headers['x-feeder-served-by'], 'answered by its holder before the pause').toBe(paused.name);
+    process.kill(paused.child.pid!, 'SIGSTOP');
+    let waiting: Promise<Answer>;
+    try {
+      const other = f.members.find((d) => d !== paused)!;
+      await f.waitFor(modelId, (s) => allStarted(s) && s.items[0]!.daemon !== paused.name, 20_000, other);
+      // Sent while it is still paused: the first thing the woken daemon does with its old process is what is judged.
+      waiting = call(paused.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[1]] });
+      await sleep(200);
+    } finally {
+      process.kill(paused.child.pid!, 'SIGCONT');
+    }
+    const woken = await waiting;
+    expect(woken.status, JSON.stringify(woken.body)).toBe(200);
+    expect(woken.headers['x-feeder-served-by'], 'the first answer after SIGCONT comes from the new holder').not.toBe(paused.name);
+    // Woken, it learns its lease lapsed before it serves again: its native process goes.
+    await paused.waitForLog((l) => l.event?.action === 'fleet-stop' && l.feeder?.model_id === modelId, 10_000);
+    for (let waited = 0; waited < 5000 && isAlive(pid); waited += 100) await sleep(100);
+    expect(isAlive(pid), "the paused daemon's native process").toBe(false);
+    const through = await call(paused.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[1]] });
+    expect(through.status).toBe(200);
+    expect(through.headers['x-feeder-served-by'], 'answered by the new holder, not by the paused daemon').not.toBe(paused.name);
+    const serving = await f.servingNow();
+    expect(serving.get(modelId)).toHaveLength(1);
+  }, 90_000);
+
+  it("a model that fails to load is tried on each daemon, then failed with every daemon's reason", async () => {
+    // --wrong-sha: the stub reports a digest that is not the model's; every daemon refuses it.
+    const f = await startFleet({ config: { deploy: { args: ['--wrong-sha'] }, daemon: { maxRestarts: 0 } } });
+    const { modelId } = await storedModel(200_000);
+    const answer = await deploy(f, modelId, 1);
+    const status = answer.body as FleetModelStatus;
+    expect(status.state, JSON.stringify(status)).toBe('failed');
+    const item = status.items[0]!;
+    expect(item.failures.map((x) => x.daemon).sort(), JSON.stringify(status)).toEqual(f.members.map((d) => d.name).sort());
+    for (const d of f.members) expect(item.reason).toContain(`daemon '${d.name}'`);
+    expect(item.reason).toMatch(/sha256/i);
+    const cli = await f.members[1]!.cli(['deploy', modelId]);
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr).toContain(`deploying model '${modelId}' in the fleet failed`);
+  }, 120_000);
+});
+
+describe('many deployments at once', () => {
+  it('20 deployments sent to 3 racing daemons: each allocation is claimed exactly once, every one starts, spread over the daemons', async () => {
+    const f = await startFleet();
+    const models = await Promise.all(Array.from({ length: 20 }, () => storedModel(64 * 1024, 64 * 1024)));
+    const answers = await Promise.all(models.map(({ modelId }, i) => deploy(f, modelId, 1, f.members[i % 3])));
+    for (const answer of answers) expect(answer.body?.state, JSON.stringify(answer.body)).toBe('started');
+
+    const claims = f.members.flatMap((d) =>
+      d.logs.filter((l) => l.event?.action === 'fleet-claim').map((l) => `${l.feeder.model_id}#${l.feeder.allocation}`),
+    );
+    const counts = new Map<string, number>();
+    for (const c of claims) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(
+      [...counts.values()].filter((n) => n !== 1),
+      'allocations claimed more than once',
+    ).toEqual([]);
+    expect(counts.size).toBe(20);
+    const status = await f.status(f.members[2]);
+    const perDaemon = status.daemons.map((d) => d.serving);
+    expect(perDaemon.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20);
+    const held = new Map<string, number>();
+    for (const d of status.deployments) for (const i of d.items) held.set(i.daemon!, (held.get(i.daemon!) ?? 0) + 1);
+    expect(
+      [...held.values()].every((n) => n <= 8),
+      `daemon.maxModels (8) respected: ${JSON.stringify([...held])}`,
+    ).toBe(true);
+    expect(held.size, 'every daemon took a share').toBe(3);
+    const serving = await f.servingNow();
+    for (const { modelId } of models) expect(serving.get(modelId), modelId).toHaveLength(1);
+  }, 120_000);
+
+  it('after every daemon restarts at once (SIGTERM, start again), the desired allocations converge again', async () => {
+    const f = await startFleet();
+    const a = await storedModel(200_000);
+    const b = await storedModel(200_000);
+    expect((await deploy(f, a.modelId, 3)).body.state).toBe('started');
+    expect((await deploy(f, b.modelId, 1)).body.state).toBe('started');
+    const names = f.members.map((d) => d.name);
+    await Promise.all(f.members.map((d) => d.stop()));
+    for (const d of [...f.members]) f.forget(d);
+    await Promise.all(names.map((name) => f.add(name)));
+
+    const backA = await f.waitFor(a.modelId, allStarted, 30_000);
+    const backB = await f.waitFor(b.modelId, allStarted, 30_000);
+    expect(new Set(holders(backA)).size).toBe(3);
+    expect(holders(backB)).toHaveLength(1);
+    const inferred = await call(f.members[0]!.listen, 'POST', `${deployPath(a.modelId)}/infer`, { tokens: [[5]] });
+    expect(inferred.body.result.inference).toEqual(valuesFor(a.bytes, [5]));
+  }, 120_000);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,169 @@
+// Several real `feeder serve` processes in one fleet, and a watcher that polls every one of them.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/daemon/status.js';
+import { FLEET_INDEX } from '../../src/store/layout.js';
+import { startDaemon, type RunningDaemon } from './daemon.js';
+import { isRunning } from './deploy.js';
+import { newEs, uniqueId } from './es.js';
+import { call, deployPath, forgetDaemon, liveSpawned } from './races.js';
+
+/** Short enough for tests, with room for a loaded machine: a renewal may come late without the daemon taken for gone. */
+export const FLEET_TIMING = { heartbeatMs: 500, leaseMs: 3000, reconcileMs: 200 };
+
+export interface FleetOptions {
+  size?: number;
+  config?: Record<string, any>;
+  env?: Record<string, string>;
+}
+
+export class TestFleet {
+  readonly members: RunningDaemon[] = [];
+  /** Every daemon ever started, killed ones included, for the leftover check. */
+  readonly everyone: RunningDaemon[] = [];
+
+  constructor(
+    readonly fleet: string,
+    private readonly options: FleetOptions,
+  ) {}
+
+  static async start(options: FleetOptions = {}): Promise<TestFleet> {
+    const fleet = new TestFleet(uniqueId('fleet'), options);
+    await Promise.all(Array.from({ length: options.size ?? 3 }, (_, i) => fleet.add(`${fleet.fleet}-d${i}`)));
+    fleet.members.sort((a, b) => a.name.localeCompare(b.name));
+    return fleet;
+  }
+
+  async add(name: string): Promise<RunningDaemon> {
+    const daemon = await startDaemon({
+      name,
+      config: { ...this.options.config, daemon: { ...FLEET_TIMING, fleet: this.fleet, ...this.options.config?.daemon } },
+      ...(this.options.env ? { env: this.options.env } : {}),
+    });
+    this.members.push(daemon);
+    this.everyone.push(daemon);
+    return daemon;
+  }
+
+  byName(name: string): RunningDaemon {
+    const found = this.members.find((d) => d.name === name);
+    if (!found) throw new Error(`no running member '${name}' in ${this.members.map((m) => m.name).join(', ')}`);
+    return found;
+  }
+
+  forget(daemon: RunningDaemon): void {
+    this.members.splice(this.members.indexOf(daemon), 1);
+  }
+
+  async status(via: RunningDaemon = this.members[0]!): Promise<FleetStatus> {
+    const answer = await call(via.listen, 'GET', '/fleet');
+    if (answer.status !== 200) throw new Error(`GET /fleet on ${via.name}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body as FleetStatus;
+  }
+
+  async modelStatus(modelId: string, via: RunningDaemon = this.members[0]!): Promise<FleetModelStatus> {
+    return (await call(via.listen, 'GET', deployPath(modelId))).body as FleetModelStatus;
+  }
+
+  /** Polls the fleet's view of `modelId` until `until` holds. */
+  async waitFor(
+    modelId: string,
+    until: (s: FleetModelStatus) => boolean,
+    timeoutMs = 30_000,
+    via?: RunningDaemon,
+  ): Promise<FleetModelStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: FleetModelStatus | undefined;
+    while (Date.now() < deadline) {
+      last = await this.modelStatus(modelId, via).catch(() => last);
+      if (last && Array.isArray(last.items) && until(last)) return last;
+      await sleep(100);
+    }
+    throw new Error(`fleet status of '${modelId}' never matched within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+  }
+
+  /** Which daemons run a started deployment of each model, from each daemon's own list. */
+  async servingNow(): Promise<Map<string, string[]>> {
+    const serving = new Map<string, string[]>();
+    await Promise.all(
+      this.members.map(async (d) => {
+        const answer = await call(d.listen, 'GET', '/deployments', undefined, 5000).catch(() => null);
+        for (const s of (answer?.body?.deployments ?? []) as DeploymentStatus[]) {
+          if (s.state !== 'started') continue;
+          serving.set(s.model_id, [...(serving.get(s.model_id) ?? []), d.name]);
+        }
+      }),
+    );
+    return serving;
+  }
+
+  /** Native processes of every daemon ever started that still run: none may be left after a test. */
+  async leftovers(): Promise<number[]> {
+    const all = await Promise.all(this.everyone.map((d) => liveSpawned(d)));
+    return all.flat().filter(isRunning);
+  }
+
+  /** Stops every member (SIGTERM), then removes what the fleet left in Elasticsearch. */
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((d) => d.stop().catch(() => undefined)));
+    for (const d of this.everyone) {
+      if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+      await forgetDaemon(d.name);
+    }
+    // By id: the test node's distribution has no delete-by-query.
+    const { client } = newEs();
+    const found = await client.search(
+      { index: FLEET_INDEX, size: 10_000, query: { term: { fleet: this.fleet } }, _source: false },
+      { ignore: [404] },
+    );
+    const ids = (found.hits?.hits ?? []).map((h) => h._id!);
+    if (ids.length > 0) await client.bulk({ refresh: true, operations: ids.map((id) => ({ delete: { _index: FLEET_INDEX, _id: id } })) });
+  }
+}
+
+/**
+ * Polls every member and records each moment a model had more started deployments than desired
+ * for longer than `graceMs` (one lease period: a paused daemon may serve until its lease lapses).
+ */
+export class OverAllocationWatcher {
+  readonly violations: string[] = [];
+  #running = true;
+  #done: Promise<void>;
+  readonly #since = new Map<string, number>();
+
+  constructor(
+    private readonly fleet: TestFleet,
+    private readonly desired: () => Map<string, number>,
+    private readonly graceMs: number,
+  ) {
+    this.#done = this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#running) {
+      const serving = await this.fleet.servingNow();
+      const now = Date.now();
+      const desired = this.desired();
+      for (const [modelId, daemons] of serving) {
+        const limit = desired.get(modelId) ?? 0;
+        if (daemons.length <= limit) {
+          this.#since.delete(modelId);
+          continue;
+        }
+        const since = this.#since.get(modelId) ?? now;
+        this.#since.set(modelId, since);
+        if (now - since > this.graceMs)
+          this.violations.push(
+            `${new Date(now).toISOString()}: '${modelId}' served by ${daemons.join(', ')}, desired ${limit}, for ${now - since} ms`,
+          );
+      }
+      for (const modelId of this.#since.keys()) if (!serving.has(modelId)) this.#since.delete(modelId);
+      await sleep(100);
+    }
+  }
+
+  async stop(): Promise<string[]> {
+    this.#running = false;
+    await this.#done;
+    return this.violations;
+  }
+}
