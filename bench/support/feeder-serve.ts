@@ -24,6 +24,8 @@ export interface FeederServe {
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   /** SIGTERM (the daemon stops its native processes), then SIGKILL if it is still there after 10 s. */
   stop(): Promise<void>;
+  /** SIGKILL: the daemon is gone at once; its native processes see their stdin close and exit. */
+  kill(): Promise<void>;
 }
 
 /** Starts `feeder serve` and resolves once it logs `daemon-start`, with the address it logged. */
@@ -43,6 +45,7 @@ export async function startFeederServe(options: ServeOptions): Promise<FeederSer
     url: server.ready,
     call: (method, path, body) => call(server.ready, method, path, body),
     stop: () => server.stop(),
+    kill: () => server.kill(),
   };
 }
 

@@ -21,6 +21,8 @@ export interface NodeServer<T> {
   ready: T;
   /** SIGTERM, then SIGKILL if it is still there after `stopGraceMs`; resolves once it is gone. */
   stop(): Promise<void>;
+  /** SIGKILL at once, as a host loss would; resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
 export interface NodeServerOptions<T> {
@@ -70,7 +72,12 @@ export async function startNodeServer<T>(args: string[], options: NodeServerOpti
         reject(new Error(`${args.join(' ').slice(0, 200)} exited (${signal ?? code}) before it was ready:\n${tail.trim()}`)),
       );
     });
-    return { pid: child.pid!, ready, stop };
+    const kill = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    };
+    return { pid: child.pid!, ready, stop, kill };
   } catch (error) {
     await stop();
     throw error;

@@ -39,6 +39,7 @@ export class Fleet {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> = Promise.resolve();
   #again = false;
+  #running = false;
   #stopped = false;
   /** Models whose allocation this daemon holds, with the allocation and the desired revision it applied. */
   readonly #held = new Map<string, { allocation: number; revision: number; bytes: number | null }>();
@@ -133,12 +134,11 @@ export class Fleet {
     return servers[Math.floor(Math.random() * servers.length)] ?? null;
   }
 
-  /** Reconciles as soon as the one under way (if any) is over. */
+  /** Reconciles now, or as soon as the pass under way is over. */
   nudge(): void {
     if (this.#stopped) return;
-    this.#again = true;
-    clearTimeout(this.#timer);
-    this.#schedule(0);
+    if (this.#running) this.#again = true;
+    else this.#schedule(0);
   }
 
   /**
@@ -179,18 +179,25 @@ export class Fleet {
     }
   }
 
+  /** One timer at a time, one pass at a time. */
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#ticking = this.#ticking
-        .then(() => this.#tick())
-        .finally(() => {
-          if (this.#again) {
-            this.#again = false;
-            this.#schedule(0);
-          } else this.#schedule(this.ctx.config.daemon.reconcileMs);
-        });
-    }, delayMs);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#run(), delayMs);
+  }
+
+  #run(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    this.#ticking = this.#tick().finally(() => {
+      this.#running = false;
+      const again = this.#again;
+      this.#again = false;
+      this.#schedule(again ? 0 : this.ctx.config.daemon.reconcileMs);
+    });
   }
 
   async #tick(): Promise<void> {
@@ -270,6 +277,13 @@ export class Fleet {
     if (!held || !local || local.state === 'stopped' || held.revision < desired.doc.revision) {
       try {
         local = await this.deployments.deploy(modelId);
+        // Reported as soon as the load ends, not at the next period: a deploy waiting on the fleet sees it then.
+        void local
+          .waitUntil((st) => st.state !== 'starting', this.ctx.config.deploy.timeoutMs)
+          .then(
+            () => this.nudge(),
+            () => undefined,
+          );
         const { meta } = await requireMeta(this.ctx.es, modelId);
         this.#held.set(modelId, { allocation: alloc.doc.allocation, revision: desired.doc.revision, bytes: meta.total_length });
       } catch (error) {
@@ -327,7 +341,10 @@ export class Fleet {
     const budget = config.daemon.memoryBudget as number | undefined;
     const counts = holdings(docs);
     const now = Date.now();
-    for (const alloc of docs.allocations) {
+    // Each daemon goes through the free allocations in an order of its own, so that daemons racing
+    // for many at once mostly try different ones first and few fenced writes are lost.
+    const order = [...docs.allocations].sort((a, b) => rank(this.name, a.id) - rank(this.name, b.id));
+    for (const alloc of order) {
       const { doc } = alloc;
       if (doc.state === 'failed' || !docs.desired.has(doc.model_id)) continue;
       const holderGone = doc.daemon !== null && doc.daemon !== this.name && !daemons.has(doc.daemon);
@@ -361,6 +378,7 @@ export class Fleet {
         updated_at: new Date().toISOString(),
       };
       const won = await writeFenced(es, alloc.id, claimed, alloc, `claiming allocation ${alloc.id}`);
+      this.deployments.metrics.fleetClaims.inc({ outcome: won ? 'won' : 'lost' });
       if (!won) continue;
       // The rest of this pass sees the claim: no second allocation of the model here.
       docs.allocations[docs.allocations.indexOf(alloc)] = won;
@@ -396,6 +414,13 @@ export class Fleet {
       );
     if (!this.#fenced) await recordUndeployed(this.ctx.es, this.name, modelId).catch(() => {});
   }
+}
+
+/** A stable pseudo-random rank of `id` for `daemon` (FNV-1a). */
+function rank(daemon: string, id: string): number {
+  let hash = 0x811c9dc5;
+  for (const char of `${daemon}\u0000${id}`) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+  return hash;
 }
 
 function unheld(): Pick<AllocationDoc, 'daemon' | 'state' | 'phase' | 'pid' | 'claimed_at' | 'updated_at'> {
@@ -460,6 +485,7 @@ export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<strin
         reason: doc?.reason ?? (doc?.daemon && !holderLive ? `daemon '${doc.daemon}' is gone; waiting for another to take over` : null),
         generation: doc?.generation ?? null,
         pid: doc?.pid ?? null,
+        claimed_at: doc?.claimed_at ?? null,
         failures: doc?.failures.map((f) => ({ daemon: f.daemon, reason: f.reason })) ?? [],
       });
     }

@@ -37,6 +37,14 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  /** A fleet member's claims of free allocations: won, or lost to another daemon's fenced write. */
+  readonly fleetClaims = new Counter({
+    name: 'feeder_fleet_claims_total',
+    help: 'Claims of fleet allocations by outcome (won, lost)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   constructor(statusesNow: () => DeploymentStatus[]) {
     new Gauge({
       name: 'feeder_deployments',

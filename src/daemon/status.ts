@@ -68,6 +68,8 @@ export interface AllocationStatus {
   reason: string | null;
   generation: number | null;
   pid: number | null;
+  /** When its holder claimed it. */
+  claimed_at: string | null;
   /** The daemons it failed to load on, with their reasons. */
   failures: Array<{ daemon: string; reason: string }>;
 }
