@@ -185,7 +185,7 @@ export class Deployments {
   }
 }
 
-function requireDeployable(meta: ModelMeta): void {
+export function requireDeployable(meta: ModelMeta): void {
   if (meta.state === 'ready') return;
   const why =
     meta.state === 'uploading'

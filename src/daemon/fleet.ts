@@ -17,7 +17,7 @@ import {
 } from '../store/fleet.js';
 import { requireMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
-import type { DaemonContext, Deployments } from './deployments.js';
+import { requireDeployable, type DaemonContext, type Deployments } from './deployments.js';
 import type { AllocationStatus, FleetModelStatus, FleetStatus } from './status.js';
 
 /** Most allocations one deploy may ask for: a fleet of more daemons than this is not what this is for. */
@@ -80,10 +80,16 @@ export class Fleet {
     validateModelId(modelId);
     if (!Number.isSafeInteger(allocations) || allocations < 1 || allocations > MAX_ALLOCATIONS)
       throw new InvalidArgumentError(`allocations must be a whole number from 1 to ${MAX_ALLOCATIONS}; got ${JSON.stringify(allocations)}`);
-    const { meta } = await requireMeta(this.ctx.es, modelId);
-    if (meta.state !== 'ready')
-      throw new InvalidArgumentError(`model '${modelId}' is ${meta.state}, not ready: only a ready model can be deployed`);
+    requireDeployable((await requireMeta(this.ctx.es, modelId)).meta);
     const desired = await putDesired(this.ctx.es, this.fleet, modelId, allocations);
+    // Read again once the desired document is written: a delete marks the model `deleting` before it
+    // looks for fleets that run it, so of the two at the same moment one sees the other.
+    try {
+      requireDeployable((await requireMeta(this.ctx.es, modelId)).meta);
+    } catch (error) {
+      await deleteDesired(this.ctx.es, this.fleet, modelId);
+      throw error;
+    }
     logEvent(
       this.ctx.logger,
       { action: 'fleet-deploy', outcome: 'success', modelId, fleet: this.fleet, allocations, revision: desired.revision },

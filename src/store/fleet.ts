@@ -1,4 +1,4 @@
-import type { Es } from '../es/es.js';
+import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { FLEET_INDEX } from './layout.js';
 
@@ -179,4 +179,21 @@ export async function deleteFenced(es: Es, previous: Versioned<unknown>, doing: 
 async function getVersioned<T>(es: Es, id: string): Promise<Versioned<T> | null> {
   const found = await es.call(`reading ${id} of the fleet`, (c) => c.get<T>({ index: FLEET_INDEX, id }, { ignore: [404] }));
   return found.found ? { id, doc: found._source!, seqNo: found._seq_no!, primaryTerm: found._primary_term! } : null;
+}
+
+/** The fleets that should be running `modelId`: a delete of the model is refused while any does. */
+export async function fleetsDesiring(es: Es, modelId: string, signal?: AbortSignal): Promise<string[]> {
+  const result = await es.call(`reading the fleets that run '${modelId}'`, (c) =>
+    c.search<DesiredFleetDoc>(
+      {
+        index: FLEET_INDEX,
+        size: 1000,
+        query: { bool: { filter: [{ term: { kind: 'desired' } }, { term: { model_id: modelId } }] } },
+        ignore_unavailable: true,
+        allow_no_indices: true,
+      },
+      abortable(signal),
+    ),
+  );
+  return result.hits.hits.map((h) => h._source!.fleet);
 }

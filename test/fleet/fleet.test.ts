@@ -3,7 +3,10 @@
 // actually serve, what answers an inference, and that no native process is left afterwards.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { feeder } from '../support/cli.js';
+import { startDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
+import { randomModelFile } from '../support/es.js';
 import { call, deployPath, type Answer } from '../support/races.js';
 import { FLEET_TIMING, OverAllocationWatcher, TestFleet } from '../support/fleet.js';
 import type { FleetModelStatus } from '../../src/daemon/status.js';
@@ -206,6 +209,62 @@ describe('many deployments at once', () => {
     const inferred = await call(f.members[0]!.listen, 'POST', `${deployPath(a.modelId)}/infer`, { tokens: [[5]] });
     expect(inferred.body.result.inference).toEqual(valuesFor(a.bytes, [5]));
   }, 120_000);
+});
+
+describe('changing a fleet deployment, and what is refused', () => {
+  it('scales 3 allocations down to 1 and rolls the remaining one over to a replaced generation', async () => {
+    const f = await startFleet();
+    const { modelId } = await storedModel(200_000);
+    expect((await deploy(f, modelId, 3)).body.state).toBe('started');
+    const down = (await deploy(f, modelId, 1)).body as FleetModelStatus;
+    expect(down).toMatchObject({ allocations: 1, state: 'started' });
+    await f.waitFor(modelId, allStarted);
+    for (let waited = 0; waited < 10_000 && (await f.servingNow()).get(modelId)?.length !== 1; waited += 200) await sleep(200);
+    expect((await f.servingNow()).get(modelId), 'one daemon serves after scaling down').toHaveLength(1);
+
+    const generation = down.items[0]!.generation!;
+    const replaced = await feeder(['upload', (await randomModelFile(150_000)).path, '--model-id', modelId, '--replace']);
+    expect(replaced.exitCode, replaced.stderr).toBe(0);
+    await deploy(f, modelId, 1);
+    const rolled = await f.waitFor(modelId, (s) => allStarted(s) && s.items[0]!.generation === generation + 1, 20_000);
+    expect(rolled.items[0]!.daemon, 'rolled over where it ran').toBe(down.items[0]!.daemon);
+  }, 120_000);
+
+  it('refuses a delete of a model the fleet runs, --allocations out of range, and --allocations on a daemon in no fleet', async () => {
+    const f = await startFleet({ size: 1 });
+    const { modelId } = await storedModel(100_000);
+    expect((await deploy(f, modelId, 1)).body.state).toBe('started');
+    const refused = await feeder(['models', 'delete', modelId]);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain(
+      `it is deployed in fleet '${f.fleet}'; run 'feeder undeploy ${modelId}' against a daemon of that fleet first`,
+    );
+    expect((await f.modelStatus(modelId)).state, 'still started after the refused delete').toBe('started');
+
+    for (const allocations of [0, 65, 1.5]) {
+      const answer = await call(f.members[0]!.listen, 'PUT', deployPath(modelId), { allocations });
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.message).toContain(`allocations must be a whole number from 1 to 64; got ${allocations}`);
+    }
+    const lone = await startDaemon();
+    try {
+      const cli = await lone.cli(['deploy', modelId, '--allocations', '2']);
+      expect(cli.exitCode).not.toBe(0);
+      expect(cli.stderr).toContain('allocations above 1 need a fleet: this daemon is in none');
+    } finally {
+      await lone.stop();
+    }
+    expect((await call(f.members[0]!.listen, 'DELETE', deployPath(modelId))).body).toMatchObject({ undeployed: true });
+    desired.delete(modelId);
+    const deleted = await feeder(['models', 'delete', modelId]);
+    expect(deleted.exitCode, deleted.stderr).toBe(0);
+  }, 120_000);
+
+  it('refuses a bad fleet name at start-up, naming the rule', async () => {
+    const bad = await feeder(['serve', '--fleet', 'Bad Fleet!', '--listen', '127.0.0.1:0']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain(`daemon.fleet (FEEDER_FLEET, --fleet) must be 1 to 64 lowercase letters`);
+  });
 });
 
 function isAlive(pid: number): boolean {

@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { stoppedDaemons } from '../../store/daemons.js';
 import { daemonsRunning } from '../../store/desired-deployments.js';
+import { fleetsDesiring } from '../../store/fleet.js';
 import { DAEMONS_INDEX } from '../../store/layout.js';
 import type { Es } from '../../es/es.js';
 import { deleteModel } from '../../store/delete.js';
@@ -100,6 +101,9 @@ export const modelsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
  */
 function refuseIfDeployed(es: Es, signal: AbortSignal) {
   return async (meta: ModelMeta) => {
+    const fleets = await fleetsDesiring(es, meta.model_id, signal);
+    if (fleets.length > 0)
+      return `it is deployed in fleet ${fleets.map((f) => `'${f}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' against a daemon of that fleet first`;
     const daemons = await daemonsRunning(es, meta.model_id, signal);
     if (daemons.length === 0) return null;
     const wayOut = (await stoppedDaemons(es, daemons)).map(
