@@ -244,7 +244,8 @@ export class Fleet {
     // What this daemon runs but no longer holds: taken over while it was paused, or released.
     for (const modelId of [...this.#held.keys()]) if (!mine.has(modelId)) await this.#stopLocal(modelId, 'another daemon holds it now');
     for (const status of this.deployments.list()) if (!mine.has(status.model_id)) await this.#stopLocal(status.model_id, 'not held');
-    if (leaseOk) await this.#claim(docs, daemons);
+    // Read again: running what it holds may have taken a while, and a stale view loses claims.
+    if (leaseOk && this.lease.lapses === lapses) await this.#claim(await readFleet(es, this.fleet), daemons);
     this.#fenced = false;
   }
 
@@ -367,10 +368,15 @@ export class Fleet {
       const mineCount = counts.get(this.name) ?? 0;
       if (mineCount >= maxModels) return;
       if (this.#loading() >= maxConcurrentLoads) return;
-      // Spread: a lighter daemon goes first; past two reconcile periods, anyone that fits may take it.
+      // Spread: of the lightest daemons that fit, one is preferred (the highest rank for this
+      // allocation, the same on every daemon), so daemons seldom race for one allocation. Past two
+      // reconcile periods unclaimed (the preferred one is busy or gone), any daemon that fits may take it.
       const lightest = Math.min(...candidates.map((d) => counts.get(d.daemon) ?? 0));
+      const preferred = candidates
+        .filter((d) => (counts.get(d.daemon) ?? 0) === lightest)
+        .reduce((best, d) => (rank(d.daemon, alloc.id) > rank(best.daemon, alloc.id) ? d : best));
       const waited = now - Date.parse(doc.updated_at) > 2 * config.daemon.reconcileMs;
-      if (mineCount > lightest && !waited && !holderGone) continue;
+      if (preferred.daemon !== this.name && !waited) continue;
       const bytes = budget === undefined ? null : await modelBytes(this.ctx, doc.model_id);
       if (budget !== undefined && bytes !== null && heldBytes(this.#held) + bytes > budget) continue;
       const claimed: AllocationDoc = {
@@ -385,7 +391,15 @@ export class Fleet {
       };
       const won = await writeFenced(es, alloc.id, claimed, alloc, `claiming allocation ${alloc.id}`);
       this.deployments.metrics.fleetClaims.inc({ outcome: won ? 'won' : 'lost' });
-      if (!won) continue;
+      if (!won) {
+        this.ctx.logger.debug(
+          { event: { action: 'fleet-claim', outcome: 'failure' }, feeder: { model_id: doc.model_id, allocation: doc.allocation } },
+          `daemon '${this.name}' lost allocation ${doc.allocation} of model '${doc.model_id}' to another daemon's write`,
+        );
+        // What this pass read is out of date: read again rather than lose the next ones too.
+        this.nudge();
+        return;
+      }
       // The rest of this pass sees the claim: no second allocation of the model here.
       docs.allocations[docs.allocations.indexOf(alloc)] = won;
       counts.set(this.name, mineCount + 1);
