@@ -415,6 +415,9 @@ export class Fleet {
         },
         `daemon '${this.name}' claimed allocation ${doc.allocation} of model '${doc.model_id}'${holderGone ? ` from daemon '${doc.daemon}', whose lease expired` : ''}`,
       );
+      // The pin of the generation moves with the allocation: the gone holder's desired-state
+      // document would otherwise keep its generations from garbage collection for good.
+      if (holderGone) await recordUndeployed(es, doc.daemon!, doc.model_id);
       await this.#runHeld(won, docs);
     }
   }

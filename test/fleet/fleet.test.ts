@@ -7,7 +7,7 @@ import { feeder } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { randomModelFile } from '../support/es.js';
-import { call, deployPath, type Answer } from '../support/races.js';
+import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
 import { FLEET_TIMING, OverAllocationWatcher, TestFleet } from '../support/fleet.js';
 import type { FleetModelStatus } from '../../src/daemon/status.js';
 
@@ -91,6 +91,8 @@ describe('a fleet of three daemons', () => {
     expect(recoveredMs, 'not before the lease expired').toBeGreaterThanOrEqual(FLEET_TIMING.leaseMs - 100);
     const claim = await spare.waitForLog((l) => l.event?.action === 'fleet-claim' && l.feeder?.model_id === modelId);
     expect(claim.message).toContain(`from daemon '${victim.name}', whose lease expired`);
+    expect(await desiredModels(victim.name), "the killed daemon's pin moved with the allocation").not.toContain(modelId);
+    expect(await desiredModels(spare.name)).toContain(modelId);
     const inferred = await call(spare.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[7]] });
     expect(inferred.body.result.inference).toEqual(valuesFor(bytes, [7]));
   }, 90_000);
