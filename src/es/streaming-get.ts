@@ -8,6 +8,18 @@ import { statusError, unreachableError } from './translate.js';
 /** At most this much of an error answer is read, to say what went wrong. */
 const ERROR_BODY_LIMIT = 64 * 1024;
 
+/**
+ * A node that could not be reached (or did not answer in time) while `doing`: requests now go to
+ * `next`. `retrying` when this request went there at once (it had got nothing yet); otherwise it
+ * failed and its caller retries it.
+ */
+export interface NodeFailure {
+  failed: string;
+  next: string;
+  retrying: boolean;
+  error: FeederError;
+}
+
 /** One node of the cluster: its own connections, and what requests to it carry. */
 interface Node {
   pool: Pool;
@@ -63,9 +75,10 @@ export class StreamingGet {
     onPart: (part: Buffer) => void,
     signal?: AbortSignal,
     headers: Record<string, string> = {},
+    onNodeFailed?: (failure: NodeFailure) => void,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
-    return this.#failover((node, started) =>
+    return this.#failover(onNodeFailed, (node, started) =>
       this.#dispatch(
         node,
         { method: 'GET', path: `${node.basePath}${path}`, headers: { ...node.headers, ...headers } },
@@ -85,9 +98,16 @@ export class StreamingGet {
    * path (serializer, headers, a response object per request) cost more than the request itself.
    * A PUT by id may go again to another node: written twice, the document is the same.
    */
-  put(path: string, body: Buffer, contentType: string, doing: string, signal?: AbortSignal): Promise<void> {
+  put(
+    path: string,
+    body: Buffer,
+    contentType: string,
+    doing: string,
+    signal?: AbortSignal,
+    onNodeFailed?: (failure: NodeFailure) => void,
+  ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
-    return this.#failover((node) =>
+    return this.#failover(onNodeFailed, (node) =>
       this.#dispatch(
         node,
         {
@@ -112,17 +132,24 @@ export class StreamingGet {
    * Runs `attempt` on the current node; when that node cannot be reached, later requests go to the
    * next one, and so does this one unless it has started handing over its answer.
    */
-  async #failover(attempt: (node: Node, started: () => void) => Promise<void>): Promise<void> {
+  async #failover(
+    onNodeFailed: ((failure: NodeFailure) => void) | undefined,
+    attempt: (node: Node, started: () => void) => Promise<void>,
+  ): Promise<void> {
+    const count = this.#nodes.length;
     const first = this.#current;
     for (let tried = 0; ; tried += 1) {
-      const index = (first + tried) % this.#nodes.length;
+      const index = (first + tried) % count;
       let started = false;
       try {
         return await attempt(this.#nodes[index]!, () => (started = true));
       } catch (error) {
         if (!(error instanceof ElasticsearchUnreachableError || error instanceof TimeoutError)) throw error;
-        if (this.#current === index) this.#current = (index + 1) % this.#nodes.length;
-        if (started || tried + 1 >= this.#nodes.length) throw error;
+        if (count === 1) throw error;
+        if (this.#current === index) this.#current = (index + 1) % count;
+        const retrying = !started && tried + 1 < count;
+        onNodeFailed?.({ failed: this.#nodes[index]!.url, next: this.#nodes[(index + 1) % count]!.url, retrying, error });
+        if (!retrying) throw error;
       }
     }
   }

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/config/paths.js';
@@ -18,7 +18,11 @@ export interface TestCluster {
   url: string;
   /** The name of node `i` (1-based) as `_cat/nodes` shows it. */
   nodeName(i: number): string;
-  /** Stops node `i` (1-based): SIGKILL by default (a node lost), SIGTERM for a shutdown. */
+  /**
+   * Stops node `i` (1-based): SIGKILL by default (a node lost), SIGTERM for a shutdown. Until
+   * `startNode`, no other test file loses a node (they wait): two nodes of three lost at once would
+   * lose shards that have one replica.
+   */
   killNode(i: number, signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
   /** Starts node `i` again (and any other that is missing); returns once every node is in and the cluster is green. */
   startNode(i: number): Promise<void>;
@@ -30,6 +34,28 @@ const NODES = 3;
 const SCRIPT = join(packageRoot(), 'scripts', 'elasticsearch.sh');
 // Test files run in parallel processes: one of them starts the cluster while the others wait.
 const LOCK = join(tmpdir(), `feeder-test-cluster-${NAME}.lock`);
+// Held from killNode to startNode, across test files.
+const NODE_LOSS_LOCK = join(tmpdir(), `feeder-test-cluster-${NAME}-node-loss.lock`);
+const HOLDER = { stdin: 'pipe', reject: false } as const;
+let nodeLoss: ResultPromise<typeof HOLDER> | undefined;
+
+/** Takes the node-loss lock: a flock that holds it until its stdin closes. */
+async function takeNodeLossLock(): Promise<void> {
+  if (nodeLoss) return;
+  const holder = execa('flock', [NODE_LOSS_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], HOLDER);
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    void holder.then((result) => reject(new Error(`could not take ${NODE_LOSS_LOCK}: ${String(result.stderr)}`)));
+  });
+  nodeLoss = holder;
+}
+
+async function releaseNodeLossLock(): Promise<void> {
+  const holder = nodeLoss;
+  nodeLoss = undefined;
+  holder?.stdin.end();
+  await holder;
+}
 
 let started: Promise<TestCluster> | undefined;
 
@@ -73,11 +99,16 @@ async function start(): Promise<TestCluster> {
     url,
     nodeName: (i) => `feeder-${NAME}-${i}`,
     async killNode(i, signal = 'SIGKILL') {
+      await takeNodeLossLock();
       await script(['stop', '--node', String(i), ...(signal === 'SIGKILL' ? ['--kill'] : [])]);
     },
     async startNode(i) {
-      await script(['start', '--nodes', String(NODES)]);
-      await waitForGreen(urls[i - 1]!);
+      try {
+        await script(['start', '--nodes', String(NODES)]);
+        await waitForGreen(urls[i - 1]!);
+      } finally {
+        await releaseNodeLossLock();
+      }
     },
   };
   await waitForGreen(urls[0]!);
