@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { deleteModel } from '../../src/store/delete.js';
 import { readChunks } from '../../src/store/chunk-reader.js';
 import { META_INDEX } from '../../src/store/layout.js';
 import { getMeta } from '../../src/store/meta.js';
@@ -92,8 +93,12 @@ describe('the 3-node test cluster of scripts/elasticsearch.sh --nodes 3', () => 
     } finally {
       await cluster.startNode(lost);
     }
-    expect(await nodeNames(cluster.urls[lost - 1]!)).toEqual([1, 2, 3].map((i) => cluster.nodeName(i)));
-    const copies = await shardsOf(cluster.urls[0]!, meta.chunks_index);
-    expect(copies.filter((c) => c.state === 'STARTED')).toHaveLength(2);
+    try {
+      expect(await nodeNames(cluster.urls[lost - 1]!)).toEqual([1, 2, 3].map((i) => cluster.nodeName(i)));
+      const copies = await shardsOf(cluster.urls[0]!, meta.chunks_index);
+      expect(copies.filter((c) => c.state === 'STARTED')).toHaveLength(2);
+    } finally {
+      await deleteModel(newEs(cluster.url), modelId, captureLogger().logger);
+    }
   });
 });
