@@ -2,7 +2,11 @@ import type { Options } from 'yargs';
 
 /** Connection options, named as Eland names them so Elastic users feel at home. */
 export const globalOptions: Record<string, Options> = {
-  'es-url': { type: 'string', describe: 'Elasticsearch URL [env ES_URL] (default http://127.0.0.1:9200)', group: 'Connection:' },
+  'es-url': {
+    type: 'string',
+    describe: 'Elasticsearch URL, or several nodes of one cluster comma-separated [env ES_URL] (default http://127.0.0.1:9200)',
+    group: 'Connection:',
+  },
   'es-api-key': {
     type: 'string',
     describe: 'API key (base64 id:key) [env ES_API_KEY]; every user sees it in ps: prefer the env or --es-api-key-file',

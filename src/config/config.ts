@@ -257,13 +257,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
     typeof daemon.requestTimeoutMs === 'string'
       ? parseDuration(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs')
       : daemon.requestTimeoutMs;
-  try {
-    new URL(config.elasticsearch.url);
-  } catch {
-    throw new InvalidArgumentError(
-      `the Elasticsearch URL '${config.elasticsearch.url}' is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200`,
-    );
-  }
+  esUrls(config.elasticsearch.url);
   if (deploy.header !== 'u32' && deploy.header !== 'u64') {
     throw new InvalidArgumentError(`deploy.header must be 'u32' or 'u64'; got '${String(deploy.header)}'`);
   }
@@ -377,4 +371,58 @@ export function parseListenAddress(listen: string): ListenAddress {
     );
   }
   return { kind: 'tcp', host: '127.0.0.1', port };
+}
+
+/**
+ * The URLs of `elasticsearch.url` (ES_URL, --es-url): one, or several nodes of one cluster
+ * comma-separated, all of one scheme. Requests go to one node and move to another when it cannot
+ * be reached.
+ */
+export function esUrls(url: string): string[] {
+  const urls = url.split(',').map((part) => part.trim());
+  const schemes = new Set<string>();
+  for (const part of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(part);
+    } catch {
+      const which = urls.length > 1 ? `'${redactedForMessage(part)}' in '${redactedList(urls)}'` : `'${redactedForMessage(part)}'`;
+      throw new InvalidArgumentError(
+        `the Elasticsearch URL ${which} is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200, or to several nodes of one cluster comma-separated (http://10.0.0.1:9200,http://10.0.0.2:9200)`,
+      );
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new InvalidArgumentError(
+        `the Elasticsearch URL '${redactedForMessage(part)}' is not an http or https URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200`,
+      );
+    }
+    schemes.add(parsed.protocol);
+  }
+  if (schemes.size > 1) {
+    throw new InvalidArgumentError(
+      `the Elasticsearch URLs '${redactedList(urls)}' mix ${[...schemes].map((s) => s.replace(':', '')).join(' and ')}; the nodes of one cluster are all http or all https`,
+    );
+  }
+  return urls;
+}
+
+/** A URL for a message: any user:password in it removed, or the text as given when it is no URL. */
+function redactedForMessage(text: string): string {
+  try {
+    const parsed = new URL(text);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') {
+      if (!parsed.username && !parsed.password) return text;
+      parsed.username = '';
+      parsed.password = '';
+      return parsed.toString().replace(/\/$/, '');
+    }
+  } catch {
+    // Redacted below.
+  }
+  // Not an http(s) URL: whatever sits before an '@' may be a password.
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1');
+}
+
+function redactedList(urls: string[]): string {
+  return urls.map(redactedForMessage).join(',');
 }

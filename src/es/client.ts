@@ -1,15 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { Client, type ClientOptions } from '@elastic/elasticsearch';
-import type { ElasticsearchConfig } from '../config/config.js';
+import { esUrls, type ElasticsearchConfig } from '../config/config.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export type { Client };
 
 export function createEsClient(config: ElasticsearchConfig): Client {
+  const urls = esUrls(config.url);
   const options: ClientOptions = {
-    node: config.url,
-    // Retries are ours (src/es/retry.ts): with backoff, and only where resuming is safe.
-    maxRetries: 0,
+    ...(urls.length > 1 ? { nodes: urls } : { node: urls[0]! }),
+    // Retries with backoff are ours (src/es/retry.ts), only where resuming is safe. With several
+    // nodes, a request whose node cannot be reached goes to another one at once (the client marks
+    // that node dead for a while): one try per node.
+    maxRetries: urls.length - 1,
     requestTimeout: config.requestTimeoutMs,
     compression: false,
   };
@@ -29,6 +32,14 @@ export function tlsOptions(config: ElasticsearchConfig): { ca?: Buffer; rejectUn
       { cause: error },
     );
   }
+}
+
+/** The URL(s) of `elasticsearch.url` without any user:password in them, fit for messages and logs. */
+export function redactUrls(url: string): string {
+  return url
+    .split(',')
+    .map((part) => redactUrl(part.trim()))
+    .join(', ');
 }
 
 /** The URL without any user:password in it, fit for messages and logs. */

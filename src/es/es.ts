@@ -1,5 +1,5 @@
 import type { ElasticsearchConfig } from '../config/config.js';
-import { createEsClient, redactUrl, type Client } from './client.js';
+import { createEsClient, redactUrls, type Client } from './client.js';
 import { StreamingGet } from './streaming-get.js';
 import { translateEsError } from './translate.js';
 
@@ -11,15 +11,15 @@ export function abortable(signal: AbortSignal | undefined): { signal?: AbortSign
 /** The Elasticsearch boundary: every request goes through `call`, which turns client errors into ours. */
 export class Es {
   readonly client: Client;
-  /** The cluster's URL with any credentials removed. */
+  /** The cluster's URL (its nodes' URLs, comma-separated) with any credentials removed. */
   readonly url: string;
   /** Chunk reads on the deploy path (bodies decoded as they arrive) and CBOR chunk writes. Its errors are already ours. */
   readonly streaming: StreamingGet;
 
   constructor(config: ElasticsearchConfig) {
     this.client = createEsClient(config);
-    this.url = redactUrl(config.url);
-    this.streaming = new StreamingGet(config, this.url);
+    this.url = redactUrls(config.url);
+    this.streaming = new StreamingGet(config);
   }
 
   async call<T>(doing: string, request: (client: Client) => Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ElasticsearchUnreachableError, TimeoutError, type FeederError } from '../errors.js';
+import type { NodeFailure } from './streaming-get.js';
 import { ElasticsearchStatusError } from './translate.js';
 
 export interface RetryOptions {
@@ -8,6 +9,8 @@ export interface RetryOptions {
   baseDelayMs: number;
   signal?: AbortSignal | undefined;
   onRetry?: ((error: FeederError, attempt: number, delayMs: number) => void) | undefined;
+  /** A node of several could not be reached during an attempt (src/es/streaming-get.ts), for requests that go through StreamingGet. */
+  onNodeFailed?: ((failure: NodeFailure) => void) | undefined;
   /** Which errors are worth another try; `isTransient` unless given. */
   retryOn?: (error: unknown) => boolean;
 }

@@ -1,12 +1,33 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { ElasticsearchConfig } from '../config/config.js';
-import { AbortedError, FeederError, TimeoutError } from '../errors.js';
+import { esUrls, type ElasticsearchConfig } from '../config/config.js';
+import { AbortedError, ElasticsearchUnreachableError, FeederError, TimeoutError } from '../errors.js';
 import { decodeCbor } from '../store/codec/index.js';
-import { tlsOptions } from './client.js';
+import { redactUrl, tlsOptions } from './client.js';
 import { statusError, unreachableError } from './translate.js';
 
 /** At most this much of an error answer is read, to say what went wrong. */
 const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * A node that could not be reached (or did not answer in time) while `doing`: requests now go to
+ * `next`. `retrying` when this request went there at once (it had got nothing yet); otherwise it
+ * failed and its caller retries it.
+ */
+export interface NodeFailure {
+  failed: string;
+  next: string;
+  retrying: boolean;
+  error: FeederError;
+}
+
+/** One node of the cluster: its own connections, and what requests to it carry. */
+interface Node {
+  pool: Pool;
+  /** Redacted, for messages. */
+  url: string;
+  basePath: string;
+  headers: Record<string, string>;
+}
 
 /**
  * GETs whose answer is handed over part by part as it arrives, for the chunk documents on the
@@ -14,25 +35,33 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  * around the client's response streams (an async-iterated Readable per request), which cost about
  * as much CPU as fetching itself: with undici's dispatch API each socket read reaches the decoder
  * directly. Everything else still goes through the client.
+ *
+ * With several nodes (`elasticsearch.url` comma-separated), requests go to one node until it cannot
+ * be reached or does not answer in time; then to the next, for that request (when none of its
+ * answer was handed over yet: a PUT, or a GET that got nothing) and for those that follow. A GET
+ * that failed part way rejects, as with one node: its caller retries it whole (the chunk reader
+ * does, src/es/retry.ts), and the retry goes to the next node.
  */
 export class StreamingGet {
-  readonly #pool: Pool;
-  readonly #headers: Record<string, string>;
-  readonly #url: string;
-  readonly #basePath: string;
+  readonly #nodes: Node[];
+  /** The node requests go to. */
+  #current = 0;
 
-  /** `url` is the redacted URL, for messages. */
-  constructor(config: ElasticsearchConfig, url: string, connections = 8) {
-    const target = new URL(config.url);
-    this.#url = url;
-    this.#headers = authHeaders(config, target);
-    this.#pool = new Pool(target.origin, {
-      connections,
-      headersTimeout: config.requestTimeoutMs,
-      bodyTimeout: config.requestTimeoutMs,
-      ...(target.protocol === 'https:' ? { connect: tlsOptions(config) } : {}),
+  constructor(config: ElasticsearchConfig, connections = 8) {
+    this.#nodes = esUrls(config.url).map((url) => {
+      const target = new URL(url);
+      return {
+        url: redactUrl(url),
+        headers: authHeaders(config, target),
+        basePath: target.pathname.replace(/\/$/, ''),
+        pool: new Pool(target.origin, {
+          connections,
+          headersTimeout: config.requestTimeoutMs,
+          bodyTimeout: config.requestTimeoutMs,
+          ...(target.protocol === 'https:' ? { connect: tlsOptions(config) } : {}),
+        }),
+      };
     });
-    this.#basePath = target.pathname.replace(/\/$/, '');
   }
 
   /**
@@ -46,61 +75,115 @@ export class StreamingGet {
     onPart: (part: Buffer) => void,
     signal?: AbortSignal,
     headers: Record<string, string> = {},
+    onNodeFailed?: (failure: NodeFailure) => void,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
-    return new Promise((resolve, reject) => {
-      const handler = new GetHandler(onPart, signal, {
-        resolve,
-        reject: (error) => reject(this.#translate(error, doing)),
-        status: (status, body, contentType) => reject(statusError(status, parseBody(body, contentType), this.#url, doing)),
-      });
-      this.#pool.dispatch({ method: 'GET', path: `${this.#basePath}${path}`, headers: { ...this.#headers, ...headers } }, handler);
-    });
+    return this.#failover(onNodeFailed, (node, started) =>
+      this.#dispatch(
+        node,
+        { method: 'GET', path: `${node.basePath}${path}`, headers: { ...node.headers, ...headers } },
+        (part) => {
+          started();
+          onPart(part);
+        },
+        doing,
+        signal,
+      ),
+    );
   }
 
   /**
    * PUTs one document body (`contentType` names its encoding) and waits for a 2xx; the answer's body
    * is not read. For the CBOR chunk documents of an upload, one request each: the client's request
    * path (serializer, headers, a response object per request) cost more than the request itself.
+   * A PUT by id may go again to another node: written twice, the document is the same.
    */
-  put(path: string, body: Buffer, contentType: string, doing: string, signal?: AbortSignal): Promise<void> {
+  put(
+    path: string,
+    body: Buffer,
+    contentType: string,
+    doing: string,
+    signal?: AbortSignal,
+    onNodeFailed?: (failure: NodeFailure) => void,
+  ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
-    return new Promise((resolve, reject) => {
-      const handler = new GetHandler(() => {}, signal, {
-        resolve,
-        reject: (error) => reject(this.#translate(error, doing)),
-        status: (status, answer, type) => reject(statusError(status, parseBody(answer, type), this.#url, doing)),
-      });
-      this.#pool.dispatch(
+    return this.#failover(onNodeFailed, (node) =>
+      this.#dispatch(
+        node,
         {
           method: 'PUT',
-          path: `${this.#basePath}${path}`,
+          path: `${node.basePath}${path}`,
           // Elasticsearch answers in the request's content type unless told otherwise.
-          headers: { ...this.#headers, 'content-type': contentType, accept: 'application/json' },
+          headers: { ...node.headers, 'content-type': contentType, accept: 'application/json' },
           body,
         },
-        handler,
-      );
-    });
+        () => {},
+        doing,
+        signal,
+      ),
+    );
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return Promise.all(this.#nodes.map((node) => node.pool.close())).then(() => {});
   }
 
-  #translate(error: Error, doing: string): Error {
-    // The decoder's own complaints (a thrown part callback) are not network failures.
-    if (error instanceof SyntaxError || (error instanceof FeederError && !(error instanceof AbortedError))) return error;
-    if (error instanceof AbortedError) return new AbortedError(`${doing} was cancelled`, { cause: error.cause });
-    if (
-      error instanceof undiciErrors.HeadersTimeoutError ||
-      error instanceof undiciErrors.BodyTimeoutError ||
-      error instanceof undiciErrors.ConnectTimeoutError
-    ) {
-      return new TimeoutError(`Elasticsearch at ${this.#url} did not answer in time while ${doing}`, { cause: error });
+  /**
+   * Runs `attempt` on the current node; when that node cannot be reached, later requests go to the
+   * next one, and so does this one unless it has started handing over its answer.
+   */
+  async #failover(
+    onNodeFailed: ((failure: NodeFailure) => void) | undefined,
+    attempt: (node: Node, started: () => void) => Promise<void>,
+  ): Promise<void> {
+    const count = this.#nodes.length;
+    const first = this.#current;
+    for (let tried = 0; ; tried += 1) {
+      const index = (first + tried) % count;
+      let started = false;
+      try {
+        return await attempt(this.#nodes[index]!, () => (started = true));
+      } catch (error) {
+        if (!(error instanceof ElasticsearchUnreachableError || error instanceof TimeoutError)) throw error;
+        if (count === 1) throw error;
+        if (this.#current === index) this.#current = (index + 1) % count;
+        const retrying = !started && tried + 1 < count;
+        onNodeFailed?.({ failed: this.#nodes[index]!.url, next: this.#nodes[(index + 1) % count]!.url, retrying, error });
+        if (!retrying) throw error;
+      }
     }
-    return unreachableError(this.#url, doing, error);
   }
+
+  #dispatch(
+    node: Node,
+    options: Dispatcher.DispatchOptions,
+    onPart: (part: Buffer) => void,
+    doing: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const handler = new GetHandler(onPart, signal, {
+        resolve,
+        reject: (error) => reject(translate(error, node.url, doing)),
+        status: (status, body, contentType) => reject(statusError(status, parseBody(body, contentType), node.url, doing)),
+      });
+      node.pool.dispatch(options, handler);
+    });
+  }
+}
+
+function translate(error: Error, url: string, doing: string): Error {
+  // The decoder's own complaints (a thrown part callback) are not network failures.
+  if (error instanceof SyntaxError || (error instanceof FeederError && !(error instanceof AbortedError))) return error;
+  if (error instanceof AbortedError) return new AbortedError(`${doing} was cancelled`, { cause: error.cause });
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new TimeoutError(`Elasticsearch at ${url} did not answer in time while ${doing}`, { cause: error });
+  }
+  return unreachableError(url, doing, error);
 }
 
 interface Settle {

@@ -160,7 +160,7 @@ async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options
   const stallMs = stall.stallTimeoutMs;
   stall.waitFor(() => waitingForNative(native, 'the size header', stallMs));
   await native.writeHeader(header, signal);
-  const retry = { ...DEFAULT_RETRY, onRetry: logRetry(ctx.logger, meta.model_id) };
+  const retry = { ...DEFAULT_RETRY, onRetry: logRetry(ctx.logger, meta.model_id), onNodeFailed: logNodeFailed(ctx.logger, meta.model_id) };
   const chunks = readChunks(ctx.es, meta, {
     prefetch: ctx.config.deploy.prefetch,
     signal,
@@ -190,6 +190,18 @@ function logRetry(logger: Logger, modelId: string): RetryOptions['onRetry'] {
         error: { message: error.message },
       },
       `reading a chunk failed (${error.message}); retry ${attempt} in ${Math.round(delayMs)} ms`,
+    );
+}
+
+function logNodeFailed(logger: Logger, modelId: string): RetryOptions['onNodeFailed'] {
+  return ({ failed, next, retrying, error }) =>
+    logger.warn(
+      {
+        event: { action: 'es-node-failover', outcome: 'failure' },
+        feeder: { model_id: modelId, failed_node: failed, next_node: next, retrying },
+        error: { message: error.message },
+      },
+      `${error.message}; chunk reads go to ${next} now${retrying ? ', this one too' : ''}`,
     );
 }
 

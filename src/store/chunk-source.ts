@@ -1,6 +1,7 @@
 import { crc32 } from './crc32.js';
 import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
+import type { NodeFailure } from '../es/streaming-get.js';
 import type { BufferPool } from './buffer-pool.js';
 import type { ChunkCodec } from './codec/index.js';
 
@@ -24,6 +25,8 @@ export interface ChunkSourceRequest {
   expectedLength: number;
   /** The encoding of the generation the chunk belongs to. */
   codec: ChunkCodec;
+  /** Told when a node of several could not be reached while reading it. */
+  onNodeFailed?: ((failure: NodeFailure) => void) | undefined;
 }
 
 /**
@@ -60,7 +63,7 @@ function readSource(es: Es, request: ChunkSourceRequest, onPart: (part: Buffer) 
   const path = `/${encodeURIComponent(request.index)}/_source/${encodeURIComponent(request.id)}`;
   // Not through es.call: StreamingGet's errors are already ours, and the decoder's own complaints
   // (SyntaxErrors thrown by `onPart`) must reach fetchChunkSource as they are, to name the chunk.
-  return es.streaming.get(path, doing, onPart, signal, { accept: request.codec.accept });
+  return es.streaming.get(path, doing, onPart, signal, { accept: request.codec.accept }, request.onNodeFailed);
 }
 
 /** The slow way: the whole body, then parsed by the codec. */

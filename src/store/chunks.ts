@@ -55,7 +55,14 @@ export async function fetchChunkDocument(
       () =>
         fetchChunkSource(
           es,
-          { index: address.chunks_index, id, where, expectedLength: address.expectedLength, codec: codecFor(address.encoding) },
+          {
+            index: address.chunks_index,
+            id,
+            where,
+            expectedLength: address.expectedLength,
+            codec: codecFor(address.encoding),
+            onNodeFailed: retry.onNodeFailed,
+          },
           pool,
           retry.signal,
         ),

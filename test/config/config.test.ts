@@ -1,7 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { esUrls, loadConfig } from '../../src/config/config.js';
 import { tempDir } from '../support/es.js';
 
 describe('loadConfig', () => {
@@ -102,6 +102,37 @@ describe('loadConfig', () => {
 
   it('rejects an Elasticsearch URL that is not a URL, saying how to set it', () => {
     expect(() => loadConfig({}, { ES_URL: 'localhost 9200' })).toThrow(/'localhost 9200' is not a URL; set ES_URL or --es-url/);
+  });
+
+  it('takes several nodes of one cluster comma-separated, and says which one is wrong', () => {
+    const urls = 'http://127.0.0.1:9260, http://127.0.0.1:9261,http://127.0.0.1:9262';
+    expect(loadConfig({}, { ES_URL: urls }).elasticsearch.url).toBe(urls);
+    expect(esUrls(urls)).toEqual(['http://127.0.0.1:9260', 'http://127.0.0.1:9261', 'http://127.0.0.1:9262']);
+    expect(() => loadConfig({}, { ES_URL: 'http://a:9200,b 9200' })).toThrow(
+      "the Elasticsearch URL 'b 9200' in 'http://a:9200,b 9200' is not a URL; set ES_URL or --es-url to e.g. http://127.0.0.1:9200, or to several nodes of one cluster comma-separated",
+    );
+    expect(() => loadConfig({}, { ES_URL: 'https://a:9200,http://b:9200' })).toThrow(
+      "the Elasticsearch URLs 'https://a:9200,http://b:9200' mix https and http; the nodes of one cluster are all http or all https",
+    );
+  });
+
+  it('keeps passwords in the Elasticsearch URLs out of its complaints about them', () => {
+    const attempts = [
+      'https://elastic:s3cret@a:9200,http://elastic:s3cret@b:9200',
+      'http://elastic:s3cret@a:9200,elastic:s3cret@b 9200',
+      'http://a:9200,http://elastic:s3cret@b 9200',
+      'elastic:s3cret@b:9200',
+    ];
+    for (const ES_URL of attempts) {
+      let message = '';
+      try {
+        loadConfig({}, { ES_URL });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/Elasticsearch URL/);
+      expect(message).not.toContain('s3cret');
+    }
   });
 });
 
