@@ -6,9 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
 import { startDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
-import { randomModelFile } from '../support/es.js';
+import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
-import { FLEET_TIMING, OverAllocationWatcher, TestFleet } from '../support/fleet.js';
+import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
 import type { FleetModelStatus } from '../../src/daemon/status.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
@@ -19,7 +19,7 @@ let fleet: TestFleet | null = null;
 let watcher: OverAllocationWatcher | null = null;
 const desired = new Map<string, number>();
 
-async function startFleet(options: ConstructorParameters<typeof TestFleet>[1] = {}): Promise<TestFleet> {
+async function startFleet(options: FleetOptions = {}): Promise<TestFleet> {
   fleet = await TestFleet.start(options);
   desired.clear();
   watcher = new OverAllocationWatcher(fleet, () => desired, FLEET_TIMING.leaseMs);
@@ -30,6 +30,9 @@ async function deploy(f: TestFleet, modelId: string, allocations: number, via = 
   desired.set(modelId, allocations);
   return call(via.listen, 'PUT', deployPath(modelId), { allocations, wait_for: 'started', timeout_ms: 30_000 }, 45_000);
 }
+
+/** A model of random bytes, uploaded to the fleet's cluster. */
+const stored = (f: TestFleet, size: number, chunkSize?: number) => storedModel(size, chunkSize, 'base64', f.esUrl);
 
 afterEach(async () => {
   const violations = (await watcher?.stop()) ?? [];
@@ -45,7 +48,7 @@ afterEach(async () => {
 describe('a fleet of three daemons', () => {
   it('runs --allocations 2 on two distinct daemons; any daemon shows both and answers an inference (forwarded when it holds none)', async () => {
     const f = await startFleet();
-    const { modelId, bytes } = await storedModel(400_000);
+    const { modelId, bytes } = await stored(f, 400_000);
     const answer = await deploy(f, modelId, 2);
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     const status = answer.body as FleetModelStatus;
@@ -75,7 +78,7 @@ describe('a fleet of three daemons', () => {
 
   it('after SIGKILL of a holder, its allocation starts on the daemon that had none, once the lease expired', async () => {
     const f = await startFleet();
-    const { modelId, bytes } = await storedModel(300_000);
+    const { modelId, bytes } = await stored(f, 300_000);
     const first = (await deploy(f, modelId, 2)).body as FleetModelStatus;
     expect(first.state).toBe('started');
     const victim = f.byName(first.items[0]!.daemon!);
@@ -91,8 +94,8 @@ describe('a fleet of three daemons', () => {
     expect(recoveredMs, 'not before the lease expired').toBeGreaterThanOrEqual(FLEET_TIMING.leaseMs - 100);
     const claim = await spare.waitForLog((l) => l.event?.action === 'fleet-claim' && l.feeder?.model_id === modelId);
     expect(claim.message).toContain(`from daemon '${victim.name}', whose lease expired`);
-    expect(await desiredModels(victim.name), "the killed daemon's pin moved with the allocation").not.toContain(modelId);
-    expect(await desiredModels(spare.name)).toContain(modelId);
+    expect(await desiredModels(victim.name, f.esUrl), "the killed daemon's pin moved with the allocation").not.toContain(modelId);
+    expect(await desiredModels(spare.name, f.esUrl)).toContain(modelId);
     const inferred = await call(spare.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[7]] });
     expect(inferred.body.result.inference).toEqual(valuesFor(bytes, [7]));
   }, 90_000);
@@ -100,7 +103,7 @@ describe('a fleet of three daemons', () => {
   it('after SIGTERM of a holder, its allocation moves at once, without waiting for the lease to expire', async () => {
     // A lease long enough that waiting for it would show.
     const f = await startFleet({ config: { daemon: { heartbeatMs: 2000, leaseMs: 20_000 } } });
-    const { modelId } = await storedModel(300_000);
+    const { modelId } = await stored(f, 300_000);
     const first = (await deploy(f, modelId, 1)).body as FleetModelStatus;
     const holder = f.byName(first.items[0]!.daemon!);
     const stoppedAt = Date.now();
@@ -114,7 +117,7 @@ describe('a fleet of three daemons', () => {
 
   it('a daemon paused past its lease (SIGSTOP) stops serving what was taken over and never serves it beside the new holder (SIGCONT)', async () => {
     const f = await startFleet();
-    const { modelId } = await storedModel(300_000);
+    const { modelId } = await stored(f, 300_000);
     const first = (await deploy(f, modelId, 1)).body as FleetModelStatus;
     const paused = f.byName(first.items[0]!.daemon!);
     const pid = first.items[0]!.pid!;
@@ -148,7 +151,7 @@ describe('a fleet of three daemons', () => {
   it("a model that fails to load is tried on each daemon, then failed with every daemon's reason", async () => {
     // --wrong-sha: the stub reports a digest that is not the model's; every daemon refuses it.
     const f = await startFleet({ config: { deploy: { args: ['--wrong-sha'] }, daemon: { maxRestarts: 0 } } });
-    const { modelId } = await storedModel(200_000);
+    const { modelId } = await stored(f, 200_000);
     const answer = await deploy(f, modelId, 1);
     const status = answer.body as FleetModelStatus;
     expect(status.state, JSON.stringify(status)).toBe('failed');
@@ -162,10 +165,48 @@ describe('a fleet of three daemons', () => {
   }, 120_000);
 });
 
+describe('a fleet on a cluster that loses a node', () => {
+  it('an allocation loading while the node its reads go to is SIGKILLed still starts, and the fleet goes on coordinating', async () => {
+    // 16 MiB/s: a 48 MiB model loads for about 3 s, long enough to lose a node a third of the way in.
+    const f = await startFleet({ config: { deploy: { args: ['--read-rate', String(16 * 1024 * 1024)] } } });
+    const { modelId, bytes } = await stored(f, 48 * 1024 * 1024, 1024 * 1024);
+    await newEs(f.esUrl).client.cluster.health({ wait_for_status: 'green', timeout: '120s' });
+    desired.set(modelId, 1);
+    const deploying = call(f.members[0]!.listen, 'PUT', deployPath(modelId), { allocations: 1, timeout_ms: 60_000 }, 90_000);
+    let killedAt: number | null = null;
+    try {
+      // Node 1 is the first URL: every daemon's chunk reads and fleet requests go to it.
+      for (let waited = 0; waited < 30_000 && killedAt === null; waited += 50) {
+        const loading = (await Promise.all(f.members.map((d) => call(d.listen, 'GET', '/deployments')))).flatMap(
+          (a) => a.body.deployments as Array<{ model_id: string; bytes_streamed: number }>,
+        );
+        const progress = loading.find((d) => d.model_id === modelId);
+        if (progress && progress.bytes_streamed > bytes.length / 3) {
+          await f.cluster.killNode(1);
+          killedAt = progress.bytes_streamed;
+        } else await sleep(50);
+      }
+      expect(killedAt, 'the node was killed mid-load').not.toBeNull();
+      const answer = await deploying;
+      expect(answer.body.state, JSON.stringify(answer.body)).toBe('started');
+      const holder = f.byName(answer.body.items[0].daemon);
+      const failover = holder.logs.filter((l) => l.event?.action === 'es-node-failover' || l.event?.action === 'chunk-fetch-retry');
+      expect(failover.length, 'the reads that met the lost node are logged').toBeGreaterThan(0);
+      const inferred = await call(f.members[2]!.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[3, 4]] });
+      expect(inferred.body.result.inference).toEqual(valuesFor(bytes, [3, 4]));
+      // Coordination goes on through the other nodes: a second model is claimed and started.
+      const other = await stored(f, 100_000);
+      expect((await deploy(f, other.modelId, 2)).body.state).toBe('started');
+    } finally {
+      if (killedAt !== null) await f.cluster.startNode(1);
+    }
+  }, 240_000);
+});
+
 describe('many deployments at once', () => {
   it('20 deployments sent to 3 racing daemons: each allocation is claimed exactly once, every one starts, spread over the daemons', async () => {
     const f = await startFleet();
-    const models = await Promise.all(Array.from({ length: 20 }, () => storedModel(64 * 1024, 64 * 1024)));
+    const models = await Promise.all(Array.from({ length: 20 }, () => stored(f, 64 * 1024, 64 * 1024)));
     const answers = await Promise.all(models.map(({ modelId }, i) => deploy(f, modelId, 1, f.members[i % 3])));
     for (const answer of answers) expect(answer.body?.state, JSON.stringify(answer.body)).toBe('started');
 
@@ -195,8 +236,8 @@ describe('many deployments at once', () => {
 
   it('after every daemon restarts at once (SIGTERM, start again), the desired allocations converge again', async () => {
     const f = await startFleet();
-    const a = await storedModel(200_000);
-    const b = await storedModel(200_000);
+    const a = await stored(f, 200_000);
+    const b = await stored(f, 200_000);
     expect((await deploy(f, a.modelId, 3)).body.state).toBe('started');
     expect((await deploy(f, b.modelId, 1)).body.state).toBe('started');
     const names = f.members.map((d) => d.name);
@@ -216,7 +257,7 @@ describe('many deployments at once', () => {
 describe('changing a fleet deployment, and what is refused', () => {
   it('scales 3 allocations down to 1 and rolls the remaining one over to a replaced generation', async () => {
     const f = await startFleet();
-    const { modelId } = await storedModel(200_000);
+    const { modelId } = await stored(f, 200_000);
     expect((await deploy(f, modelId, 3)).body.state).toBe('started');
     const down = (await deploy(f, modelId, 1)).body as FleetModelStatus;
     expect(down).toMatchObject({ allocations: 1, state: 'started' });
@@ -225,7 +266,9 @@ describe('changing a fleet deployment, and what is refused', () => {
     expect((await f.servingNow()).get(modelId), 'one daemon serves after scaling down').toHaveLength(1);
 
     const generation = down.items[0]!.generation!;
-    const replaced = await feeder(['upload', (await randomModelFile(150_000)).path, '--model-id', modelId, '--replace']);
+    const replaced = await feeder(['upload', (await randomModelFile(150_000)).path, '--model-id', modelId, '--replace'], {
+      env: { ES_URL: f.esUrl },
+    });
     expect(replaced.exitCode, replaced.stderr).toBe(0);
     await deploy(f, modelId, 1);
     const rolled = await f.waitFor(modelId, (s) => allStarted(s) && s.items[0]!.generation === generation + 1, 20_000);
@@ -234,9 +277,9 @@ describe('changing a fleet deployment, and what is refused', () => {
 
   it('refuses a delete of a model the fleet runs, --allocations out of range, and --allocations on a daemon in no fleet', async () => {
     const f = await startFleet({ size: 1 });
-    const { modelId } = await storedModel(100_000);
+    const { modelId } = await stored(f, 100_000);
     expect((await deploy(f, modelId, 1)).body.state).toBe('started');
-    const refused = await feeder(['models', 'delete', modelId]);
+    const refused = await feeder(['models', 'delete', modelId], { env: { ES_URL: f.esUrl } });
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain(
       `it is deployed in fleet '${f.fleet}'; run 'feeder undeploy ${modelId}' against a daemon of that fleet first`,
@@ -248,7 +291,7 @@ describe('changing a fleet deployment, and what is refused', () => {
       expect(answer.status).toBe(400);
       expect(answer.body.error.message).toContain(`allocations must be a whole number from 1 to 64; got ${allocations}`);
     }
-    const lone = await startDaemon();
+    const lone = await startDaemon({ env: { ES_URL: f.esUrl } });
     try {
       const cli = await lone.cli(['deploy', modelId, '--allocations', '2']);
       expect(cli.exitCode).not.toBe(0);
@@ -258,7 +301,7 @@ describe('changing a fleet deployment, and what is refused', () => {
     }
     expect((await call(f.members[0]!.listen, 'DELETE', deployPath(modelId))).body).toMatchObject({ undeployed: true });
     desired.delete(modelId);
-    const deleted = await feeder(['models', 'delete', modelId]);
+    const deleted = await feeder(['models', 'delete', modelId], { env: { ES_URL: f.esUrl } });
     expect(deleted.exitCode, deleted.stderr).toBe(0);
   }, 120_000);
 

@@ -14,11 +14,16 @@ export async function storedModel(
   size: number,
   chunkSize = 256 * 1024,
   encoding: ChunkEncoding = 'base64',
+  esUrl?: string,
 ): Promise<{ modelId: string; bytes: Buffer }> {
   const { path, bytes } = await randomModelFile(size);
   const modelId = uniqueId('deploy');
   const { logger } = captureLogger();
-  await uploadModel({ es: newEs(), config: testConfig((c) => (c.upload.chunkSize = chunkSize)), logger }, { modelId, path, encoding });
+  const config = testConfig((c) => {
+    c.upload.chunkSize = chunkSize;
+    if (esUrl) c.elasticsearch.url = esUrl;
+  });
+  await uploadModel({ es: newEs(esUrl), config, logger }, { modelId, path, encoding });
   return { modelId, bytes };
 }
 

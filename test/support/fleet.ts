@@ -1,7 +1,9 @@
-// Several real `feeder serve` processes in one fleet, and a watcher that polls every one of them.
+// Several real `feeder serve` processes in one fleet on the 3-node test cluster, and a watcher that
+// polls every one of them.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/daemon/status.js';
 import { FLEET_INDEX } from '../../src/store/layout.js';
+import { startCluster, type TestCluster } from './cluster.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { isRunning } from './deploy.js';
 import { newEs, uniqueId } from './es.js';
@@ -23,11 +25,18 @@ export class TestFleet {
 
   constructor(
     readonly fleet: string,
+    readonly cluster: TestCluster,
     private readonly options: FleetOptions,
   ) {}
 
+  /** The cluster's URLs, comma-separated, as ES_URL takes them. */
+  get esUrl(): string {
+    return this.cluster.url;
+  }
+
+  /** A fleet on the 3-node test cluster (started once for the whole run). */
   static async start(options: FleetOptions = {}): Promise<TestFleet> {
-    const fleet = new TestFleet(uniqueId('fleet'), options);
+    const fleet = new TestFleet(uniqueId('fleet'), await startCluster(), options);
     await Promise.all(Array.from({ length: options.size ?? 3 }, (_, i) => fleet.add(`${fleet.fleet}-d${i}`)));
     fleet.members.sort((a, b) => a.name.localeCompare(b.name));
     return fleet;
@@ -37,7 +46,7 @@ export class TestFleet {
     const daemon = await startDaemon({
       name,
       config: { ...this.options.config, daemon: { ...FLEET_TIMING, fleet: this.fleet, ...this.options.config?.daemon } },
-      ...(this.options.env ? { env: this.options.env } : {}),
+      env: { ES_URL: this.cluster.url, ...this.options.env },
     });
     this.members.push(daemon);
     this.everyone.push(daemon);
@@ -107,10 +116,10 @@ export class TestFleet {
     await Promise.all(this.members.map((d) => d.stop().catch(() => undefined)));
     for (const d of this.everyone) {
       if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
-      await forgetDaemon(d.name);
+      await forgetDaemon(d.name, this.cluster.url);
     }
     // By id: the test node's distribution has no delete-by-query.
-    const { client } = newEs();
+    const { client } = newEs(this.cluster.url);
     const found = await client.search(
       { index: FLEET_INDEX, size: 10_000, query: { term: { fleet: this.fleet } }, _source: false },
       { ignore: [404] },

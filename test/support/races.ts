@@ -44,8 +44,8 @@ export async function deploymentList(listen: string): Promise<DeploymentStatus[]
 }
 
 /** The models `daemon` should be running according to `.feeder-deployments`, read after a refresh. */
-export async function desiredModels(daemon: string): Promise<string[]> {
-  const { client } = newEs();
+export async function desiredModels(daemon: string, esUrl?: string): Promise<string[]> {
+  const { client } = newEs(esUrl);
   await client.indices.refresh({ index: DEPLOYMENTS_INDEX, ignore_unavailable: true });
   const found = await client.search<{ model_id: string }>({
     index: DEPLOYMENTS_INDEX,
@@ -58,10 +58,10 @@ export async function desiredModels(daemon: string): Promise<string[]> {
 }
 
 /** Removes a test daemon's desired-state documents, so nothing outlives the test that wrote them. */
-export async function forgetDaemon(daemon: string): Promise<void> {
-  const { client } = newEs();
+export async function forgetDaemon(daemon: string, esUrl?: string): Promise<void> {
+  const { client } = newEs(esUrl);
   // By id: the test node's distribution has no delete-by-query.
-  const models = await desiredModels(daemon);
+  const models = await desiredModels(daemon, esUrl);
   if (models.length === 0) return;
   await client.bulk({ refresh: true, operations: models.map((m) => ({ delete: { _index: DEPLOYMENTS_INDEX, _id: `${daemon}/${m}` } })) });
 }
