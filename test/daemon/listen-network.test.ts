@@ -6,7 +6,7 @@ import { daemonUrl, type PresenceDoc } from '../../src/store/daemons.js';
 import { DAEMONS_INDEX } from '../../src/store/layout.js';
 import { feeder } from '../support/cli.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
-import { newEs, tempDir } from '../support/es.js';
+import { newEs, tempDir, uniqueId } from '../support/es.js';
 import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 
 const TOKEN = 'network-token-5fR8q2Lw';
@@ -20,12 +20,16 @@ async function presenceOf(name: string): Promise<PresenceDoc> {
   return (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
 }
 
+/** `feeder serve` expected to refuse: a name of its own, and a bound, so that one that starts anyway fails the test instead of hanging it. */
+const refusedServe = (args: string[], env: Record<string, string> = {}) =>
+  feeder(['serve', ...args], { env: { FEEDER_DAEMON_NAME: uniqueId('refused'), ...env }, timeout: 15_000 });
+
 const errorCode = (answer: RawAnswer) => (JSON.parse(answer.body) as { error: { code: string } }).error.code;
 
 describe('feeder serve on 0.0.0.0', () => {
   it('refuses to start without a token, naming the ways to give one, and listens on nothing', async () => {
     const port = await freePort();
-    const refused = await feeder(['serve'], { env: { FEEDER_LISTEN: `0.0.0.0:${port}`, FEEDER_DAEMON_NAME: 'never-started' } });
+    const refused = await refusedServe([], { FEEDER_LISTEN: `0.0.0.0:${port}` });
     expect(refused.exitCode, refused.stderr).toBe(2);
     expect(refused.stderr).toContain(
       `feeder: daemon.listen '0.0.0.0:${port}' reaches beyond loopback, so anyone on the network could drive the control API: set a token with FEEDER_TOKEN or daemon.token, or name a file of mode 0600 holding it with --token-file, FEEDER_TOKEN_FILE or daemon.tokenFile`,
@@ -38,7 +42,7 @@ describe('feeder serve on 0.0.0.0', () => {
     const path = join(await tempDir(), 'token');
     await writeFile(path, TOKEN);
     await chmod(path, 0o640);
-    const refused = await feeder(['serve', '--listen', `0.0.0.0:${await freePort()}`, '--token-file', path]);
+    const refused = await refusedServe(['--listen', `0.0.0.0:${await freePort()}`, '--token-file', path]);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain(
       `the token file '${path}' given by --token-file is open to other users (mode 0640); run: chmod 600 ${path}`,
@@ -138,7 +142,7 @@ describe('feeder serve on other addresses', () => {
   it('advertises --advertise: refused without a token, then with one its name is accepted as Host and stored in the lease', async () => {
     const port = await freePort();
     const env = { FEEDER_ADVERTISE: 'feeder-gateway.example' };
-    const refused = await feeder(['serve'], { env: { ...env, FEEDER_LISTEN: `127.0.0.1:${port}` } });
+    const refused = await refusedServe([], { ...env, FEEDER_LISTEN: `127.0.0.1:${port}` });
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/daemon.advertise 'feeder-gateway.example' is beyond loopback, .*set a token/);
 
