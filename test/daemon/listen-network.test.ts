@@ -117,7 +117,9 @@ describe('feeder serve on 0.0.0.0', () => {
       expect(flag.exitCode, flag.stderr).toBe(0);
       const refused = await feeder(['status'], { env: { FEEDER_DAEMON_URL: url } });
       expect(refused.exitCode).toBe(1);
-      expect(refused.stderr).toMatch(/missing or wrong bearer token.*\(FEEDER_ERR_UNAUTHORIZED\)/);
+      expect(refused.stderr).toMatch(
+        /missing or wrong bearer token; give the daemon.s token with FEEDER_TOKEN, --token-file .*\(FEEDER_ERR_UNAUTHORIZED\)/,
+      );
     });
   });
 });
