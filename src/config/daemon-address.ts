@@ -110,6 +110,10 @@ export function validateDaemonAddresses(daemon: DaemonAddressSettings): void {
   }
   const listen = parseListenAddress(daemon.listen);
   const advertise = daemon.advertise === undefined ? undefined : parseAdvertiseAddress(daemon.advertise);
+  if (listen.kind === 'unix' && advertise && advertise.port === undefined)
+    throw new InvalidArgumentError(
+      `daemon.advertise '${daemon.advertise}' has no port, and a Unix socket has none to take; give HOST:PORT (the proxy's that reaches the socket)`,
+    );
   if (daemon.url !== undefined) parseDaemonUrl(daemon.url);
   const exposed = !isLoopback(listen)
     ? `daemon.listen '${daemon.listen}' reaches beyond loopback`

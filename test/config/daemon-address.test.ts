@@ -135,6 +135,9 @@ describe('daemon.advertise', () => {
       /daemon.advertise 'gateway.example:443' is beyond loopback, so anyone on the network could drive the control API: set a token/,
     );
     expect(loadConfig({ advertise: 'gateway.example:443' }, { FEEDER_TOKEN: TOKEN }).daemon.advertise).toBe('gateway.example:443');
+    expect(() => loadConfig({ listen: 'unix:/run/f.sock', advertise: 'gateway.example' }, { FEEDER_TOKEN: TOKEN })).toThrow(
+      "daemon.advertise 'gateway.example' has no port, and a Unix socket has none to take",
+    );
   });
 
   const interfaces: Interfaces = {
