@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonUrl, type PresenceDoc } from '../../src/store/daemons.js';
 import { DAEMONS_INDEX } from '../../src/store/layout.js';
+import type { FleetModelStatus } from '../../src/daemon/status.js';
 import { feeder } from '../support/cli.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { storedModel } from '../support/deploy.js';
+import { FLEET_TIMING, TestFleet } from '../support/fleet.js';
+import { deployPath } from '../support/races.js';
 import { newEs, tempDir, uniqueId } from '../support/es.js';
 import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 
@@ -167,5 +171,49 @@ describe('feeder serve on other addresses', () => {
     const presence = await presenceOf(daemon.name);
     expect(presence).toMatchObject({ listen: `127.0.0.1:${port}`, advertise: `feeder-gateway.example:${port}` });
     expect(daemonUrl(presence)).toBe(`http://feeder-gateway.example:${port}`);
+  });
+});
+
+describe('a fleet listening on 0.0.0.0', () => {
+  let fleet: TestFleet | undefined;
+  afterAll(async () => {
+    if (!fleet) return;
+    await fleet.stop();
+    expect(await fleet.leftovers(), 'native processes left running').toEqual([]);
+  });
+
+  it("forwards an inference to the holder at its advertised address, with the token, and the holder's Host check passes", async () => {
+    const f = (fleet = new TestFleet(uniqueId('fleet'), {}));
+    for (const i of [0, 1]) {
+      const daemon = await startDaemon({
+        name: `${f.fleet}-d${i}`,
+        listen: `0.0.0.0:${await freePort()}`,
+        config: { daemon: { ...FLEET_TIMING, fleet: f.fleet } },
+        env: { FEEDER_TOKEN: TOKEN },
+      });
+      f.members.push(daemon);
+      f.everyone.push(daemon);
+    }
+    const send = (daemon: RunningDaemon, method: string, path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${daemon.listen.split(':').pop()}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as Record<string, any>,
+        servedBy: r.headers.get('x-feeder-served-by'),
+      }));
+    const { modelId, bytes } = await storedModel(100_000);
+    const deployed = await send(f.members[0]!, 'PUT', deployPath(modelId), { allocations: 1, wait_for: 'started', timeout_ms: 30_000 });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(200);
+    const holder = (deployed.body as FleetModelStatus).items[0]!.daemon!;
+    const bystander = f.members.find((d) => d.name !== holder)!;
+    const inferred = await send(bystander, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[9]] });
+    expect(inferred.status, JSON.stringify(inferred.body)).toBe(200);
+    expect(inferred.body.result.inference).toEqual([[[bytes[9]! / 255]]]);
+    expect(inferred.servedBy).toBe(holder);
+    expect((await presenceOf(holder)).advertise).toBe(`${NETWORK_ADDRESS ?? '127.0.0.1'}:${f.byName(holder).listen.split(':').pop()}`);
+    expect((await send(bystander, 'DELETE', deployPath(modelId), {})).status).toBe(200);
   });
 });
