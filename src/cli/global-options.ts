@@ -24,7 +24,18 @@ export const globalOptions: Record<string, Options> = {
   insecure: { type: 'boolean', describe: 'do not verify the TLS certificate (testing only) [env ES_INSECURE]', group: 'Connection:' },
   listen: {
     type: 'string',
-    describe: "the daemon's control API: 127.0.0.1:PORT or unix:/path [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
+    describe:
+      "the daemon's control API: HOST:PORT, [IPv6]:PORT, 0.0.0.0:PORT or unix:/path; beyond loopback only with a token [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
+    group: 'Daemon:',
+  },
+  'token-file': {
+    type: 'string',
+    describe: "file of mode 0600 holding the control API's bearer token [env FEEDER_TOKEN_FILE; or the token itself in FEEDER_TOKEN]",
+    group: 'Daemon:',
+  },
+  'daemon-url': {
+    type: 'string',
+    describe: 'a daemon elsewhere for this command to talk to: http://HOST:PORT [env FEEDER_DAEMON_URL] (default: the one at --listen)',
     group: 'Daemon:',
   },
   fleet: {

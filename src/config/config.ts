@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { PROTOCOL_ENV } from '../native/native-env.js';
 import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../store/codec/codec.js';
+import { validateDaemonAddresses } from './daemon-address.js';
 import { defaultNativeCommand } from './paths.js';
-import { resolveSecret } from './secret-file.js';
+import { readSecretFile, resolveSecret } from './secret-file.js';
 import { parseByteSize, parseDuration } from './units.js';
 
 export type HeaderKind = 'u32' | 'u64';
@@ -51,10 +52,16 @@ export interface FeederConfig {
   daemon: {
     /** Daemon name: its deployments are kept in Elasticsearch under it, so several daemons can share a cluster. */
     name: string;
-    /** `127.0.0.1:PORT` (loopback only) or `unix:/path/to/socket` (created with mode 0600). */
+    /** `HOST:PORT`, `[IPv6]:PORT` or `unix:/path/to/socket` (mode 0600); beyond loopback only with a token (src/config/daemon-address.ts). */
     listen: string;
+    /** The address other daemons and clients reach this one at, `HOST[:PORT]`; by default the one listened on (src/daemon/advertise.ts). */
+    advertise?: string | undefined;
     /** When set, the control API wants `Authorization: Bearer <token>` (all but /healthz). */
     token?: string | undefined;
+    /** A file of mode 0600 holding the token, which then appears in no command line. */
+    tokenFile?: string | undefined;
+    /** Where the CLI finds the daemon, `http://HOST:PORT`, when not at `listen`: a daemon on another host. */
+    url?: string | undefined;
     /** Restarts of a native process that died, before the deployment is marked failed. */
     maxRestarts: number;
     /** Restarts are counted within this window: a crash now and then never fails a deployment, a crash loop does. */
@@ -128,7 +135,10 @@ export function defaultConfig(): FeederConfig {
     daemon: {
       name: 'default',
       listen: '127.0.0.1:9465',
+      advertise: undefined,
       token: undefined,
+      tokenFile: undefined,
+      url: undefined,
       maxRestarts: 3,
       restartWindowMs: 60 * 60_000,
       restartBackoffMs: 1000,
@@ -164,6 +174,9 @@ export interface ConfigOverrides {
   logLevel?: string | undefined;
   listen?: string | undefined;
   fleet?: string | undefined;
+  advertise?: string | undefined;
+  tokenFile?: string | undefined;
+  daemonUrl?: string | undefined;
 }
 
 /** Defaults, then the config file, then environment variables, then flags. */
@@ -188,6 +201,8 @@ function mergeFile(config: FeederConfig, explicitPath: string | undefined): void
     throw new InvalidArgumentError(`config file '${path}' is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   deepAssign(config as unknown as Record<string, unknown>, parsed, path);
+  const { daemon } = config;
+  daemon.token = resolveSecret({ value: daemon.token, file: daemon.tokenFile, names: ['daemon.token', 'daemon.tokenFile'], kind: 'token' });
 }
 
 function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
@@ -213,7 +228,15 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   if (env.FEEDER_NATIVE_COMMAND) config.deploy.command = env.FEEDER_NATIVE_COMMAND;
   if (env.FEEDER_LOG_LEVEL) config.log.level = env.FEEDER_LOG_LEVEL;
   if (env.FEEDER_LISTEN) config.daemon.listen = env.FEEDER_LISTEN;
-  if (env.FEEDER_TOKEN) config.daemon.token = env.FEEDER_TOKEN;
+  const token = resolveSecret({
+    value: env.FEEDER_TOKEN || undefined,
+    file: env.FEEDER_TOKEN_FILE || undefined,
+    names: ['FEEDER_TOKEN', 'FEEDER_TOKEN_FILE'],
+    kind: 'token',
+  });
+  if (token !== undefined) config.daemon.token = token;
+  if (env.FEEDER_ADVERTISE) config.daemon.advertise = env.FEEDER_ADVERTISE;
+  if (env.FEEDER_DAEMON_URL) config.daemon.url = env.FEEDER_DAEMON_URL;
   if (env.FEEDER_DAEMON_NAME) config.daemon.name = env.FEEDER_DAEMON_NAME;
   if (env.FEEDER_FLEET) config.daemon.fleet = env.FEEDER_FLEET;
   if (env.FEEDER_REQUEST_TIMEOUT) config.daemon.requestTimeoutMs = parseDuration(env.FEEDER_REQUEST_TIMEOUT, 'FEEDER_REQUEST_TIMEOUT');
@@ -243,6 +266,9 @@ function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   if (flags.logLevel !== undefined) config.log.level = flags.logLevel;
   if (flags.listen !== undefined) config.daemon.listen = flags.listen;
   if (flags.fleet !== undefined) config.daemon.fleet = flags.fleet;
+  if (flags.advertise !== undefined) config.daemon.advertise = flags.advertise;
+  if (flags.tokenFile !== undefined) config.daemon.token = readSecretFile(flags.tokenFile, 'token', '--token-file');
+  if (flags.daemonUrl !== undefined) config.daemon.url = flags.daemonUrl;
 }
 
 function validateConfig(config: FeederConfig): FeederConfig {
@@ -272,7 +298,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
   validateLease(config.daemon);
   validateFleet(config.daemon);
-  parseListenAddress(config.daemon.listen);
+  validateDaemonAddresses(config.daemon);
   return config;
 }
 
@@ -358,20 +384,8 @@ function deepAssign(target: Record<string, unknown>, source: unknown, path: stri
   }
 }
 
-export type ListenAddress = { kind: 'tcp'; host: '127.0.0.1'; port: number } | { kind: 'unix'; path: string };
-
-/** The control API listens on loopback or a Unix socket only: anything else is refused here. */
-export function parseListenAddress(listen: string): ListenAddress {
-  if (listen.startsWith('unix:')) return { kind: 'unix', path: listen.slice('unix:'.length) };
-  const match = /^(?:(127\.0\.0\.1|localhost):)?(\d{1,5})$/.exec(listen);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) {
-    throw new InvalidArgumentError(
-      `daemon.listen must be 127.0.0.1:PORT or unix:/path/to/socket (the control API is loopback only); got '${listen}'`,
-    );
-  }
-  return { kind: 'tcp', host: '127.0.0.1', port };
-}
+// Where the daemon is, and who may reach it: src/config/daemon-address.ts.
+export { parseListenAddress, type ListenAddress } from './daemon-address.js';
 
 /**
  * The URLs of `elasticsearch.url` (ES_URL, --es-url): one, or several nodes of one cluster

@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { parseListenAddress, type FeederConfig } from '../config/config.js';
+import type { FeederConfig } from '../config/config.js';
+import { isWildcard, parseDaemonUrl, parseListenAddress } from '../config/daemon-address.js';
 import { AbortedError, DaemonError, errorFromWire, type FeederError, TimeoutError } from '../errors.js';
 
 export interface DaemonAnswer<T> {
@@ -19,7 +20,8 @@ export interface DaemonCall {
 }
 
 interface Exchange {
-  listen: string;
+  /** The daemon as the user named it: its URL or listen address. */
+  where: string;
   method: string;
   path: string;
   options: RequestOptions;
@@ -36,21 +38,37 @@ interface RawAnswer {
 
 /** Talks to a running `feeder serve` over its control API; its errors come back as our own, with their codes. */
 export async function callDaemon<T>(config: FeederConfig, method: string, path: string, call: DaemonCall): Promise<DaemonAnswer<T>> {
-  const answer = await exchange(describeExchange(config, method, path, call));
-  const body = parseAnswer(config.daemon.listen, answer);
-  if (answer.status >= 400) throw errorOf(config.daemon.listen, answer.status, body);
+  const described = describeExchange(config, method, path, call);
+  const answer = await exchange(described);
+  const body = parseAnswer(described.where, answer);
+  if (answer.status >= 400) throw errorOf(described.where, answer.status, body);
   return { status: answer.status, body: body as T };
 }
 
+/**
+ * `daemon.url` (FEEDER_DAEMON_URL, --daemon-url) when given: a daemon elsewhere. Else the daemon
+ * this config describes, at `daemon.listen`; one listening on every interface is reached at loopback.
+ */
+function daemonTarget(config: FeederConfig): { where: string; target: RequestOptions } {
+  const { url, listen } = config.daemon;
+  if (url !== undefined) {
+    const { host, port } = parseDaemonUrl(url);
+    return { where: url, target: { host, port } };
+  }
+  const address = parseListenAddress(listen);
+  if (address.kind === 'unix') return { where: listen, target: { socketPath: address.path } };
+  const host = isWildcard(address.host) ? (address.host === '::' ? '::1' : '127.0.0.1') : address.host;
+  return { where: listen, target: { host, port: address.port } };
+}
+
 function describeExchange(config: FeederConfig, method: string, path: string, call: DaemonCall): Exchange {
-  const address = parseListenAddress(config.daemon.listen);
+  const { where, target } = daemonTarget(config);
   const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
   const headers: Record<string, string | number> = {};
   if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
   if (config.daemon.token) headers.authorization = `Bearer ${config.daemon.token}`;
-  const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
   return {
-    listen: config.daemon.listen,
+    where,
     method,
     path,
     options: { ...target, method, path, headers },
@@ -119,7 +137,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function notADaemonError(listen: string, answer: RawAnswer, what: string): DaemonError {
   return new DaemonError(
-    `the server at ${listen} answered ${answer.status} with ${what} ('${snippet(answer.text)}'); it is probably not a feeder daemon: point FEEDER_LISTEN / --listen at the address 'feeder serve' listens on`,
+    `the server at ${listen} answered ${answer.status} with ${what} ('${snippet(answer.text)}'); it is probably not a feeder daemon: point FEEDER_LISTEN / --listen at the address 'feeder serve' listens on, or FEEDER_DAEMON_URL / --daemon-url at a daemon elsewhere`,
   );
 }
 
@@ -134,19 +152,19 @@ function timeoutError(call: Exchange): TimeoutError {
     ? `${call.waitFlag} (the wait) or FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs (the margin after it)`
     : 'FEEDER_REQUEST_TIMEOUT / daemon.requestTimeoutMs';
   return new TimeoutError(
-    `the feeder daemon at ${call.listen} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}; otherwise check that 'feeder serve' at ${call.listen} is running and responsive`,
+    `the feeder daemon at ${call.where} did not answer ${call.method} ${call.path} within ${call.timeoutMs / 1000} s; if it needs longer, raise ${knob}; otherwise check that 'feeder serve' at ${call.where} is running and responsive`,
   );
 }
 
 function cancelledError(call: Exchange): AbortedError {
-  return new AbortedError(`the request ${call.method} ${call.path} to the feeder daemon at ${call.listen} was cancelled`, {
+  return new AbortedError(`the request ${call.method} ${call.path} to the feeder daemon at ${call.where} was cancelled`, {
     cause: call.signal.reason,
   });
 }
 
 function unreachableError(call: Exchange, error: Error): DaemonError {
   return new DaemonError(
-    `cannot reach the feeder daemon at ${call.listen} (${error.message}); start it with 'feeder serve' or point FEEDER_LISTEN / --listen at it`,
+    `cannot reach the feeder daemon at ${call.where} (${error.message}); start it with 'feeder serve', or point FEEDER_LISTEN / --listen (FEEDER_DAEMON_URL / --daemon-url for a daemon elsewhere) at it`,
     { cause: error },
   );
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { ListenAddress } from '../config/config.js';
+import { formatHostPort, type ListenAddress } from '../config/daemon-address.js';
 import { InvalidArgumentError, ListenError, ModelNotFoundError } from '../errors.js';
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
@@ -27,6 +27,8 @@ export interface ControlApiOptions {
   fleet?: Fleet | undefined;
   /** Where it listens: a Unix socket's clients may send no Host. */
   address: ListenAddress;
+  /** The daemon's names beyond loopback that a request's Host may carry (src/daemon/advertise.ts). */
+  hostNames: readonly string[];
 }
 
 const MAX_WAIT_MS = 10 * 60_000;
@@ -61,7 +63,7 @@ export function createControlApi(deployments: Deployments, options: ControlApiOp
  * so that a caller without the token learns nothing of the routes, not even from a 404 or a 405.
  */
 async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, options: ControlApiOptions): Promise<void> {
-  checkBrowserRequest(request, options.address);
+  checkBrowserRequest(request, options.address, options.hostNames);
   const path = parseTargetPath(request.url);
   if (path !== '/healthz') checkBearer(request, options.token);
   const { handler, id } = resolveRoute(routes, request.method ?? '', path);
@@ -242,7 +244,7 @@ function asObject(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Listens on loopback or on a Unix socket that only this user can open. */
+/** Listens on a TCP address, or on a Unix socket that only this user can open; answers where, with the real port. */
 export async function listen(server: Server, address: ListenAddress): Promise<string> {
   if (address.kind === 'unix') {
     await prepareSocketPath(address.path);
@@ -250,9 +252,15 @@ export async function listen(server: Server, address: ListenAddress): Promise<st
     await chmod(address.path, 0o600);
     return `unix:${address.path}`;
   }
-  await listenOn(server, `${address.host}:${address.port}`, (done) => server.listen(address.port, address.host, done));
-  return `${address.host}:${(server.address() as { port: number }).port}`;
+  await listenOn(server, formatHostPort(address.host, address.port), (done) => server.listen(address.port, address.host, done));
+  return formatHostPort(address.host, (server.address() as { port: number }).port);
 }
+
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the address is in use, by another daemon or another program',
+  EADDRNOTAVAIL: 'no interface of this machine has that address',
+  ENOTFOUND: 'the host name does not resolve to an address',
+};
 
 /** A port or socket that another process took meanwhile is the user's to sort out, not a crash. */
 async function listenOn(server: Server, where: string, start: (done: () => void) => void): Promise<void> {
@@ -266,7 +274,7 @@ async function listenOn(server: Server, where: string, start: (done: () => void)
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'EADDRINUSE' ? 'the address is in use, by another daemon or another program' : (error as Error).message;
+    const reason = LISTEN_FAILURES[code ?? ''] ?? (error as Error).message;
     throw new ListenError(`cannot listen on ${where}: ${reason}; choose another address with --listen / FEEDER_LISTEN`, { cause: error });
   }
 }

@@ -522,7 +522,7 @@ export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<strin
   }
   const members = [...daemons.values()].map((d) => ({
     daemon: d.daemon,
-    listen: d.listen,
+    listen: d.advertise ?? d.listen,
     host: d.host,
     pid: d.pid,
     max_models: d.max_models ?? null,

@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { formatHostPort } from '../config/daemon-address.js';
 import type { PresenceDoc } from '../store/daemons.js';
 import { HttpError, readJsonBody } from './http.js';
 
@@ -22,12 +23,14 @@ export async function forwardToDaemon(
 ): Promise<void> {
   // Read and checked here (size, JSON) as for a request answered here.
   const body = Buffer.from(JSON.stringify(await readJsonBody(request)));
-  const target = targetOf(to.listen);
+  // Where the other daemon is reached: on 0.0.0.0 its listen address names no host.
+  const where = to.advertise ?? to.listen;
+  const target = targetOf(where);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'content-length': String(body.length),
     [FORWARDED_HEADER]: from,
-    ...(target.host ? { host: `${target.host}:${target.port}` } : { host: 'localhost' }),
+    ...(target.host ? { host: formatHostPort(target.host, target.port!) } : { host: 'localhost' }),
     ...(token ? { authorization: `Bearer ${token}` } : {}),
   };
   const answer = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -39,7 +42,7 @@ export async function forwardToDaemon(
     throw new HttpError(
       502,
       'FEEDER_ERR_UNAVAILABLE',
-      `daemon '${to.daemon}' at ${to.listen}, which holds a started allocation, could not be reached (${error.message}); try again`,
+      `daemon '${to.daemon}' at ${where}, which holds a started allocation, could not be reached (${error.message}); try again`,
     );
   });
   response.writeHead(answer.statusCode ?? 502, {

@@ -116,7 +116,7 @@ export function checkBearer(request: IncomingMessage, token: string | undefined)
     throw new HttpError(
       401,
       'FEEDER_ERR_UNAUTHORIZED',
-      "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN or daemon.token",
+      "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN, --token-file / FEEDER_TOKEN_FILE, or daemon.token",
       { 'www-authenticate': 'Bearer' },
     );
   }

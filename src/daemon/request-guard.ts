@@ -11,28 +11,43 @@ import { HttpError } from './http.js';
 //   says where the page is from (Origin, Sec-Fetch-Site), and application/json is not simple: it
 //   needs a CORS preflight, which this API never grants.
 
-const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
-const ACCEPTED_HOSTS = '127.0.0.1, localhost or [::1], with or without a port';
+// Beyond loopback the token is the guard (config refuses to listen there without one); the Host check
+// stays, with the daemon's own names added, as a second line against rebinding.
 
-/** Refuses a request whose Host is not a loopback name, or that a page of another origin sent. */
-export function checkBrowserRequest(request: IncomingMessage, address: ListenAddress): void {
-  checkHost(request.headers.host, address);
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1'];
+/** A Host header: a name or an IPv4 address, or an IPv6 address in brackets; then maybe a port. */
+const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([^:[\]@/\s]+))(?::\d{1,5})?$/i;
+
+/**
+ * Refuses a request whose Host is not a name of this daemon, or that a page of another origin sent.
+ * `hostNames` are this daemon's names beyond loopback (listening beyond it, or advertised).
+ */
+export function checkBrowserRequest(request: IncomingMessage, address: ListenAddress, hostNames: readonly string[] = []): void {
+  checkHost(request.headers.host, address, hostNames);
   checkOrigin(request);
 }
 
-function checkHost(host: string | undefined, address: ListenAddress): void {
+function checkHost(host: string | undefined, address: ListenAddress, hostNames: readonly string[]): void {
+  const names = [...new Set([...LOOPBACK_NAMES, ...hostNames])].map(bracketed);
+  const accepted = `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}, with or without a port`;
   if (host === undefined) {
     // No browser reaches a Unix socket, and its clients (node's socketPath, curl --unix-socket) may send none.
     if (address.kind === 'unix') return;
-    throw new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `the request has no Host header; send one of ${ACCEPTED_HOSTS}`);
+    throw new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `the request has no Host header; send one of ${accepted}`);
   }
-  if (!LOOPBACK_HOST.test(host)) {
+  const match = HOST_HEADER.exec(host);
+  const name = (match?.[1] ?? match?.[2])?.toLowerCase();
+  if (name === undefined || !(LOOPBACK_NAMES.includes(name) || hostNames.includes(name))) {
     throw new HttpError(
       403,
       'FEEDER_ERR_FORBIDDEN',
-      `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${ACCEPTED_HOSTS} (another name could be a web page's DNS rebinding)`,
+      `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${accepted} (another name could be a web page's DNS rebinding)`,
     );
   }
+}
+
+function bracketed(name: string): string {
+  return name.includes(':') ? `[${name}]` : name;
 }
 
 function checkOrigin(request: IncomingMessage): void {

@@ -4,6 +4,7 @@ import { parseListenAddress, type FeederConfig } from '../config/config.js';
 import { logEvent } from '../log/logger.js';
 import { DaemonLease, type LeaseSettings } from '../store/daemons.js';
 import { installTemplates } from '../store/templates.js';
+import { advertisedAddress, reachOf } from './advertise.js';
 import { createControlApi, listen } from './control-api.js';
 import { Deployments, type DaemonContext } from './deployments.js';
 import { Fleet } from './fleet.js';
@@ -25,10 +26,17 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   const deployments = new Deployments(ctx);
   const fleet = ctx.config.daemon.fleet === undefined ? undefined : new Fleet(ctx, deployments, lease);
   const listenAddress = parseListenAddress(ctx.config.daemon.listen);
-  const server = createControlApi(deployments, { token: ctx.config.daemon.token, address: listenAddress, fleet });
+  const reach = reachOf(listenAddress, ctx.config.daemon.advertise);
+  const server = createControlApi(deployments, {
+    token: ctx.config.daemon.token,
+    address: listenAddress,
+    hostNames: reach.hostNames,
+    fleet,
+  });
   try {
     const address = await listen(server, listenAddress);
-    lease.startRenewing(address);
+    const advertise = advertisedAddress(reach, address);
+    lease.startRenewing({ listen: address, advertise });
     logEvent(
       ctx.logger,
       {
@@ -36,12 +44,14 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
         outcome: 'success',
         daemon: name,
         listen: address,
+        advertise,
+        advertise_candidates: reach.candidates,
         elasticsearch: ctx.es.url,
         cluster: health.clusterName,
         cluster_status: health.status,
         durationMs: performance.now() - started,
       },
-      `feeder daemon '${name}' listening on ${address}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`,
+      `feeder daemon '${name}' listening on ${address}${describeAdvertise(advertise, address, reach.candidates)}, cluster ${health.clusterName} (${health.status}) at ${ctx.es.url}`,
     );
     if (fleet) {
       await fleet.start();
@@ -100,4 +110,11 @@ function leaseSettings({ daemon }: FeederConfig): LeaseSettings {
     maxModels: daemon.maxModels,
     memoryBudgetBytes: daemon.memoryBudget as number | undefined,
   };
+}
+
+/** What the log says of the advertised address: nothing when it is the one listened on; the choice when it was picked. */
+function describeAdvertise(advertise: string, listen: string, candidates: string[]): string {
+  if (advertise === listen) return '';
+  const picked = candidates.length > 1 ? ` (picked among ${candidates.join(', ')}; set another with --advertise)` : '';
+  return `, advertised as ${advertise}${picked}`;
 }

@@ -85,6 +85,7 @@ export interface FleetModelStatus {
 
 export interface FleetMember {
   daemon: string;
+  /** Where other daemons and clients reach it: its advertised address. */
   listen: string;
   host: string;
   pid: number;

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { hostname } from 'node:os';
-import { DaemonRunningError } from '../errors.js';
+import { formatHostPort, isWildcard, parseListenAddress } from '../config/daemon-address.js';
+import { DaemonError, DaemonRunningError } from '../errors.js';
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -12,7 +13,14 @@ import { DAEMONS_INDEX } from './layout.js';
  */
 export interface PresenceDoc {
   daemon: string;
+  /** Where the control API listens, as bound: `127.0.0.1:9465`, `0.0.0.0:9465`, `unix:/path`. */
   listen: string;
+  /**
+   * Where other daemons and clients reach it (`daemonUrl` makes a URL of it): `daemon.advertise`, else
+   * `listen`, or on 0.0.0.0 the machine's address. Absent from the documents of older daemons, and
+   * until the control API listens.
+   */
+  advertise?: string;
   pid: number;
   host: string;
   started_at: string;
@@ -87,7 +95,32 @@ export async function stoppedDaemons(es: Es, names: string[]): Promise<string[]>
 
 /** Who holds the name, for an operator: pid, host, address and when the lease runs out. */
 export function describeDaemon(doc: PresenceDoc): string {
-  return `daemon '${doc.daemon}' (pid ${doc.pid} on host ${doc.host}, listening on ${doc.listen}, lease renewed until ${doc.expires_at})`;
+  const advertised = doc.advertise && doc.advertise !== doc.listen ? `, reached at ${doc.advertise}` : '';
+  return `daemon '${doc.daemon}' (pid ${doc.pid} on host ${doc.host}, listening on ${doc.listen}${advertised}, lease renewed until ${doc.expires_at})`;
+}
+
+/**
+ * `http://host:port` of a daemon's control API, from its presence: where another daemon or a client
+ * sends its requests (with the token). A daemon on a Unix socket has none: only its own machine reaches it.
+ */
+export function daemonUrl(doc: PresenceDoc): string {
+  const where = doc.advertise ?? doc.listen;
+  const address = parseListenAddress(where, `the address of daemon '${doc.daemon}'`);
+  if (address.kind === 'unix')
+    throw new DaemonError(
+      `daemon '${doc.daemon}' listens on the Unix socket ${where}, which only its own machine reaches; give it a daemon.listen of HOST:PORT (with a token) to reach it over the network`,
+    );
+  if (isWildcard(address.host))
+    throw new DaemonError(
+      `daemon '${doc.daemon}' listens on ${where} and advertises no address (an older feeder, or one still starting); set its daemon.advertise, or upgrade it`,
+    );
+  return `http://${formatHostPort(address.host, address.port)}`;
+}
+
+/** Where the lease says the daemon is: the address bound, and the one advertised once it listens. */
+export interface PresenceAddress {
+  listen: string;
+  advertise?: string | undefined;
 }
 
 /**
@@ -162,9 +195,9 @@ export class DaemonLease {
     return new DaemonLease(es, settings, logger, await takePresence(es, settings, logger));
   }
 
-  /** Renews the lease every heartbeat from now on, advertising the address actually listened on. */
-  startRenewing(listen: string): void {
-    this.#schedule(0, listen);
+  /** Renews the lease every heartbeat from now on, with the address actually listened on and the one advertised. */
+  startRenewing(address: PresenceAddress): void {
+    this.#schedule(0, address);
   }
 
   /**
@@ -190,17 +223,17 @@ export class DaemonLease {
     });
   }
 
-  #schedule(delayMs: number, listen: string): void {
+  #schedule(delayMs: number, address: PresenceAddress): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#renewing = this.#renew(listen).finally(() => this.#schedule(this.settings.heartbeatMs, listen));
+      this.#renewing = this.#renew(address).finally(() => this.#schedule(this.settings.heartbeatMs, address));
     }, delayMs);
   }
 
-  async #renew(listen: string): Promise<void> {
+  async #renew(address: PresenceAddress): Promise<void> {
     const held = this.#held;
     if (!held) return;
-    const doc = presenceDoc(this.settings, listen, held.doc.started_at, this.#serving());
+    const doc = presenceDoc(this.settings, address, held.doc.started_at, this.#serving());
     const sentAt = Date.parse(doc.renewed_at);
     try {
       this.#held = await replacePresence(this.es, held, doc, 'renewing the lease of');
@@ -254,7 +287,12 @@ function isOurs(stored: PresenceDoc, ours: PresenceDoc): boolean {
   return stored.pid === ours.pid && stored.host === ours.host && stored.started_at === ours.started_at;
 }
 
-function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string, serving: ServedAllocation[] = []): PresenceDoc {
+function presenceDoc(
+  settings: LeaseSettings,
+  { listen, advertise }: PresenceAddress,
+  startedAt?: string,
+  serving: ServedAllocation[] = [],
+): PresenceDoc {
   const now = Date.now();
   const fleet =
     settings.fleet === undefined
@@ -269,6 +307,7 @@ function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string
     ...fleet,
     daemon: settings.name,
     listen,
+    ...(advertise === undefined ? {} : { advertise }),
     pid: process.pid,
     host: hostname(),
     started_at: startedAt ?? new Date(now).toISOString(),
@@ -280,14 +319,17 @@ function presenceDoc(settings: LeaseSettings, listen: string, startedAt?: string
 /** A new name is created (`op_type: create`); an expired one is taken over only at the version read as expired. */
 async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Promise<VersionedPresence> {
   for (let attempt = 0; attempt < TAKE_ATTEMPTS; attempt++) {
-    const created = await createPresence(es, presenceDoc(settings, settings.listen));
+    const created = await createPresence(es, presenceDoc(settings, { listen: settings.listen }));
     if (created) return created;
     const current = await readPresence(es, settings.name);
     if (!current) continue;
     if (isLive(current.doc)) throw nameTaken(current.doc);
-    const taken = await replacePresence(es, current, presenceDoc(settings, settings.listen), 'taking over the expired lease of').catch(
-      nullOn409,
-    );
+    const taken = await replacePresence(
+      es,
+      current,
+      presenceDoc(settings, { listen: settings.listen }),
+      'taking over the expired lease of',
+    ).catch(nullOn409);
     if (taken) {
       logEvent(
         logger,

@@ -1,7 +1,7 @@
 import { DaemonRunningError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { logEvent, type Logger } from '../log/logger.js';
-import { describeDaemon, liveDaemon } from './daemons.js';
+import { daemonUrl, describeDaemon, liveDaemon, type PresenceDoc } from './daemons.js';
 import { daemonsRunning, desiredDeployments, recordUndeployed } from './desired-deployments.js';
 import { collectGarbage } from './garbage.js';
 import { getMeta } from './meta.js';
@@ -29,7 +29,7 @@ export async function undeployFromStoppedDaemon(es: Es, daemon: string, modelId:
   const running = await liveDaemon(es, daemon);
   if (running) {
     throw new DaemonRunningError(
-      `${describeDaemon(running)} is running, so it undeploys its models itself: run 'feeder undeploy ${modelId}' against it (--listen ${running.listen} or FEEDER_LISTEN); --daemon is for a daemon that is gone`,
+      `${describeDaemon(running)} is running, so it undeploys its models itself: run 'feeder undeploy ${modelId}' against it (${howToReach(running)}); --daemon is for a daemon that is gone`,
     );
   }
   const undeployed = (await desiredDeployments(es, daemon)).includes(modelId);
@@ -64,4 +64,10 @@ async function collectUnpinned(
     );
     return { generations_removed: [], generations_kept: garbage };
   }
+}
+
+/** The flag that points a command at a running daemon: its URL, or its socket on its own machine. */
+function howToReach(doc: PresenceDoc): string {
+  if (doc.advertise === undefined || doc.advertise.startsWith('unix:')) return `--listen ${doc.listen} or FEEDER_LISTEN`;
+  return `--daemon-url ${daemonUrl(doc)} or FEEDER_DAEMON_URL`;
 }

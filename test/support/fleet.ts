@@ -6,7 +6,7 @@ import { FLEET_INDEX } from '../../src/store/layout.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { isRunning } from './deploy.js';
-import { newEs, uniqueId } from './es.js';
+import { esUrl, newEs, uniqueId } from './es.js';
 import { call, deployPath, forgetDaemon, liveSpawned } from './races.js';
 
 /** Short enough for tests, with room for a loaded machine: a renewal may come late without the daemon taken for gone. */
@@ -25,13 +25,19 @@ export class TestFleet {
 
   constructor(
     readonly fleet: string,
-    readonly cluster: TestCluster,
+    /** Null: the suite's single test node. */
+    readonly clusterOrNull: TestCluster | null,
     private readonly options: FleetOptions,
   ) {}
 
-  /** The cluster's URLs, comma-separated, as ES_URL takes them. */
+  get cluster(): TestCluster {
+    if (!this.clusterOrNull) throw new Error('this fleet runs on the single test node, not on the 3-node cluster');
+    return this.clusterOrNull;
+  }
+
+  /** The URL(s) of its Elasticsearch, as ES_URL takes them. */
   get esUrl(): string {
-    return this.cluster.url;
+    return this.clusterOrNull?.url ?? esUrl();
   }
 
   /** A fleet on the 3-node test cluster (started once for the whole run). */
@@ -46,7 +52,7 @@ export class TestFleet {
     const daemon = await startDaemon({
       name,
       config: { ...this.options.config, daemon: { ...FLEET_TIMING, fleet: this.fleet, ...this.options.config?.daemon } },
-      env: { ES_URL: this.cluster.url, ...this.options.env },
+      env: { ES_URL: this.esUrl, ...this.options.env },
     });
     this.members.push(daemon);
     this.everyone.push(daemon);
@@ -116,10 +122,10 @@ export class TestFleet {
     await Promise.all(this.members.map((d) => d.stop().catch(() => undefined)));
     for (const d of this.everyone) {
       if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
-      await forgetDaemon(d.name, this.cluster.url);
+      await forgetDaemon(d.name, this.esUrl);
     }
     // By id: the test node's distribution has no delete-by-query.
-    const { client } = newEs(this.cluster.url);
+    const { client } = newEs(this.esUrl);
     const found = await client.search(
       { index: FLEET_INDEX, size: 10_000, query: { term: { fleet: this.fleet } }, _source: false },
       { ignore: [404] },

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 
-/** Where the daemon listens: a loopback port or a Unix socket. */
-export type RawAddress = { port: number } | { socketPath: string };
+/** Where the daemon listens: a port (on 127.0.0.1 unless `host` says otherwise) or a Unix socket. */
+export type RawAddress = { port: number; host?: string } | { socketPath: string };
 
 export interface RawAnswer {
   status: number;
@@ -44,7 +44,8 @@ export function requestBytes(request: RawRequest): Buffer {
 export function rawRequest(address: RawAddress, request: RawRequest | Buffer, timeoutMs = 10_000): Promise<RawAnswer> {
   const bytes = Buffer.isBuffer(request) ? request : requestBytes(request);
   return new Promise((resolve, reject) => {
-    const socket = 'socketPath' in address ? connect({ path: address.socketPath }) : connect({ port: address.port, host: '127.0.0.1' });
+    const socket =
+      'socketPath' in address ? connect({ path: address.socketPath }) : connect({ port: address.port, host: address.host ?? '127.0.0.1' });
     const parts: Buffer[] = [];
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     socket.on('data', (part: Buffer) => parts.push(part));

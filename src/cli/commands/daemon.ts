@@ -15,11 +15,21 @@ interface IdArgs extends GlobalArgs {
 
 export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'serve',
-  describe: 'Run the daemon: control API on loopback, deployments kept in Elasticsearch, ECS logs on stdout',
+  describe: 'Run the daemon: control API on loopback (or beyond, with a token), deployments kept in Elasticsearch, ECS logs on stdout',
   builder: (yargs) =>
     yargs
+      .option('advertise', {
+        type: 'string',
+        describe:
+          'the address other daemons and clients reach this one at: HOST[:PORT] or [IPv6][:PORT] [env FEEDER_ADVERTISE] (default: the address listened on; on 0.0.0.0, the first address of this machine)',
+        group: 'Daemon:',
+      })
       .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
-      .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)'),
+      .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)')
+      .example(
+        '$0 serve --listen 0.0.0.0:9465 --token-file /etc/feeder/token',
+        'serve on every interface, with a token (required there)',
+      ) as never,
   // The daemon's modules (metrics among them) load only when it runs.
   // Once stopped, the daemon exits: a request left waiting on a stalled cluster (the lease release gave
   // up on it) would otherwise hold the process open until its own timeout.
