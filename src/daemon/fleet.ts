@@ -90,6 +90,12 @@ export class Fleet {
       await deleteDesired(this.ctx.es, this.fleet, modelId);
       throw error;
     }
+    // A deploy again is a new try for allocations that failed (after `upload --replace`, say): they start afresh.
+    for (const alloc of (await readFleet(this.ctx.es, this.fleet, modelId)).allocations) {
+      if (alloc.doc.state !== 'failed') continue;
+      const fresh = { ...newAllocation(this.fleet, modelId, alloc.doc.allocation), revision: desired.revision };
+      await writeFenced(this.ctx.es, alloc.id, fresh, alloc, `trying allocation ${alloc.id} again`);
+    }
     logEvent(
       this.ctx.logger,
       { action: 'fleet-deploy', outcome: 'success', modelId, fleet: this.fleet, allocations, revision: desired.revision },
@@ -239,7 +245,7 @@ export class Fleet {
     for (const alloc of docs.allocations) {
       if (alloc.doc.daemon !== this.name) continue;
       mine.add(alloc.doc.model_id);
-      if (leaseOk) await this.#runHeld(alloc, docs);
+      if (leaseOk && this.lease.lapses === lapses) await this.#runHeld(alloc, docs);
     }
     // What this daemon runs but no longer holds: taken over while it was paused, or released.
     for (const modelId of [...this.#held.keys()]) if (!mine.has(modelId)) await this.#stopLocal(modelId, 'another daemon holds it now');

@@ -159,9 +159,15 @@ describe('a fleet of three daemons', () => {
     expect(item.failures.map((x) => x.daemon).sort(), JSON.stringify(status)).toEqual(f.members.map((d) => d.name).sort());
     for (const d of f.members) expect(item.reason).toContain(`daemon '${d.name}'`);
     expect(item.reason).toMatch(/sha256/i);
+    // A deploy again is a new try, on every daemon again (and fails again the same way here).
     const cli = await f.members[1]!.cli(['deploy', modelId]);
     expect(cli.exitCode).toBe(1);
     expect(cli.stderr).toContain(`deploying model '${modelId}' in the fleet failed`);
+    const again = await f.modelStatus(modelId);
+    expect(again.items[0]!.failures.map((x) => x.daemon).sort(), 'tried afresh on every daemon').toEqual(
+      f.members.map((d) => d.name).sort(),
+    );
+    expect(f.members.flatMap((d) => d.logs.filter((l) => l.event?.action === 'fleet-claim'))).toHaveLength(6);
   }, 120_000);
 });
 
