@@ -28,7 +28,7 @@ import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
-import { median, round, table, type Target } from './support/report.js';
+import { atMost, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/fleet.json', import.meta.url));
 const MIB = 1024 * 1024;
@@ -203,17 +203,8 @@ async function untilStartedElsewhere(serve: FeederServe, path: string, gone: str
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
-  const whole = (name: string, fallback: number, min: number) => {
-    const value = Number(env[name] ?? fallback);
-    if (!Number.isSafeInteger(value) || value < min)
-      throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
-    return value;
-  };
+  const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
   return { trials: whole('BENCH_TRIALS', 10, 1), mib: whole('BENCH_MIB', 256, 1) };
-}
-
-function atMost(name: string, value: number, max: number): Target {
-  return { name, value, target: `<= ${max}`, pass: value <= max };
 }
 
 function printReport(r: Record<string, any>): void {

@@ -26,7 +26,7 @@ import { makeTempDir, writeRandomFile } from './support/files.js';
 import type { CeilingOptions } from './support/http-ceiling.js';
 import type { LoadOptions, LoadReport } from './support/load-generator.js';
 import { runNode, startNodeServer } from './support/node-child.js';
-import { atLeast, below, median, round, table, type Target } from './support/report.js';
+import { atLeast, below, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 
 const MODEL_BYTES = 1024 * 1024;
 /** The request of the issue: one row of three tokens. */
@@ -176,12 +176,7 @@ async function main(): Promise<void> {
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
-  const whole = (name: string, fallback: number, min: number) => {
-    const value = Number(env[name] ?? fallback);
-    if (!Number.isSafeInteger(value) || value < min)
-      throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
-    return value;
-  };
+  const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
   const clients = (env.BENCH_CLIENTS ?? '1,16,64').split(',').map((s) => Number(s.trim()));
   if (clients.some((n) => !Number.isSafeInteger(n) || n < 1))
     throw new Error(`BENCH_CLIENTS must list whole numbers of at least 1; got '${env.BENCH_CLIENTS}'`);

@@ -28,7 +28,7 @@ import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
-import { below, median, round, table, type Target } from './support/report.js';
+import { below, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 import { prepareTorch, readReference } from './support/torch-models.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/torch.json', import.meta.url));
@@ -121,12 +121,7 @@ async function main(): Promise<void> {
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
-  const whole = (name: string, fallback: number, min: number) => {
-    const value = Number(env[name] ?? fallback);
-    if (!Number.isSafeInteger(value) || value < min)
-      throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
-    return value;
-  };
+  const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
   return { runs: whole('BENCH_RUNS', 3, 1), requests: whole('BENCH_REQUESTS', 500, 10) };
 }
 

@@ -20,6 +20,17 @@ export function atLeast(name: string, value: number, min: number): Target {
   return { name, value: round(value, 2), target: `>= ${min}`, pass: value >= min };
 }
 
+export function atMost(name: string, value: number, max: number): Target {
+  return { name, value, target: `<= ${max}`, pass: value <= max };
+}
+
+/** A whole-number setting of a benchmark from the environment, `fallback` when unset. */
+export function wholeFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be a whole number of at least ${min}; got '${env[name]}'`);
+  return value;
+}
+
 export function below(name: string, value: number, max: number): Target {
   // Two decimals below 10, so a ratio of 0.75 against 0.8 does not print as 0.8.
   return { name, value: round(value, Math.abs(value) < 10 ? 2 : 1), target: `< ${max}`, pass: value < max };
