@@ -311,6 +311,29 @@ describe('changing a fleet deployment, and what is refused', () => {
     expect(deleted.exitCode, deleted.stderr).toBe(0);
   }, 120_000);
 
+  it('respects daemon.memoryBudget: a model that does not fit waits unassigned, and starts once room is made', async () => {
+    const f = await startFleet({ size: 1, config: { daemon: { memoryBudget: 300_000 } } });
+    const first = await stored(f, 200_000);
+    const second = await stored(f, 200_000);
+    expect((await deploy(f, first.modelId, 1)).body.state).toBe('started');
+    const waiting = await call(f.members[0]!.listen, 'PUT', deployPath(second.modelId), { allocations: 1, timeout_ms: 3000 });
+    desired.set(second.modelId, 1);
+    expect(waiting.status, 'still waiting when the wait ran out').toBe(202);
+    expect(waiting.body.items[0]).toMatchObject({ daemon: null, state: 'unassigned' });
+    // Its presence says what it serves (renewed every heartbeat).
+    let serving = -1;
+    for (let waited = 0; waited < 5000 && serving !== 1; waited += 200) {
+      serving = (await f.status()).daemons[0]!.serving;
+      if (serving !== 1) await sleep(200);
+    }
+    expect(serving, 'allocations its presence document lists').toBe(1);
+
+    expect((await call(f.members[0]!.listen, 'DELETE', deployPath(first.modelId))).body).toMatchObject({ undeployed: true });
+    desired.delete(first.modelId);
+    const started = await f.waitFor(second.modelId, allStarted, 20_000);
+    expect(started.items[0]!.daemon).toBe(f.members[0]!.name);
+  }, 90_000);
+
   it('refuses a bad fleet name at start-up, naming the rule', async () => {
     const bad = await feeder(['serve', '--fleet', 'Bad Fleet!', '--listen', '127.0.0.1:0']);
     expect(bad.exitCode).toBe(2);
