@@ -83,30 +83,24 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
       wait: { ms: timeoutMs, flag: '--timeout' },
     },
   );
-  if (isFleetStatus(body)) return reportFleetDeploy(args, body, status, timeoutMs);
-  const failure = deployFailure(body);
-  if (failure) {
-    process.exitCode = 1;
-    if (!args.json) process.stderr.write(`feeder: ${failure}\n`);
+  const waitedOut = status === 202;
+  const wait = `${timeoutMs / 1000} s`;
+  if (isFleetStatus(body)) {
+    const note = `\n(not all started after ${wait}; the fleet keeps going: 'feeder status ${args.id}' follows it)`;
+    return reportDeploy(args, body, fleetDeployFailure(body), `${describeFleetModel(body)}${waitedOut ? note : ''}`);
   }
-  if (args.json) return printJson(body);
-  const note =
-    status === 202
-      ? ` (still ${body.state} after ${timeoutMs / 1000} s; the daemon keeps going: 'feeder status ${args.id}' follows it)`
-      : '';
-  process.stdout.write(`${describeStatus(body)}${note}\n`);
+  const note = ` (still ${body.state} after ${wait}; the daemon keeps going: 'feeder status ${args.id}' follows it)`;
+  reportDeploy(args, body, deployFailure(body), `${describeStatus(body)}${waitedOut ? note : ''}`);
 }
 
-function reportFleetDeploy(args: DeployArgs, body: FleetModelStatus, status: number, timeoutMs: number): void {
-  const failure = fleetDeployFailure(body);
+/** A failure on stderr with exit code 1; the answer as JSON with --json, else as `text`. */
+function reportDeploy(args: DeployArgs, body: unknown, failure: string | null, text: string): void {
   if (failure) {
     process.exitCode = 1;
     if (!args.json) process.stderr.write(`feeder: ${failure}\n`);
   }
   if (args.json) return printJson(body);
-  const note =
-    status === 202 ? `\n(not all started after ${timeoutMs / 1000} s; the fleet keeps going: 'feeder status ${args.id}' follows it)` : '';
-  process.stdout.write(`${describeFleetModel(body)}${note}\n`);
+  process.stdout.write(`${text}\n`);
 }
 
 async function deployInForeground(
