@@ -12,7 +12,7 @@ export async function resolveCommand(command: string, path: string | undefined):
   if (command.includes('/')) {
     await access(command, constants.X_OK).catch((error: NodeJS.ErrnoException) => {
       throw new NativeProcessError(
-        `the native process '${command}' cannot be run (${error.code}); build it with 'npm run build' or set deploy.command / FEEDER_NATIVE_COMMAND`,
+        `the native process '${command}' cannot be run (${error.code}); build the stub with 'feeder native build-stub' or set deploy.command / FEEDER_NATIVE_COMMAND`,
       );
     });
     return command;

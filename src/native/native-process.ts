@@ -308,7 +308,7 @@ export class NativeProcess {
     this.#exit = { exitCode: result.exitCode ?? null, signal, forceKilled: this.#sigkillSent && signal === 'SIGKILL' };
     if (result.failed && result.exitCode === undefined && !result.signal) {
       this.#failure ??= new NativeProcessError(
-        `cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build it with 'npm run build' or set deploy.command`,
+        `cannot start the native process '${command}': ${result.originalMessage ?? result.shortMessage}; build the stub with 'feeder native build-stub' or set deploy.command`,
       );
     }
     const failure = this.failureOf(this.#stopRequested ? 'after being asked to stop' : 'unexpectedly');

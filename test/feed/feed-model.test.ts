@@ -266,7 +266,7 @@ describe('feedModel fails clearly, stops the native process and leaves the model
   it('when the native process cannot be started', async () => {
     const outcome = await deploy({ modelId: model.modelId }, (c) => (c.deploy.command = '/nonexistent/native-stub'));
     expect(outcome.error!.message).toMatch(
-      /the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build it with 'npm run build'/,
+      /the native process '\/nonexistent\/native-stub' cannot be run \(ENOENT\); build the stub with 'feeder native build-stub'/,
     );
     expect(outcome.pids).toEqual([]);
   });

@@ -4,6 +4,7 @@ import type { HeaderKind } from '../../config/config.js';
 import { parseDuration } from '../../config/units.js';
 import { InvalidArgumentError, SourceError } from '../../errors.js';
 import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { buildStubCommand } from './native-build.js';
 
 interface CheckArgs extends GlobalArgs {
   command?: string;
@@ -85,7 +86,8 @@ async function readModel(path: string): Promise<Buffer> {
 
 export const nativeCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'native <command>',
-  describe: 'Native processes: check one against the protocol',
-  builder: (yargs: Argv<GlobalArgs>) => yargs.command(checkCommand).demandCommand(1, 'name a subcommand: check'),
+  describe: 'Native processes: check one against the protocol, build the stub',
+  builder: (yargs: Argv<GlobalArgs>) =>
+    yargs.command(checkCommand).command(buildStubCommand).demandCommand(1, 'name a subcommand: check, build-stub'),
   handler: () => {},
 };
