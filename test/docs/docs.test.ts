@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/config.js';
 import { packageRoot } from '../../src/config/paths.js';
 import { errorFromWire } from '../../src/errors.js';
 import { CLI } from '../support/cli.js';
@@ -103,6 +104,15 @@ function errorTable(): Map<string, number> {
   return new Map([...text.matchAll(/^\|\s*`(FEEDER_ERR(?:_[A-Z_]+)?)`\s*\|\s*(\d+)\s*\|/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/** Every setting's dotted name; `deploy.env` is one setting, its keys the operator's own. */
+function settingNames(value: object, prefix = ''): string[] {
+  return Object.entries(value).flatMap(([key, entry]) => {
+    const name = `${prefix}${key}`;
+    const nested = typeof entry === 'object' && entry !== null && !Array.isArray(entry) && name !== 'deploy.env';
+    return nested ? settingNames(entry as object, `${name}.`) : [name];
+  });
+}
+
 describe('the docs', () => {
   it('show only feeder commands and flags that the built CLI has', async () => {
     const commands = [...new Set(docs.flatMap(documentedCommands))];
@@ -125,6 +135,15 @@ describe('the docs', () => {
     expect([...table.keys()].filter((code) => !inSources.has(code))).toEqual([]);
     const wrongExit = [...table].filter(([code, exit]) => errorFromWire(code, 'x').exitCode !== exit);
     expect(wrongExit).toEqual([]);
+  });
+
+  it('name every setting and every environment variable of src/config/config.ts in docs/configuration.md', () => {
+    const reference = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+    const source = readFileSync(join(ROOT, 'src', 'config', 'config.ts'), 'utf8');
+    const variables = [...new Set([...source.matchAll(/env\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))];
+    expect(variables.length).toBeGreaterThan(15);
+    const names = [...settingNames(defaultConfig()), ...variables];
+    expect(names.filter((name) => !reference.includes(`\`${name}`))).toEqual([]);
   });
 
   it('keep the README at most 300 lines', () => {
