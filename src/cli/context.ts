@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { loadConfig, type ConfigOverrides, type FeederConfig } from '../config/config.js';
 import { FeederError } from '../errors.js';
 import { Es } from '../es/es.js';
@@ -14,8 +15,21 @@ export interface CommandContext {
 }
 
 export interface GlobalArgs extends ConfigOverrides {
-  json?: boolean;
+  // `| undefined` as in ConfigOverrides: yargs types an option it may leave out so, and a handler gets its options as yargs types them.
+  json?: boolean | undefined;
 }
+
+type OptionsBuilder = (yargs: Argv<GlobalArgs>) => Argv<unknown>;
+
+/**
+ * The options a command's builder declares, as yargs types them: a command typed
+ * `CommandModule<GlobalArgs, OptionsOf<typeof builder>>` hands its handler exactly those, so an
+ * option renamed, retyped or dropped fails to compile where it is read.
+ */
+export type OptionsOf<B extends OptionsBuilder> = ReturnType<B> extends Argv<infer U> ? U : never;
+
+/** What the handler of a command built by B receives (kebab-case options camel-cased too). */
+export type ArgsOf<B extends OptionsBuilder> = ArgumentsCamelCase<OptionsOf<B>>;
 
 /**
  * Runs a command: builds its context, turns a FeederError into `feeder: <message>` on stderr and

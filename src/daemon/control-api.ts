@@ -2,14 +2,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatHostPort, type ListenAddress } from '../config/daemon-address.js';
-import { InvalidArgumentError, ListenError, ModelNotFoundError } from '../errors.js';
+import {
+  BadPathError,
+  InvalidArgumentError,
+  ListenError,
+  MethodNotAllowedError,
+  ModelNotFoundError,
+  NoRouteError,
+  UnavailableError,
+} from '../errors.js';
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from './deployments.js';
 import { fleetSettled, waitForFleet, type Fleet } from './fleet.js';
 import { forwardToDaemon, FORWARDED_HEADER, SERVED_BY_HEADER } from './forward.js';
 import type { DeploymentStatus } from './status.js';
-import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
+import { answerClientError, checkBearer, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
 import { prepareSocketPath } from './socket-path.js';
@@ -51,7 +59,7 @@ export function createControlApi(deployments: Deployments, options: ControlApiOp
   server.on('clientError', answerClientError);
   // Unanswered, node:http drops a CONNECT's connection without a word.
   server.on('connect', (_request: IncomingMessage, socket) =>
-    writeRawError(socket, new HttpError(400, 'FEEDER_ERR_BAD_PATH', 'CONNECT is not served: the control API is no proxy')),
+    writeRawError(socket, new BadPathError('CONNECT is not served: the control API is no proxy')),
   );
   // node:http answers an Expect other than 100-continue with a bare 417 before any check of ours; RFC 9110 lets a server ignore it.
   server.on('checkExpectation', onRequest);
@@ -73,11 +81,11 @@ async function handle(routes: Route[], request: IncomingMessage, response: Serve
 
 function resolveRoute(routes: Route[], method: string, path: string): { handler: Handler; id: string } {
   const route = routes.find((r) => r.pattern.test(path));
-  if (!route) throw new HttpError(404, 'FEEDER_ERR_NO_ROUTE', `no such endpoint: ${path}`);
+  if (!route) throw new NoRouteError(`no such endpoint: ${path}`);
   const handler = route.methods[method];
   if (!handler) {
     const allow = Object.keys(route.methods).join(', ');
-    throw new HttpError(405, 'FEEDER_ERR_METHOD', `${method} is not allowed on ${path}; use ${allow}`, { allow });
+    throw new MethodNotAllowedError(`${method} is not allowed on ${path}; use ${allow}`, { allow });
   }
   return { handler, id: decodePathSegment(route.pattern.exec(path)![1] ?? '') };
 }
@@ -126,13 +134,11 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, token: string 
       return path === 'infer' ? infer(deployments, request, response, id) : control(deployments, request, response, id);
     }
     if (request.headers[FORWARDED_HEADER] !== undefined)
-      throw new HttpError(503, 'FEEDER_ERR_UNAVAILABLE', `daemon '${fleet.name}' no longer serves model '${id}'; try again`);
+      throw new UnavailableError(`daemon '${fleet.name}' no longer serves model '${id}'; try again`);
     const server = await fleet.findServer(id);
     if (!server) {
       await fleet.modelStatus(id);
-      throw new HttpError(
-        503,
-        'FEEDER_ERR_UNAVAILABLE',
+      throw new UnavailableError(
         `no daemon of fleet '${fleet.fleet}' has a started allocation of model '${id}' yet; 'feeder status ${id}' shows where each allocation is`,
       );
     }

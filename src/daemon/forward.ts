@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { formatHostPort } from '../config/daemon-address.js';
 import type { PresenceDoc } from '../store/daemons.js';
-import { HttpError, readJsonBody } from './http.js';
+import { UnavailableError } from '../errors.js';
+import { readJsonBody } from './http.js';
 
 /** Marks a request one daemon forwarded to another: it is answered there or refused, never forwarded again. */
 export const FORWARDED_HEADER = 'x-feeder-forwarded-by';
@@ -39,10 +40,9 @@ export async function forwardToDaemon(
     outgoing.on('error', reject);
     outgoing.end(body);
   }).catch((error: Error) => {
-    throw new HttpError(
-      502,
-      'FEEDER_ERR_UNAVAILABLE',
+    throw new UnavailableError(
       `daemon '${to.daemon}' at ${where}, which holds a started allocation, could not be reached (${error.message}); try again`,
+      { cause: error, httpStatus: 502 },
     );
   });
   response.writeHead(answer.statusCode ?? 502, {

@@ -1,34 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import {
-  AbortedError,
-  ConcurrentModificationError,
-  type ErrorCode,
-  FeederError,
-  IntegrityError,
-  InvalidArgumentError,
-  InvalidModelIdError,
-  ModelExistsError,
-  ModelNotFoundError,
-  ModelStateError,
-  QueueFullError,
-  SourceError,
-  TimeoutError,
-  UnavailableError,
-} from '../errors.js';
-
-/** An answer the control API gives on purpose, with its status. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+import { BadJsonError, BadRequestError, BodyTooLargeError, FeederError, InternalError, UnauthorizedError } from '../errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -38,7 +11,7 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new HttpError(400, 'FEEDER_ERR_BAD_JSON', `request body is not valid JSON: ${(error as Error).message}`);
+    throw new BadJsonError(`request body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -51,10 +24,7 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
       size += part.length;
       if (size <= MAX_BODY_BYTES) return void parts.push(part);
       request.off('data', onData).off('end', onEnd).pause();
-      // The rest of the body is never read, so this connection cannot carry another request.
-      reject(
-        new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' }),
-      );
+      reject(new BodyTooLargeError(`request body is larger than ${MAX_BODY_BYTES} bytes`));
     };
     const onEnd = () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     request.on('data', onData).on('end', onEnd).on('error', reject);
@@ -67,40 +37,16 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
   response.end(text);
 }
 
+/** Any error as the status, headers and `{error: {code, message}}` its class gives; one that is no FeederError is a bug, a 500. */
 export function sendError(response: ServerResponse, error: unknown): void {
-  const { status, code, message, headers } = toHttpError(error);
+  const answer = asFeederError(error);
   if (response.headersSent) return void response.destroy();
-  sendJson(response, status, { error: { code, message } }, headers);
+  sendJson(response, answer.httpStatus, { error: { code: answer.code, message: answer.message } }, answer.httpHeaders);
 }
 
-function toHttpError(error: unknown): HttpError {
-  if (error instanceof HttpError) return error;
-  if (error instanceof FeederError) return new HttpError(statusOf(error), error.code, error.message);
-  return new HttpError(500, 'FEEDER_ERR_INTERNAL', (error as Error)?.message ?? String(error));
-}
-
-/**
- * A damaged or missing chunk is a 409, not a 500: the daemon worked as it should, the stored model
- * is what conflicts with the request, and the fix (`feeder upload --replace`) is the user's; a 5xx
- * would page whoever watches the daemon and invite a retry that cannot help.
- */
-function statusOf(error: FeederError): number {
-  if (error instanceof InvalidArgumentError || error instanceof InvalidModelIdError || error instanceof SourceError) return 400;
-  if (error instanceof ModelNotFoundError) return 404;
-  if (
-    error instanceof ModelStateError ||
-    // Cut short by a stop of ours (an undeploy, a rollover, the daemon stopping): the deployment's state changed under it.
-    error instanceof AbortedError ||
-    error instanceof ModelExistsError ||
-    error instanceof ConcurrentModificationError ||
-    error instanceof IntegrityError
-  )
-    return 409;
-  if (error instanceof QueueFullError) return 429;
-  if (error instanceof UnavailableError) return 503;
-  // StalledError is a TimeoutError: a load in which no byte moved ran out of time too.
-  if (error instanceof TimeoutError) return 504;
-  return 500;
+function asFeederError(error: unknown): FeederError {
+  if (error instanceof FeederError) return error;
+  return new InternalError((error as Error)?.message ?? String(error), { cause: error });
 }
 
 /**
@@ -113,11 +59,8 @@ export function checkBearer(request: IncomingMessage, token: string | undefined)
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new HttpError(
-      401,
-      'FEEDER_ERR_UNAUTHORIZED',
+    throw new UnauthorizedError(
       "missing or wrong bearer token; give the daemon's token with FEEDER_TOKEN, --token-file / FEEDER_TOKEN_FILE, or daemon.token",
-      { 'www-authenticate': 'Bearer' },
     );
   }
 }
@@ -147,18 +90,21 @@ export function answerClientError(error: Error & { code?: string; reason?: strin
   writeRawError(socket, clientErrorAnswer(error));
 }
 
-function clientErrorAnswer(error: Error & { code?: string; reason?: string }): HttpError {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return new HttpError(431, 'FEEDER_ERR_BAD_REQUEST', 'the request headers are too large');
+function clientErrorAnswer(error: Error & { code?: string; reason?: string }): FeederError {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return new BadRequestError('the request headers are too large', { httpStatus: 431 });
   if (error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW')
-    return new HttpError(413, 'FEEDER_ERR_BODY_TOO_LARGE', 'the chunk extensions of the request body are too large');
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new HttpError(408, 'FEEDER_ERR_BAD_REQUEST', 'the request did not arrive in time');
-  return new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `malformed HTTP request: ${error.reason ?? error.message}`);
+    return new BodyTooLargeError('the chunk extensions of the request body are too large');
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new BadRequestError('the request did not arrive in time', { httpStatus: 408 });
+  return new BadRequestError(`malformed HTTP request: ${error.reason ?? error.message}`);
 }
 
-/** An error answer written on the socket itself, for the requests node:http gives no response object to. */
-export function writeRawError(socket: Duplex, error: HttpError): void {
+/**
+ * An error answer written on the socket itself, for the requests node:http gives no response object
+ * to; the connection closes after it, so only the status and the body are the error's.
+ */
+export function writeRawError(socket: Duplex, error: FeederError): void {
   const text = JSON.stringify({ error: { code: error.code, message: error.message } });
-  const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n`;
+  const head = `HTTP/1.1 ${error.httpStatus} ${STATUS_CODES[error.httpStatus] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + text);
   // Half-open after our answer, a client that never closes would keep the socket for good.
   setTimeout(() => socket.destroy(), LINGER_MS).unref();

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ListenAddress } from '../config/config.js';
-import { HttpError } from './http.js';
+import { BadRequestError, ContentTypeError, ForbiddenError } from '../errors.js';
 
 // Without a token, that the caller is on this machine is the control API's only guard, and a web
 // page open in a browser here is on this machine too. It gets through two ways:
@@ -33,14 +33,12 @@ function checkHost(host: string | undefined, address: ListenAddress, hostNames: 
   if (host === undefined) {
     // No browser reaches a Unix socket, and its clients (node's socketPath, curl --unix-socket) may send none.
     if (address.kind === 'unix') return;
-    throw new HttpError(400, 'FEEDER_ERR_BAD_REQUEST', `the request has no Host header; send one of ${accepted}`);
+    throw new BadRequestError(`the request has no Host header; send one of ${accepted}`);
   }
   const match = HOST_HEADER.exec(host);
   const name = (match?.[1] ?? match?.[2])?.toLowerCase();
   if (name === undefined || !(LOOPBACK_NAMES.includes(name) || hostNames.includes(name))) {
-    throw new HttpError(
-      403,
-      'FEEDER_ERR_FORBIDDEN',
+    throw new ForbiddenError(
       `Host ${JSON.stringify(host)} is not a name of this daemon, which accepts ${accepted} (another name could be a web page's DNS rebinding)`,
     );
   }
@@ -53,20 +51,14 @@ function bracketed(name: string): string {
 function checkOrigin(request: IncomingMessage): void {
   const { origin, host } = request.headers;
   if (origin !== undefined && origin.toLowerCase() !== `http://${host ?? ''}`.toLowerCase()) {
-    throw new HttpError(
-      403,
-      'FEEDER_ERR_FORBIDDEN',
+    throw new ForbiddenError(
       `Origin ${JSON.stringify(origin)} is not this daemon's: the control API takes no requests from web pages of other origins`,
     );
   }
   // Same-site is another origin of this site: a page on another port of this machine.
   const site = request.headers['sec-fetch-site']?.toLowerCase();
   if (site === 'cross-site' || site === 'same-site') {
-    throw new HttpError(
-      403,
-      'FEEDER_ERR_FORBIDDEN',
-      `Sec-Fetch-Site ${site}: the control API takes no requests from web pages of other origins`,
-    );
+    throw new ForbiddenError(`Sec-Fetch-Site ${site}: the control API takes no requests from web pages of other origins`);
   }
 }
 
@@ -75,9 +67,7 @@ export function requireJsonBody(request: IncomingMessage): void {
   if (!hasBody(request)) return;
   const declared = request.headers['content-type'];
   if (declared?.split(';', 1)[0]!.trim().toLowerCase() === 'application/json') return;
-  throw new HttpError(
-    415,
-    'FEEDER_ERR_CONTENT_TYPE',
+  throw new ContentTypeError(
     `a request body must be sent with content-type application/json; got ${declared === undefined ? 'none' : JSON.stringify(declared)}`,
   );
 }

@@ -1,4 +1,4 @@
-import { HttpError } from './http.js';
+import { BadPathError } from '../errors.js';
 
 /**
  * The path of a request target, checked once, by hand: `new URL(target, base)` reads `//host/x`
@@ -11,9 +11,7 @@ export function parseTargetPath(target: string | undefined): string {
   const path = raw.split('?', 1)[0]!;
   const problem = problemOf(path);
   if (problem)
-    throw new HttpError(
-      400,
-      'FEEDER_ERR_BAD_PATH',
+    throw new BadPathError(
       `the request target ${JSON.stringify(raw.slice(0, 200))} ${problem}; send an absolute path such as /deployments/<id>`,
     );
   return path;
@@ -33,6 +31,6 @@ export function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, 'FEEDER_ERR_BAD_PATH', `'${segment}' is not a valid percent-encoded path segment`);
+    throw new BadPathError(`'${segment}' is not a valid percent-encoded path segment`);
   }
 }

@@ -1,15 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../config/config.js';
 import { formatBytes } from '../config/units.js';
-import {
-  AbortedError,
-  FeederError,
-  IntegrityError,
-  InvalidArgumentError,
-  ModelStateError,
-  NativeProcessError,
-  TimeoutError,
-} from '../errors.js';
+import { AbortedError, FeederError, IntegrityError, InvalidArgumentError, NativeProcessError, TimeoutError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
@@ -20,7 +12,7 @@ import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
 import { storedEncoding } from '../store/codec/index.js';
-import { requireMeta, type ModelMeta } from '../store/meta.js';
+import { requireMeta, requireReadyMeta, type ModelMeta, type ReadyMeta } from '../store/meta.js';
 import { validateModelId } from '../store/model-id.js';
 import { encodeSizeHeader } from './header.js';
 import { StallWatch, stalledError, waitingForElasticsearch, waitingForNative, type StallPoint } from './stall-watch.js';
@@ -45,7 +37,7 @@ export interface FeedOptions {
 
 export interface FeedResult {
   native: NativeProcess;
-  meta: ModelMeta;
+  meta: ReadyMeta;
   loaded: LoadedFrame;
   durationMs: number;
 }
@@ -58,12 +50,12 @@ export interface FeedResult {
 export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise<FeedResult> {
   const modelId = validateModelId(options.modelId);
   const { logger } = ctx;
-  const meta = options.meta ?? (await requireMeta(ctx.es, modelId)).meta;
-  requireSameModel(meta, modelId);
-  requireReady(meta);
+  const read = options.meta ?? (await requireMeta(ctx.es, modelId)).meta;
+  requireSameModel(read, modelId);
+  const meta = requireReadyMeta(read);
   // An encoding this feeder cannot read is refused before anything is spawned.
   storedEncoding(meta.model_id, meta.encoding);
-  const header = encodeSizeHeader(meta.total_length!, ctx.config.deploy.header);
+  const header = encodeSizeHeader(meta.total_length, ctx.config.deploy.header);
   const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env, ctx.config.deploy.header).PATH);
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
@@ -71,7 +63,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const native = spawnNative(ctx, command, modelId);
   logEvent(
     logger,
-    { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length! },
+    { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length },
     `started native process ${native.pid} for model '${modelId}'`,
   );
   const stall = new StallWatch(ctx.config.deploy.stallTimeoutMs);
@@ -106,7 +98,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
       native,
       modelId,
       sent: load.sent,
-      total: meta.total_length!,
+      total: meta.total_length,
       timeout,
       timeoutMs,
       stalledAt: stall.stalledAt,
@@ -144,7 +136,7 @@ function spawnNative(ctx: FeedContext, command: string, modelId: string): Native
 /** One load in progress: what `streamModel` works with, and how far it has come. */
 interface Load {
   native: NativeProcess;
-  meta: ModelMeta;
+  meta: ReadyMeta;
   signal: AbortSignal;
   stall: StallWatch;
   /** Model bytes the native process's stdin has taken. */
@@ -174,7 +166,7 @@ async function streamModel(ctx: FeedContext, load: Load, header: Buffer, options
     stall.waitFor(() => waitingForNative(native, `chunk ${writing}`, stallMs));
     await native.writeChunk(chunk, signal);
     load.sent += chunk.length;
-    options.onProgress?.(load.sent, meta.total_length!);
+    options.onProgress?.(load.sent, meta.total_length);
     docNum += 1;
     stall.waitFor(() => waitingForElasticsearch(meta, docNum, stallMs));
   }
@@ -212,27 +204,18 @@ function requireSameModel(meta: ModelMeta, modelId: string): void {
   );
 }
 
-function requireReady(meta: ModelMeta): void {
-  if (meta.state === 'ready') return;
-  const hint =
-    meta.state === 'uploading'
-      ? "its upload has not finished: run 'feeder upload --resume'"
-      : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete (a delete that was interrupted stays so until then)`;
-  throw new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
-}
-
 /**
  * The process verifies what it received; we only call it started if its report matches the meta
  * document. A mismatch is an IntegrityError: loading the same bytes again cannot cure it.
  */
-function checkLoadedReport(loaded: LoadedFrame, meta: ModelMeta, native: NativeProcess): void {
+function checkLoadedReport(loaded: LoadedFrame, meta: ReadyMeta, native: NativeProcess): void {
   if (!Number.isSafeInteger(loaded.bytes) || typeof loaded.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(loaded.sha256)) {
     throw new NativeProcessError(
       `the native process (pid ${native.pid}) sent a loaded report that breaks the protocol (bytes: a whole number, sha256: 64 hex digits; see docs/native-protocol.md): ${JSON.stringify(loaded).slice(0, 160)}`,
     );
   }
   // Either hex case is the same digest (docs/native-protocol.md); the meta document holds lowercase.
-  if (loaded.bytes === meta.total_length && loaded.sha256.toLowerCase() === meta.sha256?.toLowerCase()) return;
+  if (loaded.bytes === meta.total_length && loaded.sha256.toLowerCase() === meta.sha256.toLowerCase()) return;
   throw new IntegrityError(
     `the native process (pid ${native.pid}) reports ${loaded.bytes} bytes with sha256 ${loaded.sha256}, but model '${meta.model_id}' is ${meta.total_length} bytes with sha256 ${meta.sha256}; ` +
       `loading it again cannot cure that: run 'feeder models verify ${meta.model_id}' to check the stored model; if it is intact, the native process (deploy.command) misreads or misreports what it receives`,

@@ -1,12 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkSource } from './chunk-source.js';
 import { fetchChunk, fetchChunkDocument, type ChunkAddress } from './chunks.js';
 import { storedEncoding } from './codec/index.js';
-import type { ModelMeta } from './meta.js';
+import type { ReadyMeta } from './meta.js';
 
 /** Counts chunks held in memory, to show that the reader never holds more than its window allows. */
 export class ChunkGauge {
@@ -37,8 +36,7 @@ export type ChunkResult = { docNum: number; bytes: Buffer } | { docNum: number; 
  * The chunks of the model's current generation, in order; a chunk that cannot be had comes as an
  * error. A yielded buffer is reused once the loop moves on: copy it to keep it.
  */
-export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
-  const count = requireChunkCount(meta);
+export async function* readChunkResults(es: Es, meta: ReadyMeta, options: ReadChunksOptions): AsyncGenerator<ChunkResult> {
   storedEncoding(meta.model_id, meta.encoding);
   const gauge = options.gauge ?? new ChunkGauge();
   // Decoded chunks (window + the one held) are recycled; answers are decoded as they arrive, never held whole.
@@ -51,7 +49,7 @@ export async function* readChunkResults(es: Es, meta: ModelMeta, options: ReadCh
     pool.give(result.bytes);
   };
   yield* inOrder(
-    count,
+    meta.chunk_count,
     options.prefetch,
     signal,
     (docNum) => fetchCounted(es, addressOf(meta, docNum), fetchOptions, gauge, pool),
@@ -131,7 +129,7 @@ async function* inOrder<T>(
 }
 
 /** Like readChunkResults, but stops at the first chunk that cannot be had. Buffers are reused likewise. */
-export async function* readChunks(es: Es, meta: ModelMeta, options: ReadChunksOptions): AsyncGenerator<Buffer> {
+export async function* readChunks(es: Es, meta: ReadyMeta, options: ReadChunksOptions): AsyncGenerator<Buffer> {
   for await (const result of readChunkResults(es, meta, options)) {
     if ('error' in result) throw result.error;
     yield result.bytes;
@@ -154,20 +152,9 @@ async function fetchCounted(
   }
 }
 
-export function addressOf(meta: ModelMeta, docNum: number): ChunkAddress {
-  const count = requireChunkCount(meta);
-  const total = meta.total_length!;
-  const expectedLength = docNum < count - 1 ? meta.chunk_size : total - meta.chunk_size * (count - 1);
+export function addressOf(meta: ReadyMeta, docNum: number): ChunkAddress {
+  const { chunk_count: count, chunk_size: size, total_length: total } = meta;
+  const expectedLength = docNum < count - 1 ? size : total - size * (count - 1);
   const encoding = storedEncoding(meta.model_id, meta.encoding);
   return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength, encoding };
-}
-
-function requireChunkCount(meta: ModelMeta): number {
-  const { chunk_count: count, total_length: total, chunk_size: size } = meta;
-  if (count === null || total === null || count < 1 || total <= (count - 1) * size || total > count * size) {
-    throw new IntegrityError(
-      `the meta document of model '${meta.model_id}' is inconsistent (chunk_count ${count}, chunk_size ${size}, total_length ${total}); upload the model again with --replace`,
-    );
-  }
-  return count;
 }

@@ -1,4 +1,4 @@
-import { ConcurrentModificationError, ModelExistsError, ModelNotFoundError } from '../errors.js';
+import { ConcurrentModificationError, IntegrityError, ModelExistsError, ModelNotFoundError, ModelStateError } from '../errors.js';
 import { abortable, type Es } from '../es/es.js';
 import { DEFAULT_RETRY, isBusy, withRetry } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
@@ -46,6 +46,42 @@ export interface ModelMeta extends GenerationRef {
   pending: PendingGeneration | null;
   /** Generations replaced or abandoned whose chunks are still to be removed. */
   garbage: GenerationRef[];
+}
+
+/** A meta document whose upload committed: its current generation's chunk count, length and digest are known. */
+export interface ReadyMeta extends ModelMeta {
+  state: 'ready';
+  chunk_count: number;
+  total_length: number;
+  sha256: string;
+}
+
+/**
+ * Where a meta document read for a deploy (or a read of its chunks) becomes a ReadyMeta: the model
+ * is ready, and its figures are set and agree with its chunk size. A ready one without them was
+ * damaged by another writer: no upload can mend it in place.
+ */
+export function requireReadyMeta(meta: ModelMeta): ReadyMeta {
+  if (isReadyMeta(meta)) return meta;
+  if (meta.state !== 'ready') throw notReadyError(meta);
+  const { chunk_count: count, total_length: total, chunk_size: size, sha256 } = meta;
+  throw new IntegrityError(
+    `the meta document of model '${meta.model_id}' is inconsistent (chunk_count ${count}, chunk_size ${size}, total_length ${total}${sha256 === null ? ', sha256 null' : ''}); upload the model again with --replace`,
+  );
+}
+
+function isReadyMeta(meta: ModelMeta): meta is ReadyMeta {
+  const { chunk_count: count, total_length: total, chunk_size: size } = meta;
+  if (meta.state !== 'ready' || count === null || total === null || meta.sha256 === null) return false;
+  return count >= 1 && total > (count - 1) * size && total <= count * size;
+}
+
+function notReadyError(meta: ModelMeta): ModelStateError {
+  const hint =
+    meta.state === 'uploading'
+      ? "its upload has not finished: run 'feeder upload --resume'"
+      : `it is being deleted; run 'feeder models delete ${meta.model_id}' to finish the delete (a delete that was interrupted stays so until then)`;
+  return new ModelStateError(`model '${meta.model_id}' cannot be deployed: ${hint}`);
 }
 
 /** A meta document with the version it was read at, for optimistic concurrency control. */

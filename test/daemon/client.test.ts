@@ -2,7 +2,15 @@ import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeederConfig } from '../../src/config/config.js';
 import { callDaemon } from '../../src/daemon/client.js';
-import { FeederError } from '../../src/errors.js';
+import {
+  FeederError,
+  InvalidModelIdError,
+  MethodNotAllowedError,
+  ModelNotFoundError,
+  ModelStateError,
+  NoRouteError,
+  UnauthorizedError,
+} from '../../src/errors.js';
 import { feeder, interruptFeeder } from '../support/cli.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
@@ -37,21 +45,33 @@ describe('error codes from the real daemon', () => {
   });
 
   it.each([
-    ['an unknown deployment', 'GET', () => '/deployments/nobody-here', 'FEEDER_ERR_MODEL_NOT_FOUND', 1],
-    ['an invalid model id', 'GET', () => '/deployments/NOT..VALID', 'FEEDER_ERR_INVALID_MODEL_ID', 2],
-    ['an unknown route', 'GET', () => '/nope', 'FEEDER_ERR_NO_ROUTE', 1],
-    ['an inference on a failed deployment', 'POST', () => `/deployments/${failedModel}/infer`, 'FEEDER_ERR_MODEL_STATE', 1],
-  ])('the client keeps the code and exit code of %s', async (_what, method, path, code, exitCode) => {
-    const error = await callDaemon(config, method, path(), { signal: new AbortController().signal, body: { tokens: [[1]] } }).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(FeederError);
-    expect({ code: (error as FeederError).code, exitCode: (error as FeederError).exitCode }).toEqual({ code, exitCode });
-  });
+    ['an unknown deployment', 'GET', () => '/deployments/nobody-here', ModelNotFoundError, 'FEEDER_ERR_MODEL_NOT_FOUND', 1],
+    ['an invalid model id', 'GET', () => '/deployments/NOT..VALID', InvalidModelIdError, 'FEEDER_ERR_INVALID_MODEL_ID', 2],
+    ['an unknown route', 'GET', () => '/nope', NoRouteError, 'FEEDER_ERR_NO_ROUTE', 1],
+    ['a method the route does not take', 'PATCH', () => '/deployments/nobody-here', MethodNotAllowedError, 'FEEDER_ERR_METHOD', 1],
+    [
+      'an inference on a failed deployment',
+      'POST',
+      () => `/deployments/${failedModel}/infer`,
+      ModelStateError,
+      'FEEDER_ERR_MODEL_STATE',
+      1,
+    ],
+  ])(
+    'the client rebuilds %s as the class the daemon raised, with its code and exit code',
+    async (_what, method, path, ErrorClass, code, exitCode) => {
+      const error = await callDaemon(config, method, path(), { signal: new AbortController().signal, body: { tokens: [[1]] } }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ErrorClass);
+      expect({ code: (error as FeederError).code, exitCode: (error as FeederError).exitCode }).toEqual({ code, exitCode });
+    },
+  );
 
-  it('the client keeps FEEDER_ERR_UNAUTHORIZED for a wrong token', async () => {
+  it('the client rebuilds a wrong token as an UnauthorizedError, FEEDER_ERR_UNAUTHORIZED', async () => {
     const wrong = { ...config, daemon: { ...config.daemon, token: 'wrong' } };
     const error = await callDaemon(wrong, 'GET', '/deployments', { signal: new AbortController().signal }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnauthorizedError);
     expect((error as FeederError).code).toBe('FEEDER_ERR_UNAUTHORIZED');
   });
 

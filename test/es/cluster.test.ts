@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deleteModel } from '../../src/store/delete.js';
 import { readChunks } from '../../src/store/chunk-reader.js';
 import { META_INDEX } from '../../src/store/layout.js';
-import { getMeta } from '../../src/store/meta.js';
+import { getMeta, requireReadyMeta } from '../../src/store/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
@@ -83,7 +83,7 @@ describe('the 3-node test cluster of scripts/elasticsearch.sh --nodes 3', () => 
       const es = newEs(survivor);
       const health = await es.client.cluster.health();
       expect(health.status).not.toBe('red');
-      const read = (await getMeta(es, modelId))!.meta;
+      const read = requireReadyMeta((await getMeta(es, modelId))!.meta);
       const hash = createHash('sha256');
       for await (const chunk of readChunks(es, read, { prefetch: 4 })) hash.update(chunk);
       expect(hash.digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));

@@ -366,6 +366,20 @@ describe('feedModel refuses damaged or unfinished models before the native proce
     );
   });
 
+  it('a ready meta document that lost its total_length: damaged, refused before a size header is made of it', async () => {
+    let id = '';
+    const error = await damaged((modelId) => {
+      id = modelId;
+      return es()
+        .update({ index: META_INDEX, id: modelId, doc: { total_length: null }, refresh: true })
+        .then(() => {});
+    });
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error.message).toBe(
+      `the meta document of model '${id}' is inconsistent (chunk_count 8, chunk_size 131072, total_length null); upload the model again with --replace`,
+    );
+  });
+
   it('a model still uploading', async () => {
     const error = await damaged((modelId) =>
       es()

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readChunks } from '../../src/store/chunk-reader.js';
 import { deleteModel } from '../../src/store/delete.js';
 import { CHUNKS_INDEX_PATTERN, chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
-import { getMeta, requireMeta } from '../../src/store/meta.js';
+import { getMeta, requireMeta, requireReadyMeta } from '../../src/store/meta.js';
 import { verifyModel } from '../../src/store/verify.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
@@ -14,7 +14,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 
 async function readBack(modelId: string): Promise<Buffer> {
   const es = newEs();
-  const { meta } = await requireMeta(es, modelId);
+  const meta = requireReadyMeta((await requireMeta(es, modelId)).meta);
   const parts: Buffer[] = [];
   for await (const chunk of readChunks(es, meta, { prefetch: 2 })) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);

@@ -1,9 +1,9 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../daemon/status.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
-import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
+import { printJson, runCommand, type CommandContext, type GlobalArgs, type OptionsOf } from '../context.js';
 import { formatBytes } from '../../config/units.js';
 import { CONTROL_NAMES } from '../../native/protocol.js';
 import { ARG_NAMES, batchToJson } from '../../native/token-ids.js';
@@ -13,23 +13,22 @@ interface IdArgs extends GlobalArgs {
   id: string;
 }
 
-export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+const serveOptions = (yargs: Argv<GlobalArgs>) =>
+  yargs
+    .option('advertise', {
+      type: 'string',
+      describe:
+        'the address other daemons and clients reach this one at: HOST[:PORT] or [IPv6][:PORT] [env FEEDER_ADVERTISE] (default: the address listened on; on 0.0.0.0, the first address of this machine)',
+      group: 'Daemon:',
+    })
+    .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
+    .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)')
+    .example('$0 serve --listen 0.0.0.0:9465 --token-file /etc/feeder/token', 'serve on every interface, with a token (required there)');
+
+export const serveCommand: CommandModule<GlobalArgs, OptionsOf<typeof serveOptions>> = {
   command: 'serve',
   describe: 'Run the daemon: control API on loopback (or beyond, with a token), deployments kept in Elasticsearch, ECS logs on stdout',
-  builder: (yargs) =>
-    yargs
-      .option('advertise', {
-        type: 'string',
-        describe:
-          'the address other daemons and clients reach this one at: HOST[:PORT] or [IPv6][:PORT] [env FEEDER_ADVERTISE] (default: the address listened on; on 0.0.0.0, the first address of this machine)',
-        group: 'Daemon:',
-      })
-      .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
-      .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)')
-      .example(
-        '$0 serve --listen 0.0.0.0:9465 --token-file /etc/feeder/token',
-        'serve on every interface, with a token (required there)',
-      ) as never,
+  builder: serveOptions,
   // The daemon's modules (metrics among them) load only when it runs.
   // Once stopped, the daemon exits: a request left waiting on a stalled cluster (the lease release gave
   // up on it) would otherwise hold the process open until its own timeout.
@@ -39,17 +38,19 @@ export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   },
 };
 
-export const undeployCommand: CommandModule<GlobalArgs, IdArgs & { daemon?: string }> = {
+const undeployOptions = (yargs: Argv<GlobalArgs>) =>
+  yargs
+    .positional('id', { type: 'string', demandOption: true })
+    .option('daemon', {
+      type: 'string',
+      describe: 'a daemon that is gone for good: remove its deployment of the model from Elasticsearch directly (refused while it runs)',
+    })
+    .option('json', { type: 'boolean', default: false });
+
+export const undeployCommand: CommandModule<GlobalArgs, OptionsOf<typeof undeployOptions>> = {
   command: 'undeploy <id>',
   describe: "Stop a model's native process on the daemon (SIGTERM, then SIGKILL after a delay)",
-  builder: (yargs) =>
-    yargs
-      .positional('id', { type: 'string', demandOption: true })
-      .option('daemon', {
-        type: 'string',
-        describe: 'a daemon that is gone for good: remove its deployment of the model from Elasticsearch directly (refused while it runs)',
-      })
-      .option('json', { type: 'boolean', default: false }) as never,
+  builder: undeployOptions,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       if (args.daemon !== undefined) return undeployFromStopped(ctx, args.daemon, args);
@@ -84,13 +85,13 @@ function describeDeployedOn(daemons: string[]): string {
   return daemons.length === 0 ? 'no daemon has one' : `it is deployed on ${daemons.map((d) => `'${d}'`).join(', ')}`;
 }
 
-export const statusCommand: CommandModule<GlobalArgs, GlobalArgs & { id?: string }> = {
+const statusOptions = (yargs: Argv<GlobalArgs>) =>
+  yargs.positional('id', { type: 'string', describe: 'one model id (default: all)' }).option('json', { type: 'boolean', default: false });
+
+export const statusCommand: CommandModule<GlobalArgs, OptionsOf<typeof statusOptions>> = {
   command: 'status [id]',
   describe: 'Show deployments: state, reason, bytes streamed, throughput, pid, restarts, inferences',
-  builder: (yargs) =>
-    yargs
-      .positional('id', { type: 'string', describe: 'one model id (default: all)' })
-      .option('json', { type: 'boolean', default: false }) as never,
+  builder: statusOptions,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       if (args.id) {

@@ -1,60 +1,55 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { formatBytes, parseDuration } from '../../config/units.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { createProgress } from '../../log/progress.js';
 import { callDaemon } from '../../daemon/client.js';
 import type { DeploymentStatus, FleetModelStatus } from '../../daemon/status.js';
 import type { NativeProcess } from '../../native/native-process.js';
-import { printJson, runCommand, type CommandContext, type GlobalArgs } from '../context.js';
+import { printJson, runCommand, type ArgsOf, type CommandContext, type GlobalArgs, type OptionsOf } from '../context.js';
 import { deployFailure, describeFleetModel, describeStatus, fleetDeployFailure, isFleetStatus, parseTokenRows } from '../format.js';
 import type { TokenBatch } from '../../native/token-ids.js';
 
-interface DeployArgs extends GlobalArgs {
-  id: string;
-  foreground: boolean;
-  waitFor: 'starting' | 'started';
-  timeout?: string;
-  tokens?: string | string[];
-  once: boolean;
-  allocations?: number;
-}
+const deployOptions = (yargs: Argv<GlobalArgs>) =>
+  yargs
+    .positional('id', { type: 'string', demandOption: true, describe: 'model id' })
+    .option('foreground', {
+      type: 'boolean',
+      default: false,
+      describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon',
+    })
+    .option('allocations', {
+      type: 'number',
+      describe: 'with a fleet (daemon.fleet): how many daemons of the fleet should run the model, each its own native process (default 1)',
+    })
+    .option('wait-for', {
+      choices: ['starting', 'started'] as const,
+      default: 'started' as const,
+      describe: 'with the daemon: return once the deployment reaches this state',
+    })
+    .option('timeout', {
+      type: 'string',
+      describe:
+        'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon',
+    })
+    .option('tokens', {
+      type: 'string',
+      // Repeated, the flag is an array: typed so, its reader cannot take it for one string.
+      coerce: (rows: string | string[]) => rows,
+      describe: 'after loading, run one inference on these comma-separated token ids (0 to 2^64 - 1) and print it; repeat for more rows',
+    })
+    .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
+    .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
+    .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
+    .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
+    .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
+    .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop');
 
-export const deployCommand: CommandModule<GlobalArgs, DeployArgs> = {
+type DeployArgs = ArgsOf<typeof deployOptions>;
+
+export const deployCommand: CommandModule<GlobalArgs, OptionsOf<typeof deployOptions>> = {
   command: 'deploy <id>',
   describe: 'Deploy a stored model on the daemon (or, with --foreground, in this process)',
-  builder: (yargs) =>
-    yargs
-      .positional('id', { type: 'string', demandOption: true, describe: 'model id' })
-      .option('foreground', {
-        type: 'boolean',
-        default: false,
-        describe: 'run the deployment in this process until interrupted (Ctrl-C stops it), without a daemon',
-      })
-      .option('allocations', {
-        type: 'number',
-        describe:
-          'with a fleet (daemon.fleet): how many daemons of the fleet should run the model, each its own native process (default 1)',
-      })
-      .option('wait-for', {
-        choices: ['starting', 'started'] as const,
-        default: 'started' as const,
-        describe: 'with the daemon: return once the deployment reaches this state',
-      })
-      .option('timeout', {
-        type: 'string',
-        describe:
-          'how long to wait, e.g. 60s or 10m (default 60s; with --foreground, deploy.timeoutMs: 10m); a deploy that outlasts it keeps going on the daemon',
-      })
-      .option('tokens', {
-        type: 'string',
-        describe: 'after loading, run one inference on these comma-separated token ids (0 to 2^64 - 1) and print it; repeat for more rows',
-      })
-      .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
-      .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
-      .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
-      .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
-      .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
-      .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop') as never,
+  builder: deployOptions,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const tokens = args.tokens === undefined ? undefined : parseTokenRows(args.tokens, '--tokens');

@@ -9,7 +9,7 @@ import { deleteModel } from '../../store/delete.js';
 import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
 import { validateModelId } from '../../store/model-id.js';
 import { removeReportedStrays, verifyModel } from '../../store/verify.js';
-import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { printJson, runCommand, type GlobalArgs, type OptionsOf } from '../context.js';
 import { describeVerifyReport } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
@@ -47,19 +47,17 @@ const show: CommandModule<GlobalArgs, IdArgs> = {
     }),
 };
 
-interface VerifyArgs extends IdArgs {
-  removeStrays: boolean;
-}
+const verifyOptions = (yargs: Argv<GlobalArgs>) =>
+  withId(yargs).option('remove-strays', {
+    type: 'boolean',
+    default: false,
+    describe: 'delete the stray chunk documents verify finds, by id (only when the model is otherwise intact)',
+  });
 
-const verify: CommandModule<GlobalArgs, VerifyArgs> = {
+const verify: CommandModule<GlobalArgs, OptionsOf<typeof verifyOptions>> = {
   command: 'verify <id>',
   describe: 'Re-read every chunk and check count, lengths, checksums and SHA-256 (exit 1 if damaged); warn of stray chunk documents',
-  builder: (yargs) =>
-    withId(yargs).option('remove-strays', {
-      type: 'boolean',
-      default: false,
-      describe: 'delete the stray chunk documents verify finds, by id (only when the model is otherwise intact)',
-    }) as never,
+  builder: verifyOptions,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const report = await verifyModel(ctx.es, args.id, { prefetch: ctx.config.deploy.prefetch, signal: ctx.signal });

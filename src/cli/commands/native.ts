@@ -1,43 +1,35 @@
 import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import type { HeaderKind } from '../../config/config.js';
 import { parseDuration } from '../../config/units.js';
 import { InvalidArgumentError, SourceError } from '../../errors.js';
-import { printJson, runCommand, type GlobalArgs } from '../context.js';
+import { printJson, runCommand, type ArgsOf, type GlobalArgs, type OptionsOf } from '../context.js';
 import { buildStubCommand } from './native-build.js';
 
-interface CheckArgs extends GlobalArgs {
-  command?: string;
-  args?: string[];
-  header?: HeaderKind;
-  model?: string;
-  timeout: string;
-  grace?: string;
-}
+const checkOptions = (yargs: Argv<GlobalArgs>) =>
+  yargs
+    .positional('command', { type: 'string', describe: 'the program, as deploy.command: a path, or a name on PATH' })
+    .positional('args', { type: 'string', array: true, describe: 'its arguments, as deploy.args (after --)' })
+    .option('header', {
+      choices: ['u32', 'u64'] as const,
+      describe: 'the size header width (default deploy.header); the process gets it as FEEDER_HEADER',
+    })
+    .option('model', {
+      type: 'string',
+      describe: 'a model file to load (default: 4 KiB of random bytes, which a stand-in takes but a real runtime refuses)',
+    })
+    .option('timeout', { type: 'string', default: '60s', describe: 'the wait for the loaded report and for each answer' })
+    .option('grace', { type: 'string', describe: 'the wait for an exit after EOF or SIGTERM (default daemon.stopGraceMs)' })
+    .option('json', { type: 'boolean', default: false })
+    .example('$0 native check -- ./native-stub/build/native-stub', 'check the stub')
+    .example(
+      '$0 native check --header u64 --model model.pt -- python3 my_runtime.py --threads 2',
+      'check your own process on a real model',
+    );
 
-const checkCommand: CommandModule<GlobalArgs, CheckArgs> = {
+const checkCommand: CommandModule<GlobalArgs, OptionsOf<typeof checkOptions>> = {
   command: 'check [command] [args..]',
   describe: 'Drive a native process through the protocol (docs/native-protocol.md) and say what it gets wrong',
-  builder: (yargs) =>
-    yargs
-      .positional('command', { type: 'string', describe: 'the program, as deploy.command: a path, or a name on PATH' })
-      .positional('args', { type: 'string', array: true, describe: 'its arguments, as deploy.args (after --)' })
-      .option('header', {
-        choices: ['u32', 'u64'] as const,
-        describe: 'the size header width (default deploy.header); the process gets it as FEEDER_HEADER',
-      })
-      .option('model', {
-        type: 'string',
-        describe: 'a model file to load (default: 4 KiB of random bytes, which a stand-in takes but a real runtime refuses)',
-      })
-      .option('timeout', { type: 'string', default: '60s', describe: 'the wait for the loaded report and for each answer' })
-      .option('grace', { type: 'string', describe: 'the wait for an exit after EOF or SIGTERM (default daemon.stopGraceMs)' })
-      .option('json', { type: 'boolean', default: false })
-      .example('$0 native check -- ./native-stub/build/native-stub', 'check the stub')
-      .example(
-        '$0 native check --header u64 --model model.pt -- python3 my_runtime.py --threads 2',
-        'check your own process on a real model',
-      ) as never,
+  builder: checkOptions,
   handler: (args) =>
     runCommand(args, async (ctx) => {
       const [command, ...commandArgs] = commandLine(args);
@@ -68,8 +60,8 @@ const checkCommand: CommandModule<GlobalArgs, CheckArgs> = {
 };
 
 /** The command and its arguments: before `--` as positionals, after it (where its own flags go) in `_`, behind `native check`. */
-function commandLine(args: CheckArgs & { _?: Array<string | number> }): string[] {
-  const afterDashes = (args._ ?? []).slice(2).map(String);
+function commandLine(args: ArgsOf<typeof checkOptions>): string[] {
+  const afterDashes = args._.slice(2).map(String);
   return [...(args.command !== undefined ? [args.command] : []), ...(args.args ?? []).map(String), ...afterDashes];
 }
 
