@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { failureOf, nativeProcesses, runNative, sizeHeader } from '../support/native-run.js';
 
@@ -64,9 +63,11 @@ describe('--header and FEEDER_HEADER, the same in native-stub and native-torch',
   it('--help describes --header with the same words in both, and exits 0', async () => {
     const described = new Set<string>();
     for (const command of Object.values(nativeProcesses())) {
-      const help = await execa(command, ['--help'], { reject: false });
+      const help = await runNative(command, Buffer.alloc(0), { args: ['--help'], raw: true });
       expect(help.exitCode, command).toBe(0);
-      described.add(/^ *--header .*(?:\n {6,}\S.*)*/m.exec(help.stdout)?.[0].replace(/\s+/g, ' ') ?? `no --header in ${command}`);
+      described.add(
+        /^ *--header .*(?:\n {6,}\S.*)*/m.exec(help.stdout.toString())?.[0].replace(/\s+/g, ' ') ?? `no --header in ${command}`,
+      );
     }
     expect([...described]).toHaveLength(1);
   });

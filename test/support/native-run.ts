@@ -21,6 +21,7 @@ export interface NativeRun {
   pid: number | undefined;
   exitCode: number | undefined;
   signal: string | undefined;
+  stdout: Buffer;
   frames: Array<Record<string, any>>;
   stderr: string;
   /** The JSON log lines on stderr (a usage error's plain text is not one). */
@@ -33,6 +34,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Closes the read end of its stdout at once, so its first write fails. */
   closeStdout?: boolean;
+  /** Leaves stdout undecoded: for what is not MessagePack on purpose. */
+  raw?: boolean;
 }
 
 /** The size header `pytorch_inference` reads, or its u64 form. */
@@ -61,10 +64,16 @@ export async function runNative(command: string, input: Buffer, options: RunOpti
     pid: child.pid,
     exitCode: result.exitCode,
     signal: result.signal,
-    frames: stdout.length > 0 ? (unpackr.unpackMultiple(stdout) as Array<Record<string, any>>) : [],
+    stdout,
+    frames: options.raw ? [] : decodeFrames(stdout),
     stderr,
     logs: stderr.split('\n').flatMap(parseLogLine),
   };
+}
+
+/** The MessagePack frames in `bytes`, back to back. */
+export function decodeFrames(bytes: Buffer): Array<Record<string, any>> {
+  return bytes.length > 0 ? (unpackr.unpackMultiple(bytes) as Array<Record<string, any>>) : [];
 }
 
 function parseLogLine(line: string): LogLine[] {
