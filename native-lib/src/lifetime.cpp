@@ -14,7 +14,7 @@
 
 namespace feeder {
 
-void die_with_parent() {
+void begin_lifetime() {
   // Seen before the request, so that a parent dying in between is noticed.
   const pid_t parent = ::getppid();
   // SIGKILL rather than SIGTERM: the daemon that would read anything the

@@ -83,7 +83,7 @@ void run(const stub::Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  die_with_parent();
+  begin_lifetime();
   stub::Options opts = stub::parse_options(argc, argv);
   if (opts.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
   // After the SIGTERM disposition is set, so the helper ignores it too.

@@ -47,7 +47,7 @@ namespace {
 }  // namespace
 
 int main(int argc, char** argv) {
-  die_with_parent();
+  begin_lifetime();
   ntorch::Options opts = ntorch::parse_options(argc, argv);
   exit_on_exception([&] { run(opts); });
 }

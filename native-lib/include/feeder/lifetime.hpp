@@ -13,7 +13,7 @@ namespace feeder {
 // it, no signal will come, and the process exits kExitParentGone. Also ignores
 // SIGPIPE, so that a vanished reader is a logged write error (kExitStdoutFailed)
 // rather than a silent death by signal.
-void die_with_parent();
+void begin_lifetime();
 
 // Runs `body`; an exception escaping it is logged as an internal error and the
 // process exits kExitInternal.
