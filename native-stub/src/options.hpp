@@ -1,19 +1,17 @@
-// Command-line flags: the fault switches that let a daemon's failure paths
-// be exercised against a real child process.
+// The stub's fault switches, which let a daemon's failure paths be exercised
+// against a real child process; --header and --help are native-lib's.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "feeder/options.hpp"
+
 namespace stub {
 
-enum class HeaderKind { U32, U64 };
-
 struct Options {
-  HeaderKind header = HeaderKind::U32;
-  // Where the width came from: "--header", "FEEDER_HEADER" (the daemon sets it), or "default".
-  std::string header_source = "default";
+  feeder::Header header;
   std::optional<uint64_t> crash_after_bytes;
   std::optional<uint64_t> exit_after_bytes;
   std::optional<int> exit_code;
@@ -31,12 +29,11 @@ struct Options {
   bool spawn_helper = false;  // a child in the stub's process group, for group-kill tests
 };
 
-// Parses argv; prints usage and exits (0 for --help, 2 for a bad flag).
+// Parses argv and FEEDER_HEADER; prints usage and exits (0 for --help, 2 for a
+// bad flag or variable).
 Options parse_options(int argc, char** argv);
 
 // One-line summary of the flags in effect, for the start log line.
 std::string describe(const Options& opts);
-
-const char* header_name(HeaderKind kind);
 
 }  // namespace stub

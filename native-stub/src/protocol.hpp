@@ -1,24 +1,17 @@
-// MessagePack frames on stdout and request handling for the serving phase.
-// Every frame is a map with string keys and a "type" discriminator.
+// The stub's answer to an inference request: the model bytes themselves, so a
+// test can prove every byte arrived in place. The rest of the protocol is
+// native-lib's (feeder/frames.hpp).
 #pragma once
-
-#include <cstdint>
-#include <string>
 
 #include <msgpack.hpp>
 
-#include "model.hpp"
+#include "feeder/frames.hpp"
+#include "feeder/model_stream.hpp"
 
 namespace stub {
 
-msgpack::sbuffer encode_loaded(uint64_t bytes, const std::string& sha256, double ms);
-
-// Answers one decoded request with exactly one frame (result, stats, ack or
-// error). Never throws for malformed requests: those become error frames.
-msgpack::sbuffer handle_request(const msgpack::object& request, const Model& model);
-
-// Limits for the request unpacker, so a hostile length prefix fails as bad
-// MessagePack instead of a giant allocation.
-msgpack::unpack_limit request_limits();
+// inference[b][i] = [model[t mod size] / 255.0, arg_1[b][i], ...]; throws
+// feeder::RequestError for what it cannot answer.
+msgpack::sbuffer answer_inference(const feeder::Request& request, const feeder::ModelBytes& model);
 
 }  // namespace stub

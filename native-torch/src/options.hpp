@@ -1,26 +1,21 @@
-// Command line and environment: the header width (FEEDER_HEADER, overridden
-// by --header) and the number of intra-op threads.
+// native-torch's own flag, --threads; --header and --help are native-lib's.
 #pragma once
 
-#include <cstdint>
 #include <string>
+
+#include "feeder/options.hpp"
 
 namespace ntorch {
 
-enum class HeaderKind { U32, U64 };
-
 struct Options {
-  HeaderKind header = HeaderKind::U32;
-  std::string header_source = "default";  // "default", "FEEDER_HEADER" or "--header"
+  feeder::Header header;
   int threads = 1;  // intra-op threads, like pytorch_inference's numThreadsPerAllocation
 };
 
-// Parses FEEDER_HEADER, then argv; prints usage and exits (0 for --help, 2
-// for a bad flag or a bad FEEDER_HEADER).
+// Parses argv and FEEDER_HEADER; prints usage and exits (0 for --help, 2 for a
+// bad flag or variable).
 Options parse_options(int argc, char** argv);
 
 std::string describe(const Options& opts);
-
-const char* header_name(HeaderKind kind);
 
 }  // namespace ntorch

@@ -5,7 +5,8 @@
 
 #include <climits>
 
-#include "shared.hpp"
+#include "feeder/io.hpp"
+#include "feeder/log.hpp"
 
 namespace ntorch {
 namespace {
@@ -41,8 +42,8 @@ void RuntimeLoader::open() {
 ServeFn RuntimeLoader::wait() {
   thread_.join();
   if (serve_ == nullptr) {
-    log_error(error_ + " (rebuild with npm run build:torch)");
-    exit_with(kExitInternal);
+    feeder::log_error(error_ + " (rebuild with npm run build:torch)");
+    feeder::exit_with(feeder::kExitInternal);
   }
   return serve_;
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr } from 'msgpackr';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
+import { runNative, sizeHeader, type RunOptions } from '../support/native-run.js';
 import { maxDifference, torchReference, torchSetup, type TorchReference } from '../support/torch.js';
 
 // native-torch driven directly over its stdin and stdout, for what the daemon does not reach:
@@ -12,28 +12,8 @@ import { maxDifference, torchReference, torchSetup, type TorchReference } from '
 // requests, extra inputs, and the exit at EOF.
 
 const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-function header(width: 'u32' | 'u64', size: number): Buffer {
-  const buf = Buffer.alloc(width === 'u32' ? 4 : 8);
-  if (width === 'u32') buf.writeUInt32BE(size);
-  else buf.writeBigUInt64BE(BigInt(size));
-  return buf;
-}
-
-async function run(input: Buffer, options: { args?: string[]; env?: Record<string, string> } = {}) {
-  const result = await execa(torchSetup().binary, options.args ?? [], {
-    input,
-    env: options.env ?? {},
-    extendEnv: false,
-    encoding: 'buffer',
-    reject: false,
-    timeout: 60_000,
-  });
-  const stdout = Buffer.from(result.stdout);
-  const frames = stdout.length > 0 ? (unpackr.unpackMultiple(stdout) as Array<Record<string, any>>) : [];
-  return { exitCode: result.exitCode, frames, stderr: Buffer.from(result.stderr).toString() };
-}
+const run = (input: Buffer, options: RunOptions = {}) => runNative(torchSetup().binary, input, options);
 
 describe('native-torch on its own', () => {
   let model: Buffer;
@@ -45,7 +25,7 @@ describe('native-torch on its own', () => {
 
   it('reads a u64 header when FEEDER_HEADER=u64, reports the lowercase SHA-256, answers, and exits 0 at EOF', async () => {
     const { tokens, output } = reference.cases[0]!;
-    const out = await run(Buffer.concat([header('u64', model.length), model, packr.pack({ request_id: 'r1', tokens })]), {
+    const out = await run(Buffer.concat([sizeHeader('u64', model.length), model, packr.pack({ request_id: 'r1', tokens })]), {
       env: { FEEDER_HEADER: 'u64' },
     });
     expect(out.exitCode, out.stderr).toBe(0);
@@ -57,7 +37,7 @@ describe('native-torch on its own', () => {
   });
 
   it('takes --header over FEEDER_HEADER, and refuses an unknown FEEDER_HEADER with exit 2', async () => {
-    const out = await run(Buffer.concat([header('u32', model.length), model]), {
+    const out = await run(Buffer.concat([sizeHeader('u32', model.length), model]), {
       args: ['--header', 'u32'],
       env: { FEEDER_HEADER: 'u64' },
     });
@@ -83,7 +63,7 @@ describe('native-torch on its own', () => {
       { request_id: 'after', tokens: reference.cases[2]!.tokens },
     ];
     const packer = new Packr({ useRecords: false, largeBigIntToFloat: false });
-    const wire = Buffer.concat([header('u32', model.length), model, ...requests.map((r) => packer.pack(r))]);
+    const wire = Buffer.concat([sizeHeader('u32', model.length), model, ...requests.map((r) => packer.pack(r))]);
     // 2^40 must travel as a MessagePack integer (int64 0xd3 or uint64 0xcf), not a float64.
     expect([0xcf, 0xd3]).toContain(packer.pack(2n ** 40n)[0]);
     const out = await run(wire);
@@ -101,7 +81,7 @@ describe('native-torch on its own', () => {
 
   it('exits non-zero with an ERROR line naming the reason when the bytes are not TorchScript, and sends no loaded frame', async () => {
     const junk = Buffer.from('not a zip archive at all');
-    const out = await run(Buffer.concat([header('u32', junk.length), junk]));
+    const out = await run(Buffer.concat([sizeHeader('u32', junk.length), junk]));
     expect(out.exitCode).toBe(8);
     expect(out.frames).toEqual([]);
     const errors = out.stderr

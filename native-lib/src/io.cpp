@@ -1,4 +1,4 @@
-#include "io.hpp"
+#include "feeder/io.hpp"
 
 #include <unistd.h>
 
@@ -6,9 +6,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "log.hpp"
+#include "feeder/log.hpp"
 
-namespace stub {
+namespace feeder {
 
 size_t read_stdin(void* buf, size_t max) {
   for (;;) {
@@ -66,4 +66,4 @@ void sleep_seconds(double seconds) {
   }
 }
 
-}  // namespace stub
+}  // namespace feeder

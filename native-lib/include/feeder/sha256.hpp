@@ -7,7 +7,7 @@
 
 struct evp_md_ctx_st;
 
-namespace stub {
+namespace feeder {
 
 class Sha256 {
  public:
@@ -24,4 +24,4 @@ class Sha256 {
   evp_md_ctx_st* ctx_;
 };
 
-}  // namespace stub
+}  // namespace feeder

@@ -1,10 +1,10 @@
-#include "sha256.hpp"
+#include "feeder/sha256.hpp"
 
 #include <openssl/evp.h>
 
 #include <stdexcept>
 
-namespace stub {
+namespace feeder {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
@@ -37,4 +37,4 @@ std::string Sha256::hex_digest() {
   return out;
 }
 
-}  // namespace stub
+}  // namespace feeder

@@ -1,4 +1,4 @@
-#include "log.hpp"
+#include "feeder/log.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
-namespace stub {
+namespace feeder {
 namespace {
 
 const char* level_name(Level level) {
@@ -24,7 +24,7 @@ long long unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-// stderr problems must never kill the stub: a test may close stderr on
+// stderr problems must never kill the process: a test may close stderr on
 // purpose, and losing a log line is better than changing the exit path.
 void write_stderr(const std::string& line) {
   const char* p = line.data();
@@ -64,8 +64,8 @@ std::string json_escape(const std::string& text) {
 }
 
 void log(Level level, const std::string& message) {
-  // Built in one string and written with one write(2) so lines from the
-  // stub never interleave mid-line with anything else on the same pipe.
+  // Built in one string and written with one write(2) so its lines
+  // never interleave mid-line with anything else on the same pipe.
   std::string line = "{\"level\":\"";
   line += level_name(level);
   line += "\",\"timestamp\":" + std::to_string(unix_ms());
@@ -74,4 +74,4 @@ void log(Level level, const std::string& message) {
   write_stderr(line);
 }
 
-}  // namespace stub
+}  // namespace feeder

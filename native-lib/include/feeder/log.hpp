@@ -1,10 +1,10 @@
 // Structured stderr logging: one JSON object per line, so the daemon can
-// forward the stub's events into its own log stream without parsing prose.
+// forward a native process's events into its own log stream without parsing prose.
 #pragma once
 
 #include <string>
 
-namespace stub {
+namespace feeder {
 
 enum class Level { Debug, Info, Warn, Error };
 
@@ -18,4 +18,4 @@ inline void log_error(const std::string& m) { log(Level::Error, m); }
 // Escapes a string for inclusion inside a JSON string literal.
 std::string json_escape(const std::string& text);
 
-}  // namespace stub
+}  // namespace feeder
