@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/config/paths.js';
@@ -125,6 +126,7 @@ async function waitForGreen(url: string): Promise<void> {
  * by hand later is not the test runs' to stop. Under the start lock, so that a start under way keeps its mark.
  */
 export async function forgetStaleClusterMark(): Promise<void> {
+  if (!existsSync(startedMark(CLUSTER_NAME))) return;
   const check = 'bash "$0" url --name "$1" >/dev/null 2>&1 || rm -f "$2"';
   await execa('flock', [LOCK, 'bash', '-c', check, SCRIPT, CLUSTER_NAME, startedMark(CLUSTER_NAME)]);
 }

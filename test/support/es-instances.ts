@@ -17,7 +17,9 @@ export type Release = () => Promise<void>;
 
 /** Takes a flock (shared or exclusive), held by a child process until `release`, or until this process dies. */
 export async function holdLock(path: string, shared = false): Promise<Release> {
-  return (await lock(path, shared ? ['-s'] : []))!;
+  const release = await lock(path, shared ? ['-s'] : []);
+  if (!release) throw new Error(`could not take ${path}`);
+  return release;
 }
 
 /** The exclusive lock if no one holds the lock now; null otherwise. */
