@@ -237,7 +237,12 @@ export class Fleet {
     // is older than the lapse, and the lapse count tells that it must not be acted on.
     const lapses = this.lease.lapses;
     const leaseOk = this.lease.servingAllowed();
-    const [first, daemons] = await Promise.all([readFleet(es, this.fleet), liveFleetDaemons(es, this.fleet)]);
+    // A member one heartbeat late still counts: failing an allocation that "every member" failed, or
+    // taking over a holder's, waits for it rather than act on a partial view of the fleet.
+    const [first, daemons] = await Promise.all([
+      readFleet(es, this.fleet),
+      liveFleetDaemons(es, this.fleet, this.ctx.config.daemon.heartbeatMs),
+    ]);
     if (this.#stopped || this.lease.lapses !== lapses) return;
     const docs = (await this.#shape(first, daemons)) ? await readFleet(es, this.fleet) : first;
     if (this.#stopped || this.lease.lapses !== lapses) return;

@@ -60,24 +60,40 @@ export function metaDisagreement(meta: ModelMeta, account: ChunkAccount): string
 
 /**
  * A warning, not damage: nothing reads `total_definition_length`, and an upload resumed from a
- * file of another size leaves the old total on the chunks it kept.
+ * file of another size leaves the old total on the chunks it kept. When a chunk is `damaged` (of
+ * an odd length), the bytes the chunks hold are not the model's length, so each total is held
+ * against the one most chunks record instead: the shortfall is that chunk's, not theirs.
  */
-export function totalsWarning(account: ChunkAccount): string | null {
-  const odd = account.totals.flatMap((total, docNum) => (total !== null && total !== account.bytes ? [docNum] : []));
+export function totalsWarning(account: ChunkAccount, damaged: boolean): string | null {
+  const expected = damaged ? mostRecordedTotal(account) : account.bytes;
+  const odd = account.totals.flatMap((total, docNum) => (total !== null && total !== expected ? [docNum] : []));
   if (odd.length === 0) return null;
   const shown = odd.length > 10 ? `${odd.slice(0, 10).join(', ')} and ${odd.length - 10} more` : odd.join(', ');
+  const against = damaged ? `the ${expected} bytes most chunks record` : `the ${expected} bytes the chunks hold`;
   return (
-    `chunk ${shown} record${odd.length === 1 ? 's' : ''} a total_definition_length that is not the ${account.bytes} bytes the chunks hold; ` +
+    `chunk ${shown} record${odd.length === 1 ? 's' : ''} a total_definition_length that is not ${against}; ` +
     `nothing reads it, but the chunks come from more than one upload (a --resume from another file) or another writer`
   );
 }
 
 /** The length of every chunk but the last: the most common one (the meta document's on a tie). */
 function chunkSizeOf(meta: ModelMeta, account: ChunkAccount): number {
-  const seen = new Map<number, number>();
-  for (const length of account.lengths.slice(0, -1)) seen.set(length, (seen.get(length) ?? 0) + 1);
-  let best = meta.chunk_size;
-  for (const [length, times] of seen) if (times > (seen.get(best) ?? 0)) best = length;
+  return mostCommon(account.lengths.slice(0, -1), meta.chunk_size);
+}
+
+function mostRecordedTotal(account: ChunkAccount): number | null {
+  return mostCommon<number | null>(
+    account.totals.filter((total) => total !== null),
+    null,
+  );
+}
+
+/** The value seen most often in `values`; `preferred` when none is seen more often than it. */
+function mostCommon<T>(values: T[], preferred: T): T {
+  const seen = new Map<T, number>();
+  for (const value of values) seen.set(value, (seen.get(value) ?? 0) + 1);
+  let best = preferred;
+  for (const [value, times] of seen) if (times > (seen.get(best) ?? 0)) best = value;
   return best;
 }
 

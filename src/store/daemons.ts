@@ -71,8 +71,13 @@ export async function liveDaemon(es: Es, name: string): Promise<PresenceDoc | nu
   return found && isLive(found.doc) ? found.doc : null;
 }
 
-/** The live daemons of `fleet`, by name. */
-export async function liveFleetDaemons(es: Es, fleet: string): Promise<Map<string, PresenceDoc>> {
+/**
+ * The live daemons of `fleet`, by name. The search sees every lease as its holder last wrote it
+ * (presence writes refresh the index). A member past its lease by less than `graceMs` is kept: for a
+ * decision that must not miss a member, a renewal late on a loaded machine, or a clock a little
+ * ahead, is not a member gone.
+ */
+export async function liveFleetDaemons(es: Es, fleet: string, graceMs = 0): Promise<Map<string, PresenceDoc>> {
   const result = await es.call(`reading the daemons of fleet '${fleet}'`, (c) =>
     c.search<PresenceDoc>({
       index: DAEMONS_INDEX,
@@ -82,7 +87,7 @@ export async function liveFleetDaemons(es: Es, fleet: string): Promise<Map<strin
       allow_no_indices: true,
     }),
   );
-  const now = Date.now();
+  const now = Date.now() - graceMs;
   const live = result.hits.hits.map((h) => h._source!).filter((doc) => isLive(doc, now));
   return new Map(live.map((doc) => [doc.daemon, doc]));
 }
@@ -366,9 +371,13 @@ async function readPresence(es: Es, name: string): Promise<VersionedPresence | n
   }
 }
 
+// Every presence write refreshes the index (a few per heartbeat across a fleet): a member's search
+// must never find a lease older than the one its holder last wrote, or take a live member for gone.
 async function createPresence(es: Es, doc: PresenceDoc): Promise<VersionedPresence | null> {
   const created = await es
-    .call(`registering daemon '${doc.daemon}'`, (c) => c.index({ index: DAEMONS_INDEX, id: doc.daemon, op_type: 'create', document: doc }))
+    .call(`registering daemon '${doc.daemon}'`, (c) =>
+      c.index({ index: DAEMONS_INDEX, id: doc.daemon, op_type: 'create', document: doc, refresh: true }),
+    )
     .catch(nullOn409);
   return created && { doc, seqNo: created._seq_no!, primaryTerm: created._primary_term! };
 }
@@ -376,7 +385,14 @@ async function createPresence(es: Es, doc: PresenceDoc): Promise<VersionedPresen
 /** Writes `doc` only over the version `previous` was read or written at; a 409 means someone else wrote since. */
 async function replacePresence(es: Es, previous: VersionedPresence, doc: PresenceDoc, doing: string): Promise<VersionedPresence> {
   const written = await es.call(`${doing} daemon '${doc.daemon}'`, (c) =>
-    c.index({ index: DAEMONS_INDEX, id: doc.daemon, document: doc, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm }),
+    c.index({
+      index: DAEMONS_INDEX,
+      id: doc.daemon,
+      document: doc,
+      if_seq_no: previous.seqNo,
+      if_primary_term: previous.primaryTerm,
+      refresh: true,
+    }),
   );
   return { doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };
 }
@@ -384,7 +400,10 @@ async function replacePresence(es: Es, previous: VersionedPresence, doc: Presenc
 async function deletePresence(es: Es, held: VersionedPresence, signal?: AbortSignal): Promise<void> {
   await es
     .call(`removing the presence of daemon '${held.doc.daemon}'`, (c) =>
-      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm }, abortable(signal)),
+      c.delete(
+        { index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm, refresh: true },
+        abortable(signal),
+      ),
     )
     .catch((error: unknown) => {
       if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;

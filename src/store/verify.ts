@@ -129,7 +129,7 @@ function judgeAccount(meta: ModelMeta, sorted: SortedChunks, account: ChunkAccou
   report.problems.push(...odd);
   const disagreement = odd.length === 0 ? metaDisagreement(meta, account) : null;
   if (disagreement !== null) report.problems.push(disagreement);
-  const totals = totalsWarning(account);
+  const totals = totalsWarning(account, odd.length > 0);
   if (totals !== null) report.warnings.push(totals);
 }
 

@@ -189,5 +189,30 @@ describe('models verify when the meta document and the chunks disagree', () => {
       /chunk 3 of model .* has 1000 bytes, as its document says, but the other chunks and the model's meta document imply 65536; the stored model is damaged/,
     );
     expect(result.stdout).not.toMatch(/disagree/);
+    // Every chunk, the short one too, records the model's true total: the shortfall is not theirs.
+    expect(result.stdout).not.toMatch(/total_definition_length/);
+  });
+
+  it('one chunk short and another recording a total of its own: the total warning names that other chunk alone', async () => {
+    const { modelId } = await uploaded();
+    const short = Buffer.alloc(1000, 3);
+    await newEs().client.update({
+      index: SHARED_CHUNKS_INDEX,
+      id: chunkDocId(modelId, 1, 3),
+      doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) },
+      refresh: true,
+    });
+    await newEs().client.update({
+      index: SHARED_CHUNKS_INDEX,
+      id: chunkDocId(modelId, 1, 5),
+      doc: { total_definition_length: SIZE + 1 },
+      refresh: true,
+    });
+    const report = JSON.parse((await feeder(['models', 'verify', modelId, '--json'])).stdout);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.stringMatching(/^chunk 3 of model .* has 1000 bytes/)]);
+    expect(report.warnings).toEqual([
+      expect.stringMatching(new RegExp(`^chunk 5 records a total_definition_length that is not the ${SIZE} bytes`)),
+    ]);
   });
 });

@@ -1,15 +1,19 @@
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/config/paths.js';
+import { holdLock, startedMark, type Release } from './es-instances.js';
 
 /**
  * A real cluster of three Elasticsearch nodes on this machine, started with the project's script
  * (`scripts/elasticsearch.sh start --nodes 3`), for the tests that need more than one node: losing
  * a node, data on replicas, several daemons on one cluster. Its HTTP ports are 9260-9262 (away from
  * the 9250/9251 test nodes), from FEEDER_TEST_CLUSTER_PORT when set; FEEDER_ES_VERSION and
- * FEEDER_ES_HEAP apply as for the test nodes. A running cluster is reused, not restarted, and is
- * left running after the tests: it takes minutes to form on a busy machine.
+ * FEEDER_ES_HEAP apply as for the test nodes; FEEDER_TEST_CLUSTER_NODES makes it another number of
+ * nodes. A running cluster is reused, not restarted; one a run started is stopped when the run ends
+ * (test/support/es-instances.ts), unless FEEDER_TEST_KEEP_ES=1 keeps it for the next run (it takes
+ * minutes to form on a busy machine).
  */
 export interface TestCluster {
   /** Each node's URL, node 1 first. */
@@ -28,33 +32,24 @@ export interface TestCluster {
   startNode(i: number): Promise<void>;
 }
 
-const NAME = process.env.FEEDER_TEST_CLUSTER_NAME ?? 'fleet';
+export const CLUSTER_NAME = process.env.FEEDER_TEST_CLUSTER_NAME ?? 'fleet';
 const PORT = Number(process.env.FEEDER_TEST_CLUSTER_PORT ?? 9260);
-const NODES = 3;
+const NODES = Number(process.env.FEEDER_TEST_CLUSTER_NODES ?? 3);
 const SCRIPT = join(packageRoot(), 'scripts', 'elasticsearch.sh');
 // Test files run in parallel processes: one of them starts the cluster while the others wait.
-const LOCK = join(tmpdir(), `feeder-test-cluster-${NAME}.lock`);
+const LOCK = join(tmpdir(), `feeder-test-cluster-${CLUSTER_NAME}.lock`);
 // Held from killNode to startNode, across test files.
-const NODE_LOSS_LOCK = join(tmpdir(), `feeder-test-cluster-${NAME}-node-loss.lock`);
-const HOLDER = { stdin: 'pipe', reject: false } as const;
-let nodeLoss: ResultPromise<typeof HOLDER> | undefined;
+const NODE_LOSS_LOCK = join(tmpdir(), `feeder-test-cluster-${CLUSTER_NAME}-node-loss.lock`);
+let nodeLoss: Release | undefined;
 
-/** Takes the node-loss lock: a flock that holds it until its stdin closes. */
 async function takeNodeLossLock(): Promise<void> {
-  if (nodeLoss) return;
-  const holder = execa('flock', [NODE_LOSS_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], HOLDER);
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout.once('data', () => resolve());
-    void holder.then((result) => reject(new Error(`could not take ${NODE_LOSS_LOCK}: ${String(result.stderr)}`)));
-  });
-  nodeLoss = holder;
+  nodeLoss ??= await holdLock(NODE_LOSS_LOCK);
 }
 
 async function releaseNodeLossLock(): Promise<void> {
-  const holder = nodeLoss;
+  const release = nodeLoss;
   nodeLoss = undefined;
-  holder?.stdin.end();
-  await holder;
+  await release?.();
 }
 
 let started: Promise<TestCluster> | undefined;
@@ -68,9 +63,9 @@ export function startCluster(): Promise<TestCluster> {
 }
 
 async function script(args: string[]): Promise<string> {
-  const result = await execa('flock', [LOCK, 'bash', SCRIPT, ...args, '--name', NAME], { reject: false });
+  const result = await execa('flock', [LOCK, 'bash', SCRIPT, ...args, '--name', CLUSTER_NAME], { reject: false });
   if (result.exitCode !== 0) {
-    throw new Error(`scripts/elasticsearch.sh ${args.join(' ')} --name ${NAME} failed (${result.exitCode}): ${result.stderr}`);
+    throw new Error(`scripts/elasticsearch.sh ${args.join(' ')} --name ${CLUSTER_NAME} failed (${result.exitCode}): ${result.stderr}`);
   }
   return String(result.stdout).trim().split('\n').at(-1)!;
 }
@@ -79,15 +74,17 @@ async function start(): Promise<TestCluster> {
   // A running cluster (some nodes of it, even) is kept and completed; one that is not running
   // starts from empty data, so that nothing an earlier run left behind is in the way. Decided under
   // the lock, or two test files would both find it stopped and the second wipe the first's start.
-  const startArgs = `start --name ${NAME} --nodes ${NODES} --port ${PORT}`;
+  // One this run starts is marked so, for the run's end to stop it.
+  const startArgs = `start --name ${CLUSTER_NAME} --nodes ${NODES} --port ${PORT}`;
   const result = await execa(
     'flock',
     [
       LOCK,
       'bash',
       '-c',
-      `if bash "$0" url --name ${NAME} >/dev/null 2>&1; then exec bash "$0" ${startArgs}; else exec bash "$0" ${startArgs} --fresh; fi`,
+      `if bash "$0" url --name ${CLUSTER_NAME} >/dev/null 2>&1; then exec bash "$0" ${startArgs}; else : >"$1"; exec bash "$0" ${startArgs} --fresh; fi`,
       SCRIPT,
+      startedMark(CLUSTER_NAME),
     ],
     { reject: false },
   );
@@ -97,7 +94,7 @@ async function start(): Promise<TestCluster> {
   const cluster: TestCluster = {
     urls,
     url,
-    nodeName: (i) => `feeder-${NAME}-${i}`,
+    nodeName: (i) => `feeder-${CLUSTER_NAME}-${i}`,
     async killNode(i, signal = 'SIGKILL') {
       await takeNodeLossLock();
       await script(['stop', '--node', String(i), ...(signal === 'SIGKILL' ? ['--kill'] : [])]);
@@ -122,4 +119,14 @@ async function waitForGreen(url: string): Promise<void> {
   if (response.status !== 200 || health.status !== 'green') {
     throw new Error(`the test cluster at ${url} did not become green with ${NODES} nodes within 120 s: ${JSON.stringify(health)}`);
   }
+}
+
+/**
+ * Drops the mark of a run that died before its end while the cluster is stopped: a cluster started
+ * by hand later is not the test runs' to stop. Under the start lock, so that a start under way keeps its mark.
+ */
+export async function forgetStaleClusterMark(): Promise<void> {
+  if (!existsSync(startedMark(CLUSTER_NAME))) return;
+  const check = 'bash "$0" url --name "$1" >/dev/null 2>&1 || rm -f "$2"';
+  await execa('flock', [LOCK, 'bash', '-c', check, SCRIPT, CLUSTER_NAME, startedMark(CLUSTER_NAME)]);
 }

@@ -1,6 +1,8 @@
 import { execa } from 'execa';
 import type { TestProject } from 'vitest/node';
 import { prepareTorch, type TorchSetup } from '../../bench/support/torch-models.js';
+import { CLUSTER_NAME, forgetStaleClusterMark } from './cluster.js';
+import { markStarted, useInstances } from './es-instances.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,15 +22,18 @@ const SECURE_PASSWORD = 'feeder-test-password';
  * Starts the real Elasticsearch nodes the suite needs, with the project's own script: a plain one
  * (unless ES_URL names a cluster to use) and one with security and HTTPS on, for the credential
  * and TLS tests. Meanwhile installs torch and builds native-torch (both cached after the first
- * time) and makes the TorchScript fixture models, so the native-torch tests never lack them.
+ * time) and makes the TorchScript fixture models, so the native-torch tests never lack them. As the
+ * run ends, the nodes it started (the 3-node cluster too, which a test file starts when it needs it)
+ * are stopped, unless another run still uses them or FEEDER_TEST_KEEP_ES=1 (test/support/es-instances.ts).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const started: string[] = [];
+  const plain = process.env.ES_URL === undefined ? ['test'] : [];
+  const stopStarted = await useInstances([...plain, 'test-secure', CLUSTER_NAME]);
   const startNode = async (name: string, port: number, extra: string[] = []) => {
-    // A node some other run started (a second suite run beside this one) is shared and left running;
+    // A node running already (a developer's, or a second suite run's beside this one) is shared;
     // `start` answers with its URL, or refuses one of another version or security mode.
     const running = await execa('bash', ['scripts/elasticsearch.sh', 'url', '--name', name], { reject: false, stderr: 'ignore' });
-    if (running.exitCode !== 0) started.push(name);
+    if (running.exitCode !== 0) await markStarted(name);
     const { stdout } = await execa(
       'bash',
       ['scripts/elasticsearch.sh', 'start', '--name', name, '--port', String(port), '--fresh', ...extra],
@@ -38,10 +43,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     );
     return stdout.trim().split('\n').at(-1)!;
   };
-  const stopAll = async () => {
-    await Promise.all(started.map((name) => execa('bash', ['scripts/elasticsearch.sh', 'stop', '--name', name], { reject: false })));
-  };
   try {
+    await forgetStaleClusterMark();
     const [esUrl, esSecureUrl, torch] = await Promise.all([
       process.env.ES_URL ?? startNode('test', Number(process.env.FEEDER_TEST_ES_PORT ?? 9250)),
       startNode('test-secure', Number(process.env.FEEDER_TEST_ES_SECURE_PORT ?? 9251), ['--security', SECURE_PASSWORD, '--tls']),
@@ -54,8 +57,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('esSecurePassword', SECURE_PASSWORD);
     project.provide('esSecureCa', ca.trim());
   } catch (error) {
-    await stopAll();
+    await stopStarted();
     throw error;
   }
-  return stopAll;
+  return stopStarted;
 }
