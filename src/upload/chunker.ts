@@ -1,5 +1,5 @@
-import type { BufferPool } from '../store/buffer-pool.js';
-import type { ChunkToWrite } from '../store/chunks.js';
+import type { BufferPool } from '../chunks/buffer-pool.js';
+import type { ChunkToWrite } from '../chunks/fetch-chunk.js';
 
 /**
  * Cuts a byte stream into chunks. With a pool, chunk buffers come from it, and the consumer hands
