@@ -6,7 +6,8 @@ import { InvalidArgumentError, ListenError, ModelNotFoundError } from '../errors
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from '../deployments/deployments.js';
-import { fleetSettled, waitForFleet, type Fleet } from '../fleet/fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
+import { fleetSettled, waitForFleet } from '../fleet/fleet-status.js';
 import { forwardToDaemon, FORWARDED_HEADER, SERVED_BY_HEADER } from '../fleet/forward.js';
 import type { DeploymentStatus } from './wire-types.js';
 import { answerClientError, checkBearer, HttpError, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
