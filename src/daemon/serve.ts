@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseListenAddress, type FeederConfig } from '../config/config.js';
 import { logEvent } from '../log/logger.js';
-import { DaemonLease, type LeaseSettings } from '../coordination/daemon-presence.js';
+import { DaemonLease, type LeaseSettings } from './lease.js';
 import { installTemplates } from '../model/templates.js';
 import { advertisedAddress, reachOf } from './advertise.js';
 import { createControlApi, listen } from '../api/control-api.js';

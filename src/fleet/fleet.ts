@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FleetModelStatus, FleetStatus } from '../api/wire-types.js';
-import { liveFleetDaemons, type DaemonLease, type PresenceDoc, type ServedAllocation } from '../coordination/daemon-presence.js';
+import { liveFleetDaemons, type PresenceDoc, type ServedAllocation } from '../coordination/daemon-presence.js';
+import type { DaemonLease } from '../daemon/lease.js';
 import { desiredDeployments, recordUndeployed } from '../coordination/desired-deployments.js';
 import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced, type AllocationDoc } from '../coordination/fleet-allocations.js';
 import { requireDeployable, type DaemonContext, type Deployments } from '../deployments/deployments.js';

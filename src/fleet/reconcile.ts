@@ -1,4 +1,5 @@
-import { liveFleetDaemons, type DaemonLease, type PresenceDoc } from '../coordination/daemon-presence.js';
+import { liveFleetDaemons, type PresenceDoc } from '../coordination/daemon-presence.js';
+import type { DaemonLease } from '../daemon/lease.js';
 import { allocationId, deleteFenced, newAllocation, readFleet, writeFenced, type FleetDocs } from '../coordination/fleet-allocations.js';
 import { claimFree } from './claims.js';
 import type { Member } from './member.js';
