@@ -2,6 +2,7 @@ import { formatHostPort, isWildcard, parseListenAddress } from '../config/daemon
 import { DaemonError } from '../errors.js';
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
+import { ifVersion, nullOnConflict, sourceOf, versionedHit, versionedWrite, type Versioned } from '../es/versioned.js';
 import { DAEMONS_INDEX } from '../model/layout.js';
 
 /**
@@ -36,11 +37,7 @@ export interface ServedAllocation {
   bytes: number | null;
 }
 
-export interface VersionedPresence {
-  doc: PresenceDoc;
-  seqNo: number;
-  primaryTerm: number;
-}
+export type VersionedPresence = Versioned<PresenceDoc>;
 
 export function isLive(doc: PresenceDoc, now = Date.now()): boolean {
   return Date.parse(doc.expires_at) > now;
@@ -64,7 +61,7 @@ export async function liveFleetDaemons(es: Es, fleet: string): Promise<Map<strin
     }),
   );
   const now = Date.now();
-  const live = result.hits.hits.map((h) => h._source!).filter((doc) => isLive(doc, now));
+  const live = result.hits.hits.map((h) => sourceOf(h)).filter((doc) => isLive(doc, now));
   return new Map(live.map((doc) => [doc.daemon, doc]));
 }
 
@@ -107,7 +104,7 @@ export interface PresenceAddress {
 export async function readPresence(es: Es, name: string): Promise<VersionedPresence | null> {
   try {
     const found = await es.call(`reading the presence of daemon '${name}'`, (c) => c.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }));
-    return { doc: found._source!, seqNo: found._seq_no!, primaryTerm: found._primary_term! };
+    return versionedHit(found);
   } catch (error) {
     if (hasStatus(error, 404)) return null;
     throw error;
@@ -117,29 +114,24 @@ export async function readPresence(es: Es, name: string): Promise<VersionedPrese
 export async function createPresence(es: Es, doc: PresenceDoc): Promise<VersionedPresence | null> {
   const created = await es
     .call(`registering daemon '${doc.daemon}'`, (c) => c.index({ index: DAEMONS_INDEX, id: doc.daemon, op_type: 'create', document: doc }))
-    .catch(nullOn409);
-  return created && { doc, seqNo: created._seq_no!, primaryTerm: created._primary_term! };
+    .catch(nullOnConflict);
+  return created && versionedWrite(doc, created);
 }
 
 /** Writes `doc` only over the version `previous` was read or written at; a 409 means someone else wrote since. */
 export async function replacePresence(es: Es, previous: VersionedPresence, doc: PresenceDoc, doing: string): Promise<VersionedPresence> {
   const written = await es.call(`${doing} daemon '${doc.daemon}'`, (c) =>
-    c.index({ index: DAEMONS_INDEX, id: doc.daemon, document: doc, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm }),
+    c.index({ index: DAEMONS_INDEX, id: doc.daemon, document: doc, ...ifVersion(previous) }),
   );
-  return { doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };
+  return versionedWrite(doc, written);
 }
 
 export async function deletePresence(es: Es, held: VersionedPresence, signal?: AbortSignal): Promise<void> {
   await es
     .call(`removing the presence of daemon '${held.doc.daemon}'`, (c) =>
-      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, if_seq_no: held.seqNo, if_primary_term: held.primaryTerm }, abortable(signal)),
+      c.delete({ index: DAEMONS_INDEX, id: held.doc.daemon, ...ifVersion(held) }, abortable(signal)),
     )
     .catch((error: unknown) => {
       if (!hasStatus(error, 404) && !hasStatus(error, 409)) throw error;
     });
-}
-
-export function nullOn409(error: unknown): null {
-  if (hasStatus(error, 409)) return null;
-  throw error;
 }

@@ -1,5 +1,6 @@
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
+import { sourceOf } from '../es/versioned.js';
 import { DEPLOYMENTS_INDEX } from '../model/layout.js';
 
 /**
@@ -77,5 +78,5 @@ async function searchDesired(es: Es, query: object, signal?: AbortSignal): Promi
       abortable(signal),
     ),
   );
-  return result.hits.hits.map((h) => h._source!);
+  return result.hits.hits.map((h) => sourceOf(h));
 }

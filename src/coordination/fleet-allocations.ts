@@ -1,5 +1,6 @@
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
+import { ifVersion, sourceOf, versionedHit, versionedWrite, type Versioned } from '../es/versioned.js';
 import { FLEET_INDEX } from '../model/layout.js';
 
 /**
@@ -46,13 +47,6 @@ export interface AllocationDoc {
   updated_at: string;
 }
 
-export interface Versioned<T> {
-  id: string;
-  doc: T;
-  seqNo: number;
-  primaryTerm: number;
-}
-
 export const desiredId = (fleet: string, modelId: string) => `${fleet}/${modelId}`;
 export const allocationId = (fleet: string, modelId: string, allocation: number) => `${fleet}/${modelId}/${allocation}`;
 
@@ -77,10 +71,9 @@ export async function readFleet(es: Es, fleet: string, modelId?: string): Promis
   );
   const docs: FleetDocs = { desired: new Map(), allocations: [] };
   for (const hit of result.hits.hits) {
-    const versioned = { id: hit._id!, seqNo: hit._seq_no!, primaryTerm: hit._primary_term! };
-    const doc = hit._source!;
-    if (doc.kind === 'desired') docs.desired.set(doc.model_id, { ...versioned, doc });
-    else docs.allocations.push({ ...versioned, doc });
+    const { doc, ...version } = versionedHit(hit);
+    if (doc.kind === 'desired') docs.desired.set(doc.model_id, { ...version, doc });
+    else docs.allocations.push({ ...version, doc });
   }
   docs.allocations.sort((a, b) => a.doc.model_id.localeCompare(b.doc.model_id) || a.doc.allocation - b.doc.allocation);
   return docs;
@@ -153,10 +146,10 @@ export async function writeFenced<T>(
         id,
         document: doc,
         refresh: true,
-        ...(previous ? { if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm } : { op_type: 'create' as const }),
+        ...(previous ? ifVersion(previous) : { op_type: 'create' as const }),
       }),
     );
-    return { id, doc, seqNo: written._seq_no!, primaryTerm: written._primary_term! };
+    return versionedWrite(doc, written);
   } catch (error) {
     if (hasStatus(error, 409)) return null;
     throw error;
@@ -166,9 +159,7 @@ export async function writeFenced<T>(
 /** Deletes `id` only at the version it was read at; false when another writer came first. */
 export async function deleteFenced(es: Es, previous: Versioned<unknown>, doing: string): Promise<boolean> {
   try {
-    await es.call(doing, (c) =>
-      c.delete({ index: FLEET_INDEX, id: previous.id, if_seq_no: previous.seqNo, if_primary_term: previous.primaryTerm, refresh: true }),
-    );
+    await es.call(doing, (c) => c.delete({ index: FLEET_INDEX, id: previous.id, ...ifVersion(previous), refresh: true }));
     return true;
   } catch (error) {
     if (hasStatus(error, 409) || hasStatus(error, 404)) return false;
@@ -178,7 +169,7 @@ export async function deleteFenced(es: Es, previous: Versioned<unknown>, doing: 
 
 async function getVersioned<T>(es: Es, id: string): Promise<Versioned<T> | null> {
   const found = await es.call(`reading ${id} of the fleet`, (c) => c.get<T>({ index: FLEET_INDEX, id }, { ignore: [404] }));
-  return found.found ? { id, doc: found._source!, seqNo: found._seq_no!, primaryTerm: found._primary_term! } : null;
+  return found.found ? versionedHit(found) : null;
 }
 
 /** The fleets that should be running `modelId`: a delete of the model is refused while any does. */
@@ -195,5 +186,5 @@ export async function fleetsDesiring(es: Es, modelId: string, signal?: AbortSign
       abortable(signal),
     ),
   );
-  return result.hits.hits.map((h) => h._source!.fleet);
+  return result.hits.hits.map((h) => sourceOf(h).fleet);
 }

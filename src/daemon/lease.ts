@@ -5,7 +5,6 @@ import {
   deletePresence,
   describeDaemon,
   isLive,
-  nullOn409,
   readPresence,
   replacePresence,
   type PresenceAddress,
@@ -16,6 +15,7 @@ import {
 import { DaemonRunningError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
+import { nullOnConflict } from '../es/versioned.js';
 import { logEvent, type Logger } from '../log/logger.js';
 
 // The daemon's side of its presence document: when it is renewed, when serving must stop because
@@ -244,7 +244,7 @@ async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Pr
       current,
       presenceDoc(settings, { listen: settings.listen }),
       'taking over the expired lease of',
-    ).catch(nullOn409);
+    ).catch(nullOnConflict);
     if (taken) {
       logEvent(
         logger,

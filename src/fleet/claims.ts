@@ -1,6 +1,7 @@
 import type { PresenceDoc } from '../coordination/daemon-presence.js';
 import { recordUndeployed } from '../coordination/desired-deployments.js';
-import { writeFenced, type AllocationDoc, type FleetDocs, type Versioned } from '../coordination/fleet-allocations.js';
+import { writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import type { Versioned } from '../es/versioned.js';
 import { logEvent } from '../log/logger.js';
 import { requireMeta } from '../model/meta.js';
 import { describeFailures, unheld } from './allocation-state.js';

@@ -1,5 +1,6 @@
 import type { DeploymentStatus } from '../api/wire-types.js';
-import { writeFenced, type AllocationDoc, type FleetDocs, type Versioned } from '../coordination/fleet-allocations.js';
+import { writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import type { Versioned } from '../es/versioned.js';
 import type { Deployment } from '../deployments/deployment.js';
 import { logEvent } from '../log/logger.js';
 import { requireMeta } from '../model/meta.js';

@@ -2,7 +2,8 @@
 // it read, and the fleet works only if they agree and spread the allocations.
 import { describe, expect, it } from 'vitest';
 import type { PresenceDoc } from '../../src/coordination/daemon-presence.js';
-import { newAllocation, type AllocationDoc, type FleetDocs, type Versioned } from '../../src/coordination/fleet-allocations.js';
+import { newAllocation, type AllocationDoc, type FleetDocs } from '../../src/coordination/fleet-allocations.js';
+import type { Versioned } from '../../src/es/versioned.js';
 import {
   claimOrder,
   fits,
