@@ -4,7 +4,8 @@ import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkSource } from './chunk-source.js';
-import { fetchChunk, fetchChunkDocument, type ChunkAddress } from './fetch-chunk.js';
+import type { ChunkAddress } from './chunk-address.js';
+import { fetchChunk, fetchChunkDocument } from './fetch-chunk.js';
 import { storedEncoding } from './codec/index.js';
 import type { ModelMeta } from '../model/meta.js';
 

@@ -5,7 +5,7 @@ import { metaDisagreement, oddChunkProblems, totalsWarning, type ChunkAccount } 
 import { readChunkDocuments } from '../chunks/chunk-reader.js';
 import { storedEncoding } from '../chunks/codec/index.js';
 import type { ChunkSource } from '../chunks/chunk-source.js';
-import { describeChunk, type ChunkAddress } from '../chunks/fetch-chunk.js';
+import { describeChunk, type ChunkAddress } from '../chunks/chunk-address.js';
 import { storedChunks, type StoredChunkSummary } from '../model/generations.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
