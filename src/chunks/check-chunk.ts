@@ -1,11 +1,15 @@
+import { CHUNK_SIZE_MAX } from '../config/config.js';
 import { IntegrityError } from '../errors.js';
 import { describeChunk, type ChunkAddress } from './chunk-address.js';
 import type { ChunkSource } from './chunk-source.js';
 import { crc32 } from './crc32.js';
 
-// Where a chunk is checked before a native process sees a byte of it: its length against its own
-// document and the meta document, its CRC32 against the one recorded at upload. The CRC of what
-// arrived is computed as it is decoded (codec/chunk-buffer.ts).
+// Where a chunk is checked: by a deploy before a native process sees a byte of it, and by verify.
+// Its length against its own document (and the meta document), its CRC32 against the one recorded
+// at upload. The CRC of what arrived is computed as it is decoded (codec/chunk-buffer.ts).
+
+/** The verdict, and the fix, for a chunk that is wrong by itself. */
+export const DAMAGED = 'the stored model is damaged: upload it again with --replace';
 
 /** The checksum an upload records in each chunk document, and a read checks. */
 export function checksumOf(bytes: Buffer): number {
@@ -23,13 +27,29 @@ export function checkChunk(doc: ChunkSource, address: ChunkAddress): Buffer {
     const verdict =
       doc.length === doc.definition_length
         ? `the chunk or the meta document is wrong ('feeder models verify ${address.modelId}' tells which); upload the model again with --replace`
-        : 'the stored model is damaged: upload it again with --replace';
+        : DAMAGED;
     throw new IntegrityError(
       `${where()} has ${doc.length} bytes (its document says ${doc.definition_length}, the model's meta document implies ${expectedLength}); ${verdict}`,
     );
   }
   if (doc.crc !== doc.crc32) {
-    throw new IntegrityError(`${where()} fails its CRC32 check; the stored model is damaged: upload it again with --replace`);
+    throw new IntegrityError(`${where()} fails its CRC32 check; ${DAMAGED}`);
   }
   return doc.bytes;
+}
+
+/**
+ * What is wrong with a chunk judged on its own terms, or null: verify's check, which reads every
+ * chunk and reports each problem rather than stopping at the first. `expectedLength` is the length
+ * the chunk's own document gave, so a chunk that differs from it changed while verify read it.
+ */
+export function chunkProblem(doc: ChunkSource, address: ChunkAddress): string | null {
+  const where = describeChunk(address);
+  if (doc.definition_length > CHUNK_SIZE_MAX)
+    return `${where} says it holds ${doc.definition_length} bytes, more than any chunk can (${CHUNK_SIZE_MAX}); ${DAMAGED}`;
+  if (doc.length !== doc.definition_length)
+    return `${where} has ${doc.length} bytes but its document says ${doc.definition_length}; ${DAMAGED}`;
+  if (doc.length !== address.expectedLength) return `${where} changed while verify read it; run verify again`;
+  if (doc.crc !== doc.crc32) return `${where} fails its CRC32 check; ${DAMAGED}`;
+  return null;
 }

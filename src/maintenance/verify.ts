@@ -4,14 +4,12 @@ import type { Es } from '../es/es.js';
 import { metaDisagreement, oddChunkProblems, totalsWarning, type ChunkAccount } from './chunk-account.js';
 import { readChunkDocuments } from '../chunks/chunk-reader.js';
 import { storedEncoding } from '../chunks/codec/index.js';
-import type { ChunkSource } from '../chunks/chunk-source.js';
 import { describeChunk, type ChunkAddress } from '../chunks/chunk-address.js';
+import { chunkProblem, DAMAGED } from '../chunks/check-chunk.js';
 import { storedChunks, type StoredChunkSummary } from '../model/generations.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { describeStrays, removeStrays, sortOutChunks, type SortedChunks, type Stray } from './strays.js';
-
-const DAMAGED = 'the stored model is damaged: upload it again with --replace';
 
 export interface VerifyReport {
   modelId: string;
@@ -107,7 +105,7 @@ async function readAccount(
       continue;
     }
     const { doc, address } = result;
-    const problem = ownProblem(doc, address);
+    const problem = chunkProblem(doc, address);
     if (problem !== null) {
       report.problems.push(problem);
       continue;
@@ -143,15 +141,4 @@ function addressOf(meta: ModelMeta, docNum: number, stored: StoredChunkSummary |
     listed !== undefined && Number.isSafeInteger(listed) && listed >= 0 ? Math.min(listed, CHUNK_SIZE_MAX) : meta.chunk_size;
   const encoding = storedEncoding(meta.model_id, meta.encoding);
   return { modelId: meta.model_id, generation: meta.generation, chunks_index: meta.chunks_index, docNum, expectedLength, encoding };
-}
-
-function ownProblem(doc: ChunkSource, address: ChunkAddress): string | null {
-  const where = describeChunk(address);
-  if (doc.definition_length > CHUNK_SIZE_MAX)
-    return `${where} says it holds ${doc.definition_length} bytes, more than any chunk can (${CHUNK_SIZE_MAX}); ${DAMAGED}`;
-  if (doc.length !== doc.definition_length)
-    return `${where} has ${doc.length} bytes but its document says ${doc.definition_length}; ${DAMAGED}`;
-  if (doc.length !== address.expectedLength) return `${where} changed while verify read it; run verify again`;
-  if (doc.crc !== doc.crc32) return `${where} fails its CRC32 check; ${DAMAGED}`;
-  return null;
 }

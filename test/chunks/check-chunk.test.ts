@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChunkAddress } from '../../src/chunks/chunk-address.js';
-import { checkChunk, checksumOf } from '../../src/chunks/check-chunk.js';
+import { checkChunk, checksumOf, chunkProblem } from '../../src/chunks/check-chunk.js';
 import type { ChunkSource } from '../../src/chunks/chunk-source.js';
 import { IntegrityError } from '../../src/errors.js';
 
@@ -45,5 +45,22 @@ describe('checkChunk', () => {
   it('sends to verify a chunk that agrees with its document but not with the meta document', () => {
     const chunk = arrived(Buffer.from([1, 2, 3]));
     expect(() => checkChunk(chunk, address)).toThrow(/the chunk or the meta document is wrong \('feeder models verify m' tells which\)/);
+  });
+});
+
+describe('chunkProblem, for verify', () => {
+  it('finds nothing wrong with a chunk as recorded', () => {
+    expect(chunkProblem(arrived(Buffer.from([1, 2, 3, 4])), address)).toBeNull();
+  });
+
+  it('tells a chunk that changed while verify read it from one that is damaged', () => {
+    expect(chunkProblem(arrived(Buffer.from([1, 2, 3])), address)).toMatch(/changed while verify read it; run verify again$/);
+    expect(chunkProblem(arrived(Buffer.from([1, 2, 3]), { definition_length: 4 }), { ...address, expectedLength: 3 })).toMatch(
+      /has 3 bytes but its document says 4; the stored model is damaged/,
+    );
+  });
+
+  it('refuses a document that claims more bytes than any chunk holds', () => {
+    expect(chunkProblem(arrived(Buffer.from([1]), { definition_length: 2 ** 40 }), address)).toMatch(/more than any chunk can/);
   });
 });
