@@ -4,7 +4,7 @@
 //
 //   npm run bench:codec
 //
-// It decides how CBOR chunks are decoded: our streaming scanner (src/store/codec/cbor.ts) against
+// It decides how CBOR chunks are decoded: our streaming scanner (src/chunks/codec/cbor.ts) against
 // cborg, a well-kept library, which decodes only a whole buffer (so the parts are gathered
 // first), and the base64 JSON decoder as it was the only one. Writes bench/results/codec.json.
 import { randomBytes } from 'node:crypto';
@@ -13,9 +13,9 @@ import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode } from 'cborg';
-import { BufferPool } from '../src/store/buffer-pool.js';
-import { crc32 } from '../src/store/crc32.js';
-import { codecFor, type ChunkCodec } from '../src/store/codec/index.js';
+import { BufferPool } from '../src/chunks/buffer-pool.js';
+import { crc32 } from '../src/chunks/crc32.js';
+import { codecFor, type ChunkCodec } from '../src/chunks/codec/index.js';
 import { median, round, table } from './support/report.js';
 
 const MIB = 1024 * 1024;

@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../src/config/config.js';
-import type { FleetModelStatus } from '../src/daemon/status.js';
+import type { FleetModelStatus } from '../src/api/wire-types.js';
 import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';

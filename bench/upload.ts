@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type FeederConfig } from '../src/config/config.js';
 import { parseByteSize } from '../src/config/units.js';
 import { Es } from '../src/es/es.js';
-import { installTemplates } from '../src/store/templates.js';
+import { installTemplates } from '../src/model/templates.js';
 import { bulkBodies, chunkDocs, docBodies } from './support/chunk-docs.js';
 import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload, type FeederRun } from './support/feeder-cli.js';

@@ -26,7 +26,7 @@ export type ErrorCode =
   | 'FEEDER_ERR_DAEMON_RUNNING'
   | 'FEEDER_ERR_UNAVAILABLE'
   | 'FEEDER_ERR_LISTEN'
-  // Answers of the control API itself (src/daemon/http.ts).
+  // Answers of the control API itself (src/api/http.ts).
   | 'FEEDER_ERR_BAD_JSON'
   | 'FEEDER_ERR_BAD_PATH'
   | 'FEEDER_ERR_BAD_REQUEST'

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { checksumOf } from '../../src/store/chunks.js';
-import { codecFor, type ChunkEncoding } from '../../src/store/codec/index.js';
-import { chunkDocId } from '../../src/store/layout.js';
+import { checksumOf } from '../../src/chunks/check-chunk.js';
+import { codecFor, type ChunkEncoding } from '../../src/chunks/codec/index.js';
+import { chunkDocId } from '../../src/model/layout.js';
 import { cutIntoChunks } from '../../src/upload/chunker.js';
 
 export interface EncodedDoc {

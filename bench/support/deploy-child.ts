@@ -9,7 +9,7 @@ import { loadConfig, type HeaderKind } from '../../src/config/config.js';
 import { Es } from '../../src/es/es.js';
 import { feedModel } from '../../src/feed/feed-model.js';
 import { createLogger } from '../../src/log/logger.js';
-import { ChunkGauge } from '../../src/store/chunk-reader.js';
+import { ChunkGauge } from '../../src/chunks/chunk-reader.js';
 import { procCpuMs } from './deploy-es-cpu.js';
 
 export interface DeployChildOptions {

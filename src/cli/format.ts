@@ -1,8 +1,8 @@
 import { formatBytes } from '../config/units.js';
-import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../daemon/status.js';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../api/wire-types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MAX_ROWS, parseTokenList, type TokenBatch } from '../native/token-ids.js';
-import type { StrayRemoval, VerifyReport } from '../store/verify.js';
+import type { StrayRemoval, VerifyReport } from '../maintenance/verify.js';
 
 /** A flag given once or repeated: one row of ids per occurrence. */
 export function parseTokenRows(value: string | string[], flag: string): TokenBatch {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { PROTOCOL_ENV } from '../native/native-env.js';
-import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../store/codec/codec.js';
+import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../chunks/codec/codec.js';
 import { validateDaemonAddresses } from './daemon-address.js';
 import { defaultNativeCommand } from './paths.js';
 import { readSecretFile, resolveSecret } from './secret-file.js';
@@ -27,7 +27,7 @@ export interface FeederConfig {
     bulkBytes: number;
     /** Bulk requests in flight at once (base64). */
     concurrency: number;
-    /** How new uploads store their chunks: `cbor` or `base64` (src/store/codec/). */
+    /** How new uploads store their chunks: `cbor` or `base64` (src/chunks/codec/). */
     encoding: ChunkEncoding;
     /** Single-document requests in flight at once (CBOR chunks, which `_bulk` does not take). */
     documentConcurrency: number;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DEPLOYMENT_STATES as STATES, type DeploymentStatus } from './status.js';
+import { DEPLOYMENT_STATES as STATES, type DeploymentStatus } from '../api/wire-types.js';
 
 /** The daemon's Prometheus metrics, served at GET /metrics. */
 export class DaemonMetrics {

@@ -2,12 +2,12 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { parseListenAddress, type FeederConfig } from '../config/config.js';
 import { logEvent } from '../log/logger.js';
-import { DaemonLease, type LeaseSettings } from '../store/daemons.js';
-import { installTemplates } from '../store/templates.js';
+import { DaemonLease, type LeaseSettings } from './lease.js';
+import { installTemplates } from '../model/templates.js';
 import { advertisedAddress, reachOf } from './advertise.js';
-import { createControlApi, listen } from './control-api.js';
-import { Deployments, type DaemonContext } from './deployments.js';
-import { Fleet } from './fleet.js';
+import { createControlApi, listen } from '../api/control-api.js';
+import { Deployments, type DaemonContext } from '../deployments/deployments.js';
+import { Fleet } from '../fleet/fleet.js';
 
 /**
  * `feeder serve`: checks the cluster, installs the templates, takes the lease on its name, opens the

@@ -1,7 +1,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { esUrls, type ElasticsearchConfig } from '../config/config.js';
 import { AbortedError, ElasticsearchUnreachableError, FeederError, TimeoutError } from '../errors.js';
-import { decodeCbor } from '../store/codec/index.js';
+import { decodeCbor } from '../chunks/codec/index.js';
 import { redactUrl, tlsOptions } from './client.js';
 import { statusError, unreachableError } from './translate.js';
 

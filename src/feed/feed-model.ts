@@ -10,10 +10,10 @@ import { resolveCommand } from '../native/command-path.js';
 import { nativeEnvironment } from '../native/native-env.js';
 import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
-import { ChunkGauge, readChunks } from '../store/chunk-reader.js';
-import { storedEncoding } from '../store/codec/index.js';
-import { requireMeta, requireReadyMeta, type ModelMeta, type ReadyMeta } from '../store/meta.js';
-import { validateModelId } from '../store/model-id.js';
+import { ChunkGauge, readChunks } from '../chunks/chunk-reader.js';
+import { storedEncoding } from '../chunks/codec/index.js';
+import { requireMeta, requireReadyMeta, type ModelMeta, type ReadyMeta } from '../model/meta.js';
+import { validateModelId } from '../model/model-id.js';
 import { encodeSizeHeader } from './header.js';
 import { StallWatch, stalledError, waitingForElasticsearch, waitingForNative, type StallPoint } from './stall-watch.js';
 

@@ -1,7 +1,7 @@
 import { StalledError } from '../errors.js';
 import type { NativeProcess } from '../native/native-process.js';
-import { chunkDocId } from '../store/layout.js';
-import type { ModelMeta } from '../store/meta.js';
+import { chunkDocId } from '../model/layout.js';
+import type { ModelMeta } from '../model/meta.js';
 
 /** Where a load waits, for the message should it stall there, and what to do about it. */
 export interface StallPoint {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { ElasticsearchError } from '../errors.js';
 import type { Es } from '../es/es.js';
-import type { BufferPool } from '../store/buffer-pool.js';
+import type { BufferPool } from '../chunks/buffer-pool.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
 import { ElasticsearchStatusError } from '../es/translate.js';
 

@@ -1,5 +1,11 @@
-import type { BufferPool } from '../store/buffer-pool.js';
-import type { ChunkToWrite } from '../store/chunks.js';
+import type { BufferPool } from '../chunks/buffer-pool.js';
+
+/** One chunk of a model file as an upload writes it; `last` marks the end of the model. */
+export interface ChunkToWrite {
+  docNum: number;
+  bytes: Buffer;
+  last: boolean;
+}
 
 /**
  * Cuts a byte stream into chunks. With a pool, chunk buffers come from it, and the consumer hands

@@ -1,9 +1,9 @@
 import { ConcurrentModificationError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import type { Logger } from '../log/logger.js';
-import { collectGarbage } from '../store/garbage.js';
-import { deleteGeneration } from '../store/generations.js';
-import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../store/meta.js';
+import { collectGarbage } from '../model/garbage.js';
+import { deleteGeneration } from '../model/generations.js';
+import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../model/meta.js';
 import type { UploadPlan } from './plan.js';
 import { refOf } from './plan.js';
 

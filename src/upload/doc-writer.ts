@@ -1,7 +1,7 @@
 import type { Es } from '../es/es.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../es/retry.js';
-import type { BufferPool } from '../store/buffer-pool.js';
-import type { ChunkCodec } from '../store/codec/index.js';
+import type { BufferPool } from '../chunks/buffer-pool.js';
+import type { ChunkCodec } from '../chunks/codec/index.js';
 
 export interface DocWriterOptions {
   index: string;

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, ModelExistsError, ModelNotFoundError, ModelStateError } from '../errors.js';
-import { storedEncoding, type ChunkEncoding } from '../store/codec/index.js';
+import { storedEncoding, type ChunkEncoding } from '../chunks/codec/index.js';
 import type { Es } from '../es/es.js';
-import { dedicatedChunksIndex, SHARED_CHUNKS_INDEX } from '../store/layout.js';
+import { dedicatedChunksIndex, SHARED_CHUNKS_INDEX } from '../model/layout.js';
 import {
   createMeta,
   getMeta,
@@ -10,7 +10,7 @@ import {
   type PendingGeneration,
   type SourceInfo,
   type VersionedMeta,
-} from '../store/meta.js';
+} from '../model/meta.js';
 
 export interface PlanRequest {
   modelId: string;

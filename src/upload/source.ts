@@ -3,7 +3,7 @@ import { access, constants, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SourceError } from '../errors.js';
-import type { SourceInfo } from '../store/meta.js';
+import type { SourceInfo } from '../model/meta.js';
 
 /** A model file or stdin, checked before anything is sent. `size` is null for stdin. */
 export interface ModelSource extends SourceInfo {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getMeta } from '../../src/store/meta.js';
+import { getMeta } from '../../src/model/meta.js';
 import { interruptFeeder } from '../support/cli.js';
 import { storedModel } from '../support/deploy.js';
 import { esUrl, newEs } from '../support/es.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { getMeta } from '../../src/store/meta.js';
+import { getMeta } from '../../src/model/meta.js';
 import { CLI, feeder } from '../support/cli.js';
 import { esUrl, newEs, randomModelFile, tempDir, uniqueId } from '../support/es.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, parseListenAddress } from '../../src/config/config.js';
 import { parseAdvertiseAddress, parseDaemonUrl } from '../../src/config/daemon-address.js';
 import { advertisedAddress, reachOf, type Interfaces } from '../../src/daemon/advertise.js';
-import { daemonUrl, type PresenceDoc } from '../../src/store/daemons.js';
+import { daemonUrl, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { tempDir } from '../support/es.js';
 
 const TOKEN = 'a-token-of-24-characters';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRunning, storedModel } from '../support/deploy.js';
 import { newEs, tempDir, uniqueId } from '../support/es.js';
 import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
-import { META_INDEX } from '../../src/store/layout.js';
+import { META_INDEX } from '../../src/model/layout.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { deleteModel } from '../../src/store/delete.js';
-import { daemonsRunning } from '../../src/store/desired-deployments.js';
-import { getMeta } from '../../src/store/meta.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { daemonsRunning } from '../../src/coordination/desired-deployments.js';
+import { getMeta } from '../../src/model/meta.js';
 import { startDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { captureLogger, newEs } from '../support/es.js';

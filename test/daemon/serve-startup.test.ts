@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, inject, it } from 'vitest';
 import { Es } from '../../src/es/es.js';
-import { DEPLOYMENTS_INDEX } from '../../src/store/layout.js';
-import { installTemplates } from '../../src/store/templates.js';
+import { DEPLOYMENTS_INDEX } from '../../src/model/layout.js';
+import { installTemplates } from '../../src/model/templates.js';
 import { childrenOf, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { testConfig } from '../support/es.js';
 

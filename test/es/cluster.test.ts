@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deleteModel } from '../../src/store/delete.js';
-import { readChunks } from '../../src/store/chunk-reader.js';
-import { META_INDEX } from '../../src/store/layout.js';
-import { getMeta, requireReadyMeta } from '../../src/store/meta.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { readChunks } from '../../src/chunks/chunk-reader.js';
+import { META_INDEX } from '../../src/model/layout.js';
+import { getMeta, requireReadyMeta } from '../../src/model/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';

@@ -4,7 +4,7 @@ import { AbortedError, ElasticsearchAuthError, ElasticsearchUnreachableError } f
 import { StreamingGet } from '../../src/es/streaming-get.js';
 import { ElasticsearchStatusError } from '../../src/es/translate.js';
 import { storedModel } from '../support/deploy.js';
-import { chunkDocId, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
+import { chunkDocId, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
 import { esUrl, newEs, testConfig, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 

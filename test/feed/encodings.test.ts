@@ -2,11 +2,11 @@ import { crc32 } from 'node:zlib';
 import { decode, encode } from 'cborg';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, InvalidArgumentError } from '../../src/errors.js';
-import { deleteModel } from '../../src/store/delete.js';
-import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
-import { getMeta } from '../../src/store/meta.js';
-import { verifyModel } from '../../src/store/verify.js';
-import type { ChunkEncoding } from '../../src/store/codec/index.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
+import { getMeta } from '../../src/model/meta.js';
+import { verifyModel } from '../../src/maintenance/verify.js';
+import type { ChunkEncoding } from '../../src/chunks/codec/index.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
 import { captureLogger, esUrl, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
@@ -273,7 +273,7 @@ describe('bad CBOR input: a clear error naming the chunk, nothing loaded, nothin
       'content-type': 'application/cbor',
     });
     expect(put.status).toBe(400);
-    // A body cut in transit is the decoder's to name: test/store/codec-cbor.test.ts ("ends inside").
+    // A body cut in transit is the decoder's to name: test/chunks/codec/cbor.test.ts ("ends inside").
   });
 
   it('a meta document naming an unknown encoding: refused before anything is spawned', async () => {

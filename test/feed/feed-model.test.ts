@@ -14,10 +14,10 @@ import {
   TimeoutError,
 } from '../../src/errors.js';
 import { CONTROL_PROCESS_STATS } from '../../src/native/protocol.js';
-import { ChunkGauge } from '../../src/store/chunk-reader.js';
-import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
-import { deleteModel } from '../../src/store/delete.js';
-import { getMeta } from '../../src/store/meta.js';
+import { ChunkGauge } from '../../src/chunks/chunk-reader.js';
+import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { getMeta } from '../../src/model/meta.js';
 import { deploy, isRunning, storedModel } from '../support/deploy.js';
 import { feedModel } from '../../src/feed/feed-model.js';
 import { captureLogger, esUrl, newEs, tempDir, testConfig, uniqueId } from '../support/es.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deleteModel } from '../../src/store/delete.js';
-import { getMeta } from '../../src/store/meta.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { getMeta } from '../../src/model/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { startCluster } from '../support/cluster.js';
 import { deploy, isRunning } from '../support/deploy.js';

@@ -9,7 +9,7 @@ import { storedModel } from '../support/deploy.js';
 import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
 import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
-import type { FleetModelStatus } from '../../src/daemon/status.js';
+import type { FleetModelStatus } from '../../src/api/wire-types.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
 const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);

@@ -1,7 +1,7 @@
 import { encode } from 'cborg';
 import { expect } from 'vitest';
-import { chunkDocId } from '../../src/store/layout.js';
-import { getMeta } from '../../src/store/meta.js';
+import { chunkDocId } from '../../src/model/layout.js';
+import { getMeta } from '../../src/model/meta.js';
 import { esUrl, newEs } from './es.js';
 
 /**

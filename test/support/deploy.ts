@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../../src/config/config.js';
 import { feedModel, type FeedOptions } from '../../src/feed/feed-model.js';
-import type { ChunkEncoding } from '../../src/store/codec/index.js';
+import type { ChunkEncoding } from '../../src/chunks/codec/index.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from './es.js';
 

@@ -1,8 +1,8 @@
 // Several real `feeder serve` processes in one fleet on the 3-node test cluster, and a watcher that
 // polls every one of them.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/daemon/status.js';
-import { FLEET_INDEX } from '../../src/store/layout.js';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/api/wire-types.js';
+import { FLEET_INDEX } from '../../src/model/layout.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { isRunning } from './deploy.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DeploymentStatus } from '../../src/daemon/status.js';
-import { DEPLOYMENTS_INDEX } from '../../src/store/layout.js';
+import type { DeploymentStatus } from '../../src/api/wire-types.js';
+import { DEPLOYMENTS_INDEX } from '../../src/model/layout.js';
 import { childrenOf, type RunningDaemon } from './daemon.js';
 import { spawnedPids } from './deploy.js';
 import { newEs } from './es.js';

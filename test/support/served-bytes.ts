@@ -1,5 +1,5 @@
-import type { DeploymentStatus } from '../../src/daemon/status.js';
-import { META_INDEX } from '../../src/store/layout.js';
+import type { DeploymentStatus } from '../../src/api/wire-types.js';
+import { META_INDEX } from '../../src/model/layout.js';
 import type { RunningDaemon } from './daemon.js';
 import { newEs } from './es.js';
 import { call, deployPath } from './races.js';

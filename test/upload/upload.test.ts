@@ -1,11 +1,11 @@
 import { overwriteDefinition } from '../support/damage.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readChunks } from '../../src/store/chunk-reader.js';
-import { deleteModel } from '../../src/store/delete.js';
-import { CHUNKS_INDEX_PATTERN, chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
-import { getMeta, requireMeta, requireReadyMeta } from '../../src/store/meta.js';
-import { verifyModel } from '../../src/store/verify.js';
+import { readChunks } from '../../src/chunks/chunk-reader.js';
+import { deleteModel } from '../../src/maintenance/delete.js';
+import { CHUNKS_INDEX_PATTERN, chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
+import { getMeta, requireMeta, requireReadyMeta } from '../../src/model/meta.js';
+import { verifyModel } from '../../src/maintenance/verify.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
 

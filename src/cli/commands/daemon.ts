@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { callDaemon } from '../../daemon/client.js';
-import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../daemon/status.js';
+import { callDaemon } from '../../api/client.js';
+import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../api/wire-types.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { undeployFromStoppedDaemon } from '../../store/offline-undeploy.js';
+import { undeployFromStoppedDaemon } from '../../maintenance/offline-undeploy.js';
 import { printJson, runCommand, type CommandContext, type GlobalArgs, type OptionsOf } from '../context.js';
 import { formatBytes } from '../../config/units.js';
 import { CONTROL_NAMES } from '../../native/protocol.js';

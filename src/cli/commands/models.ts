@@ -1,14 +1,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
-import { stoppedDaemons } from '../../store/daemons.js';
-import { daemonsRunning } from '../../store/desired-deployments.js';
-import { fleetsDesiring } from '../../store/fleet.js';
-import { DAEMONS_INDEX } from '../../store/layout.js';
+import { stoppedDaemons } from '../../coordination/daemon-presence.js';
+import { daemonsRunning } from '../../coordination/desired-deployments.js';
+import { fleetsDesiring } from '../../coordination/fleet-allocations.js';
+import { DAEMONS_INDEX } from '../../model/layout.js';
 import type { Es } from '../../es/es.js';
-import { deleteModel } from '../../store/delete.js';
-import { listMetas, requireMeta, type ModelMeta } from '../../store/meta.js';
-import { validateModelId } from '../../store/model-id.js';
-import { removeReportedStrays, verifyModel } from '../../store/verify.js';
+import { deleteModel } from '../../maintenance/delete.js';
+import { listMetas, requireMeta, type ModelMeta } from '../../model/meta.js';
+import { validateModelId } from '../../model/model-id.js';
+import { removeReportedStrays, verifyModel } from '../../maintenance/verify.js';
 import { printJson, runCommand, type GlobalArgs, type OptionsOf } from '../context.js';
 import { describeVerifyReport } from '../format.js';
 

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
-import { ENCODINGS } from '../../store/codec/index.js';
+import { ENCODINGS } from '../../chunks/codec/index.js';
 import { printJson, runCommand, type GlobalArgs, type OptionsOf } from '../context.js';
 
 // yargs reads a lone `-` as an option with no name, so cli.ts swaps it for this before parsing;

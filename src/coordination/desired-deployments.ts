@@ -1,0 +1,82 @@
+import { abortable, type Es } from '../es/es.js';
+import { hasStatus } from '../es/translate.js';
+import { sourceOf } from '../es/versioned.js';
+import { DEPLOYMENTS_INDEX } from '../model/layout.js';
+
+/**
+ * What a daemon should be running, one document per daemon and model, so that a restarted daemon
+ * brings it back. `generations` are the model generations its deployment is loading or serving:
+ * they are pinned, and garbage collection of a replaced generation waits until no document names it.
+ */
+interface DesiredDoc {
+  daemon: string;
+  model_id: string;
+  desired: 'started';
+  requested_at: string;
+  generations: number[];
+}
+
+const docId = (daemon: string, modelId: string) => `${daemon}/${modelId}`;
+
+/** Records that `daemon` should run `modelId`, loading `generation`. */
+export async function recordDeployed(es: Es, daemon: string, modelId: string, generation: number): Promise<void> {
+  const document: DesiredDoc = {
+    daemon,
+    model_id: modelId,
+    desired: 'started',
+    requested_at: new Date().toISOString(),
+    generations: [generation],
+  };
+  await es.call(`recording the deployment of '${modelId}'`, (c) =>
+    c.index({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), document, refresh: true }),
+  );
+}
+
+/**
+ * Changes which generations the deployment pins. An update, never a create: a deployment that was
+ * undeployed meanwhile must not be brought back by a late pin change.
+ */
+export async function pinGenerations(es: Es, daemon: string, modelId: string, generations: number[]): Promise<void> {
+  try {
+    await es.call(`pinning generations ${generations.join(', ')} of '${modelId}'`, (c) =>
+      c.update({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), doc: { generations }, refresh: true }),
+    );
+  } catch (error) {
+    if (!hasStatus(error, 404)) throw error;
+  }
+}
+
+export async function recordUndeployed(es: Es, daemon: string, modelId: string): Promise<void> {
+  try {
+    await es.call(`recording the undeployment of '${modelId}'`, (c) =>
+      c.delete({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), refresh: true }),
+    );
+  } catch (error) {
+    if (!hasStatus(error, 404)) throw error;
+  }
+}
+
+export async function desiredDeployments(es: Es, daemon: string): Promise<string[]> {
+  return searchDesired(es, { term: { daemon } }).then((docs) => docs.map((d) => d.model_id));
+}
+
+/** The daemons that should be running `modelId`. */
+export async function daemonsRunning(es: Es, modelId: string, signal?: AbortSignal): Promise<string[]> {
+  return searchDesired(es, { term: { model_id: modelId } }, signal).then((docs) => docs.map((d) => d.daemon));
+}
+
+/** The generations of `modelId` that some deployment is loading or serving. */
+export async function pinnedGenerations(es: Es, modelId: string): Promise<Set<number>> {
+  const docs = await searchDesired(es, { term: { model_id: modelId } });
+  return new Set(docs.flatMap((d) => d.generations ?? []));
+}
+
+async function searchDesired(es: Es, query: object, signal?: AbortSignal): Promise<DesiredDoc[]> {
+  const result = await es.call('reading the desired deployments', (c) =>
+    c.search<DesiredDoc>(
+      { index: DEPLOYMENTS_INDEX, size: 10_000, query, ignore_unavailable: true, allow_no_indices: true },
+      abortable(signal),
+    ),
+  );
+  return result.hits.hits.map((h) => sourceOf(h));
+}

@@ -1,0 +1,66 @@
+import { liveFleetDaemons, type PresenceDoc } from '../coordination/daemon-presence.js';
+import type { DaemonLease } from '../daemon/lease.js';
+import { allocationId, deleteFenced, newAllocation, readFleet, writeFenced, type FleetDocs } from '../coordination/fleet-allocations.js';
+import { claimFree } from './claims.js';
+import type { Member } from './member.js';
+import { runHeld } from './run-held.js';
+
+/**
+ * One reconcile pass: shapes the allocation documents to the desired deployments, runs what this
+ * daemon holds and reports its state, stops what it no longer holds, then claims free allocations.
+ * False when the pass was cut short (the daemon stopped, or the lease lapsed while it read).
+ */
+export async function reconcile(member: Member, lease: DaemonLease, stopped: () => boolean): Promise<boolean> {
+  const { es } = member.ctx;
+  // Taken before reading: an answer that was under way while the process was paused past its lease
+  // is older than the lapse, and the lapse count tells that it must not be acted on.
+  const lapses = lease.lapses;
+  const leaseOk = lease.servingAllowed();
+  const current = () => !stopped() && lease.lapses === lapses;
+  // A member one heartbeat late still counts: failing an allocation that "every member" failed, or
+  // taking over a holder's, waits for it rather than act on a partial view of the fleet.
+  const [first, daemons] = await Promise.all([
+    readFleet(es, member.fleet),
+    liveFleetDaemons(es, member.fleet, member.ctx.config.daemon.heartbeatMs),
+  ]);
+  if (!current()) return false;
+  const docs = (await shapeAllocations(member, first, daemons)) ? await readFleet(es, member.fleet) : first;
+  if (!current()) return false;
+  const mine = new Set<string>();
+  for (const alloc of docs.allocations) {
+    if (alloc.doc.daemon !== member.name) continue;
+    mine.add(alloc.doc.model_id);
+    if (leaseOk && lease.lapses === lapses) await runHeld(member, alloc, docs);
+  }
+  // What this daemon runs but no longer holds: taken over while it was paused, or released.
+  for (const modelId of [...member.held.keys()]) if (!mine.has(modelId)) await member.stopLocal(modelId, 'another daemon holds it now');
+  for (const status of member.deployments.list()) if (!mine.has(status.model_id)) await member.stopLocal(status.model_id, 'not held');
+  // Read again: running what it holds may have taken a while, and a stale view loses claims.
+  if (leaseOk && lease.lapses === lapses) await claimFree(member, await readFleet(es, member.fleet), daemons);
+  return true;
+}
+
+/**
+ * Creates missing allocation documents, deletes those of models no longer desired (or beyond the
+ * count asked for). True when it changed anything, so that the caller reads the fleet again.
+ */
+async function shapeAllocations(member: Member, docs: FleetDocs, daemons: Map<string, PresenceDoc>): Promise<boolean> {
+  const { es } = member.ctx;
+  let changed = false;
+  for (const alloc of docs.allocations) {
+    const desired = docs.desired.get(alloc.doc.model_id);
+    if (desired && alloc.doc.allocation < desired.doc.allocations) continue;
+    const holder = alloc.doc.daemon;
+    if (holder === member.name) await member.stopLocal(alloc.doc.model_id, 'undeployed from the fleet');
+    else if (holder !== null && daemons.has(holder)) continue;
+    changed = (await deleteFenced(es, alloc, `removing allocation ${alloc.id}`)) || changed;
+  }
+  for (const [modelId, desired] of docs.desired) {
+    for (let k = 0; k < desired.doc.allocations; k++) {
+      if (docs.allocations.some((a) => a.doc.model_id === modelId && a.doc.allocation === k)) continue;
+      const id = allocationId(member.fleet, modelId, k);
+      changed = (await writeFenced(es, id, newAllocation(member.fleet, modelId, k), null, `creating allocation ${id}`)) !== null || changed;
+    }
+  }
+  return changed;
+}

@@ -1,0 +1,90 @@
+import type { DeploymentStatus } from '../api/wire-types.js';
+import { writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import type { Versioned } from '../es/versioned.js';
+import type { Deployment } from '../deployments/deployment.js';
+import { logEvent } from '../log/logger.js';
+import { requireMeta } from '../model/meta.js';
+import { describeFailures, sameReport, unheld } from './allocation-state.js';
+import type { Member } from './member.js';
+
+/** Runs an allocation this daemon holds, and writes its state into the allocation document when it changed. */
+export async function runHeld(member: Member, alloc: Versioned<AllocationDoc>, docs: FleetDocs): Promise<void> {
+  const desired = docs.desired.get(alloc.doc.model_id);
+  if (!desired || alloc.doc.state === 'failed') return;
+  const local = await ensureRunning(member, alloc, desired.doc.revision);
+  if (!local) return;
+  const status = local.status();
+  if (status.state === 'failed') {
+    await giveUp(member, alloc, status.reason ?? 'the deployment failed');
+    return;
+  }
+  await reportState(member, alloc, status);
+}
+
+/** The local deployment of what `alloc` holds, deployed again when it is missing, stopped or of an older revision; null once given up. */
+async function ensureRunning(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment | null> {
+  const modelId = alloc.doc.model_id;
+  const held = member.held.get(modelId);
+  const local = member.deployments.get(modelId);
+  if (held && local && local.state !== 'stopped' && held.revision >= revision) return local;
+  try {
+    return await deployHeld(member, alloc, revision);
+  } catch (error) {
+    await giveUp(member, alloc, (error as Error).message);
+    return null;
+  }
+}
+
+async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment> {
+  const modelId = alloc.doc.model_id;
+  const local = await member.deployments.deploy(modelId);
+  // Reported as soon as the load ends, not at the next period: a deploy waiting on the fleet sees it then.
+  void local
+    .waitUntil((st) => st.state !== 'starting', member.ctx.config.deploy.timeoutMs)
+    .then(
+      () => member.nudge(),
+      () => undefined,
+    );
+  const { meta } = await requireMeta(member.ctx.es, modelId);
+  member.held.set(modelId, { allocation: alloc.doc.allocation, revision, bytes: meta.total_length });
+  return local;
+}
+
+async function reportState(member: Member, alloc: Versioned<AllocationDoc>, status: DeploymentStatus): Promise<void> {
+  const next: AllocationDoc = {
+    ...alloc.doc,
+    state: status.state === 'started' ? 'started' : 'starting',
+    phase: status.phase,
+    reason: status.reason,
+    generation: status.generation,
+    pid: status.pid,
+    revision: member.held.get(alloc.doc.model_id)?.revision ?? alloc.doc.revision,
+  };
+  if (sameReport(alloc.doc, next)) return;
+  await writeFenced(member.ctx.es, alloc.id, { ...next, updated_at: new Date().toISOString() }, alloc, `reporting allocation ${alloc.id}`);
+}
+
+/**
+ * The allocation failed to load here: it is given back with this daemon's reason, so that another
+ * daemon may try; once `maxAllocationAttempts` daemons (or every live one) failed, it is failed.
+ */
+async function giveUp(member: Member, alloc: Versioned<AllocationDoc>, reason: string): Promise<void> {
+  const { name } = member;
+  const modelId = alloc.doc.model_id;
+  await member.stopLocal(modelId, 'it failed to load');
+  const failures = [...alloc.doc.failures, { daemon: name, reason, at: new Date().toISOString() }];
+  const exhausted = failures.length >= member.ctx.config.daemon.maxAllocationAttempts;
+  const doc: AllocationDoc = {
+    ...alloc.doc,
+    ...unheld(),
+    failures,
+    state: exhausted ? 'failed' : 'unassigned',
+    reason: exhausted ? describeFailures(failures) : `failed on daemon '${name}': ${reason}; another daemon may try`,
+  };
+  logEvent(
+    member.ctx.logger,
+    { action: 'fleet-allocation', outcome: 'failure', modelId, allocation: alloc.doc.allocation, daemon: name, error: reason },
+    `allocation ${alloc.doc.allocation} of model '${modelId}' failed on daemon '${name}' (${reason}); ${exhausted ? `it failed on ${failures.length} daemon(s), the deployment is failed` : 'giving it back to the fleet'}`,
+  );
+  await writeFenced(member.ctx.es, alloc.id, doc, alloc, `giving back allocation ${alloc.id}`);
+}

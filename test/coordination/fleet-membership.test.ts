@@ -1,0 +1,86 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { liveFleetDaemons, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
+import { DaemonLease, type LeaseSettings } from '../../src/daemon/lease.js';
+import { DAEMONS_INDEX } from '../../src/model/layout.js';
+import { installTemplates } from '../../src/model/templates.js';
+import { captureLogger, newEs, uniqueId } from '../support/es.js';
+
+// Decisions such as "every live member failed this allocation" rest on this view of the fleet: a
+// member missing from it makes them too early.
+
+const LEASE = { heartbeatMs: 500, leaseMs: 3000 };
+const taken: DaemonLease[] = [];
+
+function member(fleet: string, name: string): LeaseSettings {
+  return { name, listen: '127.0.0.1:1', fleet, maxModels: 1, ...LEASE };
+}
+
+async function take(fleet: string, name: string): Promise<void> {
+  taken.push(await DaemonLease.take(newEs(), member(fleet, name), captureLogger().logger));
+}
+
+/** A presence document as a member wrote it `ago` ms ago, with the lease running out `LEASE.leaseMs` after. */
+async function writePresence(fleet: string, name: string, ago: number): Promise<void> {
+  const renewed = Date.now() - ago;
+  const doc: PresenceDoc = {
+    daemon: name,
+    listen: '127.0.0.1:1',
+    pid: 1,
+    host: 'elsewhere',
+    started_at: new Date(renewed).toISOString(),
+    renewed_at: new Date(renewed).toISOString(),
+    expires_at: new Date(renewed + LEASE.leaseMs).toISOString(),
+    fleet,
+    max_models: 1,
+    memory_budget_bytes: null,
+    serving: [],
+  };
+  await newEs().client.index({ index: DAEMONS_INDEX, id: name, document: doc, refresh: true });
+}
+
+async function members(fleet: string, graceMs?: number): Promise<string[]> {
+  return [...(await liveFleetDaemons(newEs(), fleet, graceMs)).keys()].sort();
+}
+
+beforeAll(async () => {
+  await installTemplates(newEs());
+});
+
+afterEach(async () => {
+  await Promise.all(taken.splice(0).map((lease) => lease.release()));
+});
+
+describe("a fleet's live members", () => {
+  it('include a daemon from the moment its lease is taken, not from the next refresh of the index', async () => {
+    const fleet = uniqueId('fleet');
+    const names: string[] = [];
+    // Each one looked for at once: a search that sees only what the periodic refresh (every second)
+    // made visible misses nearly every one of them.
+    for (let i = 0; i < 5; i++) {
+      names.push(`${fleet}-d${i}`);
+      await take(fleet, names[i]!);
+      expect(await members(fleet), `right after member ${i} took its lease`).toEqual(names);
+    }
+  });
+
+  it('include a daemon that took over an expired name, from that moment', async () => {
+    const fleet = uniqueId('fleet');
+    const names = [0, 1, 2].map((i) => `${fleet}-d${i}`);
+    for (const name of names) await writePresence(fleet, name, 60_000);
+    expect(await members(fleet)).toEqual([]);
+    // The expired version stays what a search finds until the index is refreshed.
+    for (const name of names) await take(fleet, name);
+    expect(await members(fleet)).toEqual(names);
+  });
+
+  it('keep a member whose renewal is late by less than the grace asked for, and drop it past that', async () => {
+    const fleet = uniqueId('fleet');
+    const late = `${fleet}-late`;
+    const gone = `${fleet}-gone`;
+    // Its lease ran out 200 ms ago: a renewal delayed on a loaded machine, or a clock a little ahead.
+    await writePresence(fleet, late, LEASE.leaseMs + 200);
+    await writePresence(fleet, gone, LEASE.leaseMs + 5000);
+    expect(await members(fleet, LEASE.heartbeatMs)).toEqual([late]);
+    expect(await members(fleet), 'without a grace, by the lease alone').toEqual([]);
+  });
+});
