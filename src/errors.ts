@@ -1,5 +1,5 @@
 // One error type for the project, each subclass with a stable `code` that callers match on.
-// The README's error table lists them; `exitCode` is what the CLI exits with (2 = bad usage), and
+// docs/errors.md lists them in one table; `exitCode` is what the CLI exits with (2 = bad usage), and
 // `httpStatus` (with `httpHeaders`) what the control API answers with when a request raises it.
 
 /** Every code the project gives an error, in the CLI's output and on the control API's wire. */

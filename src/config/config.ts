@@ -114,7 +114,7 @@ export function defaultConfig(): FeederConfig {
       requestTimeoutMs: 60_000,
     },
     upload: {
-      // Chosen by the chunk-size sweep of `npm run bench:upload` and the deploy benchmark's memory (see the README).
+      // Chosen by the chunk-size sweep of `npm run bench:upload` and the deploy benchmark's memory (docs/benchmarks.md).
       chunkSize: 1024 * 1024,
       bulkBytes: 8 * 1024 * 1024,
       concurrency: 2,

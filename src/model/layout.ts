@@ -1,4 +1,4 @@
-// Where things live in Elasticsearch. The README's "Storage layout" section describes the same.
+// Where things live in Elasticsearch. docs/storage.md describes the same.
 
 export const META_INDEX = '.feeder-models';
 export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';

@@ -10,7 +10,7 @@ export type ChunkEncoding = 'base64' | 'cbor';
 
 export const ENCODINGS: readonly ChunkEncoding[] = ['base64', 'cbor'];
 
-/** The encoding of new uploads when neither `--encoding` nor `upload.encoding` says (see the README's benchmarks). */
+/** The encoding of new uploads when neither `--encoding` nor `upload.encoding` says (docs/benchmarks.md, docs/design.md). */
 export const DEFAULT_ENCODING: ChunkEncoding = 'cbor';
 
 /** A chunk document's fields besides `definition`. */
