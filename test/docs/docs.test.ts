@@ -146,6 +146,21 @@ describe('the docs', () => {
     expect(names.filter((name) => !reference.includes(`\`${name}`))).toEqual([]);
   });
 
+  it("map every folder of src/ and every native folder in the README's source map, and no folder that is gone", () => {
+    const readme = docs.find((file) => file.path === 'README.md')!.text;
+    const map = readme.slice(readme.indexOf('## Source map'));
+    const mapped = [...map.matchAll(/^\| `((?:src|native-[a-z]+)\/[a-z-]*\/?)`/gm)].map((m) => m[1]!.replace(/\/$/, ''));
+    const folders = [
+      ...readdirSync(join(ROOT, 'src'))
+        .filter((name) => statSync(join(ROOT, 'src', name)).isDirectory())
+        .map((name) => `src/${name}`),
+      ...readdirSync(ROOT).filter((name) => name.startsWith('native-') && statSync(join(ROOT, name)).isDirectory()),
+    ];
+    expect(folders.length).toBeGreaterThan(10);
+    expect(folders.filter((folder) => !mapped.includes(folder))).toEqual([]);
+    expect(mapped.filter((folder) => folder.startsWith('src/') && !folders.includes(folder))).toEqual([]);
+  });
+
   it('keep the README at most 300 lines', () => {
     const readme = docs.find((file) => file.path === 'README.md')!;
     expect(readme.text.trimEnd().split('\n').length).toBeLessThanOrEqual(300);
