@@ -1,9 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { newEs, tempDir, uniqueId } from '../support/es.js';
 import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
+import { waitUntil } from '../support/wait.js';
 import { META_INDEX } from '../../src/store/layout.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
@@ -84,7 +86,7 @@ describe('feeder serve, driven by the CLI', () => {
     const { pid } = JSON.parse((await daemon.cli(['status', model.modelId, '--json'])).stdout);
     const undeployed = await daemon.cli(['undeploy', model.modelId]);
     expect(undeployed.exitCode, undeployed.stderr).toBe(0);
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect((await daemon.cli(['status', model.modelId])).exitCode).toBe(1);
     expect((await daemon.cli(['models', 'delete', model.modelId])).exitCode).toBe(0);
   });
@@ -133,7 +135,7 @@ describe('daemon restarts and shutdown', () => {
     const stopped = await first.stop();
     expect(stopped.exitCode).toBe(0);
     expect(stopped.ms).toBeLessThan(10_000);
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
 
     const second = await startDaemon({ name });
     try {
@@ -145,7 +147,7 @@ describe('daemon restarts and shutdown', () => {
       const children = await childrenOf(second.child.pid!);
       expect(children.length).toBe(1);
       expect((await second.stop()).exitCode).toBe(0);
-      for (const child of children) expect(isRunning(child)).toBe(false);
+      for (const child of children) expect(isAlive(child)).toBe(false);
       await second.cli(['undeploy', modelId]).catch(() => {});
     }
   });
@@ -162,15 +164,15 @@ describe('loading is bounded, and a deploy outlasting the client wait keeps goin
       const quick = await Promise.all([a, b].map((m) => daemon.cli(['deploy', m.modelId, '--wait-for', 'starting', '--json'])));
       expect(quick.map((r) => JSON.parse(r.stdout).state)).toEqual(['starting', 'starting']);
       let sawQueued = false;
-      for (;;) {
+      const allStarted = async () => {
         const { deployments: all } = (await fetch(`http://${daemon.listen}/deployments`).then((r) => r.json())) as {
           deployments: Array<{ state: string; phase: string | null }>;
         };
         expect(all.filter((s) => s.phase === 'loading').length).toBeLessThanOrEqual(1);
         sawQueued ||= all.some((s) => s.phase === 'queued');
-        if (all.every((s) => s.state === 'started')) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return all.every((s) => s.state === 'started');
+      };
+      await waitUntil('both deployments to start', allStarted, { timeoutMs: 60_000, intervalMs: 50 });
       expect(sawQueued).toBe(true);
     } finally {
       await daemon.stop();

@@ -18,6 +18,7 @@ import {
   type Answer,
   type Stopped,
 } from '../support/races.js';
+import { pollUntil, waitUntil } from '../support/wait.js';
 
 const MIB = 1024 * 1024;
 const deployStarted = (daemon: { listen: string }, modelId: string) =>
@@ -189,22 +190,23 @@ describe('a deploy during restore', () => {
  */
 async function untilStopping(daemon: RunningDaemon, modelId: string, timeoutMs = 3000): Promise<string> {
   let seen = 'no answer';
-  for (const deadline = performance.now() + timeoutMs; performance.now() < deadline; await sleep(20)) {
+  const stopping = async () => {
     const answer = await call(daemon.listen, 'GET', deployPath(modelId));
     seen = answer.status === 200 ? `state ${answer.body.state}` : `status ${answer.status}`;
-    if (answer.body?.state === 'stopping' || answer.status === 404) return seen;
-  }
-  return `${seen} after ${timeoutMs} ms`;
+    return answer.body?.state === 'stopping' || answer.status === 404;
+  };
+  return (await pollUntil(stopping, { timeoutMs, intervalMs: 20 })) ? seen : `${seen} after ${timeoutMs} ms`;
 }
 
 /** Retries a connection every few ms until the daemon listens, then deploys once. */
 async function putOnceListening(listen: string, modelId: string): Promise<Answer> {
-  for (const deadline = performance.now() + 30_000; performance.now() < deadline; await sleep(5)) {
+  const deployed = async () => {
     try {
       return await call(listen, 'PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 }, 45_000);
     } catch (error) {
       if ((error as { cause?: { code?: string } }).cause?.code !== 'ECONNREFUSED') throw error;
+      return undefined;
     }
-  }
-  throw new Error(`the daemon at ${listen} never accepted a connection`);
+  };
+  return waitUntil(`the daemon at ${listen} to accept a connection`, deployed, { timeoutMs: 30_000, intervalMs: 5 });
 }

@@ -8,7 +8,9 @@ import { DAEMONS_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
 import { getMeta, requireMeta } from '../../src/store/meta.js';
 import { feeder } from '../support/cli.js';
 import { freePort, startDaemon } from '../support/daemon.js';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
+import { waitUntil } from '../support/wait.js';
 import { captureLogger, newEs, randomModelFile } from '../support/es.js';
 
 // Short enough that a killed daemon's lease runs out within the test.
@@ -35,13 +37,6 @@ describe('the lease on a daemon name', () => {
     expect(await es.client.exists({ index: DAEMONS_INDEX, id: first.name })).toBe(false);
   });
 });
-
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  for (let waited = 0; !done(); waited += 50) {
-    if (waited > timeoutMs) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 async function sleepPastLease(name: string): Promise<void> {
   const presence = (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
@@ -72,7 +67,10 @@ describe('undeploy --daemon, for a daemon that is gone for good', () => {
       daemon.child.kill('SIGKILL');
       await daemon.child;
       // The stub reads its model from stdin: the daemon's death closes it, and the stub exits.
-      await waitUntil(() => !isRunning(stubPid), `the exit of the stub (pid ${stubPid}) after its daemon was killed`);
+      await waitUntil(`the exit of the stub (pid ${stubPid}) after its daemon was killed`, () => !isAlive(stubPid), {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
       await sleepPastLease(daemon.name);
 
       const deleteRefused = await feeder(['models', 'delete', modelId]);

@@ -1,12 +1,12 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../support/cli.js';
 import { esUrl, tempDir, uniqueId } from '../support/es.js';
 import { startDaemon } from '../support/daemon.js';
 import { rawRequest } from '../support/raw-http.js';
+import { pollUntil } from '../support/wait.js';
 
 /**
  * Runs `feeder serve --listen unix:<path>` until it exits or says it listens; one that listens is
@@ -22,7 +22,7 @@ async function serveOn(path: string): Promise<{ started: boolean; exitCode: numb
   let stderr = '';
   child.stdout.on('data', (part: Buffer) => (stdout += part.toString()));
   child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
-  for (let waited = 0; child.exitCode === null && !stdout.includes('"daemon-start"') && waited < 30_000; waited += 50) await sleep(50);
+  await pollUntil(() => child.exitCode !== null || stdout.includes('"daemon-start"'), { timeoutMs: 30_000, intervalMs: 50 });
   const started = child.exitCode === null;
   if (started) child.kill('SIGTERM');
   const result = await child;

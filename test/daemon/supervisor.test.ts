@@ -9,6 +9,7 @@ import { getMeta } from '../../src/store/meta.js';
 import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, tempDir } from '../support/es.js';
+import { pollUntil } from '../support/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -134,7 +135,7 @@ describe('a generation that a deployment loads or serves is pinned', () => {
       expect(rolled.exitCode, rolled.stderr).toBe(0);
       expect(JSON.parse(rolled.stdout)).toMatchObject({ state: 'started', generation: 2, rollover: null });
       expect((await infer(daemon, model.modelId, tokens)).body.result.inference).toEqual(valuesFor(replacement, tokens));
-      for (let waited = 0; (await chunksOfGeneration(model.modelId, 1)) > 0 && waited < 10_000; waited += 200) await sleep(200);
+      await pollUntil(async () => (await chunksOfGeneration(model.modelId, 1)) === 0, { timeoutMs: 10_000, intervalMs: 200 });
       expect(await chunksOfGeneration(model.modelId, 1)).toBe(0);
       expect((await getMeta(newEs(), model.modelId))!.meta.garbage).toEqual([]);
     } finally {

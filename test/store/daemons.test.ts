@@ -1,12 +1,13 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { PresenceDoc } from '../../src/store/daemons.js';
 import { DAEMONS_INDEX } from '../../src/store/layout.js';
 import { childrenOf, startDaemon } from '../support/daemon.js';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { forgetDaemon, stopWithin } from '../support/races.js';
 import { esUrl, newEs } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
+import { waitUntil } from '../support/wait.js';
 
 const SHORT_LEASE = { daemon: { heartbeatMs: 300, leaseMs: 1500 } };
 
@@ -16,12 +17,10 @@ async function presenceOf(name: string): Promise<PresenceDoc | null> {
 }
 
 async function waitForPresence(name: string, until: (doc: PresenceDoc | null) => boolean, timeoutMs = 5000): Promise<PresenceDoc | null> {
-  for (let waited = 0; waited < timeoutMs; waited += 100) {
-    const doc = await presenceOf(name);
-    if (until(doc)) return doc;
-    await sleep(100);
-  }
-  throw new Error(`the presence document of daemon '${name}' never matched; last: ${JSON.stringify(await presenceOf(name))}`);
+  let last: PresenceDoc | null = null;
+  const matched = async () => ((last = await presenceOf(name)), until(last));
+  await waitUntil(`the presence document of daemon '${name}' to match`, matched, { timeoutMs, lastSeen: () => JSON.stringify(last) });
+  return last;
 }
 
 describe('the lease a running daemon holds on its name', () => {
@@ -85,7 +84,7 @@ describe('the lease a running daemon holds on its name', () => {
         exitCode: 0,
         leftRunning: [],
       });
-      for (const child of children) expect(isRunning(child)).toBe(false);
+      for (const child of children) expect(isAlive(child)).toBe(false);
       expect(daemon.output()).toMatch(/could not remove the presence of daemon/);
     } finally {
       relay.resume();

@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
+import { waitUntil } from './wait.js';
 
 export interface RunningDaemon {
   name: string;
@@ -55,13 +55,16 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
   child.stderr.on('data', (data: Buffer) => (raw += data.toString()));
   const waitForLog = async (match: (line: Record<string, any>) => boolean, timeoutMs = 30_000) => {
-    for (let waited = 0; waited < timeoutMs; waited += 50) {
-      const found = logs.find(match);
-      if (found) return found;
-      if (child.exitCode !== null) throw new Error(`daemon exited early:\n${raw}`);
-      await sleep(50);
-    }
-    throw new Error(`no such log line within ${timeoutMs} ms; output:\n${raw.slice(-3000)}`);
+    const found = () => {
+      const line = logs.find(match);
+      if (!line && child.exitCode !== null) throw new Error(`daemon exited early:\n${raw}`);
+      return line;
+    };
+    return waitUntil(`a log line matching ${String(match)}`, found, {
+      timeoutMs,
+      intervalMs: 50,
+      lastSeen: () => `output:\n${raw.slice(-3000)}`,
+    });
   };
   await waitForLog((l) => l.event?.action === 'daemon-start');
   return {
@@ -102,15 +105,12 @@ export async function waitForStatus(
   timeoutMs = 30_000,
 ): Promise<Record<string, any>> {
   let last: Record<string, any> = {};
-  for (let waited = 0; waited < timeoutMs; waited += 200) {
+  const matched = async () => {
     const result = await daemon.cli(['status', modelId, '--json']);
-    if (result.exitCode === 0) {
-      last = JSON.parse(result.stdout);
-      if (until(last)) return last;
-    }
-    await sleep(200);
-  }
-  throw new Error(`status of ${modelId} never matched; last: ${JSON.stringify(last)}`);
+    if (result.exitCode === 0) last = JSON.parse(result.stdout);
+    return result.exitCode === 0 && until(last) ? last : undefined;
+  };
+  return waitUntil(`the status of ${modelId} to match`, matched, { timeoutMs, intervalMs: 200, lastSeen: () => JSON.stringify(last) });
 }
 
 /** Child processes of `pid`, from /proc. */
