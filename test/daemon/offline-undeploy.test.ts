@@ -7,7 +7,7 @@ import { daemonsRunning, recordUndeployed } from '../../src/store/desired-deploy
 import { DAEMONS_INDEX, SHARED_CHUNKS_INDEX } from '../../src/store/layout.js';
 import { getMeta, requireMeta } from '../../src/store/meta.js';
 import { feeder } from '../support/cli.js';
-import { freePort, startDaemon } from '../support/daemon.js';
+import { freePort, startDaemon, withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { isAlive } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
@@ -19,8 +19,7 @@ const SHORT_LEASE = { daemon: { heartbeatMs: 300, leaseMs: 1500 } };
 describe('the lease on a daemon name', () => {
   it('refuses a second feeder serve under the same name while the first runs, naming it and the fix; a clean stop frees the name', async () => {
     const es = newEs();
-    const first = await startDaemon({ config: SHORT_LEASE });
-    try {
+    await withDaemon({ config: SHORT_LEASE }, async (first) => {
       const second = await feeder(['serve'], {
         env: { FEEDER_DAEMON_NAME: first.name, FEEDER_LISTEN: `127.0.0.1:${await freePort()}` },
         timeout: 20_000,
@@ -31,10 +30,9 @@ describe('the lease on a daemon name', () => {
       expect(second.stderr).toContain('start this one under another daemon.name (FEEDER_DAEMON_NAME)');
       expect(second.stderr).toContain('(FEEDER_ERR_DAEMON_RUNNING)');
       expect((await fetch(`http://${first.listen}/healthz`)).ok).toBe(true);
-    } finally {
       expect((await first.stop()).exitCode).toBe(0);
-    }
-    expect(await es.client.exists({ index: DAEMONS_INDEX, id: first.name })).toBe(false);
+      expect(await es.client.exists({ index: DAEMONS_INDEX, id: first.name })).toBe(false);
+    });
   });
 });
 

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
-import { startDaemon } from '../support/daemon.js';
+import { withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
@@ -303,14 +303,11 @@ describe('changing a fleet deployment, and what is refused', () => {
       expect(answer.status).toBe(400);
       expect(answer.body.error.message).toContain(`allocations must be a whole number from 1 to 64; got ${allocations}`);
     }
-    const lone = await startDaemon({ env: { ES_URL: f.esUrl } });
-    try {
+    await withDaemon({ env: { ES_URL: f.esUrl } }, async (lone) => {
       const cli = await lone.cli(['deploy', modelId, '--allocations', '2']);
       expect(cli.exitCode).not.toBe(0);
       expect(cli.stderr).toContain('allocations above 1 need a fleet: this daemon is in none');
-    } finally {
-      await lone.stop();
-    }
+    });
     expect((await call(f.members[0]!.listen, 'DELETE', deployPath(modelId))).body).toMatchObject({ undeployed: true });
     desired.delete(modelId);
     const deleted = await feeder(['models', 'delete', modelId], { env: { ES_URL: f.esUrl } });

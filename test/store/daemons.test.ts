@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PresenceDoc } from '../../src/store/daemons.js';
 import { DAEMONS_INDEX } from '../../src/store/layout.js';
-import { childrenOf, startDaemon } from '../support/daemon.js';
+import { childrenOf, startDaemon, withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { isAlive } from '../support/processes.js';
 import { forgetDaemon, stopWithin } from '../support/races.js';
@@ -25,8 +25,7 @@ async function waitForPresence(name: string, until: (doc: PresenceDoc | null) =>
 
 describe('the lease a running daemon holds on its name', () => {
   it('is written again by the next renewal when its document was removed by hand', async () => {
-    const daemon = await startDaemon({ config: SHORT_LEASE });
-    try {
+    await withDaemon({ config: SHORT_LEASE }, async (daemon) => {
       const pid = daemon.child.pid!;
       expect(await presenceOf(daemon.name)).toMatchObject({ daemon: daemon.name, pid, listen: daemon.listen });
       await newEs().client.delete({ index: DAEMONS_INDEX, id: daemon.name });
@@ -34,10 +33,9 @@ describe('the lease a running daemon holds on its name', () => {
       const back = await waitForPresence(daemon.name, (doc) => doc !== null);
       expect(back).toMatchObject({ pid, listen: daemon.listen });
       expect(Date.parse(back!.expires_at)).toBeGreaterThan(Date.now());
-    } finally {
       expect((await daemon.stop()).exitCode).toBe(0);
-    }
-    expect(await presenceOf(daemon.name)).toBeNull();
+      expect(await presenceOf(daemon.name)).toBeNull();
+    });
   });
 
   it('logs a renewal that fails while Elasticsearch cannot be reached, and renews again once it is back', async () => {

@@ -16,6 +16,7 @@ export interface RunningDaemon {
   output: () => string;
   cli: (args: string[], env?: Record<string, string>) => Promise<CliResult>;
   waitForLog: (match: (line: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>;
+  /** SIGTERM, then the exit; a second call answers the first one's result. */
   stop: () => Promise<{ exitCode: number | undefined; ms: number }>;
 }
 
@@ -67,6 +68,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     });
   };
   await waitForLog((l) => l.event?.action === 'daemon-start');
+  let stopped: Promise<{ exitCode: number | undefined; ms: number }> | undefined;
   return {
     name,
     listen,
@@ -76,13 +78,39 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     cli: (args, extra = {}) =>
       feeder(args, { env: { FEEDER_LISTEN: listen, FEEDER_CONFIG: configPath, ...(options.env ?? {}), ...extra } }),
     waitForLog,
-    stop: async () => {
-      const started = performance.now();
-      child.kill('SIGTERM');
-      const result = await child;
-      return { exitCode: result.exitCode, ms: performance.now() - started };
-    },
+    stop: () => (stopped ??= stopChild(child)),
   };
+}
+
+async function stopChild(child: ReturnType<typeof spawnServe>): Promise<{ exitCode: number | undefined; ms: number }> {
+  const started = performance.now();
+  child.kill('SIGTERM');
+  const result = await child;
+  return { exitCode: result.exitCode, ms: performance.now() - started };
+}
+
+/**
+ * Starts a real daemon, hands it to `use`, and stops it however `use` ends, so no test leaves one
+ * running. A failure comes back with the daemon's last output, where a cause on its side shows. A
+ * test that judges the stop itself calls `daemon.stop()` at its end: the stop here then reuses it.
+ */
+export async function withDaemon<T>(options: DaemonOptions, use: (daemon: RunningDaemon) => Promise<T>): Promise<T> {
+  const daemon = await startDaemon(options);
+  try {
+    return await use(daemon);
+  } catch (error) {
+    throw withOutputOf(daemon, error);
+  } finally {
+    await daemon.stop();
+  }
+}
+
+const OUTPUT_SHOWN = 3000;
+
+function withOutputOf(daemon: RunningDaemon, error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  error.message += `\n--- last ${OUTPUT_SHOWN} characters of the output of daemon '${daemon.name}' ---\n${daemon.output().slice(-OUTPUT_SHOWN)}`;
+  return error;
 }
 
 function spawnServe(env: Record<string, string>) {
