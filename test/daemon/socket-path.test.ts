@@ -6,6 +6,7 @@ import { CLI } from '../support/cli.js';
 import { esUrl, tempDir, uniqueId } from '../support/es.js';
 import { withDaemon } from '../support/daemon.js';
 import { rawRequest } from '../support/raw-http.js';
+import { isAlive } from '../support/processes.js';
 import { pollUntil } from '../support/wait.js';
 
 /**
@@ -22,8 +23,8 @@ async function serveOn(path: string): Promise<{ started: boolean; exitCode: numb
   let stderr = '';
   child.stdout.on('data', (part: Buffer) => (stdout += part.toString()));
   child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
-  await pollUntil(() => child.exitCode !== null || stdout.includes('"daemon-start"'), { timeoutMs: 30_000, intervalMs: 50 });
-  const started = child.exitCode === null;
+  await pollUntil(() => !isAlive(child.pid!) || stdout.includes('"daemon-start"'), { timeoutMs: 30_000, intervalMs: 50 });
+  const started = isAlive(child.pid!);
   if (started) child.kill('SIGTERM');
   const result = await child;
   return { started, exitCode: result.exitCode, stderr };

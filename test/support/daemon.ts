@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
+import { isAlive } from './processes.js';
 import { waitUntil } from './wait.js';
 
 export interface RunningDaemon {
@@ -58,7 +59,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const waitForLog = async (match: (line: Record<string, any>) => boolean, timeoutMs = 30_000) => {
     const found = () => {
       const line = logs.find(match);
-      if (!line && child.exitCode !== null) throw new Error(`daemon exited early:\n${raw}`);
+      if (!line && !isAlive(child.pid!)) throw new Error(`daemon exited early:\n${raw}`);
       return line;
     };
     return waitUntil(`a log line matching ${String(match)}`, found, {

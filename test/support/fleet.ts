@@ -120,7 +120,7 @@ export class TestFleet {
   async stop(): Promise<void> {
     await Promise.all(this.members.map((d) => d.stop().catch(() => undefined)));
     for (const d of this.everyone) {
-      if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+      if (isAlive(d.child.pid!)) d.child.kill('SIGKILL');
       await forgetDaemon(d.name, this.esUrl);
     }
     // By id: the test node's distribution has no delete-by-query.
