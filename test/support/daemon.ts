@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
+import { spawnedPids } from './deploy.js';
 import { isAlive } from './processes.js';
 import { waitUntil } from './wait.js';
 
@@ -91,9 +92,10 @@ async function stopChild(child: ReturnType<typeof spawnServe>): Promise<{ exitCo
 }
 
 /**
- * Starts a real daemon, hands it to `use`, and stops it however `use` ends, so no test leaves one
- * running. A failure comes back with the daemon's last output, where a cause on its side shows. A
- * test that judges the stop itself calls `daemon.stop()` at its end: the stop here then reuses it.
+ * Starts a real daemon, hands it to `use`, and stops it however `use` ends, with any native process
+ * it spawned that outlived it, so no test leaves one running. A failure comes back with the daemon's
+ * last output, where a cause on its side shows. A test that judges the stop itself (`daemon.stop()`,
+ * `stopWithin`) stops the daemon at its end: the stop here then finds it gone.
  */
 export async function withDaemon<T>(options: DaemonOptions, use: (daemon: RunningDaemon) => Promise<T>): Promise<T> {
   const daemon = await startDaemon(options);
@@ -103,7 +105,12 @@ export async function withDaemon<T>(options: DaemonOptions, use: (daemon: Runnin
     throw withOutputOf(daemon, error);
   } finally {
     await daemon.stop();
+    killSpawned(daemon);
   }
+}
+
+function killSpawned(daemon: RunningDaemon): void {
+  for (const pid of spawnedPids(daemon.logs)) if (isAlive(pid, 'native')) process.kill(pid, 'SIGKILL');
 }
 
 const OUTPUT_SHOWN = 3000;
