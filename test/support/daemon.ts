@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
 import { spawnedPids } from './deploy.js';
-import { isAlive } from './processes.js';
+import { isAlive, killQuietly } from './processes.js';
 import { waitUntil } from './wait.js';
 
 export interface RunningDaemon {
@@ -110,7 +110,7 @@ export async function withDaemon<T>(options: DaemonOptions, use: (daemon: Runnin
 }
 
 function killSpawned(daemon: RunningDaemon): void {
-  for (const pid of spawnedPids(daemon.logs)) if (isAlive(pid, 'native')) process.kill(pid, 'SIGKILL');
+  for (const pid of spawnedPids(daemon.logs)) if (isAlive(pid, 'native')) killQuietly(pid);
 }
 
 const OUTPUT_SHOWN = 3000;

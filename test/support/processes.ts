@@ -39,3 +39,12 @@ function commandLine(pid: number): string {
 export async function stopsRunning(pid: number, ms: number): Promise<boolean> {
   return (await pollUntil(() => !isAlive(pid), { timeoutMs: ms, intervalMs: 25 })) !== undefined;
 }
+
+/** SIGKILL, for a process that may have exited since it was seen. */
+export function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}

@@ -5,7 +5,7 @@ import { childrenOf, type RunningDaemon } from './daemon.js';
 import { spawnedPids } from './deploy.js';
 import { newEs } from './es.js';
 import { pollUntil } from './wait.js';
-import { isAlive } from './processes.js';
+import { isAlive, killQuietly } from './processes.js';
 
 export interface Answer {
   status: number;
@@ -184,12 +184,4 @@ export async function stopWithin(daemon: RunningDaemon, withinMs = 10_000): Prom
   }
   for (const pid of leftRunning) killQuietly(pid);
   return { exited: result !== null, exitCode: result?.exitCode, signal: result?.signal, ms, leftRunning };
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
