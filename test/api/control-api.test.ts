@@ -1,10 +1,10 @@
-import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedModel } from '../support/deploy.js';
 import { esUrl } from '../support/es.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
-import { fuzzCase, seededRandom, type FuzzCase } from '../support/fuzz-requests.js';
+import { fuzzCase, type FuzzCase } from '../support/fuzz-requests.js';
 import { rawAddress, rawRequest, type RawAnswer } from '../support/raw-http.js';
+import { mulberry32, seedFrom } from '../support/seeded.js';
 
 const TOKEN = 'control-token-Zq93';
 const URL_PASSWORD = 'url-secret-Kd81';
@@ -91,8 +91,8 @@ describe('the control API', () => {
 
   // Bounded and seeded: FEEDER_FUZZ_SEED=<n> replays a run; every failure message names the seed.
   it('stays up through a few thousand random raw requests, answers none without the token, and leaves its deployment untouched', async () => {
-    const seed = Number(process.env.FEEDER_FUZZ_SEED ?? randomInt(0, 2 ** 31));
-    const random = seededRandom(seed);
+    const seed = seedFrom('FEEDER_FUZZ_SEED');
+    const random = mulberry32(seed);
     const target = { listen: daemon.listen, token: TOKEN, liveId: model.modelId, ghostId: `ghost-${seed}` };
     const before = JSON.parse((await call('GET', `/deployments/${model.modelId}`)).body);
     const failures: string[] = [];

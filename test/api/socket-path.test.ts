@@ -1,12 +1,13 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../support/cli.js';
 import { esUrl, tempDir, uniqueId } from '../support/es.js';
-import { startDaemon } from '../support/daemon.js';
+import { withDaemon } from '../support/daemon.js';
 import { rawRequest } from '../support/raw-http.js';
+import { isAlive } from '../support/processes.js';
+import { pollUntil } from '../support/wait.js';
 
 /**
  * Runs `feeder serve --listen unix:<path>` until it exits or says it listens; one that listens is
@@ -22,8 +23,8 @@ async function serveOn(path: string): Promise<{ started: boolean; exitCode: numb
   let stderr = '';
   child.stdout.on('data', (part: Buffer) => (stdout += part.toString()));
   child.stderr.on('data', (part: Buffer) => (stderr += part.toString()));
-  for (let waited = 0; child.exitCode === null && !stdout.includes('"daemon-start"') && waited < 30_000; waited += 50) await sleep(50);
-  const started = child.exitCode === null;
+  await pollUntil(() => !isAlive(child.pid!) || stdout.includes('"daemon-start"'), { timeoutMs: 30_000, intervalMs: 50 });
+  const started = isAlive(child.pid!);
   if (started) child.kill('SIGTERM');
   const result = await child;
   return { started, exitCode: result.exitCode, stderr };
@@ -57,9 +58,7 @@ describe('feeder serve --listen unix:<path>', () => {
 
   it('refuses a socket another daemon answers on, and takes over a stale one', async () => {
     const path = join(await tempDir(), 'feeder.sock');
-    const first = await startDaemon({ listen: `unix:${path}` });
-    let killed = false;
-    try {
+    await withDaemon({ listen: `unix:${path}` }, async (first) => {
       const second = await serveOn(path);
       expect(second.started, 'a second daemon took the socket of a running one').toBe(false);
       expect(second.exitCode).toBe(1);
@@ -69,21 +68,15 @@ describe('feeder serve --listen unix:<path>', () => {
       // A daemon killed outright leaves its socket behind: the next one must not need a cleanup.
       first.child.kill('SIGKILL');
       await first.child;
-      killed = true;
       expect((await stat(path)).isSocket()).toBe(true);
-      const third = await startDaemon({ listen: `unix:${path}` });
-      try {
+      await withDaemon({ listen: `unix:${path}` }, async (third) => {
         expect((await third.cli(['status'])).exitCode).toBe(0);
         // No browser reaches a Unix socket, but a local proxy could: Host is checked here too; no Host at all is fine.
         const socket = { socketPath: path };
         expect((await rawRequest(socket, { method: 'GET', target: '/deployments' })).status).toBe(200);
         expect((await rawRequest(socket, { method: 'GET', target: '/deployments', headers: [['host', 'localhost']] })).status).toBe(200);
         expect((await rawRequest(socket, { method: 'GET', target: '/deployments', headers: [['host', 'evil.example']] })).status).toBe(403);
-      } finally {
-        await third.stop();
-      }
-    } finally {
-      if (!killed) await first.stop();
-    }
+      });
+    });
   });
 });

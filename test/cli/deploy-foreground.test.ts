@@ -1,9 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { CLI, feeder } from '../support/cli.js';
 import { esUrl } from '../support/es.js';
+import { waitUntil } from '../support/wait.js';
 
 describe('feeder deploy --foreground', () => {
   it('loads the model, answers an inference from its bytes, and stops with --once', async () => {
@@ -20,13 +21,13 @@ describe('feeder deploy --foreground', () => {
     const child = execa('node', [CLI, 'deploy', modelId, '--foreground', '--json'], { env: { ES_URL: esUrl() }, reject: false });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 100 && !out.includes('deployed'); i += 1) await sleep(100);
+    await waitUntil('the deploy to answer', () => out.includes('deployed'), { timeoutMs: 10_000, lastSeen: () => out });
     const pid = JSON.parse(out).deployed.pid as number;
-    expect(isRunning(pid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
     child.kill('SIGINT');
     const done = await child;
     expect(done.exitCode).toBe(0);
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
   });
 
   it('refuses bad tokens with exit code 2 before touching anything', async () => {

@@ -1,38 +1,35 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { getMeta } from '../../src/model/meta.js';
 import { CLI, feeder } from '../support/cli.js';
 import { esUrl, newEs, randomModelFile, tempDir, uniqueId } from '../support/es.js';
+import { waitUntil } from '../support/wait.js';
 
 const KiB = 1024;
 
 /** Waits until `count` chunks of the model are stored, by asking Elasticsearch. */
 async function waitForStoredChunks(modelId: string, count: number): Promise<void> {
   const es = newEs();
-  for (let i = 0; i < 200; i += 1) {
+  const storedNow = async () => {
     const meta = await getMeta(es, modelId);
-    if (meta) {
-      const index = meta.meta.pending?.chunks_index ?? meta.meta.chunks_index;
-      // The upload may have just created the index: its shard answers 503 until it has started.
-      const stored = await es.client.indices
-        .refresh({ index, ignore_unavailable: true })
-        .then(() => es.client.count({ index, query: { term: { model_id: modelId } }, ignore_unavailable: true }))
-        .then(
-          (r) => r.count,
-          (error: { meta?: { statusCode?: number } }) => {
-            if (error.meta?.statusCode === 503) return 0;
-            throw error;
-          },
-        );
-      if (stored >= count) return;
-    }
-    await sleep(100);
-  }
-  throw new Error(`chunks of ${modelId} never appeared`);
+    if (!meta) return 0;
+    const index = meta.meta.pending?.chunks_index ?? meta.meta.chunks_index;
+    // The upload may have just created the index: its shard answers 503 until it has started.
+    return es.client.indices
+      .refresh({ index, ignore_unavailable: true })
+      .then(() => es.client.count({ index, query: { term: { model_id: modelId } }, ignore_unavailable: true }))
+      .then(
+        (r) => r.count,
+        (error: { meta?: { statusCode?: number } }) => {
+          if (error.meta?.statusCode === 503) return 0;
+          throw error;
+        },
+      );
+  };
+  await waitUntil(`${count} stored chunks of ${modelId}`, async () => (await storedNow()) >= count, { timeoutMs: 20_000 });
 }
 
 /** Starts an upload from a pipe, feeds it `head`, and kills it with SIGKILL once that part is stored. */

@@ -1,9 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { newEs, tempDir, uniqueId } from '../support/es.js';
-import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
+import { childrenOf, startDaemon, waitForStatus, type RunningDaemon, withDaemon } from '../support/daemon.js';
+import { waitUntil } from '../support/wait.js';
 import { META_INDEX } from '../../src/model/layout.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
@@ -84,7 +86,7 @@ describe('feeder serve, driven by the CLI', () => {
     const { pid } = JSON.parse((await daemon.cli(['status', model.modelId, '--json'])).stdout);
     const undeployed = await daemon.cli(['undeploy', model.modelId]);
     expect(undeployed.exitCode, undeployed.stderr).toBe(0);
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect((await daemon.cli(['status', model.modelId])).exitCode).toBe(1);
     expect((await daemon.cli(['models', 'delete', model.modelId])).exitCode).toBe(0);
   });
@@ -103,10 +105,10 @@ describe('feeder serve, driven by the CLI', () => {
 describe('a native process that keeps dying', () => {
   it('is restarted up to the configured count, then the deployment is failed with its last error lines', async () => {
     const { modelId } = await storedModel(1024 * 1024);
-    const daemon = await startDaemon({
+    const options = {
       config: { deploy: { args: ['--crash-after-bytes', '300000'] }, daemon: { maxRestarts: 2, restartBackoffMs: 50 } },
-    });
-    try {
+    };
+    await withDaemon(options, async (daemon) => {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(result.exitCode).toBe(1);
       expect(result.stdout, `${result.stderr}\n${daemon.output().slice(-4000)}`).not.toBe('');
@@ -117,9 +119,7 @@ describe('a native process that keeps dying', () => {
       expect(await childrenOf(daemon.child.pid!)).toEqual([]);
       const restarts = daemon.logs.filter((l) => l.event?.action === 'native-restart');
       expect(restarts).toHaveLength(2);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
@@ -133,21 +133,20 @@ describe('daemon restarts and shutdown', () => {
     const stopped = await first.stop();
     expect(stopped.exitCode).toBe(0);
     expect(stopped.ms).toBeLessThan(10_000);
-    expect(isRunning(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
 
-    const second = await startDaemon({ name });
-    try {
+    await withDaemon({ name }, async (second) => {
+      // Once the daemon is stopped, undeploy works offline: no desired state outlives the test.
+      onTestFinished(async () => void (await second.cli(['undeploy', modelId]).catch(() => {})));
       const back = await waitForStatus(second, modelId, (s) => s.state === 'started');
       expect(back.pid).not.toBe(pid);
       const answer = await second.cli(['infer', modelId, '--tokens', '42', '--json']);
       expect(JSON.parse(answer.stdout).result.inference).toEqual(valuesFor(bytes, [42]));
-    } finally {
       const children = await childrenOf(second.child.pid!);
       expect(children.length).toBe(1);
       expect((await second.stop()).exitCode).toBe(0);
-      for (const child of children) expect(isRunning(child)).toBe(false);
-      await second.cli(['undeploy', modelId]).catch(() => {});
-    }
+      for (const child of children) expect(isAlive(child)).toBe(false);
+    });
   });
 });
 
@@ -155,53 +154,45 @@ describe('loading is bounded, and a deploy outlasting the client wait keeps goin
   it('never loads more than daemon.maxConcurrentLoads models at once', async () => {
     const a = await storedModel(1024 * 1024);
     const b = await storedModel(1024 * 1024);
-    const daemon = await startDaemon({
+    const options = {
       config: { deploy: { args: ['--read-rate', String(512 * 1024)] }, daemon: { maxConcurrentLoads: 1 } },
-    });
-    try {
+    };
+    await withDaemon(options, async (daemon) => {
       const quick = await Promise.all([a, b].map((m) => daemon.cli(['deploy', m.modelId, '--wait-for', 'starting', '--json'])));
       expect(quick.map((r) => JSON.parse(r.stdout).state)).toEqual(['starting', 'starting']);
       let sawQueued = false;
-      for (;;) {
+      const allStarted = async () => {
         const { deployments: all } = (await fetch(`http://${daemon.listen}/deployments`).then((r) => r.json())) as {
           deployments: Array<{ state: string; phase: string | null }>;
         };
         expect(all.filter((s) => s.phase === 'loading').length).toBeLessThanOrEqual(1);
         sawQueued ||= all.some((s) => s.phase === 'queued');
-        if (all.every((s) => s.state === 'started')) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return all.every((s) => s.state === 'started');
+      };
+      await waitUntil('both deployments to start', allStarted, { timeoutMs: 60_000, intervalMs: 50 });
       expect(sawQueued).toBe(true);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('answers 202 with the state so far when the wait runs out, and the deployment still starts', async () => {
     const { modelId } = await storedModel(2 * 1024 * 1024);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--read-rate', String(1024 * 1024)] } } });
-    try {
+    await withDaemon({ config: { deploy: { args: ['--read-rate', String(1024 * 1024)] } } }, async (daemon) => {
       const result = await daemon.cli(['deploy', modelId, '--timeout', '500ms']);
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toMatch(/starting .*still starting after 0.5 s; the daemon keeps going/);
       await waitForStatus(daemon, modelId, (s) => s.state === 'started');
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
 describe('the control API on a Unix socket', () => {
   it('creates the socket with mode 0600 and serves the CLI through it', async () => {
     const path = join(await tempDir(), 'feeder.sock');
-    const daemon = await startDaemon({ listen: `unix:${path}` });
-    try {
+    await withDaemon({ listen: `unix:${path}` }, async (daemon) => {
       expect((await stat(path)).mode & 0o777).toBe(0o600);
       const status = await daemon.cli(['status']);
       expect(status.exitCode, status.stderr).toBe(0);
       expect(status.stdout).toBe('no deployments');
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deleteModel } from '../../src/maintenance/delete.js';
 import { daemonsRunning } from '../../src/coordination/desired-deployments.js';
 import { getMeta } from '../../src/model/meta.js';
-import { startDaemon } from '../support/daemon.js';
+import { withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { captureLogger, newEs } from '../support/es.js';
 import { mulberry32, seedFrom } from '../support/seeded.js';
@@ -14,13 +14,12 @@ describe('a deploy and a models delete of the same id at the same moment', () =>
   it('never both succeed, and whichever loses leaves everything as it was (seeded)', async () => {
     const seed = seedFrom('FEEDER_RACE_SEED');
     const random = mulberry32(seed);
-    const daemon = await startDaemon();
-    const es = newEs();
-    const { logger } = captureLogger();
-    // What `feeder models delete` refuses on: a daemon that should run the model.
-    const refuse = async (meta: { model_id: string }) => ((await daemonsRunning(es, meta.model_id)).length > 0 ? 'it is deployed' : null);
-    const outcomes: string[] = [];
-    try {
+    await withDaemon({}, async (daemon) => {
+      const es = newEs();
+      const { logger } = captureLogger();
+      // What `feeder models delete` refuses on: a daemon that should run the model.
+      const refuse = async (meta: { model_id: string }) => ((await daemonsRunning(es, meta.model_id)).length > 0 ? 'it is deployed' : null);
+      const outcomes: string[] = [];
       for (let round = 0; round < ROUNDS; round += 1) {
         const { modelId } = await storedModel(100_000, 64 * 1024);
         const gapMs = Math.floor(random() * 12);
@@ -58,8 +57,6 @@ describe('a deploy and a models delete of the same id at the same moment', () =>
         new Set(outcomes.map((o) => /deployed (\w+).*deleted (\w+)/.exec(o)!.slice(1).join('/'))).size,
         outcomes.join('\n'),
       ).toBeGreaterThan(1);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { storedModel } from '../support/deploy.js';
-import { childrenOf, startDaemon } from '../support/daemon.js';
+import { childrenOf, withDaemon } from '../support/daemon.js';
 
 describe('a native process that reports a model other than the meta document describes', () => {
   it('fails the deployment at once, without a restart: a restart cannot cure a mismatch', async () => {
     const { modelId, bytes } = await storedModel(1024 * 1024);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--wrong-sha'] } } });
-    try {
+    await withDaemon({ config: { deploy: { args: ['--wrong-sha'] } } }, async (daemon) => {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(result.exitCode, result.stderr).toBe(1);
       const status = JSON.parse(result.stdout);
@@ -18,8 +17,6 @@ describe('a native process that reports a model other than the meta document des
       );
       expect(daemon.logs.filter((l) => l.event?.action === 'native-restart')).toEqual([]);
       expect(await childrenOf(daemon.child.pid!)).toEqual([]);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });

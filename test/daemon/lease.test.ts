@@ -1,12 +1,13 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { DAEMONS_INDEX } from '../../src/model/layout.js';
-import { childrenOf, startDaemon } from '../support/daemon.js';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { childrenOf, startDaemon, withDaemon } from '../support/daemon.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { forgetDaemon, stopWithin } from '../support/races.js';
 import { esUrl, newEs } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
+import { waitUntil } from '../support/wait.js';
 
 const SHORT_LEASE = { daemon: { heartbeatMs: 300, leaseMs: 1500 } };
 
@@ -16,18 +17,15 @@ async function presenceOf(name: string): Promise<PresenceDoc | null> {
 }
 
 async function waitForPresence(name: string, until: (doc: PresenceDoc | null) => boolean, timeoutMs = 5000): Promise<PresenceDoc | null> {
-  for (let waited = 0; waited < timeoutMs; waited += 100) {
-    const doc = await presenceOf(name);
-    if (until(doc)) return doc;
-    await sleep(100);
-  }
-  throw new Error(`the presence document of daemon '${name}' never matched; last: ${JSON.stringify(await presenceOf(name))}`);
+  let last: PresenceDoc | null = null;
+  const matched = async () => ((last = await presenceOf(name)), until(last));
+  await waitUntil(`the presence document of daemon '${name}' to match`, matched, { timeoutMs, lastSeen: () => JSON.stringify(last) });
+  return last;
 }
 
 describe('the lease a running daemon holds on its name', () => {
   it('is written again by the next renewal when its document was removed by hand', async () => {
-    const daemon = await startDaemon({ config: SHORT_LEASE });
-    try {
+    await withDaemon({ config: SHORT_LEASE }, async (daemon) => {
       const pid = daemon.child.pid!;
       expect(await presenceOf(daemon.name)).toMatchObject({ daemon: daemon.name, pid, listen: daemon.listen });
       await newEs().client.delete({ index: DAEMONS_INDEX, id: daemon.name });
@@ -35,10 +33,9 @@ describe('the lease a running daemon holds on its name', () => {
       const back = await waitForPresence(daemon.name, (doc) => doc !== null);
       expect(back).toMatchObject({ pid, listen: daemon.listen });
       expect(Date.parse(back!.expires_at)).toBeGreaterThan(Date.now());
-    } finally {
       expect((await daemon.stop()).exitCode).toBe(0);
-    }
-    expect(await presenceOf(daemon.name)).toBeNull();
+      expect(await presenceOf(daemon.name)).toBeNull();
+    });
   });
 
   it('logs a renewal that fails while Elasticsearch cannot be reached, and renews again once it is back', async () => {
@@ -85,7 +82,7 @@ describe('the lease a running daemon holds on its name', () => {
         exitCode: 0,
         leftRunning: [],
       });
-      for (const child of children) expect(isRunning(child)).toBe(false);
+      for (const child of children) expect(isAlive(child)).toBe(false);
       expect(daemon.output()).toMatch(/could not remove the presence of daemon/);
     } finally {
       relay.resume();

@@ -2,8 +2,8 @@
 // `feeder serve` over loopback and judges it by what an operator would see: the native processes
 // running, the control API's map, and the desired-state documents a restart brings back.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { freePort, withDaemon, type RunningDaemon } from '../support/daemon.js';
 import { spawnedPids, storedModel } from '../support/deploy.js';
 import { uniqueId } from '../support/es.js';
 import {
@@ -16,8 +16,8 @@ import {
   liveSpawned,
   stopWithin,
   type Answer,
-  type Stopped,
 } from '../support/races.js';
+import { pollUntil, waitUntil } from '../support/wait.js';
 
 const MIB = 1024 * 1024;
 const deployStarted = (daemon: { listen: string }, modelId: string) =>
@@ -27,19 +27,15 @@ const spawnedFor = (daemon: RunningDaemon, modelId: string) => spawnedPids(daemo
 
 beforeAll(ensureDeploymentsMapping);
 
-/** Stops a daemon the test left running, however the test ended, and removes its desired state. */
-async function cleanUp(daemon: RunningDaemon, stopped: Stopped | null): Promise<void> {
-  if (!stopped) await stopWithin(daemon, 10_000);
-  await forgetDaemon(daemon.name);
-}
+/** Removes the desired state of the daemon named `name` once the test ends, however it ends. */
+const forgetAfterTest = (name: string) => onTestFinished(() => forgetDaemon(name));
 
 describe('identical concurrent deploys', () => {
   it('four simultaneous PUTs of one model share one load: one native process, one outcome; undeploy and SIGTERM leave nothing', async () => {
     const model = await storedModel(4 * MIB);
     // A throttled stub makes each load last long enough for the four requests to overlap.
-    const daemon = await startDaemon({ config: { deploy: { args: ['--read-rate', String(16 * MIB)] } } });
-    let stopped: Stopped | null = null;
-    try {
+    await withDaemon({ config: { deploy: { args: ['--read-rate', String(16 * MIB)] } } }, async (daemon) => {
+      forgetAfterTest(daemon.name);
       const answers = await Promise.all([0, 1, 2, 3].map(() => deployStarted(daemon, model.modelId)));
       const outcomes = answers.map(outcome);
       expect
@@ -55,13 +51,11 @@ describe('identical concurrent deploys', () => {
       expect.soft(undeployed.status, JSON.stringify(undeployed.body)).toBe(200);
       expect.soft(await liveSpawned(daemon), 'native processes still running after undeploy').toEqual([]);
 
-      stopped = await stopWithin(daemon, 5000);
+      const stopped = await stopWithin(daemon, 5000);
       expect
         .soft(stopped, `SIGTERM: exit within 5 s with code 0, no native process left; daemon output:\n${daemon.output().slice(-1500)}`)
         .toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
-    } finally {
-      await cleanUp(daemon, stopped);
-    }
+    });
   }, 60_000);
 });
 
@@ -72,15 +66,16 @@ describe('a deploy racing an undeploy of the same model', () => {
   it('leaves the map, the native processes and the desired documents in agreement, and a restart brings back only what ran', async () => {
     const model = await storedModel(256 * 1024);
     const name = uniqueId('daemon');
-    let daemon = await startDaemon({ name, config });
-    let stopped: Stopped | null = null;
-    try {
+    forgetAfterTest(name);
+    let answers = '';
+    let ranBefore: string[] = [];
+    await withDaemon({ name, config }, async (daemon) => {
       expect((await deployStarted(daemon, model.modelId)).body).toMatchObject({ state: 'started' });
       const undeploying = call(daemon.listen, 'DELETE', deployPath(model.modelId));
       const seen = await untilStopping(daemon, model.modelId);
       const redeployed = await deployStarted(daemon, model.modelId);
       const undeployed = await undeploying;
-      const answers = `the PUT was sent with the deployment at ${seen}; DELETE answered ${JSON.stringify(outcome(undeployed))}, the PUT ${JSON.stringify(outcome(redeployed))}`;
+      answers = `the PUT was sent with the deployment at ${seen}; DELETE answered ${JSON.stringify(outcome(undeployed))}, the PUT ${JSON.stringify(outcome(redeployed))}`;
 
       const before = await agreementAfterSettling(daemon, 5000);
       expect.soft(before.problems, `after a deploy during an undeploy (${answers})`).toEqual([]);
@@ -90,12 +85,12 @@ describe('a deploy racing an undeploy of the same model', () => {
           .soft(running?.pid, `the deploy answered started with pid ${redeployed.body.pid}, so that process must be serving (${answers})`)
           .toBe(redeployed.body.pid);
       }
-      const ranBefore = before.list.filter((d) => d.state !== 'stopped').map((d) => d.model_id);
+      ranBefore = before.list.filter((d) => d.state !== 'stopped').map((d) => d.model_id);
 
-      stopped = await stopWithin(daemon, 10_000);
+      const stopped = await stopWithin(daemon, 10_000);
       expect.soft(stopped, 'SIGTERM exits 0 and leaves no native process').toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
-      daemon = await startDaemon({ name, config });
-      stopped = null;
+    });
+    await withDaemon({ name, config }, async (daemon) => {
       const after = await agreementAfterSettling(daemon, 5000);
       expect.soft(after.problems, 'after the restart').toEqual([]);
       expect
@@ -106,11 +101,9 @@ describe('a deploy racing an undeploy of the same model', () => {
         .toEqual(ranBefore);
 
       await raceRepeatedly(daemon, model.modelId);
-      stopped = await stopWithin(daemon, 10_000);
+      const stopped = await stopWithin(daemon, 10_000);
       expect.soft(stopped, 'SIGTERM exits 0 and leaves no native process').toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
-    } finally {
-      await cleanUp(daemon, stopped);
-    }
+    });
   }, 110_000);
 
   /**
@@ -143,23 +136,17 @@ describe('a deploy during restore', () => {
     const model = await storedModel(MIB);
     const name = uniqueId('daemon');
     const config = { deploy: { args: ['--read-rate', String(8 * MIB)] } };
-    const first = await startDaemon({ name, config });
-    let firstStopped: Stopped | null = null;
-    try {
+    forgetAfterTest(name);
+    await withDaemon({ name, config }, async (first) => {
       expect((await deployStarted(first, model.modelId)).body).toMatchObject({ state: 'started' });
-      firstStopped = await stopWithin(first, 10_000);
-      expect(firstStopped).toMatchObject({ exited: true, exitCode: 0 });
-    } finally {
-      if (!firstStopped) await cleanUp(first, null);
-    }
+      expect(await stopWithin(first, 10_000)).toMatchObject({ exited: true, exitCode: 0 });
+    });
 
     // The PUT is sent the moment the control API accepts connections, before restore has finished.
     const listen = `127.0.0.1:${await freePort()}`;
     const early = putOnceListening(listen, model.modelId);
     early.catch(() => {}); // judged below, once the daemon is up
-    const daemon = await startDaemon({ name, listen, config });
-    let stopped: Stopped | null = null;
-    try {
+    await withDaemon({ name, listen, config }, async (daemon) => {
       const answer = await early;
       expect.soft(outcome(answer), 'the early PUT').toMatchObject({ status: 200, state: 'started', pid: expect.any(Number) });
       const agreement = await agreementAfterSettling(daemon, 10_000);
@@ -172,13 +159,11 @@ describe('a deploy during restore', () => {
           'the map serves the process the PUT answered with',
         )
         .toEqual([answer.body?.pid]);
-      stopped = await stopWithin(daemon, 5000);
+      const stopped = await stopWithin(daemon, 5000);
       expect
         .soft(stopped, 'SIGTERM exits 0 within 5 s and leaves no native process')
         .toMatchObject({ exited: true, exitCode: 0, leftRunning: [] });
-    } finally {
-      await cleanUp(daemon, stopped);
-    }
+    });
   }, 60_000);
 });
 
@@ -189,22 +174,23 @@ describe('a deploy during restore', () => {
  */
 async function untilStopping(daemon: RunningDaemon, modelId: string, timeoutMs = 3000): Promise<string> {
   let seen = 'no answer';
-  for (const deadline = performance.now() + timeoutMs; performance.now() < deadline; await sleep(20)) {
+  const stopping = async () => {
     const answer = await call(daemon.listen, 'GET', deployPath(modelId));
     seen = answer.status === 200 ? `state ${answer.body.state}` : `status ${answer.status}`;
-    if (answer.body?.state === 'stopping' || answer.status === 404) return seen;
-  }
-  return `${seen} after ${timeoutMs} ms`;
+    return answer.body?.state === 'stopping' || answer.status === 404;
+  };
+  return (await pollUntil(stopping, { timeoutMs, intervalMs: 20 })) ? seen : `${seen} after ${timeoutMs} ms`;
 }
 
 /** Retries a connection every few ms until the daemon listens, then deploys once. */
 async function putOnceListening(listen: string, modelId: string): Promise<Answer> {
-  for (const deadline = performance.now() + 30_000; performance.now() < deadline; await sleep(5)) {
+  const deployed = async () => {
     try {
       return await call(listen, 'PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 }, 45_000);
     } catch (error) {
       if ((error as { cause?: { code?: string } }).cause?.code !== 'ECONNREFUSED') throw error;
+      return undefined;
     }
-  }
-  throw new Error(`the daemon at ${listen} never accepted a connection`);
+  };
+  return waitUntil(`the daemon at ${listen} to accept a connection`, deployed, { timeoutMs: 30_000, intervalMs: 5 });
 }

@@ -6,9 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { CHUNKS_INDEX_PATTERN } from '../../src/model/layout.js';
 import { getMeta } from '../../src/model/meta.js';
-import { childrenOf, startDaemon, waitForStatus, type RunningDaemon } from '../support/daemon.js';
+import { childrenOf, waitForStatus, type RunningDaemon, withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, tempDir } from '../support/es.js';
+import { pollUntil } from '../support/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -60,8 +61,7 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
   it('a deployment that crashes now and then, slower than the window, is restarted every time', async () => {
     const { modelId } = await storedModel(300_000);
     // One restart allowed per 3 s: the budget a crash spends must come back once the window has passed.
-    const daemon = await startDaemon({ config: { daemon: { maxRestarts: 1, restartWindowMs: 3000, restartBackoffMs: 50 } } });
-    try {
+    await withDaemon({ config: { daemon: { maxRestarts: 1, restartWindowMs: 3000, restartBackoffMs: 50 } } }, async (daemon) => {
       expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
       for (let crash = 1; crash <= 3; crash += 1) {
         const before = await status(daemon, modelId);
@@ -72,15 +72,12 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
         await sleep(3200);
       }
       expect((await status(daemon, modelId)).restarts).toBe(0);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('a process that keeps dying while serving, past the budget, fails the deployment and the daemon stays up', async () => {
     const { modelId } = await storedModel(300_000);
-    const daemon = await startDaemon({ config: { daemon: { maxRestarts: 1, restartWindowMs: 60_000, restartBackoffMs: 50 } } });
-    try {
+    await withDaemon({ config: { daemon: { maxRestarts: 1, restartWindowMs: 60_000, restartBackoffMs: 50 } } }, async (daemon) => {
       expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
       const first = await status(daemon, modelId);
       process.kill(first.pid, 'SIGKILL');
@@ -90,34 +87,29 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
       expect(failed.reason).toMatch(/gave up after 1 restarts: the native process \(pid \d+\) was killed by SIGKILL while serving/);
       expect(daemon.child.exitCode, daemon.output().slice(-2000)).toBeNull();
       expect((await fetch(`http://${daemon.listen}/healthz`)).status).toBe(200);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('a crash loop within the window still fails the deployment', async () => {
     const { modelId } = await storedModel(1 * MiB);
-    const daemon = await startDaemon({
+    const options = {
       config: {
         deploy: { args: ['--crash-after-bytes', '300000'] },
         daemon: { maxRestarts: 2, restartWindowMs: 60_000, restartBackoffMs: 50 },
       },
-    });
-    try {
+    };
+    await withDaemon(options, async (daemon) => {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(JSON.parse(result.stdout)).toMatchObject({ state: 'failed', restarts: 2 });
       expect(await childrenOf(daemon.child.pid!)).toEqual([]);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
 describe('a generation that a deployment loads or serves is pinned', () => {
   it('upload --replace during a deploy does not remove the chunks being streamed; they go once the rollover leaves them', async () => {
     const model = await storedModel(2 * MiB);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--read-rate', String(MiB)] } } });
-    try {
+    await withDaemon({ config: { deploy: { args: ['--read-rate', String(MiB)] } } }, async (daemon) => {
       const quick = await daemon.cli(['deploy', model.modelId, '--wait-for', 'starting']);
       expect(quick.exitCode, quick.stderr).toBe(0);
       await waitForStatus(daemon, model.modelId, (s) => s.bytes_streamed > 0, 10_000);
@@ -134,20 +126,17 @@ describe('a generation that a deployment loads or serves is pinned', () => {
       expect(rolled.exitCode, rolled.stderr).toBe(0);
       expect(JSON.parse(rolled.stdout)).toMatchObject({ state: 'started', generation: 2, rollover: null });
       expect((await infer(daemon, model.modelId, tokens)).body.result.inference).toEqual(valuesFor(replacement, tokens));
-      for (let waited = 0; (await chunksOfGeneration(model.modelId, 1)) > 0 && waited < 10_000; waited += 200) await sleep(200);
+      await pollUntil(async () => (await chunksOfGeneration(model.modelId, 1)) === 0, { timeoutMs: 10_000, intervalMs: 200 });
       expect(await chunksOfGeneration(model.modelId, 1)).toBe(0);
       expect((await getMeta(newEs(), model.modelId))!.meta.garbage).toEqual([]);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
 describe('zero-downtime rollover', () => {
   it('switches inference from the old bytes to the new at one point, with no failed request, then stops the old process', async () => {
     const model = await storedModel(1 * MiB);
-    const daemon = await startDaemon();
-    try {
+    await withDaemon({}, async (daemon) => {
       expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
       const oldPid = (await status(daemon, model.modelId)).pid;
       const replacement = await replaceModel(daemon, model.modelId, 1 * MiB);
@@ -189,15 +178,12 @@ describe('zero-downtime rollover', () => {
       const children = await childrenOf(daemon.child.pid!);
       expect(children).not.toContain(oldPid);
       expect(children).toEqual([(await status(daemon, model.modelId)).pid]);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('keeps the old process serving when the new generation fails to load, and says why', async () => {
     const model = await storedModel(1 * MiB);
-    const daemon = await startDaemon();
-    try {
+    await withDaemon({}, async (daemon) => {
       expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
       const { pid } = await status(daemon, model.modelId);
       await replaceModel(daemon, model.modelId, 1 * MiB);
@@ -213,17 +199,14 @@ describe('zero-downtime rollover', () => {
       const tokens = [0, 5, 999];
       expect((await infer(daemon, model.modelId, tokens)).body.result.inference).toEqual(valuesFor(model.bytes, tokens));
       expect(await childrenOf(daemon.child.pid!)).toEqual([pid]);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
 describe('the inference path is bounded', () => {
   it('answers 429 FEEDER_ERR_QUEUE_FULL beyond deploy.queueCapacity, and counts pending, rejected and answered requests', async () => {
     const { modelId } = await storedModel(300_000);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--answer-delay-ms', '200'], queueCapacity: 2 } } });
-    try {
+    await withDaemon({ config: { deploy: { args: ['--answer-delay-ms', '200'], queueCapacity: 2 } } }, async (daemon) => {
       expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
       const burst = Array.from({ length: 6 }, () => infer(daemon, modelId, [1, 2]));
       await sleep(50);
@@ -246,15 +229,12 @@ describe('the inference path is bounded', () => {
       const metrics = await fetch(`http://${daemon.listen}/metrics`).then((r) => r.text());
       expect(metrics).toContain(`feeder_inference_requests_total{model_id="${modelId}",outcome="rejected"} 4`);
       expect(metrics).toContain(`feeder_inference_pending_requests{model_id="${modelId}"} 0`);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('answers a request that an undeploy cut short with 409 FEEDER_ERR_ABORTED, not as a failure of the process', async () => {
     const { modelId } = await storedModel(300_000);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--answer-delay-ms', '1500'] } } });
-    try {
+    await withDaemon({ config: { deploy: { args: ['--answer-delay-ms', '1500'] } } }, async (daemon) => {
       expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
       const inFlight = infer(daemon, modelId, [1]);
       await sleep(200);
@@ -265,27 +245,25 @@ describe('the inference path is bounded', () => {
         code: 'FEEDER_ERR_ABORTED',
         message: expect.stringContaining('was stopped before it answered'),
       });
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 
   it('times a request out after daemon.inferenceTimeoutMs, counts it, and keeps serving', async () => {
     const model = await storedModel(300_000);
-    const daemon = await startDaemon({ config: { deploy: { args: ['--answer-delay-ms', '600'] }, daemon: { inferenceTimeoutMs: 300 } } });
-    try {
-      expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
-      const slow = await infer(daemon, model.modelId, [3]);
-      expect(slow.status).toBe(504);
-      expect(slow.body.error.code).toBe('FEEDER_ERR_TIMEOUT');
-      expect(await status(daemon, model.modelId)).toMatchObject({ state: 'started', timeout_count: 1 });
-      // The late answer to the timed-out request must not be taken for an answer to this one.
-      await sleep(700);
-      const metrics = await fetch(`http://${daemon.listen}/metrics`).then((r) => r.text());
-      expect(metrics).toContain(`feeder_inference_requests_total{model_id="${model.modelId}",outcome="timeout"} 1`);
-      expect((await status(daemon, model.modelId)).state).toBe('started');
-    } finally {
-      await daemon.stop();
-    }
+    await withDaemon(
+      { config: { deploy: { args: ['--answer-delay-ms', '600'] }, daemon: { inferenceTimeoutMs: 300 } } },
+      async (daemon) => {
+        expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
+        const slow = await infer(daemon, model.modelId, [3]);
+        expect(slow.status).toBe(504);
+        expect(slow.body.error.code).toBe('FEEDER_ERR_TIMEOUT');
+        expect(await status(daemon, model.modelId)).toMatchObject({ state: 'started', timeout_count: 1 });
+        // The late answer to the timed-out request must not be taken for an answer to this one.
+        await sleep(700);
+        const metrics = await fetch(`http://${daemon.listen}/metrics`).then((r) => r.text());
+        expect(metrics).toContain(`feeder_inference_requests_total{model_id="${model.modelId}",outcome="timeout"} 1`);
+        expect((await status(daemon, model.modelId)).state).toBe('started');
+      },
+    );
   });
 });

@@ -8,7 +8,8 @@ import { getMeta } from '../../src/model/meta.js';
 import { verifyModel } from '../../src/maintenance/verify.js';
 import type { ChunkEncoding } from '../../src/chunks/codec/index.js';
 import { uploadModel } from '../../src/upload/upload.js';
-import { deploy, isRunning, storedModel } from '../support/deploy.js';
+import { deploy, storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { captureLogger, esUrl, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
 
 const KiB = 1024;
@@ -50,7 +51,7 @@ async function expectRefused(modelId: string): Promise<Error> {
   const metaBefore = (await getMeta(newEs(), modelId))!.meta;
   const outcome = await deploy({ modelId });
   expect(outcome.result).toBeNull();
-  for (const pid of outcome.pids) expect(isRunning(pid), `native process ${pid} still running`).toBe(false);
+  for (const pid of outcome.pids) expect(isAlive(pid), `native process ${pid} still running`).toBe(false);
   expect(outcome.nativeMessages.some((m) => m.startsWith('model loaded'))).toBe(false);
   expect((await getMeta(newEs(), modelId))?.meta).toEqual(metaBefore);
   return outcome.error!;

@@ -18,7 +18,8 @@ import { ChunkGauge } from '../../src/chunks/chunk-reader.js';
 import { chunkDocId, META_INDEX, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
 import { deleteModel } from '../../src/maintenance/delete.js';
 import { getMeta } from '../../src/model/meta.js';
-import { deploy, isRunning, storedModel } from '../support/deploy.js';
+import { deploy, storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { feedModel } from '../../src/feed/feed-model.js';
 import { captureLogger, esUrl, newEs, tempDir, testConfig, uniqueId } from '../support/es.js';
 import { TcpRelay } from '../support/tcp-relay.js';
@@ -33,7 +34,7 @@ const stub =
 /** Every failure must leave no process behind and the stored model as it was. */
 async function expectCleanFailure(outcome: Awaited<ReturnType<typeof deploy>>, modelId: string, metaBefore: unknown) {
   expect(outcome.result).toBeNull();
-  for (const pid of outcome.pids) expect(isRunning(pid), `native process ${pid} still running`).toBe(false);
+  for (const pid of outcome.pids) expect(isAlive(pid), `native process ${pid} still running`).toBe(false);
   expect((await getMeta(newEs(), modelId))?.meta).toEqual(metaBefore);
 }
 
@@ -62,7 +63,7 @@ describe('feedModel streams a stored model into the real native stub', () => {
     } finally {
       await native.stop();
     }
-    expect(isRunning(native.pid)).toBe(false);
+    expect(isAlive(native.pid)).toBe(false);
     const events = lines.map((l) => (l.event as { action?: string; outcome?: string } | undefined)?.action);
     expect(events).toEqual(expect.arrayContaining(['native-spawn', 'native-log', 'model-load']));
   });

@@ -4,7 +4,8 @@ import { deleteModel } from '../../src/maintenance/delete.js';
 import { getMeta } from '../../src/model/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
 import { startCluster } from '../support/cluster.js';
-import { deploy, isRunning } from '../support/deploy.js';
+import { deploy } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
 
 const MiB = 1024 * 1024;
@@ -52,7 +53,7 @@ describe('a deploy from the 3-node cluster whose node is SIGKILLed mid-stream', 
       expect(loaded.bytes).toBe(SIZE);
       expect(loaded.sha256.toLowerCase()).toBe(sha256);
       await native.stop();
-      expect(isRunning(native.pid)).toBe(false);
+      expect(isAlive(native.pid)).toBe(false);
 
       // Each chunk read that met the lost node is logged, naming that node (without credentials):
       // moved to the next node at once when it had got nothing yet, or failed part way and retried.

@@ -4,11 +4,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
-import { startDaemon } from '../support/daemon.js';
+import { withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
 import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
+import { isAlive } from '../support/processes.js';
+import { pollUntil } from '../support/wait.js';
 import type { FleetModelStatus } from '../../src/api/wire-types.js';
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
@@ -139,7 +141,7 @@ describe('a fleet of three daemons', () => {
     expect(woken.headers['x-feeder-served-by'], 'the first answer after SIGCONT comes from the new holder').not.toBe(paused.name);
     // Woken, it learns its lease lapsed before it serves again: its native process goes.
     await paused.waitForLog((l) => l.event?.action === 'fleet-stop' && l.feeder?.model_id === modelId, 10_000);
-    for (let waited = 0; waited < 5000 && isAlive(pid); waited += 100) await sleep(100);
+    await pollUntil(() => !isAlive(pid), { timeoutMs: 5000 });
     expect(isAlive(pid), "the paused daemon's native process").toBe(false);
     const through = await call(paused.listen, 'POST', `${deployPath(modelId)}/infer`, { tokens: [[1]] });
     expect(through.status).toBe(200);
@@ -182,15 +184,19 @@ describe('a fleet on a cluster that loses a node', () => {
     let killedAt: number | null = null;
     try {
       // Node 1 is the first URL: every daemon's chunk reads and fleet requests go to it.
-      for (let waited = 0; waited < 30_000 && killedAt === null; waited += 50) {
-        const loading = (await Promise.all(f.members.map((d) => call(d.listen, 'GET', '/deployments')))).flatMap(
-          (a) => a.body.deployments as Array<{ model_id: string; bytes_streamed: number }>,
-        );
-        const progress = loading.find((d) => d.model_id === modelId);
-        if (progress && progress.bytes_streamed > bytes.length / 3) {
-          await f.cluster.killNode(1);
-          killedAt = progress.bytes_streamed;
-        } else await sleep(50);
+      const third = await pollUntil(
+        async () => {
+          const loading = (await Promise.all(f.members.map((d) => call(d.listen, 'GET', '/deployments')))).flatMap(
+            (a) => a.body.deployments as Array<{ model_id: string; bytes_streamed: number }>,
+          );
+          const progress = loading.find((d) => d.model_id === modelId);
+          return progress && progress.bytes_streamed > bytes.length / 3 ? progress.bytes_streamed : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+      if (third !== undefined) {
+        await f.cluster.killNode(1);
+        killedAt = third;
       }
       expect(killedAt, 'the node was killed mid-load').not.toBeNull();
       const answer = await deploying;
@@ -268,7 +274,7 @@ describe('changing a fleet deployment, and what is refused', () => {
     const down = (await deploy(f, modelId, 1)).body as FleetModelStatus;
     expect(down).toMatchObject({ allocations: 1, state: 'started' });
     await f.waitFor(modelId, allStarted);
-    for (let waited = 0; waited < 10_000 && (await f.servingNow()).get(modelId)?.length !== 1; waited += 200) await sleep(200);
+    await pollUntil(async () => (await f.servingNow()).get(modelId)?.length === 1, { timeoutMs: 10_000, intervalMs: 200 });
     expect((await f.servingNow()).get(modelId), 'one daemon serves after scaling down').toHaveLength(1);
 
     const generation = down.items[0]!.generation!;
@@ -297,14 +303,11 @@ describe('changing a fleet deployment, and what is refused', () => {
       expect(answer.status).toBe(400);
       expect(answer.body.error.message).toContain(`allocations must be a whole number from 1 to 64; got ${allocations}`);
     }
-    const lone = await startDaemon({ env: { ES_URL: f.esUrl } });
-    try {
+    await withDaemon({ env: { ES_URL: f.esUrl } }, async (lone) => {
       const cli = await lone.cli(['deploy', modelId, '--allocations', '2']);
       expect(cli.exitCode).not.toBe(0);
       expect(cli.stderr).toContain('allocations above 1 need a fleet: this daemon is in none');
-    } finally {
-      await lone.stop();
-    }
+    });
     expect((await call(f.members[0]!.listen, 'DELETE', deployPath(modelId))).body).toMatchObject({ undeployed: true });
     desired.delete(modelId);
     const deleted = await feeder(['models', 'delete', modelId], { env: { ES_URL: f.esUrl } });
@@ -322,10 +325,7 @@ describe('changing a fleet deployment, and what is refused', () => {
     expect(waiting.body.items[0]).toMatchObject({ daemon: null, state: 'unassigned' });
     // Its presence says what it serves (renewed every heartbeat).
     let serving = -1;
-    for (let waited = 0; waited < 5000 && serving !== 1; waited += 200) {
-      serving = (await f.status()).daemons[0]!.serving;
-      if (serving !== 1) await sleep(200);
-    }
+    await pollUntil(async () => (serving = (await f.status()).daemons[0]!.serving) === 1, { timeoutMs: 5000, intervalMs: 200 });
     expect(serving, 'allocations its presence document lists').toBe(1);
 
     expect((await call(f.members[0]!.listen, 'DELETE', deployPath(first.modelId))).body).toMatchObject({ undeployed: true });
@@ -340,12 +340,3 @@ describe('changing a fleet deployment, and what is refused', () => {
     expect(bad.stderr).toContain(`daemon.fleet (FEEDER_FLEET, --fleet) must be 1 to 64 lowercase letters`);
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

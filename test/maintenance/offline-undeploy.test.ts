@@ -7,8 +7,10 @@ import { daemonsRunning, recordUndeployed } from '../../src/coordination/desired
 import { DAEMONS_INDEX, SHARED_CHUNKS_INDEX } from '../../src/model/layout.js';
 import { getMeta, requireMeta } from '../../src/model/meta.js';
 import { feeder } from '../support/cli.js';
-import { freePort, startDaemon } from '../support/daemon.js';
-import { isRunning, storedModel } from '../support/deploy.js';
+import { freePort, startDaemon, withDaemon } from '../support/daemon.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive } from '../support/processes.js';
+import { waitUntil } from '../support/wait.js';
 import { captureLogger, newEs, randomModelFile } from '../support/es.js';
 
 // Short enough that a killed daemon's lease runs out within the test.
@@ -17,8 +19,7 @@ const SHORT_LEASE = { daemon: { heartbeatMs: 300, leaseMs: 1500 } };
 describe('the lease on a daemon name', () => {
   it('refuses a second feeder serve under the same name while the first runs, naming it and the fix; a clean stop frees the name', async () => {
     const es = newEs();
-    const first = await startDaemon({ config: SHORT_LEASE });
-    try {
+    await withDaemon({ config: SHORT_LEASE }, async (first) => {
       const second = await feeder(['serve'], {
         env: { FEEDER_DAEMON_NAME: first.name, FEEDER_LISTEN: `127.0.0.1:${await freePort()}` },
         timeout: 20_000,
@@ -29,19 +30,11 @@ describe('the lease on a daemon name', () => {
       expect(second.stderr).toContain('start this one under another daemon.name (FEEDER_DAEMON_NAME)');
       expect(second.stderr).toContain('(FEEDER_ERR_DAEMON_RUNNING)');
       expect((await fetch(`http://${first.listen}/healthz`)).ok).toBe(true);
-    } finally {
       expect((await first.stop()).exitCode).toBe(0);
-    }
-    expect(await es.client.exists({ index: DAEMONS_INDEX, id: first.name })).toBe(false);
+      expect(await es.client.exists({ index: DAEMONS_INDEX, id: first.name })).toBe(false);
+    });
   });
 });
-
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  for (let waited = 0; !done(); waited += 50) {
-    if (waited > timeoutMs) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 async function sleepPastLease(name: string): Promise<void> {
   const presence = (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
@@ -72,7 +65,10 @@ describe('undeploy --daemon, for a daemon that is gone for good', () => {
       daemon.child.kill('SIGKILL');
       await daemon.child;
       // The stub reads its model from stdin: the daemon's death closes it, and the stub exits.
-      await waitUntil(() => !isRunning(stubPid), `the exit of the stub (pid ${stubPid}) after its daemon was killed`);
+      await waitUntil(`the exit of the stub (pid ${stubPid}) after its daemon was killed`, () => !isAlive(stubPid), {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
       await sleepPastLease(daemon.name);
 
       const deleteRefused = await feeder(['models', 'delete', modelId]);

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { storedModel } from '../support/deploy.js';
-import { startDaemon, type DaemonOptions } from '../support/daemon.js';
+import { type DaemonOptions, withDaemon } from '../support/daemon.js';
 import { esUrl, tempDir } from '../support/es.js';
 import { loadConfig } from '../../src/config/config.js';
 import { defaultNativeCommand } from '../../src/config/paths.js';
@@ -24,8 +24,7 @@ function secretEnv(): Record<string, string> {
 /** Deploys a small model on a fresh daemon and returns the environment its native process was given. */
 async function environmentOfDeployed(options: DaemonOptions): Promise<Map<string, string>> {
   const { modelId } = await storedModel(100_000);
-  const daemon = await startDaemon(options);
-  try {
+  return withDaemon(options, async (daemon) => {
     const deployed = await daemon.cli(['deploy', modelId, '--json']);
     expect(deployed.exitCode, deployed.stderr).toBe(0);
     const { pid } = JSON.parse(deployed.stdout) as { pid: number };
@@ -37,9 +36,7 @@ async function environmentOfDeployed(options: DaemonOptions): Promise<Map<string
         .filter(Boolean)
         .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
     );
-  } finally {
-    await daemon.stop();
-  }
+  });
 }
 
 describe('the environment of a native process', () => {

@@ -1,16 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../support/cli.js';
 import { childrenOf, startDaemon } from '../support/daemon.js';
-import { isRunning, stopsRunning, storedModel } from '../support/deploy.js';
+import { storedModel } from '../support/deploy.js';
+import { isAlive, stopsRunning } from '../support/processes.js';
 import { esUrl, tempDir } from '../support/es.js';
+import { waitUntil } from '../support/wait.js';
 
 /** A process a failing test left behind would hold its memory for the rest of the suite. */
 function killLeftovers(pids: number[]): void {
-  for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 describe('a native process does not outlive what started it', () => {
@@ -43,7 +44,7 @@ describe('a native process does not outlive what started it', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const pids: number[] = [];
     try {
-      for (let i = 0; i < 100 && !out.includes('deployed'); i += 1) await sleep(100);
+      await waitUntil('the deploy to answer', () => out.includes('deployed'), { timeoutMs: 10_000, lastSeen: () => out });
       const pid = (JSON.parse(out) as { deployed: { pid: number } }).deployed.pid;
       const helpers = await childrenOf(pid);
       pids.push(pid, ...helpers);

@@ -4,7 +4,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { AbortedError, ModelStateError, NativeProcessError, TimeoutError } from '../../src/errors.js';
 import { NativeProcess } from '../../src/native/native-process.js';
 import { CONTROL_CLEAR_CACHE, encodeRequest } from '../../src/native/protocol.js';
-import { isRunning, procStat, stopsRunning } from '../support/deploy.js';
+import { isAlive, procStat, stopsRunning } from '../support/processes.js';
+import { pollUntil } from '../support/wait.js';
 import { captureLogger } from '../support/es.js';
 
 const command = loadConfig({ config: undefined }, {}).deploy.command;
@@ -25,7 +26,7 @@ describe('NativeProcess.stop', () => {
     expect(exit).toMatchObject({ signal: 'SIGKILL', forceKilled: true });
     expect(native.describeStop()).toBe('was killed with SIGKILL (it ignored SIGTERM for 0.3 s)');
     expect(kills()).toHaveLength(1);
-    expect(isRunning(native.pid)).toBe(false);
+    expect(isAlive(native.pid)).toBe(false);
   });
 
   it('does not blame SIGTERM for a SIGKILL from elsewhere (the OOM killer, say) that came as it was being stopped', async () => {
@@ -79,18 +80,19 @@ describe('NativeProcess.stop', () => {
 async function startWithHelper(args: string[], killGraceMs: number) {
   const { native, kills, lines } = start(['--spawn-helper', '--hang', ...args], killGraceMs);
   await native.writeHeader(sizeHeader(1), new AbortController().signal);
-  for (let waited = 0; waited < 5000; waited += 25) {
+  const helperPid = () => {
     const started = lines.map((l) => /^helper started: pid (\d+)$/.exec(String(l.msg))).find((m) => m);
-    if (started && lines.some((l) => String(l.msg) === 'simulated hang')) return { native, helperPid: Number(started[1]), kills };
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+    return started && lines.some((l) => String(l.msg) === 'simulated hang') ? Number(started[1]) : undefined;
+  };
+  const pid = await pollUntil(helperPid, { timeoutMs: 5000, intervalMs: 25 });
+  if (pid !== undefined) return { native, helperPid: pid, kills };
   await native.stop();
   throw new Error(`the stub never reported its helper: ${JSON.stringify(lines.map((l) => l.msg))}`);
 }
 
 /** A helper that a failing test left behind would hold a pid for the rest of the suite. */
 function killLeftover(pid: number): void {
-  if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** Settles `promise` or says it did not within `ms`: for "never settles" defects, not for speed. */

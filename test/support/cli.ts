@@ -1,8 +1,9 @@
 import { execa, type Options } from 'execa';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../src/config/paths.js';
 import { esUrl } from './es.js';
+import { isAlive } from './processes.js';
+import { pollUntil } from './wait.js';
 
 export const CLI = join(packageRoot(), 'build', 'src', 'cli', 'main.js');
 
@@ -41,7 +42,7 @@ export async function interruptFeeder(
   options: { env: Record<string, string>; ready: () => boolean; graceMs?: number },
 ): Promise<InterruptedResult> {
   const child = execa('node', [CLI, ...args], { reject: false, env: { ES_URL: esUrl(), FEEDER_LOG_LEVEL: 'info', ...options.env } });
-  for (let waited = 0; !options.ready() && child.exitCode === null && waited < 15_000; waited += 20) await sleep(20);
+  await pollUntil(() => options.ready() || !isAlive(child.pid!), { timeoutMs: 15_000, intervalMs: 20 });
   const signalled = performance.now();
   child.kill('SIGINT');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 5000);

@@ -1,10 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { CLI, feeder, type CliResult } from './cli.js';
 import { esUrl, tempDir, uniqueId } from './es.js';
+import { spawnedPids } from './deploy.js';
+import { isAlive, killQuietly } from './processes.js';
+import { waitUntil } from './wait.js';
 
 export interface RunningDaemon {
   name: string;
@@ -16,6 +18,7 @@ export interface RunningDaemon {
   output: () => string;
   cli: (args: string[], env?: Record<string, string>) => Promise<CliResult>;
   waitForLog: (match: (line: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>;
+  /** SIGTERM, then the exit; a second call answers the first one's result. */
   stop: () => Promise<{ exitCode: number | undefined; ms: number }>;
 }
 
@@ -55,15 +58,19 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   });
   child.stderr.on('data', (data: Buffer) => (raw += data.toString()));
   const waitForLog = async (match: (line: Record<string, any>) => boolean, timeoutMs = 30_000) => {
-    for (let waited = 0; waited < timeoutMs; waited += 50) {
-      const found = logs.find(match);
-      if (found) return found;
-      if (child.exitCode !== null) throw new Error(`daemon exited early:\n${raw}`);
-      await sleep(50);
-    }
-    throw new Error(`no such log line within ${timeoutMs} ms; output:\n${raw.slice(-3000)}`);
+    const found = () => {
+      const line = logs.find(match);
+      if (!line && !isAlive(child.pid!)) throw new Error(`daemon exited early:\n${raw}`);
+      return line;
+    };
+    return waitUntil(`a log line matching ${String(match)}`, found, {
+      timeoutMs,
+      intervalMs: 50,
+      lastSeen: () => `output:\n${raw.slice(-3000)}`,
+    });
   };
   await waitForLog((l) => l.event?.action === 'daemon-start');
+  let stopped: Promise<{ exitCode: number | undefined; ms: number }> | undefined;
   return {
     name,
     listen,
@@ -73,13 +80,45 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
     cli: (args, extra = {}) =>
       feeder(args, { env: { FEEDER_LISTEN: listen, FEEDER_CONFIG: configPath, ...(options.env ?? {}), ...extra } }),
     waitForLog,
-    stop: async () => {
-      const started = performance.now();
-      child.kill('SIGTERM');
-      const result = await child;
-      return { exitCode: result.exitCode, ms: performance.now() - started };
-    },
+    stop: () => (stopped ??= stopChild(child)),
   };
+}
+
+async function stopChild(child: ReturnType<typeof spawnServe>): Promise<{ exitCode: number | undefined; ms: number }> {
+  const started = performance.now();
+  child.kill('SIGTERM');
+  const result = await child;
+  return { exitCode: result.exitCode, ms: performance.now() - started };
+}
+
+/**
+ * Starts a real daemon, hands it to `use`, and stops it however `use` ends, with any native process
+ * it spawned that outlived it, so no test leaves one running. A failure comes back with the daemon's
+ * last output, where a cause on its side shows. A test that judges the stop itself (`daemon.stop()`,
+ * `stopWithin`) stops the daemon at its end: the stop here then finds it gone.
+ */
+export async function withDaemon<T>(options: DaemonOptions, use: (daemon: RunningDaemon) => Promise<T>): Promise<T> {
+  const daemon = await startDaemon(options);
+  try {
+    return await use(daemon);
+  } catch (error) {
+    throw withOutputOf(daemon, error);
+  } finally {
+    await daemon.stop();
+    killSpawned(daemon);
+  }
+}
+
+function killSpawned(daemon: RunningDaemon): void {
+  for (const pid of spawnedPids(daemon.logs)) if (isAlive(pid, 'native')) killQuietly(pid);
+}
+
+const OUTPUT_SHOWN = 3000;
+
+function withOutputOf(daemon: RunningDaemon, error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  error.message += `\n--- last ${OUTPUT_SHOWN} characters of the output of daemon '${daemon.name}' ---\n${daemon.output().slice(-OUTPUT_SHOWN)}`;
+  return error;
 }
 
 function spawnServe(env: Record<string, string>) {
@@ -102,15 +141,12 @@ export async function waitForStatus(
   timeoutMs = 30_000,
 ): Promise<Record<string, any>> {
   let last: Record<string, any> = {};
-  for (let waited = 0; waited < timeoutMs; waited += 200) {
+  const matched = async () => {
     const result = await daemon.cli(['status', modelId, '--json']);
-    if (result.exitCode === 0) {
-      last = JSON.parse(result.stdout);
-      if (until(last)) return last;
-    }
-    await sleep(200);
-  }
-  throw new Error(`status of ${modelId} never matched; last: ${JSON.stringify(last)}`);
+    if (result.exitCode === 0) last = JSON.parse(result.stdout);
+    return result.exitCode === 0 && until(last) ? last : undefined;
+  };
+  return waitUntil(`the status of ${modelId} to match`, matched, { timeoutMs, intervalMs: 200, lastSeen: () => JSON.stringify(last) });
 }
 
 /** Child processes of `pid`, from /proc. */

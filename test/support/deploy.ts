@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeederConfig } from '../../src/config/config.js';
 import { feedModel, type FeedOptions } from '../../src/feed/feed-model.js';
 import type { ChunkEncoding } from '../../src/chunks/codec/index.js';
@@ -45,37 +43,4 @@ export function spawnedPids(lines: Array<Record<string, unknown>>): number[] {
 
 export function nativeMessages(lines: Array<Record<string, unknown>>): string[] {
   return lines.filter((l) => (l.event as { action?: string })?.action === 'native-log').map((l) => String(l.msg));
-}
-
-/**
- * Whether `pid` still runs. A zombie does not: it holds no memory, and an orphan that died stays
- * one for good where pid 1 does not reap (as in some containers).
- */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return procStat(pid)?.[0] !== 'Z';
-}
-
-/** The fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, ...), or null once the pid is gone. */
-export function procStat(pid: number): string[] | null {
-  try {
-    // The command name, in parentheses, may itself hold spaces and parentheses: cut after the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** Waits up to `ms` for `pid` to stop running; says whether it did. */
-export async function stopsRunning(pid: number, ms: number): Promise<boolean> {
-  for (const started = performance.now(); performance.now() - started < ms;) {
-    if (!isRunning(pid)) return true;
-    await sleep(25);
-  }
-  return !isRunning(pid);
 }

@@ -5,9 +5,10 @@ import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/
 import { FLEET_INDEX } from '../../src/model/layout.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
-import { isRunning } from './deploy.js';
+import { isAlive } from './processes.js';
 import { esUrl, newEs, uniqueId } from './es.js';
 import { call, deployPath, forgetDaemon, liveSpawned } from './races.js';
+import { waitUntil } from './wait.js';
 
 /** Short enough for tests, with room for a loaded machine: a renewal may come late without the daemon taken for gone. */
 export const FLEET_TIMING = { heartbeatMs: 500, leaseMs: 3000, reconcileMs: 200 };
@@ -86,14 +87,12 @@ export class TestFleet {
     timeoutMs = 30_000,
     via?: RunningDaemon,
   ): Promise<FleetModelStatus> {
-    const deadline = Date.now() + timeoutMs;
     let last: FleetModelStatus | undefined;
-    while (Date.now() < deadline) {
+    const matched = async () => {
       last = await this.modelStatus(modelId, via).catch(() => last);
-      if (last && Array.isArray(last.items) && until(last)) return last;
-      await sleep(100);
-    }
-    throw new Error(`fleet status of '${modelId}' never matched within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+      return last && Array.isArray(last.items) && until(last) ? last : undefined;
+    };
+    return waitUntil(`the fleet status of '${modelId}' to match`, matched, { timeoutMs, lastSeen: () => JSON.stringify(last) });
   }
 
   /** Which daemons run a started deployment of each model, from each daemon's own list. */
@@ -114,14 +113,14 @@ export class TestFleet {
   /** Native processes of every daemon ever started that still run: none may be left after a test. */
   async leftovers(): Promise<number[]> {
     const all = await Promise.all(this.everyone.map((d) => liveSpawned(d)));
-    return all.flat().filter(isRunning);
+    return all.flat().filter((pid) => isAlive(pid));
   }
 
   /** Stops every member (SIGTERM), then removes what the fleet left in Elasticsearch. */
   async stop(): Promise<void> {
     await Promise.all(this.members.map((d) => d.stop().catch(() => undefined)));
     for (const d of this.everyone) {
-      if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+      if (isAlive(d.child.pid!)) d.child.kill('SIGKILL');
       await forgetDaemon(d.name, this.esUrl);
     }
     // By id: the test node's distribution has no delete-by-query.

@@ -1,18 +1,5 @@
 import { requestBytes } from './raw-http.js';
-
-export type Random = () => number;
-
-/** mulberry32: a tiny seeded PRNG, so that a failing run can be replayed with its seed. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import type { Random } from './seeded.js';
 
 export interface FuzzTarget {
   /** The daemon's `127.0.0.1:PORT`, the Host and Origin it should accept. */

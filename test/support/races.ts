@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeploymentStatus } from '../../src/api/wire-types.js';
 import { DEPLOYMENTS_INDEX } from '../../src/model/layout.js';
 import { childrenOf, type RunningDaemon } from './daemon.js';
 import { spawnedPids } from './deploy.js';
 import { newEs } from './es.js';
+import { pollUntil } from './wait.js';
+import { isAlive, killQuietly } from './processes.js';
 
 export interface Answer {
   status: number;
@@ -77,40 +78,28 @@ export async function ensureDeploymentsMapping(): Promise<void> {
   await client.indices.putMapping({ index: DEPLOYMENTS_INDEX, expand_wildcards: 'all', properties: { generations: { type: 'long' } } });
 }
 
-/** A native stub still alive (not a zombie): checked by its command line, so a reused pid is not counted. */
-export async function isLiveStub(pid: number): Promise<boolean> {
-  try {
-    const [cmdline, stat] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')]);
-    return cmdline.includes('native-stub') && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** Checked by command line too, so a pid reused by another process is not counted. */
+const isLiveStub = (pid: number): boolean => isAlive(pid, 'native-stub');
 
 /** The daemon's native children now alive. */
 export async function liveChildren(daemon: RunningDaemon): Promise<number[]> {
   const children = await childrenOf(daemon.child.pid!);
-  const live = await Promise.all(children.map(async (pid) => ((await isLiveStub(pid)) ? pid : null)));
-  return live.filter((pid): pid is number => pid !== null).sort((a, b) => a - b);
+  return children.filter(isLiveStub).sort((a, b) => a - b);
 }
 
 /** Every native process this daemon said it spawned and that is still alive, its child or not any more. */
 export async function liveSpawned(daemon: RunningDaemon): Promise<number[]> {
-  const pids = spawnedPids(daemon.logs);
-  const live = await Promise.all(pids.map(async (pid) => ((await isLiveStub(pid)) ? pid : null)));
-  return live.filter((pid): pid is number => pid !== null);
+  return spawnedPids(daemon.logs).filter(isLiveStub);
 }
 
 /** Polls until no deployment is starting or stopping; the list then, or the last one seen. */
 export async function settle(daemon: RunningDaemon, timeoutMs = 30_000): Promise<{ settled: boolean; list: DeploymentStatus[] }> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const list = await deploymentList(daemon.listen);
-    const busy = list.some((d) => d.state === 'starting' || d.state === 'stopping');
-    if (!busy || performance.now() > deadline) return { settled: !busy, list };
-    await sleep(100);
-  }
+  let list: DeploymentStatus[] = [];
+  const settled = await pollUntil(async () => isSettled((list = await deploymentList(daemon.listen))), { timeoutMs });
+  return { settled: settled !== undefined, list };
 }
+
+const isSettled = (list: DeploymentStatus[]): boolean => !list.some((d) => d.state === 'starting' || d.state === 'stopping');
 
 export interface Agreement {
   problems: string[];
@@ -155,13 +144,15 @@ export async function checkAgreement(daemon: RunningDaemon): Promise<Agreement> 
  * last comparison. Settling is checked again each time, since a restore adds deployments as it goes.
  */
 export async function agreementAfterSettling(daemon: RunningDaemon, timeoutMs = 30_000): Promise<Agreement & { settled: boolean }> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const { settled } = await settle(daemon, Math.max(0, deadline - performance.now()));
+  // Assigned by the first check, which pollUntil always makes.
+  let last!: Agreement & { settled: boolean };
+  const agreed = async () => {
     const agreement = await checkAgreement(daemon);
-    if ((settled && agreement.problems.length === 0) || performance.now() > deadline) return { ...agreement, settled };
-    await sleep(200);
-  }
+    last = { ...agreement, settled: isSettled(agreement.list) };
+    return last.settled && last.problems.length === 0;
+  };
+  await pollUntil(agreed, { timeoutMs });
+  return last;
 }
 
 export interface Stopped {
@@ -193,12 +184,4 @@ export async function stopWithin(daemon: RunningDaemon, withinMs = 10_000): Prom
   }
   for (const pid of leftRunning) killQuietly(pid);
   return { exited: result !== null, exitCode: result?.exitCode, signal: result?.signal, ms, leftRunning };
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }

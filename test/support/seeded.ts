@@ -1,7 +1,10 @@
 import { randomInt } from 'node:crypto';
 
+/** A number in [0, 1), drawn from a seeded sequence. */
+export type Random = () => number;
+
 /** mulberry32: a tiny PRNG whose whole state is one 32-bit seed, so a run is replayed from its seed. */
-export function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): Random {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -31,4 +34,4 @@ export function seededBytes(seed: number, size: number): Buffer {
   return bytes;
 }
 
-export const between = (next: () => number, low: number, high: number): number => low + Math.floor(next() * (high - low + 1));
+export const between = (next: Random, low: number, high: number): number => low + Math.floor(next() * (high - low + 1));
