@@ -5,7 +5,7 @@ import { readChunks } from '../../src/chunks/chunk-reader.js';
 import { META_INDEX } from '../../src/model/layout.js';
 import { getMeta, requireReadyMeta } from '../../src/model/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
-import { startCluster, type TestCluster } from '../support/cluster.js';
+import { startCluster, useClusterAlone, type TestCluster } from '../support/cluster.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
 
 interface Shard {
@@ -28,6 +28,8 @@ async function nodeNames(url: string): Promise<string[]> {
 }
 
 const nodeNumber = (cluster: TestCluster, name: string) => [1, 2, 3].find((i) => cluster.nodeName(i) === name)!;
+
+useClusterAlone();
 
 describe('the 3-node test cluster of scripts/elasticsearch.sh --nodes 3', () => {
   it('has three nodes, each answering on its own port', async () => {

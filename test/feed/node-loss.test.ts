@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { deleteModel } from '../../src/maintenance/delete.js';
 import { getMeta } from '../../src/model/meta.js';
 import { uploadModel } from '../../src/upload/upload.js';
-import { startCluster } from '../support/cluster.js';
+import { startCluster, useClusterAlone } from '../support/cluster.js';
 import { deploy } from '../support/deploy.js';
 import { isAlive } from '../support/processes.js';
 import { captureLogger, newEs, randomModelFile, testConfig, uniqueId } from '../support/es.js';
+
+useClusterAlone();
 
 const MiB = 1024 * 1024;
 const SIZE = 256 * MiB + 12345;

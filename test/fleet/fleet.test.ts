@@ -8,10 +8,13 @@ import { withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
+import { useClusterAlone } from '../support/cluster.js';
 import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
 import { isAlive } from '../support/processes.js';
 import { pollUntil } from '../support/wait.js';
 import type { FleetModelStatus } from '../../src/api/wire-types.js';
+
+useClusterAlone();
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
 const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,24 @@ async function releaseNodeLossLock(): Promise<void> {
   const release = nodeLoss;
   nodeLoss = undefined;
   await release?.();
+}
+
+// The files on the cluster lose nodes on purpose and time leases on it: two of them at once would
+// see each other's losses. Each holds this lock from its first test to its last.
+const FILE_LOCK = join(tmpdir(), `feeder-test-cluster-${CLUSTER_NAME}-file.lock`);
+
+/**
+ * For a test file on the cluster, at its top level: the cluster is this file's alone while it runs
+ * (other files on it wait, however long: the timeout is the wait's, not the tests').
+ */
+export function useClusterAlone(): void {
+  let release: Release | undefined;
+  beforeAll(async () => {
+    release = await holdLock(FILE_LOCK);
+  }, 1_800_000);
+  afterAll(async () => {
+    await release?.();
+  });
 }
 
 let started: Promise<TestCluster> | undefined;
