@@ -47,7 +47,6 @@ interface TokenizerJson {
  * uses), with the special tokens kept through Elastic's truncation options.
  */
 export class TextTokenizer {
-  readonly family: TokenizerFamily;
   readonly padId: number;
   readonly maxSequenceLength: number;
 
@@ -60,9 +59,9 @@ export class TextTokenizer {
   private constructor(
     private readonly whole: Tokenizer,
     private readonly parts: Tokenizer,
+    readonly family: TokenizerFamily,
     json: TokenizerJson,
   ) {
-    this.family = familyOf(json);
     this.padId = padIdOf(whole, json);
     this.maxSequenceLength = positiveOr(json.truncation?.max_length, DEFAULT_MAX_SEQUENCE_LENGTH);
   }
@@ -76,7 +75,8 @@ export class TextTokenizer {
     } catch (error) {
       throw new InvalidArgumentError(`the tokenizer is not valid JSON (${(error as Error).message}): give the model's tokenizer.json`);
     }
-    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), json);
+    const family = familyOf(json);
+    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, json);
   }
 
   /** Encodes one text. */

@@ -44,7 +44,7 @@ function atLeastOne(kept: number, room: Room): number {
   const { truncate, maxSequenceLength } = room;
   const other = truncate === 'first' ? 'second' : 'first';
   const reason =
-    truncate === 'first' || truncate === 'second'
+    room.second !== undefined && (truncate === 'first' || truncate === 'second')
       ? `the ${other} text alone leaves the ${truncate} no room within max_sequence_length ${maxSequenceLength}: use truncate balanced, or a larger max_sequence_length`
       : `max_sequence_length ${maxSequenceLength} leaves no room for the text beside the special tokens: raise it`;
   throw new InvalidArgumentError(`cannot truncate ${truncate}: ${reason}`);
