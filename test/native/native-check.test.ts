@@ -75,10 +75,17 @@ describe('feeder native check', () => {
       'reading past the model',
       ['node', JS_NATIVE, '--read-past', '3'],
       'exact length',
-      /no answer to the request written right after the last model byte/,
+      // It swallows the request's first bytes and answers what remains, which carries no id.
+      /answered request_id '', which no request carried, to the request written right after the last model byte/,
     ],
     ['no error frame for a malformed request', ['node', JS_NATIVE, '--drop-bad'], 'malformed request', /no answer to request 'check-bad'/],
     ['a stderr line that is not JSON', ['node', JS_NATIVE, '--text-log'], 'stderr lines are JSON', /"this line is not JSON"/],
+    [
+      'answers that carry another request_id',
+      [STUB, '--wrong-request-id'],
+      'exact length',
+      /answered request_id 'check-1-wrong', which no request carried, to the request written right after the last model byte/,
+    ],
     ['a process that outlives EOF', ['node', JS_NATIVE, '--ignore-eof'], 'EOF ends it', /still running 2 s after its stdin closed/],
   ])('fails %s, naming the case and what it got', async (_what, command, failedCase, detail) => {
     const { exitCode, report } = await check(command);
