@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 
 namespace ntorch {
 namespace {
@@ -57,6 +58,12 @@ Runtime::Runtime(const char* data, uint64_t size) {
   auto adapter = std::make_shared<MemoryReadAdapter>(data, static_cast<size_t>(size));
   try {
     module_ = torch::jit::load(adapter, c10::Device(c10::kCPU), /*load_debug_files=*/false);
+  } catch (const c10::OutOfMemoryError&) {
+    // The host's shortage, not the model's fault: an internal error (exit 6), which a restart,
+    // or another host, may cure; LoadError's exit 8 tells the daemon that nothing will.
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
   } catch (const c10::Error& e) {
     throw LoadError("the model is not a TorchScript archive libtorch can load: " + reason_of(e));
   } catch (const std::exception& e) {
