@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultNativeCommand, packageRoot } from '../../src/config/paths.js';
 import { feeder } from '../support/cli.js';
+import { torchSetup } from '../support/torch.js';
 
 const STUB = defaultNativeCommand();
 const JS_NATIVE = join(packageRoot(), 'test', 'fixtures', 'native', 'js-native.mjs');
@@ -95,6 +96,13 @@ describe('feeder native check', () => {
     expect(failure, JSON.stringify(report.cases)).toMatchObject({ case: failedCase, detail: expect.stringMatching(detail) });
     // The cases that need nothing the failure broke still ran.
     expect(report.cases.find((c) => c.case === 'stderr lines are JSON')!.outcome).not.toBe('skip');
+  });
+
+  it('passes native-torch serving a dynamically quantized model, whose libtorch warning comes as a JSON line', async () => {
+    const { binary, fixtures } = torchSetup();
+    const { exitCode, report, failed } = await check([binary], ['--model', join(fixtures, 'classifier-quantized.pt')]);
+    expect(failed, JSON.stringify(report.cases)).toEqual([]);
+    expect(exitCode).toBe(0);
   });
 
   it('says what failed on its text output, and exits 1', async () => {

@@ -91,6 +91,22 @@ describe('native-torch on its own', () => {
       .filter((l) => l.level === 'ERROR');
     expect(errors[0].message).toMatch(/^the model is not a TorchScript archive libtorch can load: .*zip archive/);
   });
+
+  it("writes what libtorch prints on stderr by itself (its JIT log here) as JSON log lines at WARN, with libtorch's text", async () => {
+    const { tokens } = reference.cases[0]!;
+    const out = await run(Buffer.concat([sizeHeader('u32', model.length), model, packr.pack({ request_id: 'r1', tokens })]), {
+      // JIT passes log straight to std::cerr, past c10's warning handler.
+      env: { PYTORCH_JIT_LOG_LEVEL: '>profiling_graph_executor_impl' },
+    });
+    expect(out.exitCode, out.stderr).toBe(0);
+    const lines = out.stderr.trim().split('\n');
+    expect(out.logs).toHaveLength(lines.length);
+    const jitLog = out.logs.filter((l) => l.message.startsWith('[DUMP profiling_graph_executor_impl.cpp'));
+    expect(jitLog.length).toBeGreaterThan(0);
+    expect(new Set(jitLog.map((l) => l.level))).toEqual(new Set(['WARN']));
+    // Every line libtorch wrote before the exit is re-emitted before the exit line.
+    expect(out.logs.map((l) => l.message).slice(-2)).toEqual(['stdin closed, exiting', 'exiting with code 0']);
+  });
 });
 
 describe('feeder native check on native-torch', () => {

@@ -83,6 +83,22 @@ describe('native-torch behind feeder serve', () => {
     }
   });
 
+  it('serves a dynamically quantized model as torch does, with the warning libtorch prints in a JSON log line at WARN', async () => {
+    const quantized = await torchReference('classifier-quantized');
+    const modelId = await upload(daemon, join(torchSetup().fixtures, quantized.model));
+    const deployed = await daemon.cli(['deploy', modelId]);
+    expect(deployed.exitCode, deployed.stderr).toBe(0);
+    for (const { tokens, output } of quantized.cases) {
+      const { body } = await inferApi(daemon, modelId, tokens);
+      expect(maxDifference(body.result.inference, output), JSON.stringify(body)).toBeLessThan(1e-5);
+    }
+    const lines = () => daemon.logs.filter((l) => l.event?.action === 'native-log' && l.feeder?.model_id === modelId);
+    const warning = await daemon.waitForLog((l) => lines().includes(l) && /torch\.quantize_per_tensor/.test(l.message));
+    expect(warning).toMatchObject({ 'log.level': 'warn', native: { level: 'WARN', timestamp: expect.any(Number) } });
+    // A line that was not JSON reaches the daemon's log without the process's own timestamp.
+    expect(lines().filter((l) => typeof l.native?.timestamp !== 'number')).toEqual([]);
+  });
+
   it('answers an input the model cannot take with an error naming the reason, and keeps serving', async () => {
     const before = await status(daemon, classifierId);
     // Token 9000 is outside the classifier's 8192-word embedding: its forward() throws.
