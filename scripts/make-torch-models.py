@@ -10,6 +10,8 @@ It writes, into DIR:
   classifier-quantized.pt
                    the same classifier dynamically quantized (qint8 Linear, as Eland's --quantize
                    and `feeder import --quantize` make it), traced: libtorch warns when it runs it;
+  prints.pt        a scripted module whose forward() calls print() and returns tokens * 2: what
+                   TorchScript prints must reach the log, never stdout, the stream of the frames;
   classifier-state-dict.pt, not-torchscript.zip
                    files libtorch cannot load as a module: the classifier's state dict saved with
                    torch.save (a zip, but no TorchScript), and a zip archive of a text file;
@@ -62,6 +64,19 @@ def make_classifier() -> torch.jit.ScriptModule:
 def make_quantized_classifier() -> torch.jit.ScriptModule:
     quantized = torch.ao.quantization.quantize_dynamic(classifier(), {torch.nn.Linear}, dtype=torch.qint8)
     return torch.jit.trace(quantized, torch.zeros(1, 8, dtype=torch.long))
+
+
+class Prints(torch.nn.Module):
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        print("forward() got tokens of shape", tokens.shape)
+        return tokens.double() * 2
+
+
+def write_prints(out: str) -> None:
+    path = os.path.join(out, "prints.pt")
+    torch.jit.save(torch.jit.script(Prints()), path + ".tmp")
+    os.replace(path + ".tmp", path)
+    print(f"make-torch-models: {path}: a module that prints", file=sys.stderr)
 
 
 def write_unloadable(out: str) -> None:
@@ -258,6 +273,7 @@ def main() -> None:
         write_model(args.out, "classifier", make_classifier(), CLASSIFIER_CASES)
         write_model(args.out, "classifier-quantized", make_quantized_classifier(), CLASSIFIER_CASES)
         write_unloadable(args.out)
+        write_prints(args.out)
     if args.only in (None, "minilm"):
         write_model(args.out, "minilm", make_minilm(), MINILM_CASES)
 

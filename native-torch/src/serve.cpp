@@ -40,7 +40,7 @@ double ms_since(int64_t start_ns) {
 }
 
 [[noreturn]] void load_and_serve(const ntorch::ServeArgs& args) {
-  ntorch::log_torch_warnings();
+  ntorch::log_torch_output();
   ntorch::configure_threads(args.threads);
   const double before_load = ms_since(args.start_ns);
   std::optional<ntorch::Runtime> runtime;

@@ -1,6 +1,7 @@
 #include "warnings.hpp"
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/jit/runtime/print_handler.h>
 
 #include <string>
 
@@ -19,12 +20,21 @@ class LogWarnings final : public c10::WarningHandler {
   }
 };
 
+// TorchScript's print() went to std::cout: into the buffer of the stream that carries
+// the frames, lost at _exit, or flushed into the middle of them once the buffer filled.
+void log_print(const std::string& text) {
+  std::string line = text;
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  feeder::log_info("TorchScript print: " + line);
+}
+
 }  // namespace
 
-void log_torch_warnings() {
+void log_torch_output() {
   // Static: c10 keeps the pointer, and warnings may come until the process exits.
   static LogWarnings handler;
   c10::WarningUtils::set_warning_handler(&handler);
+  torch::jit::setPrintHandler(&log_print);
 }
 
 }  // namespace ntorch

@@ -107,6 +107,19 @@ describe('native-torch on its own', () => {
     // Every line libtorch wrote before the exit is re-emitted before the exit line.
     expect(out.logs.map((l) => l.message).slice(-2)).toEqual(['stdin closed, exiting', 'exiting with code 0']);
   });
+
+  it("logs a TorchScript module's print() as an INFO line, and keeps it off stdout, the stream of the frames", async () => {
+    const printing = await readFile(join(torchSetup().fixtures, 'prints.pt'));
+    // Enough requests that prints buffered for stdout would have been flushed into the frames.
+    const requests = Array.from({ length: 200 }, (_, i) => packr.pack({ request_id: `r${i}`, tokens: [[1, 2, 3]] }));
+    const out = await run(Buffer.concat([sizeHeader('u32', printing.length), printing, ...requests]));
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.frames.map((f) => f.request_id)).toEqual([undefined, ...requests.map((_, i) => `r${i}`)]);
+    expect(out.frames[1]!.result.inference).toEqual([[2, 4, 6]]);
+    const printed = out.logs.filter((l) => l.message === 'TorchScript print: forward() got tokens of shape [1, 3]');
+    expect(printed).toHaveLength(200);
+    expect(new Set(printed.map((l) => l.level))).toEqual(new Set(['INFO']));
+  });
 });
 
 describe('feeder native check on native-torch', () => {
