@@ -79,6 +79,8 @@ void read_lines(StderrCapture* capture) {
 
 // The pipe, with fd 2 its write end; false (fds unchanged) when any step fails.
 bool redirect_fd2(StderrCapture* capture) {
+  // A closed fd 2 would be handed out again by pipe2 itself; nothing reads it anyway.
+  if (::fcntl(2, F_GETFD) < 0) return false;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   const int saved = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
