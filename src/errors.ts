@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'FEEDER_ERR_ES_AUTH'
   | 'FEEDER_ERR_ES'
   | 'FEEDER_ERR_NATIVE_PROCESS'
+  | 'FEEDER_ERR_MODEL_UNLOADABLE'
   | 'FEEDER_ERR_TIMEOUT'
   | 'FEEDER_ERR_STALLED'
   | 'FEEDER_ERR_QUEUE_FULL'
@@ -122,7 +123,7 @@ export class ElasticsearchError extends FeederError {
 
 /** The native process died, hung, lied about what it received, or spoke garbage. */
 export class NativeProcessError extends FeederError {
-  override readonly code = 'FEEDER_ERR_NATIVE_PROCESS';
+  override readonly code: ErrorCode = 'FEEDER_ERR_NATIVE_PROCESS';
   /** The last ERROR lines the process logged, oldest first. */
   readonly lastErrors: readonly string[];
 
@@ -130,6 +131,16 @@ export class NativeProcessError extends FeederError {
     super(withLastErrors(message, options.lastErrors ?? []), options);
     this.lastErrors = options.lastErrors ?? [];
   }
+}
+
+/**
+ * The native process exited with native-lib's code 8: the bytes are no model its runtime can load.
+ * Loading the same bytes into the same runtime again cannot cure that, so the daemon does not
+ * restart it. A 409, as IntegrityError: the stored model is what conflicts, and a retry cannot help.
+ */
+export class UnloadableModelError extends NativeProcessError {
+  override readonly code = 'FEEDER_ERR_MODEL_UNLOADABLE';
+  override readonly httpStatus: number = 409;
 }
 
 /** A StalledError is one too: a load in which no byte moved ran out of time. */
@@ -275,6 +286,7 @@ const CLASS_OF_CODE: Record<ErrorCode, ErrorClass> = {
   FEEDER_ERR_ES_AUTH: ElasticsearchAuthError,
   FEEDER_ERR_ES: ElasticsearchError,
   FEEDER_ERR_NATIVE_PROCESS: NativeProcessError,
+  FEEDER_ERR_MODEL_UNLOADABLE: UnloadableModelError,
   FEEDER_ERR_TIMEOUT: TimeoutError,
   FEEDER_ERR_STALLED: StalledError,
   FEEDER_ERR_QUEUE_FULL: QueueFullError,

@@ -11,7 +11,7 @@ export interface TorchSetup {
   binary: string;
   /** The Python that scripts/install-torch.sh installed, which can `import torch`. */
   python: string;
-  /** Where scripts/make-torch-models.py wrote classifier.pt, minilm.pt and their reference answers. */
+  /** Where scripts/make-torch-models.py wrote classifier.pt, minilm.pt, their variants and their reference answers. */
   fixtures: string;
 }
 
@@ -48,6 +48,9 @@ export async function prepareTorch(): Promise<TorchSetup> {
   return { binary: join(root, 'native-torch', 'build', 'native-torch'), python: python.trim(), fixtures };
 }
 
-export async function readReference(fixtures: string, name: 'classifier' | 'minilm'): Promise<TorchReference> {
+/** The models the fixture script makes with torch's answers; its other files are ones libtorch cannot load. */
+export type ReferenceModel = 'classifier' | 'classifier-quantized' | 'minilm';
+
+export async function readReference(fixtures: string, name: ReferenceModel): Promise<TorchReference> {
   return JSON.parse(await readFile(join(fixtures, `${name}.json`), 'utf8')) as TorchReference;
 }

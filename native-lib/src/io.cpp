@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "feeder/log.hpp"
+#include "feeder/stderr_capture.hpp"
 
 namespace feeder {
 
@@ -47,6 +48,7 @@ void write_stdout(const void* data, size_t len) {
 }
 
 void exit_with(int code) {
+  release_stderr();
   Level level = code == kExitOk ? Level::Info : Level::Error;
   log(level, "exiting with code " + std::to_string(code));
   ::_exit(code);

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "feeder/stderr_capture.hpp"
+
 namespace feeder {
 namespace {
 
@@ -30,7 +32,7 @@ void write_stderr(const std::string& line) {
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
-    ssize_t n = ::write(2, p, left);
+    ssize_t n = ::write(log_fd(), p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     p += n;

@@ -54,10 +54,15 @@ void announce(const ModelBytes& m, const stub::Options& opts) {
   send_frame(encode_loaded(bytes, sha, m.ms));
 }
 
-[[noreturn]] void serve(const ModelBytes& model, uint64_t answer_delay_ms) {
-  const Inference infer = [&](const Request& r) { return stub::answer_inference(r, model); };
+[[noreturn]] void serve(const ModelBytes& model, const stub::Options& opts) {
+  const Inference infer = [&](const Request& r) {
+    if (!opts.wrong_request_id) return stub::answer_inference(r, model);
+    Request other = r;
+    other.id += "-wrong";
+    return stub::answer_inference(other, model);
+  };
   serve_requests([&](const msgpack::object& request) {
-    if (answer_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(answer_delay_ms));
+    if (opts.answer_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opts.answer_delay_ms));
     return handle_request(request, infer);
   });
 }
@@ -77,7 +82,8 @@ void run(const stub::Options& opts) {
   }
   ModelBytes model = stub::read_model(size, opts);
   announce(model, opts);
-  serve(model, opts.answer_delay_ms);
+  if (opts.wrong_request_id) log_warn("simulated wrong request_id in every inference answer");
+  serve(model, opts);
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ const char kFlagsHelp[] =
     "  --wrong-sha                report a wrong sha256 in the loaded frame\n"
     "  --wrong-bytes              report bytes + 1 in the loaded frame\n"
     "  --upper-sha                report the (right) sha256 in uppercase hex\n"
+    "  --wrong-request-id         answer each inference request with its request_id\n"
+    "                             followed by -wrong\n"
     "  --discard                  hash and count model bytes but do not keep them\n"
     "  --ignore-sigterm           ignore SIGTERM (only SIGKILL stops it)\n"
     "  --spawn-helper             fork a sleeping child that only a signal to the\n"
@@ -48,6 +50,7 @@ void set_switch(Options& o, const std::string& flag) {
   if (flag == "--wrong-sha") o.wrong_sha = true;
   if (flag == "--wrong-bytes") o.wrong_bytes = true;
   if (flag == "--upper-sha") o.upper_sha = true;
+  if (flag == "--wrong-request-id") o.wrong_request_id = true;
   if (flag == "--discard") o.discard = true;
   if (flag == "--ignore-sigterm") o.ignore_sigterm = true;
   if (flag == "--spawn-helper") o.spawn_helper = true;
@@ -64,7 +67,7 @@ Options parse_options(int argc, char** argv) {
       {"--crash-after-bytes", "--exit-after-bytes", "--exit-code", "--read-rate", "--read-block",
        "--answer-delay-ms"},
       {"--hang", "--hang-after-load", "--garbage", "--wrong-sha", "--wrong-bytes", "--upper-sha",
-       "--discard", "--ignore-sigterm", "--spawn-helper"},
+       "--wrong-request-id", "--discard", "--ignore-sigterm", "--spawn-helper"},
       [&](const std::string& flag, const std::string& v) { set_value(cli, opts, flag, v); },
       [&](const std::string& flag) { set_switch(opts, flag); },
   };
@@ -83,7 +86,7 @@ std::string describe(const Options& o) {
   const std::pair<const char*, bool> bools[] = {
       {"hang", o.hang},           {"hang_after_load", o.hang_after_load},
       {"garbage", o.garbage},     {"wrong_sha", o.wrong_sha},
-      {"wrong_bytes", o.wrong_bytes}, {"upper_sha", o.upper_sha}, {"discard", o.discard},
+      {"wrong_bytes", o.wrong_bytes}, {"upper_sha", o.upper_sha}, {"wrong_request_id", o.wrong_request_id}, {"discard", o.discard},
       {"ignore_sigterm", o.ignore_sigterm}, {"spawn_helper", o.spawn_helper},
   };
   for (const auto& [name, on] : bools) s += std::string(" ") + name + "=" + (on ? "true" : "false");

@@ -24,6 +24,7 @@ struct Options {
   bool wrong_sha = false;
   bool wrong_bytes = false;
   bool upper_sha = false;  // a valid report in the other hex case: the daemon must take either
+  bool wrong_request_id = false;  // answers carry another id than their request's
   bool discard = false;
   bool ignore_sigterm = false;
   bool spawn_helper = false;  // a child in the stub's process group, for group-kill tests

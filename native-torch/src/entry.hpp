@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "feeder/stderr_capture.hpp"
+
 namespace ntorch {
 
 struct ServeArgs {
@@ -17,6 +19,8 @@ struct ServeArgs {
   double wait_ms;      // then waiting for this library to be opened
   int64_t start_ns;    // steady clock at the end of the size header
   int threads;
+  // The executable's, which the library's own copy of native-lib must log through.
+  feeder::StderrCapture* stderr_capture;
 };
 
 }  // namespace ntorch

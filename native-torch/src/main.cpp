@@ -12,6 +12,7 @@
 #include "feeder/lifetime.hpp"
 #include "feeder/log.hpp"
 #include "feeder/model_stream.hpp"
+#include "feeder/stderr_capture.hpp"
 #include "options.hpp"
 #include "runtime_loader.hpp"
 
@@ -20,6 +21,8 @@ using namespace feeder;
 namespace {
 
 [[noreturn]] void run(const ntorch::Options& opts) {
+  // Before libtorch is opened: its static initializers may write already.
+  StderrCapture* capture = capture_stderr();
   log_info("native-torch starting: " + describe(opts));
   ntorch::RuntimeLoader loader;
   uint64_t size = read_size_header(opts.header.kind);
@@ -39,6 +42,7 @@ namespace {
       wait_ms,
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count(),
       opts.threads,
+      capture,
   };
   serve(&args);
   exit_with(kExitInternal);  // serve never returns

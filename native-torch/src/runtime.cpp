@@ -1,11 +1,13 @@
 #include "runtime.hpp"
 
 #include <ATen/Parallel.h>
+#include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 
 namespace ntorch {
 namespace {
@@ -30,6 +32,24 @@ class MemoryReadAdapter final : public caffe2::serialize::ReadAdapterInterface {
 
 // libtorch's messages end in a C++ backtrace that tells an operator nothing.
 std::string reason_of(const c10::Error& e) { return e.what_without_backtrace(); }
+
+// torch.save writes the same zip format as torch.jit.save, but a pickle without the code:
+// the most common file a user mistakes for a model libtorch can load, and libtorch's own
+// reason ("failed locating file constants.pkl") does not say what to do instead. Said
+// before that reason, which ends in libtorch's guesses about a corrupted file.
+std::string hint_for(const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& adapter) {
+  try {
+    caffe2::serialize::PyTorchStreamReader archive(adapter);
+    if (archive.hasRecord("data.pkl") && !archive.hasRecord("constants.pkl")) {
+      return "it is a file of torch.save (a state dict or a pickled module), not TorchScript: "
+             "save the module with torch.jit.save(torch.jit.trace(model, example_inputs)) or "
+             "torch.jit.save(torch.jit.script(model)); libtorch says: ";
+    }
+  } catch (const std::exception&) {
+    // Not even a zip archive: libtorch's reason says so.
+  }
+  return "";
+}
 
 at::Tensor first_tensor(const c10::IValue& out) {
   if (out.isTensor()) return out.toTensor();
@@ -57,8 +77,15 @@ Runtime::Runtime(const char* data, uint64_t size) {
   auto adapter = std::make_shared<MemoryReadAdapter>(data, static_cast<size_t>(size));
   try {
     module_ = torch::jit::load(adapter, c10::Device(c10::kCPU), /*load_debug_files=*/false);
+  } catch (const c10::OutOfMemoryError&) {
+    // The host's shortage, not the model's fault: an internal error (exit 6), which a restart,
+    // or another host, may cure; LoadError's exit 8 tells the daemon that nothing will.
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
   } catch (const c10::Error& e) {
-    throw LoadError("the model is not a TorchScript archive libtorch can load: " + reason_of(e));
+    throw LoadError("the model is not a TorchScript archive libtorch can load: " +
+                    hint_for(adapter) + reason_of(e));
   } catch (const std::exception& e) {
     throw LoadError("the model is not a TorchScript archive libtorch can load: " +
                     std::string(e.what()));

@@ -10,8 +10,10 @@
 #include "feeder/lifetime.hpp"
 #include "feeder/log.hpp"
 #include "feeder/serve.hpp"
+#include "feeder/stderr_capture.hpp"
 #include "protocol.hpp"
 #include "runtime.hpp"
+#include "warnings.hpp"
 
 using namespace feeder;
 
@@ -38,6 +40,7 @@ double ms_since(int64_t start_ns) {
 }
 
 [[noreturn]] void load_and_serve(const ntorch::ServeArgs& args) {
+  ntorch::log_torch_output();
   ntorch::configure_threads(args.threads);
   const double before_load = ms_since(args.start_ns);
   std::optional<ntorch::Runtime> runtime;
@@ -59,6 +62,7 @@ double ms_since(int64_t start_ns) {
 
 // The loaded frame is sent only once the module is loaded.
 extern "C" void ntorch_serve_model(const ntorch::ServeArgs* args) {
+  adopt_stderr_capture(args->stderr_capture);
   exit_on_exception([args] { load_and_serve(*args); });
   exit_with(kExitInternal);  // load_and_serve never returns
 }

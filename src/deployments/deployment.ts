@@ -6,6 +6,7 @@ import {
   ModelStateError,
   NativeProcessError,
   TimeoutError,
+  UnloadableModelError,
 } from '../errors.js';
 import { isTransient } from '../es/retry.js';
 import type { FeedOptions, FeedResult } from '../feed/feed-model.js';
@@ -381,10 +382,13 @@ export class Deployment {
   }
 }
 
-/** A process that died or hung, or a cluster that hiccupped, may do better next time; a damaged model will not. */
+/**
+ * A process that died or hung, or a cluster that hiccupped, may do better next time; a damaged
+ * model, or one the runtime cannot load, will not.
+ */
 function isWorthRetrying(error: unknown): boolean {
   return (
-    error instanceof NativeProcessError ||
+    (error instanceof NativeProcessError && !(error instanceof UnloadableModelError)) ||
     error instanceof TimeoutError ||
     error instanceof ElasticsearchUnreachableError ||
     isTransient(error)

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { HeaderKind } from '../config/config.js';
-import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError, UnloadableModelError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { nativeEnvironment } from './native-env.js';
 import {
@@ -48,6 +48,9 @@ export interface RequestOptions {
   /** Cancels the wait, with the same effect as the timeout. */
   signal?: AbortSignal | undefined;
 }
+
+/** native-lib's kExitBadModel (native-lib/include/feeder/exit_codes.hpp): the runtime cannot load the bytes as a model. */
+export const EXIT_BAD_MODEL = 8;
 
 /** What stdin carries now: the size header, then the model bytes, then request frames only. */
 type StdinPhase = 'header' | 'model' | 'requests';
@@ -218,10 +221,15 @@ export class NativeProcess {
 
   /** The failure that ended or poisoned this process, if any; a requested stop is not one. */
   failureOf(what: string): NativeProcessError {
-    return (
-      this.#failure ??
-      new NativeProcessError(`the native process (pid ${this.pid}) ${this.describeExit()} ${what}`, { lastErrors: this.lastErrors })
-    );
+    if (this.#failure) return this.#failure;
+    const lastErrors = this.lastErrors;
+    if (this.#exit?.exitCode === EXIT_BAD_MODEL) {
+      return new UnloadableModelError(
+        `the native process (pid ${this.pid}) exited with code ${EXIT_BAD_MODEL}: it cannot load model '${this.#modelId}', which no restart cures`,
+        { lastErrors },
+      );
+    }
+    return new NativeProcessError(`the native process (pid ${this.pid}) ${this.describeExit()} ${what}`, { lastErrors });
   }
 
   get stopRequested(): boolean {

@@ -106,6 +106,31 @@ describe('restarts are counted within daemon.restartWindowMs', () => {
   });
 });
 
+describe('a model the native process cannot load', () => {
+  it('fails the deployment at its first exit 8, without spending the restart budget', async () => {
+    const { modelId } = await storedModel(300_000);
+    // The stub stands in for a runtime that refuses the bytes: native-torch's exit code for it.
+    const daemon = await startDaemon({
+      config: {
+        deploy: { args: ['--exit-after-bytes', '300000', '--exit-code', '8'] },
+        daemon: { maxRestarts: 3, restartWindowMs: 60_000, restartBackoffMs: 50 },
+      },
+    });
+    try {
+      const result = await daemon.cli(['deploy', modelId, '--json']);
+      expect(JSON.parse(result.stdout)).toMatchObject({ state: 'failed', restarts: 0 });
+      const failed = await status(daemon, modelId);
+      expect(failed.reason).toMatch(
+        /^the native process \(pid \d+\) exited with code 8: it cannot load model '[^']+', which no restart cures; its last errors: simulated exit with code 8/,
+      );
+      const spawns = daemon.logs.filter((l) => l.event?.action === 'native-spawn' && l.feeder?.model_id === modelId);
+      expect(spawns).toHaveLength(1);
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
+
 describe('a generation that a deployment loads or serves is pinned', () => {
   it('upload --replace during a deploy does not remove the chunks being streamed; they go once the rollover leaves them', async () => {
     const model = await storedModel(2 * MiB);

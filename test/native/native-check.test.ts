@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultNativeCommand, packageRoot } from '../../src/config/paths.js';
 import { feeder } from '../support/cli.js';
+import { torchSetup } from '../support/torch.js';
 
 const STUB = defaultNativeCommand();
 const JS_NATIVE = join(packageRoot(), 'test', 'fixtures', 'native', 'js-native.mjs');
@@ -75,10 +76,17 @@ describe('feeder native check', () => {
       'reading past the model',
       ['node', JS_NATIVE, '--read-past', '3'],
       'exact length',
-      /no answer to the request written right after the last model byte/,
+      // It swallows the request's first bytes and answers what remains, which carries no id.
+      /answered request_id '', which no request carried, to the request written right after the last model byte/,
     ],
     ['no error frame for a malformed request', ['node', JS_NATIVE, '--drop-bad'], 'malformed request', /no answer to request 'check-bad'/],
     ['a stderr line that is not JSON', ['node', JS_NATIVE, '--text-log'], 'stderr lines are JSON', /"this line is not JSON"/],
+    [
+      'answers that carry another request_id',
+      [STUB, '--wrong-request-id'],
+      'exact length',
+      /answered request_id 'check-1-wrong', which no request carried, to the request written right after the last model byte/,
+    ],
     ['a process that outlives EOF', ['node', JS_NATIVE, '--ignore-eof'], 'EOF ends it', /still running 2 s after its stdin closed/],
   ])('fails %s, naming the case and what it got', async (_what, command, failedCase, detail) => {
     const { exitCode, report } = await check(command);
@@ -88,6 +96,13 @@ describe('feeder native check', () => {
     expect(failure, JSON.stringify(report.cases)).toMatchObject({ case: failedCase, detail: expect.stringMatching(detail) });
     // The cases that need nothing the failure broke still ran.
     expect(report.cases.find((c) => c.case === 'stderr lines are JSON')!.outcome).not.toBe('skip');
+  });
+
+  it('passes native-torch serving a dynamically quantized model, whose libtorch warning comes as a JSON line', async () => {
+    const { binary, fixtures } = torchSetup();
+    const { exitCode, report, failed } = await check([binary], ['--model', join(fixtures, 'classifier-quantized.pt')]);
+    expect(failed, JSON.stringify(report.cases)).toEqual([]);
+    expect(exitCode).toBe(0);
   });
 
   it('says what failed on its text output, and exits 1', async () => {

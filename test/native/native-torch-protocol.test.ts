@@ -91,6 +91,35 @@ describe('native-torch on its own', () => {
       .filter((l) => l.level === 'ERROR');
     expect(errors[0].message).toMatch(/^the model is not a TorchScript archive libtorch can load: .*zip archive/);
   });
+
+  it("writes what libtorch prints on stderr by itself (its JIT log here) as JSON log lines at WARN, with libtorch's text", async () => {
+    const { tokens } = reference.cases[0]!;
+    const out = await run(Buffer.concat([sizeHeader('u32', model.length), model, packr.pack({ request_id: 'r1', tokens })]), {
+      // JIT passes log straight to std::cerr, past c10's warning handler.
+      env: { PYTORCH_JIT_LOG_LEVEL: '>profiling_graph_executor_impl' },
+    });
+    expect(out.exitCode, out.stderr).toBe(0);
+    const lines = out.stderr.trim().split('\n');
+    expect(out.logs).toHaveLength(lines.length);
+    const jitLog = out.logs.filter((l) => l.message.startsWith('[DUMP profiling_graph_executor_impl.cpp'));
+    expect(jitLog.length).toBeGreaterThan(0);
+    expect(new Set(jitLog.map((l) => l.level))).toEqual(new Set(['WARN']));
+    // Every line libtorch wrote before the exit is re-emitted before the exit line.
+    expect(out.logs.map((l) => l.message).slice(-2)).toEqual(['stdin closed, exiting', 'exiting with code 0']);
+  });
+
+  it("logs a TorchScript module's print() as an INFO line, and keeps it off stdout, the stream of the frames", async () => {
+    const printing = await readFile(join(torchSetup().fixtures, 'prints.pt'));
+    // Enough requests that prints buffered for stdout would have been flushed into the frames.
+    const requests = Array.from({ length: 200 }, (_, i) => packr.pack({ request_id: `r${i}`, tokens: [[1, 2, 3]] }));
+    const out = await run(Buffer.concat([sizeHeader('u32', printing.length), printing, ...requests]));
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.frames.map((f) => f.request_id)).toEqual([undefined, ...requests.map((_, i) => `r${i}`)]);
+    expect(out.frames[1]!.result.inference).toEqual([[2, 4, 6]]);
+    const printed = out.logs.filter((l) => l.message === 'TorchScript print: forward() got tokens of shape [1, 3]');
+    expect(printed).toHaveLength(200);
+    expect(new Set(printed.map((l) => l.level))).toEqual(new Set(['INFO']));
+  });
 });
 
 describe('feeder native check on native-torch', () => {

@@ -83,6 +83,22 @@ describe('native-torch behind feeder serve', () => {
     }
   });
 
+  it('serves a dynamically quantized model as torch does, with the warning libtorch prints in a JSON log line at WARN', async () => {
+    const quantized = await torchReference('classifier-quantized');
+    const modelId = await upload(daemon, join(torchSetup().fixtures, quantized.model));
+    const deployed = await daemon.cli(['deploy', modelId]);
+    expect(deployed.exitCode, deployed.stderr).toBe(0);
+    for (const { tokens, output } of quantized.cases) {
+      const { body } = await inferApi(daemon, modelId, tokens);
+      expect(maxDifference(body.result.inference, output), JSON.stringify(body)).toBeLessThan(1e-5);
+    }
+    const lines = () => daemon.logs.filter((l) => l.event?.action === 'native-log' && l.feeder?.model_id === modelId);
+    const warning = await daemon.waitForLog((l) => lines().includes(l) && /torch\.quantize_per_tensor/.test(l.message));
+    expect(warning).toMatchObject({ 'log.level': 'warn', native: { level: 'WARN', timestamp: expect.any(Number) } });
+    // A line that was not JSON reaches the daemon's log without the process's own timestamp.
+    expect(lines().filter((l) => typeof l.native?.timestamp !== 'number')).toEqual([]);
+  });
+
   it('answers an input the model cannot take with an error naming the reason, and keeps serving', async () => {
     const before = await status(daemon, classifierId);
     // Token 9000 is outside the classifier's 8192-word embedding: its forward() throws.
@@ -131,21 +147,29 @@ describe('native-torch behind feeder serve', () => {
 describe('models native-torch cannot load', () => {
   let daemon: RunningDaemon;
   beforeAll(async () => {
-    daemon = await startDaemon({ config: { deploy: { command: torchSetup().binary }, daemon: { maxRestarts: 1, restartBackoffMs: 50 } } });
+    // The default restart budget, with a backoff long enough that a restart would show in the time taken.
+    daemon = await startDaemon({
+      config: { deploy: { command: torchSetup().binary }, daemon: { maxRestarts: 3, restartBackoffMs: 2000 } },
+    });
   });
   afterAll(async () => {
     await daemon?.stop();
   });
 
+  /** Exit 8 says the bytes are no model libtorch can load: the deployment fails after one attempt, never restarted. */
   async function expectRefused(path: string): Promise<string> {
     const modelId = await upload(daemon, path);
     const deployed = await daemon.cli(['deploy', modelId]);
     expect(deployed.exitCode).toBe(1);
     const failed = await waitForStatus(daemon, modelId, (s) => s.state === 'failed');
-    expect(failed.reason).toMatch(/exited with code 8/);
+    expect(failed.reason).toMatch(/exited with code 8: it cannot load model '[^']+', which no restart cures/);
     expect(failed.reason).toMatch(/the model is not a TorchScript archive libtorch can load/);
-    const states = daemon.logs.filter((l) => l.event?.action === 'deployment-state' && l.feeder?.model_id === modelId);
-    expect(states.map((l) => l.feeder.state)).not.toContain('started');
+    expect(failed.reason).not.toMatch(/gave up after/);
+    expect(failed.restarts).toBe(0);
+    const ofModel = (action: string) => daemon.logs.filter((l) => l.event?.action === action && l.feeder?.model_id === modelId);
+    expect(ofModel('native-spawn')).toHaveLength(1);
+    expect(ofModel('native-restart')).toEqual([]);
+    expect(ofModel('deployment-state').map((l) => l.feeder.state)).not.toContain('started');
     return failed.reason;
   }
 
@@ -161,5 +185,16 @@ describe('models native-torch cannot load', () => {
     const path = join(await tempDir(), 'random.bin');
     await writeFile(path, randomBytes(512 * 1024));
     await expectRefused(path);
+  });
+
+  it('fails a state dict saved with torch.save, a zip archive but no TorchScript module, with the reason', async () => {
+    const reason = await expectRefused(join(torchSetup().fixtures, 'classifier-state-dict.pt'));
+    expect(reason).toMatch(
+      /libtorch can load: it is a file of torch\.save \(a state dict or a pickled module\), not TorchScript: save the module with torch\.jit\.save\(torch\.jit\.trace\(model, example_inputs\)\).*; libtorch says: .*constants\.pkl/,
+    );
+  });
+
+  it('fails a zip archive of other files with the reason', async () => {
+    await expectRefused(join(torchSetup().fixtures, 'not-torchscript.zip'));
   });
 });

@@ -1,12 +1,12 @@
 import { inject } from 'vitest';
-import { readReference, type TorchReference, type TorchSetup } from '../../bench/support/torch-models.js';
+import { readReference, type ReferenceModel, type TorchReference, type TorchSetup } from '../../bench/support/torch-models.js';
 
 export type { TorchReference };
 
 /** native-torch, the Python with torch and the fixture models, which the global setup prepared. */
 export const torchSetup = (): TorchSetup => inject('torch');
 
-export const torchReference = (name: 'classifier' | 'minilm'): Promise<TorchReference> => readReference(torchSetup().fixtures, name);
+export const torchReference = (name: ReferenceModel): Promise<TorchReference> => readReference(torchSetup().fixtures, name);
 
 /** The largest difference between two nested arrays of numbers of the same shape; Infinity when the shapes differ. */
 export function maxDifference(a: unknown, b: unknown): number {

@@ -78,7 +78,7 @@ class Run {
     const answers = new Answers(harness, timeoutMs);
     // The first request rides in the same write as the last model byte: a process that reads past
     // the model's size swallows it and never answers.
-    const first = packFrame({ request_id: 'check-1', tokens: [[1, 2, 3]] });
+    const first = answers.frame({ request_id: 'check-1', tokens: [[1, 2, 3]] });
     harness.write(Buffer.concat([encodeSizeHeader(model.length, this.options.header), model, first]));
     await this.case('loaded report', () => expectLoaded(harness, model, timeoutMs), true);
     await this.case(
@@ -112,7 +112,7 @@ class Run {
     await this.case('pipelined requests', async () => {
       // Written in one go: the answers may come in any order, and each must carry its own id.
       const ids = ['check-pipe-1', 'check-pipe-2', 'check-pipe-3'];
-      harness.write(Buffer.concat(ids.map((id, i) => packFrame({ request_id: id, tokens: [[i + 1, i + 2]] }))));
+      harness.write(Buffer.concat(ids.map((id, i) => answers.frame({ request_id: id, tokens: [[i + 1, i + 2]] }))));
       for (const id of ids) expectResult(await answers.for(id, `request '${id}' (of three written at once)`), id, 1);
       return 'three written at once, each answered';
     });
@@ -153,14 +153,24 @@ class Run {
 /** Answers by request id, in whatever order they come (the protocol allows any). */
 class Answers {
   readonly #early = new Map<string, Frame>();
+  readonly #written = new Set<string>();
+  /** Ids written and not answered yet: an answer with any other id is wrong, and said so at once. */
+  readonly #unanswered = new Set<string>();
 
   constructor(
     private readonly harness: Harness,
     private readonly timeoutMs: number,
   ) {}
 
+  /** Packs a request whose answer is then awaited: every request is written through this. */
+  frame(request: Frame): Buffer {
+    this.#written.add(String(request.request_id));
+    this.#unanswered.add(String(request.request_id));
+    return packFrame(request);
+  }
+
   async ask(request: Frame): Promise<Frame> {
-    this.harness.write(packFrame(request));
+    this.harness.write(this.frame(request));
     return this.for(String(request.request_id), `request '${String(request.request_id)}'`);
   }
 
@@ -171,10 +181,21 @@ class Answers {
       const frame = await this.harness.nextFrame(this.timeoutMs);
       if (frame === null) throw new Violation(`no answer to ${what} ${this.#why()}`);
       if (!isObject(frame)) throw new Violation(`wrote a frame that is not a map: ${show(frame)}`);
-      if (frame.request_id === requestId) return frame;
       if (typeof frame.request_id !== 'string') throw new Violation(`wrote a frame without a string request_id: ${show(frame)}`);
+      this.#requireAwaited(frame.request_id, what);
+      this.#unanswered.delete(frame.request_id);
+      if (frame.request_id === requestId) return frame;
       this.#early.set(frame.request_id, frame);
     }
+  }
+
+  /** Waiting out the timeout for an answer that came with the wrong id would only report "no answer". */
+  #requireAwaited(answered: string, what: string): void {
+    if (this.#unanswered.has(answered)) return;
+    const waiting = [...this.#unanswered];
+    const to = waiting.length > 1 ? `one of the requests ${waiting.map((id) => `'${id}'`).join(', ')}` : what;
+    const carried = this.#written.has(answered) ? 'which was answered already' : 'which no request carried';
+    throw new Violation(`answered request_id '${answered}', ${carried}, to ${to}`);
   }
 
   keep(requestId: string, frame: Frame): void {
