@@ -110,13 +110,13 @@ describe('a model the native process cannot load', () => {
   it('fails the deployment at its first exit 8, without spending the restart budget', async () => {
     const { modelId } = await storedModel(300_000);
     // The stub stands in for a runtime that refuses the bytes: native-torch's exit code for it.
-    const daemon = await startDaemon({
+    const options = {
       config: {
         deploy: { args: ['--exit-after-bytes', '300000', '--exit-code', '8'] },
         daemon: { maxRestarts: 3, restartWindowMs: 60_000, restartBackoffMs: 50 },
       },
-    });
-    try {
+    };
+    await withDaemon(options, async (daemon) => {
       const result = await daemon.cli(['deploy', modelId, '--json']);
       expect(JSON.parse(result.stdout)).toMatchObject({ state: 'failed', restarts: 0 });
       const failed = await status(daemon, modelId);
@@ -125,9 +125,7 @@ describe('a model the native process cannot load', () => {
       );
       const spawns = daemon.logs.filter((l) => l.event?.action === 'native-spawn' && l.feeder?.model_id === modelId);
       expect(spawns).toHaveLength(1);
-    } finally {
-      await daemon.stop();
-    }
+    });
   });
 });
 
