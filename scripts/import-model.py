@@ -152,19 +152,17 @@ def labels_of(config) -> list:
 
 
 def max_sequence_length(model_dir: str, config) -> int:
-    st_config = os.path.join(model_dir, "sentence_bert_config.json")
-    if os.path.exists(st_config):
-        length = read_json(st_config, "sentence_bert_config.json").get("max_seq_length")
-        if isinstance(length, int) and 0 < length < REASONABLE_MAX_LENGTH:
-            return length
-    tok_config = os.path.join(model_dir, "tokenizer_config.json")
-    if os.path.exists(tok_config):
-        length = read_json(tok_config, "tokenizer_config.json").get("model_max_length")
-        if isinstance(length, int) and 0 < length < REASONABLE_MAX_LENGTH:
-            return length
+    """The tokenizer's or sentence-transformers' limit, never more than the model has positions for."""
     positions = getattr(config, "max_position_embeddings", None) or 512
     # RoBERTa's position ids start after the padding id: two positions are never used.
-    return positions - 2 if config.model_type in ("roberta", "xlm-roberta", "camembert") else positions
+    if config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2
+    for file, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        path = os.path.join(model_dir, file)
+        length = read_json(path, file).get(key) if os.path.exists(path) else None
+        if isinstance(length, int) and 0 < length < REASONABLE_MAX_LENGTH:
+            return min(length, positions)
+    return positions
 
 
 def pooling_of(model_dir: str) -> dict:

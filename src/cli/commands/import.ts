@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { formatBytes } from '../../config/units.js';
 import { createProgress } from '../../log/progress.js';
+import { ENCODINGS } from '../../chunks/codec/index.js';
 import { TASKS } from '../../model/task-config.js';
 import type { ModelMeta } from '../../model/meta.js';
 import { printJson, runCommand, type GlobalArgs, type OptionsOf } from '../context.js';
@@ -18,6 +19,12 @@ const importOptions = (yargs: Argv<GlobalArgs>) =>
       choices: ['auto', ...TASKS] as const,
       default: 'auto' as const,
       describe: 'the task; auto tells it from the architecture and labels, as Eland does',
+    })
+    .option('chunk-size', { type: 'string', describe: 'bytes per chunk document, 64kb..64mb (default 1mb)' })
+    .option('encoding', {
+      type: 'string',
+      choices: ENCODINGS,
+      describe: 'how chunk documents are stored: cbor or base64; default upload.encoding',
     })
     .option('quantize', { type: 'boolean', default: false, describe: 'quantize Linear layers to qint8 (dynamic quantization)' })
     .option('replace', {
@@ -44,6 +51,7 @@ export const importCommand: CommandModule<GlobalArgs, OptionsOf<typeof importOpt
         task: args.task,
         quantize: args.quantize,
         replace: args.replace,
+        ...(args.encoding !== undefined ? { encoding: args.encoding } : {}),
         signal: ctx.signal,
         onProgress: (done, total) => progress.update(done, total),
         ...(args.description !== undefined ? { description: args.description } : {}),
