@@ -107,7 +107,9 @@ def family_inputs(tokenizer, count: int, texts: list):
     """The family's inputs for `texts` (strings or pairs), padded to one length, as Elastic passes them."""
     import torch
 
+    # A tokenizer.json may pad to a fixed length: the probe must run at a length of its own.
     tokenizer.no_truncation()
+    tokenizer.no_padding()
     encodings = tokenizer.encode_batch(texts)
     width = max(len(e.ids) for e in encodings)
     pad = tokenizer.token_to_id("[PAD]")
