@@ -106,6 +106,18 @@ describe('feeder import --task auto', () => {
 });
 
 describe('what is stored with the model', () => {
+  it('--quantize stores a model with qint8 Linear layers, smaller, and says so in its task config', async () => {
+    const [plain, quantized] = [uniqueId('plain'), uniqueId('quantized')];
+    expect((await importDir(join(models, 'classifier'), plain)).exitCode).toBe(0);
+    const result = await importDir(join(models, 'classifier'), quantized, '--quantize');
+    expect(result.exitCode, result.stderr).toBe(0);
+    const config = await es.client.get<{ content: string }>({ index: ASSETS_INDEX, id: assetDocId(quantized, 1, 'task_config') });
+    expect(JSON.parse(Buffer.from(config._source!.content, 'base64').toString('utf8'))).toMatchObject({ quantized: true });
+    expect((await show(quantized)).total_length).toBeLessThan((await show(plain)).total_length);
+    await feeder(['models', 'delete', plain]);
+    await feeder(['models', 'delete', quantized]);
+  });
+
   it('a replace brings its own tokenizer and task config; a delete removes them', async () => {
     const modelId = uniqueId('assets');
     expect((await importDir(join(models, 'classifier'), modelId)).exitCode).toBe(0);
