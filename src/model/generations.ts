@@ -1,6 +1,7 @@
 import { ElasticsearchError } from '../errors.js';
 import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
+import { deleteAssets } from './assets.js';
 import { isOwnChunksIndex } from './layout.js';
 import type { GenerationRef } from './meta.js';
 
@@ -56,8 +57,16 @@ export async function* storedChunks(es: Es, modelId: string, ref: GenerationRef,
   }
 }
 
-/** Removes one generation's chunks: an index delete for its own dedicated index, id-based deletes anywhere else. */
+/**
+ * Removes one generation: its tokenizer and task config, and its chunks (an index delete for its own
+ * dedicated index, id-based deletes anywhere else).
+ */
 export async function deleteGeneration(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): Promise<void> {
+  await deleteAssets(es, modelId, ref.generation, signal);
+  await deleteChunks(es, modelId, ref, signal);
+}
+
+async function deleteChunks(es: Es, modelId: string, ref: GenerationRef, signal?: AbortSignal): Promise<void> {
   if (isOwnChunksIndex(ref.chunks_index, modelId, ref.generation)) {
     await es.call(`deleting index ${ref.chunks_index}`, (c) =>
       c.indices.delete({ index: ref.chunks_index }, { ignore: [404], ...abortable(signal) }),

@@ -3,6 +3,8 @@
 export const META_INDEX = '.feeder-models';
 export const SHARED_CHUNKS_INDEX = '.feeder-chunks-000001';
 export const CHUNKS_INDEX_PATTERN = '.feeder-chunks-*';
+/** What a model needs besides its weights (tokenizer, task config), one document each per generation. */
+export const ASSETS_INDEX = '.feeder-model-assets';
 /** Which models each daemon should be running: its desired state outlives the daemon's memory. */
 export const DEPLOYMENTS_INDEX = '.feeder-deployments';
 /** Which daemons are running: one presence document per daemon name, renewed while it runs. */
@@ -16,6 +18,11 @@ export const FLEET_INDEX = '.feeder-fleet';
  */
 export function chunkDocId(modelId: string, generation: number, docNum: number): string {
   return `${modelId}-g${generation}-chunk-${docNum}`;
+}
+
+/** An asset's id, predictable as a chunk's: a reader fetches it by id, a delete needs no query. */
+export function assetDocId(modelId: string, generation: number, kind: string): string {
+  return `${modelId}-g${generation}-${kind}`;
 }
 
 /** A large model's own chunk index: deleting the model is then one index delete. */

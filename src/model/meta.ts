@@ -3,6 +3,7 @@ import { abortable, type Es } from '../es/es.js';
 import { DEFAULT_RETRY, isBusy, withRetry } from '../es/retry.js';
 import { hasStatus } from '../es/translate.js';
 import type { ChunkEncoding } from '../chunks/codec/index.js';
+import type { NlpInfo } from './assets.js';
 import { META_INDEX } from './layout.js';
 
 export type ModelState = 'uploading' | 'ready' | 'deleting';
@@ -46,6 +47,8 @@ export interface ModelMeta extends GenerationRef {
   pending: PendingGeneration | null;
   /** Generations replaced or abandoned whose chunks are still to be removed. */
   garbage: GenerationRef[];
+  /** The current generation's task, labels, tokenizer and their digests; absent for a bare tensor model. */
+  nlp?: NlpInfo | null;
 }
 
 /** A meta document whose upload committed: its current generation's chunk count, length and digest are known. */

@@ -1,8 +1,8 @@
 import type { Es } from '../es/es.js';
-import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
+import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 4;
+export const TEMPLATE_VERSION = 5;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -40,6 +40,17 @@ const META_TEMPLATE = ownedTemplate(META_INDEX, {
   // A replacement being uploaded, and generations waiting to be removed: read, never searched.
   pending: { type: 'object', enabled: false },
   garbage: { type: 'object', enabled: false },
+  // The task, labels and tokenizer of the current generation, and its assets' digests: read, never searched.
+  nlp: { type: 'object', enabled: false },
+});
+
+const ASSETS_TEMPLATE = ownedTemplate(ASSETS_INDEX, {
+  model_id: { type: 'keyword' },
+  generation: { type: 'long' },
+  kind: { type: 'keyword' },
+  // The file's bytes as stored, base64 in _source only: its digest in the meta document is over them.
+  content: { type: 'binary' },
+  length: { type: 'long', index: false },
 });
 
 const CHUNKS_TEMPLATE = ownedTemplate(
@@ -112,6 +123,7 @@ export interface OwnedTemplate {
 export const OWNED_TEMPLATES: readonly OwnedTemplate[] = [
   { name: 'feeder-models', body: META_TEMPLATE },
   { name: 'feeder-chunks', body: CHUNKS_TEMPLATE },
+  { name: 'feeder-model-assets', body: ASSETS_TEMPLATE },
   { name: 'feeder-deployments', body: DEPLOYMENTS_TEMPLATE },
   { name: 'feeder-daemons', body: DAEMONS_TEMPLATE },
   { name: 'feeder-fleet', body: FLEET_TEMPLATE },

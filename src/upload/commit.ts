@@ -1,6 +1,7 @@
 import { ConcurrentModificationError } from '../errors.js';
 import type { Es } from '../es/es.js';
 import type { Logger } from '../log/logger.js';
+import type { NlpInfo } from '../model/assets.js';
 import { collectGarbage } from '../model/garbage.js';
 import { deleteGeneration } from '../model/generations.js';
 import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../model/meta.js';
@@ -13,6 +14,8 @@ export interface UploadResult {
   chunksSent: number;
   totalLength: number;
   sha256: string;
+  /** The tokenizer and task config stored with this generation; a generation without them has none. */
+  nlp?: NlpInfo;
 }
 
 /** Makes the uploaded generation the model's current one, in one conditional write, then tidies up. */
@@ -35,6 +38,9 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
     pending: null,
     garbage,
   };
+  // A replacement brings its own tokenizer and task config, or none: never the replaced one's.
+  if (result.nlp) ready.nlp = result.nlp;
+  else delete ready.nlp;
   let committed: VersionedMeta;
   try {
     committed = await updateMeta(es, plan.versioned, ready);

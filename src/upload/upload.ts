@@ -8,6 +8,7 @@ import { logEvent, type Logger } from '../log/logger.js';
 import { BufferPool } from '../chunks/buffer-pool.js';
 import { checksumOf } from '../chunks/check-chunk.js';
 import { codecFor, storedEncoding, type ChunkEncoding } from '../chunks/codec/index.js';
+import { writeAssets, type ModelAssets, type NlpInfo } from '../model/assets.js';
 import { deleteByIds, refresh, storedChunks, type StoredChunkSummary } from '../model/generations.js';
 import { chunkDocId, isOwnChunksIndex } from '../model/layout.js';
 import type { ModelMeta } from '../model/meta.js';
@@ -34,6 +35,8 @@ export interface UploadOptions {
   /** Source bytes known to be stored so far, and the total when known. */
   onProgress?: (done: number, total: number | null) => void;
   stdin?: NodeJS.ReadStream;
+  /** A tokenizer and task config stored with the generation, written before it is committed. */
+  assets?: { files: ModelAssets; summary: Omit<NlpInfo, 'assets'> };
 }
 
 export interface UploadContext {
@@ -77,6 +80,10 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
   );
   try {
     const result = await writeChunks(ctx, plan, source, options);
+    if (options.assets) {
+      const digests = await writeAssets(ctx.es, modelId, plan.target.generation, options.assets.files);
+      result.nlp = { ...options.assets.summary, assets: digests };
+    }
     const committed = await commitUpload(ctx.es, plan, result, ctx.logger);
     logEvent(
       ctx.logger,

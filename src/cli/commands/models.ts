@@ -42,7 +42,8 @@ const show: CommandModule<GlobalArgs, IdArgs> = {
     runCommand(args, async (ctx) => {
       const { meta } = await requireMeta(ctx.es, validateModelId(args.id), ctx.signal);
       if (args.json) return printJson(meta);
-      for (const [key, value] of Object.entries(meta))
+      const { nlp, ...rest } = meta;
+      for (const [key, value] of Object.entries({ ...rest, ...nlpLines(nlp) }))
         process.stdout.write(`${key.padEnd(14)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}\n`);
     }),
 };
@@ -109,6 +110,17 @@ function refuseIfDeployed(es: Es, signal: AbortSignal) {
         `; daemon '${d}' is not running (no live lease in ${DAEMONS_INDEX}): 'feeder undeploy ${meta.model_id} --daemon ${d}' removes its deployment`,
     );
     return `it is deployed on daemon ${daemons.map((d) => `'${d}'`).join(', ')}; run 'feeder undeploy ${meta.model_id}' first${wayOut.join('')}`;
+  };
+}
+
+/** What the model is for, in words; the assets' digests are in `--json`. */
+function nlpLines(nlp: ModelMeta['nlp']): Record<string, string> {
+  if (!nlp) return { task: 'none (a bare tensor model: requests send token ids)' };
+  return {
+    task: nlp.task,
+    labels: nlp.labels?.join(', ') ?? '-',
+    tokenizer: nlp.tokenizer_family,
+    max_seq_length: String(nlp.max_sequence_length),
   };
 }
 
