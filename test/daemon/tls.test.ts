@@ -1,0 +1,170 @@
+import { chmod, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { feeder } from '../support/cli.js';
+import { fingerprintOf, httpsCall, installLeaf, makeCertificates, type Certificates, type Leaf } from '../support/certificates.js';
+import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
+import { storedModel } from '../support/deploy.js';
+import { tempDir, uniqueId } from '../support/es.js';
+import { deployPath } from '../support/races.js';
+
+// A daemon on loopback serving TLS with certificates openssl made for this run, and the CLI that
+// checks it: right CA, another CA, a certificate for another name, an expired one.
+
+const port = (daemon: RunningDaemon) => Number(daemon.listen.split(':').pop());
+
+let certs: Certificates;
+let live: Leaf;
+let daemon: RunningDaemon;
+
+/** The CLI against the TLS daemon at `url`, trusting `ca` when given. */
+const status = (url: string, ca?: string) => feeder(['status', '--daemon-url', url, ...(ca ? ['--daemon-ca-certs', ca] : [])], { env: {} });
+
+/** Swaps the files, signals the daemon, and waits until new connections are served the new certificate. */
+async function serve(leaf: Leaf, signal: NodeJS.Signals | null = 'SIGHUP'): Promise<void> {
+  await installLeaf(leaf, live);
+  if (signal) daemon.child.kill(signal);
+  const expected = await fingerprintOf(leaf.cert);
+  for (let waited = 0; waited < 15_000; waited += 100) {
+    const served = await httpsCall({ port: port(daemon), method: 'GET', path: '/healthz', verify: false });
+    if (served.fingerprint === expected) return;
+    await sleep(100);
+  }
+  throw new Error(`the daemon never served ${leaf.cert}`);
+}
+
+beforeAll(async () => {
+  certs = await makeCertificates();
+  const dir = await tempDir();
+  live = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  await installLeaf(certs.server, live);
+  daemon = await startDaemon({ env: { FEEDER_TLS_CERT: live.cert, FEEDER_TLS_KEY: live.key, FEEDER_DAEMON_CA_CERTS: certs.ca } });
+});
+afterAll(async () => {
+  expect((await daemon?.stop())?.exitCode).toBe(0);
+});
+
+describe('the CLI and a daemon that serves TLS', () => {
+  it('succeeds with the right CA, from the flag or FEEDER_DAEMON_CA_CERTS, by IP or by the name the certificate holds', async () => {
+    const url = `https://127.0.0.1:${port(daemon)}`;
+    const flag = await status(url, certs.ca);
+    expect(flag.exitCode, flag.stderr).toBe(0);
+    expect(flag.stdout).toBe('no deployments');
+    const env = await feeder(['status'], {
+      env: { FEEDER_DAEMON_URL: `https://localhost:${port(daemon)}`, FEEDER_DAEMON_CA_CERTS: certs.ca },
+    });
+    expect(env.exitCode, env.stderr).toBe(0);
+    // With the daemon's own config (its certificate set), the CLI reaches it over TLS at its listen address.
+    const local = await daemon.cli(['status']);
+    expect(local.exitCode, local.stderr).toBe(0);
+  });
+
+  it('fails with another CA, or none, naming an unknown CA and the flag to give it', async () => {
+    for (const ca of [certs.otherCa, undefined]) {
+      const refused = await status(`https://127.0.0.1:${port(daemon)}`, ca);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(
+        /was refused: unknown CA: .*give the CA that signed it with --daemon-ca-certs \/ FEEDER_DAEMON_CA_CERTS/,
+      );
+    }
+  });
+
+  it('fails on a certificate for another name, then on an expired one, naming each; the right one is served again after', async () => {
+    await serve(certs.wrongName);
+    const mismatch = await status(`https://127.0.0.1:${port(daemon)}`, certs.ca);
+    expect(mismatch.exitCode).toBe(1);
+    expect(mismatch.stderr).toMatch(/was refused: name mismatch: the daemon presented a TLS certificate issued for another name/);
+    await serve(certs.expired);
+    const expired = await status(`https://127.0.0.1:${port(daemon)}`, certs.ca);
+    expect(expired.exitCode).toBe(1);
+    expect(expired.stderr).toMatch(/was refused: expired: the daemon presented a TLS certificate outside its validity dates/);
+    await serve(certs.server);
+    expect((await status(`https://127.0.0.1:${port(daemon)}`, certs.ca)).exitCode).toBe(0);
+  });
+
+  it('plain HTTP to the TLS listener is answered in plain HTTP: use https://', async () => {
+    const plain = await status(`http://127.0.0.1:${port(daemon)}`);
+    expect(plain.exitCode).toBe(1);
+    expect(plain.stderr).toMatch(/this daemon serves its control API over TLS only: use https:\/\/ .*\(FEEDER_ERR_BAD_REQUEST\)/);
+    const answer = await fetch(`http://127.0.0.1:${port(daemon)}/healthz`);
+    expect(answer.status).toBe(400);
+  });
+
+  it('TLS to a plain listener: the message says the daemon speaks plain HTTP', async () => {
+    const plainDaemon = await startDaemon();
+    try {
+      const refused = await status(`https://127.0.0.1:${port(plainDaemon)}`, certs.ca);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/was refused: the daemon does not speak TLS here: it serves plain HTTP; use http:\/\//);
+    } finally {
+      await plainDaemon.stop();
+    }
+  });
+});
+
+describe('a certificate renewed on disk', () => {
+  it('is served after SIGHUP, and after the files change without a signal, while an inference loop sees no failed request', async () => {
+    const { modelId, bytes } = await storedModel(50_000);
+    const call = (method: string, path: string, body?: unknown) => httpsCall({ port: port(daemon), method, path, body, ca: certs.ca });
+    const deployed = await call('PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(200);
+    const failures: string[] = [];
+    const seen = new Set<string>();
+    let answered = 0;
+    let running = true;
+    const loop = (async () => {
+      for (let i = 0; running; i++) {
+        const token = i % bytes.length;
+        const answer = await call('POST', `${deployPath(modelId)}/infer`, { tokens: [[token]] }).catch((error: Error) => error);
+        if (answer instanceof Error) failures.push(answer.message);
+        else if (answer.status !== 200 || answer.body.result.inference[0][0][0] !== bytes[token]! / 255)
+          failures.push(JSON.stringify(answer.body));
+        else {
+          seen.add(answer.fingerprint);
+          answered++;
+        }
+      }
+    })();
+    await sleep(300);
+    await serve(certs.renewed, 'SIGHUP');
+    await sleep(300);
+    await serve(certs.server, null);
+    await sleep(300);
+    running = false;
+    await loop;
+    expect(failures).toEqual([]);
+    expect(answered).toBeGreaterThan(20);
+    expect(seen).toEqual(new Set([await fingerprintOf(certs.server.cert), await fingerprintOf(certs.renewed.cert)]));
+    const reloads = daemon.logs.filter((l) => l.event?.action === 'tls-reload' && l.event.outcome === 'success');
+    expect(reloads.map((l) => l.feeder.trigger)).toEqual(expect.arrayContaining(['SIGHUP', 'a changed file']));
+    expect((await call('DELETE', deployPath(modelId))).status).toBe(200);
+  });
+});
+
+describe('feeder serve with TLS settings that cannot be served', () => {
+  const refusedServe = (env: Record<string, string>) =>
+    feeder(['serve'], { env: { FEEDER_DAEMON_NAME: uniqueId('refused'), FEEDER_LISTEN: `127.0.0.1:${0}`, ...env }, timeout: 15_000 });
+
+  it('refuses a key file that others can read, with the chmod to run, and listens on nothing', async () => {
+    const key = join(await tempDir(), 'key.pem');
+    await copyFile(certs.server.key, key);
+    await chmod(key, 0o644);
+    const listen = `127.0.0.1:${await freePort()}`;
+    const refused = await refusedServe({ FEEDER_LISTEN: listen, FEEDER_TLS_CERT: certs.server.cert, FEEDER_TLS_KEY: key });
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(
+      `the TLS key file '${key}' given by daemon.tls.key (FEEDER_TLS_KEY, --tls-key) is open to other users (mode 0644); run: chmod 600 ${key}`,
+    );
+    await expect(fetch(`http://${listen}/healthz`)).rejects.toThrow();
+  });
+
+  it('refuses a certificate without its key, and a key that is not the certificate’s', async () => {
+    const alone = await refusedServe({ FEEDER_TLS_CERT: certs.server.cert });
+    expect(alone.exitCode).toBe(2);
+    expect(alone.stderr).toMatch(/daemon.tls.cert .* and daemon.tls.key .* go together/);
+    const mismatched = await refusedServe({ FEEDER_TLS_CERT: certs.server.cert, FEEDER_TLS_KEY: certs.renewed.key });
+    expect(mismatched.exitCode).toBe(2);
+    expect(mismatched.stderr).toMatch(/cannot be served \(.*\); give a PEM certificate and the private key it was issued for/);
+  });
+});

@@ -1,0 +1,160 @@
+// TLS material made by openssl at test time, and an HTTPS caller that says which certificate it was served.
+import { X509Certificate } from 'node:crypto';
+import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { tempDir } from './es.js';
+
+/** A certificate and its key (mode 0600), as files. */
+export interface Leaf {
+  cert: string;
+  key: string;
+}
+
+export interface Certificates {
+  dir: string;
+  /** The CA the daemons' certificates come from, and another that no one trusts. */
+  ca: string;
+  otherCa: string;
+  /** For 127.0.0.1 and localhost, from `ca`; `renewed` is a second one, as a renewal gives. */
+  server: Leaf;
+  renewed: Leaf;
+  /** From `ca`, for a name no daemon here has. */
+  wrongName: Leaf;
+  /** From `ca`, for 127.0.0.1 and localhost, expired yesterday. */
+  expired: Leaf;
+  /** For 127.0.0.1 and localhost, from `otherCa`. */
+  foreign: Leaf;
+}
+
+const LOCAL_NAMES = 'subjectAltName=IP:127.0.0.1,DNS:localhost';
+
+async function openssl(dir: string, args: string[]): Promise<void> {
+  await execa('openssl', args, { cwd: dir });
+}
+
+async function makeCa(dir: string, name: string): Promise<string> {
+  await openssl(
+    dir,
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '2',
+    ]),
+  );
+  return join(dir, `${name}.pem`);
+}
+
+async function makeLeaf(dir: string, name: string, ca: string, names: string, days = 2): Promise<Leaf> {
+  await writeFile(join(dir, `${name}.ext`), `${names}\n`);
+  await openssl(
+    dir,
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`].concat([
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ]),
+  );
+  await openssl(
+    dir,
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial'].concat([
+      '-out',
+      `${name}.pem`,
+      '-days',
+      String(days),
+      '-extfile',
+      `${name}.ext`,
+    ]),
+  );
+  await chmod(join(dir, `${name}.key`), 0o600);
+  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+}
+
+/** A CA, certificates it signed (right, renewed, for another name, expired), and another CA with one of its own. */
+export async function makeCertificates(): Promise<Certificates> {
+  const dir = await tempDir();
+  const ca = await makeCa(dir, 'ca');
+  const otherCa = await makeCa(dir, 'other-ca');
+  const leaf = (name: string, signer: string, names: string, days?: number) => makeLeaf(dir, name, signer, names, days);
+  return {
+    dir,
+    ca,
+    otherCa,
+    server: await leaf('server', 'ca', LOCAL_NAMES),
+    renewed: await leaf('renewed', 'ca', LOCAL_NAMES),
+    wrongName: await leaf('wrong-name', 'ca', 'subjectAltName=DNS:elsewhere.example'),
+    expired: await leaf('expired', 'ca', LOCAL_NAMES, -1),
+    foreign: await leaf('foreign', 'other-ca', LOCAL_NAMES),
+  };
+}
+
+/** Puts `leaf` where a daemon reads its certificate and key (`live`), as an operator's renewal would. */
+export async function installLeaf(leaf: Leaf, live: Leaf): Promise<void> {
+  await copyFile(leaf.cert, live.cert);
+  await copyFile(leaf.key, live.key);
+  await chmod(live.key, 0o600);
+}
+
+export async function fingerprintOf(cert: string): Promise<string> {
+  return new X509Certificate(await readFile(cert)).fingerprint256;
+}
+
+export interface HttpsAnswer {
+  status: number;
+  body: any;
+  servedBy: string | undefined;
+  /** The certificate the daemon presented. */
+  fingerprint: string;
+}
+
+export interface HttpsCall {
+  port: number;
+  method: string;
+  path: string;
+  body?: unknown;
+  token?: string;
+  /** What the caller trusts, and its own certificate for mutual TLS. */
+  ca?: string;
+  client?: Leaf;
+  /** False: whatever certificate is served is taken, for a test that only looks at it. */
+  verify?: boolean;
+}
+
+/** One request on a connection of its own, so that each one sees the certificate served now. */
+export async function httpsCall(call: HttpsCall): Promise<HttpsAnswer> {
+  const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
+  const tls = {
+    ...(call.ca ? { ca: await readFile(call.ca) } : {}),
+    ...(call.client ? { cert: await readFile(call.client.cert), key: await readFile(call.client.key) } : {}),
+    rejectUnauthorized: call.verify ?? true,
+  };
+  const headers: Record<string, string> = payload ? { 'content-type': 'application/json' } : {};
+  if (call.token) headers.authorization = `Bearer ${call.token}`;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      { host: '127.0.0.1', port: call.port, method: call.method, path: call.path, headers, agent: false, ...tls },
+      (response) => {
+        const fingerprint = (response.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+        let text = '';
+        response.setEncoding('utf8').on('data', (part: string) => (text += part));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: text ? JSON.parse(text) : undefined,
+            servedBy: response.headers['x-feeder-served-by'] as string | undefined,
+            fingerprint,
+          }),
+        );
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(payload);
+  });
+}
