@@ -24,7 +24,7 @@ import { answerClientError, checkBearer, readJsonBody, sendError, sendJson, trac
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
 import { prepareSocketPath } from './socket-path.js';
-import { answerPlainHttp, clientCertificateOptions } from './tls.js';
+import { answerPlainHttp, checkClientCertificate, clientCertificateOptions } from './tls.js';
 
 /** The control API's server: plain HTTP, or HTTPS with `daemon.tls`. */
 export type Server = HttpServer | HttpsServer;
@@ -81,10 +81,11 @@ export function createControlApi(deployments: Deployments, options: ControlApiOp
 }
 
 /**
- * Who may ask comes before what is asked: the browser checks, then the token (but for /healthz),
+ * Who may ask comes before what is asked: the client certificate under mutual TLS, the browser checks, then the token (but for /healthz),
  * so that a caller without the token learns nothing of the routes, not even from a 404 or a 405.
  */
 async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, options: ControlApiOptions): Promise<void> {
+  checkClientCertificate(request, options.tls?.ca !== undefined);
   checkBrowserRequest(request, options.address, options.hostNames);
   const path = parseTargetPath(request.url);
   if (path !== '/healthz') checkBearer(request, options.token);

@@ -1,10 +1,12 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:https';
 import type { Socket } from 'node:net';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { DaemonTls } from '../config/config.js';
 import { readSecretFile } from '../config/secret-file.js';
-import { BadRequestError, InvalidArgumentError } from '../errors.js';
+import { BadRequestError, ForbiddenError, InvalidArgumentError } from '../errors.js';
+import { CERTIFICATE_CODES, type CertificateProblem } from '../es/translate.js';
 import { writeRawError } from './http.js';
 
 const CERT_BY = 'daemon.tls.cert (FEEDER_TLS_CERT, --tls-cert)';
@@ -54,10 +56,35 @@ export function readPemFile(path: string, what: string, givenBy: string): string
   }
 }
 
-/** Server options for mutual TLS: a client without a certificate the CA signed fails the handshake, before it sends a byte of HTTP. */
+/**
+ * Server options for mutual TLS. The handshake asks for a client certificate but does not fail
+ * without one: node would drop the connection without a word, so the refusal is an answer of
+ * checkClientCertificate's instead.
+ */
 export function clientCertificateOptions(options: SecureContextOptions): { requestCert: boolean; rejectUnauthorized: boolean } {
-  const mutual = options.ca !== undefined;
-  return { requestCert: mutual, rejectUnauthorized: mutual };
+  return { requestCert: options.ca !== undefined, rejectUnauthorized: false };
+}
+
+/** Under mutual TLS, a client whose certificate the client CA did not sign is refused before anything it sent is looked at, its token included. */
+export function checkClientCertificate(request: IncomingMessage, mutual: boolean): void {
+  const socket = request.socket as TLSSocket;
+  if (!mutual || socket.authorized) return;
+  throw new ForbiddenError(
+    `this daemon takes requests only from clients with a certificate signed by its daemon.tls.clientCa (${refusalReason(socket)}); a fleet member presents its daemon.tls.cert, the CLI its --tls-cert and --tls-key`,
+  );
+}
+
+const CLIENT_CERTIFICATE_PROBLEMS: Record<CertificateProblem, string> = {
+  untrusted: 'its certificate was signed by another CA',
+  'wrong-host': 'its certificate names another host',
+  expired: 'its certificate is outside its validity dates',
+};
+
+function refusalReason(socket: TLSSocket): string {
+  if (Object.keys(socket.getPeerCertificate()).length === 0) return 'it presented no certificate';
+  const code = String(socket.authorizationError);
+  const problem = CERTIFICATE_CODES[code];
+  return `${problem ? CLIENT_CERTIFICATE_PROBLEMS[problem] : 'its certificate was refused'}: ${code}`;
 }
 
 /**

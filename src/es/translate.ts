@@ -76,7 +76,7 @@ const CERTIFICATE_ADVICE: Record<CertificateProblem, string> = {
   expired: "presented a TLS certificate outside its validity dates; renew the certificate on the cluster, or check this machine's clock",
 };
 
-const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
+export const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
   UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',

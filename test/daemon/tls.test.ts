@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
-import { fingerprintOf, httpsCall, installLeaf, makeCertificates, type Certificates, type Leaf } from '../support/certificates.js';
+import { fingerprintOf, httpsCall, liveCopy, makeCertificates, serveLeaf, type Certificates, type Leaf } from '../support/certificates.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { tempDir, uniqueId } from '../support/es.js';
@@ -21,24 +21,11 @@ let daemon: RunningDaemon;
 /** The CLI against the TLS daemon at `url`, trusting `ca` when given. */
 const status = (url: string, ca?: string) => feeder(['status', '--daemon-url', url, ...(ca ? ['--daemon-ca-certs', ca] : [])], { env: {} });
 
-/** Swaps the files, signals the daemon, and waits until new connections are served the new certificate. */
-async function serve(leaf: Leaf, signal: NodeJS.Signals | null = 'SIGHUP'): Promise<void> {
-  await installLeaf(leaf, live);
-  if (signal) daemon.child.kill(signal);
-  const expected = await fingerprintOf(leaf.cert);
-  for (let waited = 0; waited < 15_000; waited += 100) {
-    const served = await httpsCall({ port: port(daemon), method: 'GET', path: '/healthz', verify: false });
-    if (served.fingerprint === expected) return;
-    await sleep(100);
-  }
-  throw new Error(`the daemon never served ${leaf.cert}`);
-}
+const serve = (leaf: Leaf, signal: NodeJS.Signals | null = 'SIGHUP') => serveLeaf(daemon, live, leaf, { signal });
 
 beforeAll(async () => {
   certs = await makeCertificates();
-  const dir = await tempDir();
-  live = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
-  await installLeaf(certs.server, live);
+  live = await liveCopy(certs.server);
   daemon = await startDaemon({ env: { FEEDER_TLS_CERT: live.cert, FEEDER_TLS_KEY: live.key, FEEDER_DAEMON_CA_CERTS: certs.ca } });
 });
 afterAll(async () => {
@@ -81,6 +68,13 @@ describe('the CLI and a daemon that serves TLS', () => {
     expect(expired.stderr).toMatch(/was refused: expired: the daemon presented a TLS certificate outside its validity dates/);
     await serve(certs.server);
     expect((await status(`https://127.0.0.1:${port(daemon)}`, certs.ca)).exitCode).toBe(0);
+  });
+
+  it('takes a page of its own https origin, and refuses the http one, which is another origin', async () => {
+    const withOrigin = (origin: string) =>
+      httpsCall({ port: port(daemon), method: 'GET', path: '/deployments', ca: certs.ca, headers: { origin } });
+    expect((await withOrigin(`https://127.0.0.1:${port(daemon)}`)).status).toBe(200);
+    expect((await withOrigin(`http://127.0.0.1:${port(daemon)}`)).status).toBe(403);
   });
 
   it('plain HTTP to the TLS listener is answered in plain HTTP: use https://', async () => {

@@ -3,7 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import type { RunningDaemon } from './daemon.js';
 import { tempDir } from './es.js';
 
 /** A certificate and its key (mode 0600), as files. */
@@ -102,6 +104,33 @@ export async function installLeaf(leaf: Leaf, live: Leaf): Promise<void> {
   await chmod(live.key, 0o600);
 }
 
+/** Swaps the daemon's files to `leaf`, signals it (or not), and waits until new connections are served the new certificate. */
+export async function serveLeaf(
+  daemon: RunningDaemon,
+  live: Leaf,
+  leaf: Leaf,
+  { signal = 'SIGHUP', client }: { signal?: NodeJS.Signals | null; client?: Leaf } = {},
+): Promise<void> {
+  await installLeaf(leaf, live);
+  if (signal) daemon.child.kill(signal);
+  const expected = await fingerprintOf(leaf.cert);
+  const port = Number(daemon.listen.split(':').pop());
+  for (let waited = 0; waited < 15_000; waited += 100) {
+    const served = await httpsCall({ port, method: 'GET', path: '/healthz', verify: false, ...(client ? { client } : {}) });
+    if (served.fingerprint === expected) return;
+    await sleep(100);
+  }
+  throw new Error(`daemon '${daemon.name}' never served ${leaf.cert}`);
+}
+
+/** A copy of `leaf` of the daemon's own, to swap without touching the others'. */
+export async function liveCopy(leaf: Leaf): Promise<Leaf> {
+  const dir = await tempDir();
+  const live = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  await installLeaf(leaf, live);
+  return live;
+}
+
 export async function fingerprintOf(cert: string): Promise<string> {
   return new X509Certificate(await readFile(cert)).fingerprint256;
 }
@@ -120,8 +149,9 @@ export interface HttpsCall {
   path: string;
   body?: unknown;
   token?: string;
+  headers?: Record<string, string>;
   /** What the caller trusts, and its own certificate for mutual TLS. */
-  ca?: string;
+  ca?: string | string[];
   client?: Leaf;
   /** False: whatever certificate is served is taken, for a test that only looks at it. */
   verify?: boolean;
@@ -131,11 +161,11 @@ export interface HttpsCall {
 export async function httpsCall(call: HttpsCall): Promise<HttpsAnswer> {
   const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
   const tls = {
-    ...(call.ca ? { ca: await readFile(call.ca) } : {}),
+    ...(call.ca ? { ca: await Promise.all([call.ca].flat().map((file) => readFile(file))) } : {}),
     ...(call.client ? { cert: await readFile(call.client.cert), key: await readFile(call.client.key) } : {}),
     rejectUnauthorized: call.verify ?? true,
   };
-  const headers: Record<string, string> = payload ? { 'content-type': 'application/json' } : {};
+  const headers: Record<string, string> = { ...(payload ? { 'content-type': 'application/json' } : {}), ...call.headers };
   if (call.token) headers.authorization = `Bearer ${call.token}`;
   return new Promise((resolve, reject) => {
     const outgoing = request(
