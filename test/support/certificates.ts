@@ -1,18 +1,14 @@
 // TLS material made by openssl at test time, and an HTTPS caller that says which certificate it was served.
 import { X509Certificate } from 'node:crypto';
-import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { makeCa, makeLeaf, type Leaf } from '../../bench/support/openssl.js';
 import type { RunningDaemon } from './daemon.js';
 import { tempDir } from './es.js';
 
-/** A certificate and its key (mode 0600), as files. */
-export interface Leaf {
-  cert: string;
-  key: string;
-}
+export type { Leaf };
 
 export interface Certificates {
   dir: string;
@@ -32,59 +28,12 @@ export interface Certificates {
 
 const LOCAL_NAMES = 'subjectAltName=IP:127.0.0.1,DNS:localhost';
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  await execa('openssl', args, { cwd: dir });
-}
-
-async function makeCa(dir: string, name: string): Promise<string> {
-  await openssl(
-    dir,
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.pem`,
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '2',
-    ]),
-  );
-  return join(dir, `${name}.pem`);
-}
-
-async function makeLeaf(dir: string, name: string, ca: string, names: string, days = 2): Promise<Leaf> {
-  await writeFile(join(dir, `${name}.ext`), `${names}\n`);
-  await openssl(
-    dir,
-    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`].concat([
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ]),
-  );
-  await openssl(
-    dir,
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial'].concat([
-      '-out',
-      `${name}.pem`,
-      '-days',
-      String(days),
-      '-extfile',
-      `${name}.ext`,
-    ]),
-  );
-  await chmod(join(dir, `${name}.key`), 0o600);
-  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
-}
-
 /** A CA, certificates it signed (right, renewed, for another name, expired), and another CA with one of its own. */
 export async function makeCertificates(): Promise<Certificates> {
   const dir = await tempDir();
   const ca = await makeCa(dir, 'ca');
   const otherCa = await makeCa(dir, 'other-ca');
-  const leaf = (name: string, signer: string, names: string, days?: number) => makeLeaf(dir, name, signer, names, days);
+  const leaf = makeLeaf.bind(null, dir);
   return {
     dir,
     ca,
