@@ -87,16 +87,26 @@ function refusalReason(socket: TLSSocket): string {
   return `${problem ? CLIENT_CERTIFICATE_PROBLEMS[problem] : 'its certificate was refused'}: ${code}`;
 }
 
+/** How long a connection may stay silent before its first byte: node's TLS handshake bound comes after. */
+const FIRST_BYTE_MS = 10_000;
+
 /**
  * A plain HTTP request to the TLS listener would fail its handshake without a word; it gets a
  * plain HTTP answer that says to use https. The first byte tells: every TLS connection opens with a
- * handshake record, which no HTTP method starts with.
+ * handshake record, which no HTTP method starts with. node:http's closeAllConnections knows only
+ * connections past their handshake; one still silent or shaking hands would hold up the daemon's
+ * stop, so every connection is closed here.
  */
 export function answerPlainHttp(server: Server): void {
   const startTls = server.listeners('connection') as Array<(socket: Socket) => void>;
+  const open = new Set<Socket>();
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.setTimeout(FIRST_BYTE_MS, () => socket.destroy());
+    socket.once('close', () => open.delete(socket));
     socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       // Handed back unread: the TLS layer takes what the socket holds before reading on.
       socket.unshift(first);
@@ -108,6 +118,11 @@ export function answerPlainHttp(server: Server): void {
         );
     });
   });
+  const closeAllConnections = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    for (const socket of open) socket.destroy();
+    closeAllConnections();
+  };
 }
 
 /**

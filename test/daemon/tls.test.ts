@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { chmod, copyFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +135,22 @@ describe('a certificate renewed on disk', () => {
     const reloads = daemon.logs.filter((l) => l.event?.action === 'tls-reload' && l.event.outcome === 'success');
     expect(reloads.map((l) => l.feeder.trigger)).toEqual(expect.arrayContaining(['SIGHUP', 'a changed file']));
     expect((await call('DELETE', deployPath(modelId))).status).toBe(200);
+  });
+});
+
+describe('a connection to the TLS listener that never sends a byte', () => {
+  it('does not hold up the daemon when it stops', async () => {
+    const quiet = await startDaemon({ env: { FEEDER_TLS_CERT: certs.server.cert, FEEDER_TLS_KEY: certs.server.key } });
+    const socket = connect(port(quiet), '127.0.0.1');
+    await once(socket, 'connect');
+    try {
+      const stopped = await Promise.race([quiet.stop(), sleep(8000).then(() => null)]);
+      expect(stopped, 'the daemon was still stopping after 8 s').not.toBeNull();
+      expect(stopped!.exitCode, quiet.output().slice(-1500)).toBe(0);
+    } finally {
+      socket.destroy();
+      quiet.child.kill('SIGKILL');
+    }
   });
 });
 
