@@ -4,6 +4,7 @@ import type { FleetModelStatus } from '../../src/api/wire-types.js';
 import { daemonUrl, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { DAEMONS_INDEX } from '../../src/model/layout.js';
 import { httpsCall, liveCopy, makeCertificates, serveLeaf, type Certificates, type Leaf } from '../support/certificates.js';
+import { feeder } from '../support/cli.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, uniqueId } from '../support/es.js';
@@ -134,6 +135,18 @@ describe('fleet forwarding over TLS', () => {
       expect(refused.status).toBe(403);
       expect(refused.body.error.message).toMatch(client ? /its certificate was signed by another CA/ : /it presented no certificate/);
     }
+  });
+
+  it('the CLI under mutual TLS: with --tls-cert and --tls-key it is served; without them, refused saying so', async () => {
+    const url = ['--daemon-url', `https://127.0.0.1:${port(holder)}`, '--daemon-ca-certs', certs.ca];
+    const env = { FEEDER_TOKEN: TOKEN };
+    const served = await feeder(['status', ...url, '--tls-cert', certs.server.cert, '--tls-key', certs.server.key], { env });
+    expect(served.exitCode, served.stderr).toBe(0);
+    const refused = await feeder(['status', ...url], { env });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(
+      /takes requests only from clients with a certificate signed by its daemon.tls.clientCa \(it presented no certificate\).*the CLI its --tls-cert and --tls-key \(FEEDER_ERR_FORBIDDEN\)/,
+    );
   });
 
   it("the holder's certificate for another name, then an expired one: the forward fails naming each; renewed, it succeeds again", async () => {
