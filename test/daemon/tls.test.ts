@@ -1,11 +1,21 @@
 import { once } from 'node:events';
 import { chmod, copyFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
-import { fingerprintOf, httpsCall, liveCopy, makeCertificates, serveLeaf, type Certificates, type Leaf } from '../support/certificates.js';
+import {
+  fingerprintOf,
+  httpsCall,
+  liveCopy,
+  type HttpsAnswer,
+  makeCertificates,
+  serveLeaf,
+  type Certificates,
+  type Leaf,
+} from '../support/certificates.js';
 import { freePort, startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { tempDir, uniqueId } from '../support/es.js';
@@ -99,39 +109,56 @@ describe('the CLI and a daemon that serves TLS', () => {
   });
 });
 
+/** Inferences one after another until stopped: what failed, how many were right, and which certificates were served. */
+function inferenceLoop(call: (body: unknown) => Promise<HttpsAnswer>, bytes: Buffer) {
+  const result = { failures: [] as string[], answered: 0, seen: new Set<string>() };
+  let running = true;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const token = i % bytes.length;
+      const answer = await call({ tokens: [[token]] }).catch((error: Error) => error);
+      if (answer instanceof Error) result.failures.push(answer.message);
+      else if (answer.status !== 200 || answer.body.result.inference[0][0][0] !== bytes[token]! / 255)
+        result.failures.push(JSON.stringify(answer.body));
+      else {
+        result.seen.add(answer.fingerprint);
+        result.answered++;
+      }
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return result;
+  };
+}
+
 describe('a certificate renewed on disk', () => {
-  it('is served after SIGHUP, and after the files change without a signal, while an inference loop sees no failed request', async () => {
+  it('is served after SIGHUP, and after the files change without a signal, while inference loops see no failed request and an open connection stays open', async () => {
     const { modelId, bytes } = await storedModel(50_000);
-    const call = (method: string, path: string, body?: unknown) => httpsCall({ port: port(daemon), method, path, body, ca: certs.ca });
+    const call = (method: string, path: string, body?: unknown, agent?: Agent) =>
+      httpsCall({ port: port(daemon), method, path, body, ca: certs.ca, ...(agent ? { agent } : {}) });
     const deployed = await call('PUT', deployPath(modelId), { wait_for: 'started', timeout_ms: 30_000 });
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(200);
-    const failures: string[] = [];
-    const seen = new Set<string>();
-    let answered = 0;
-    let running = true;
-    const loop = (async () => {
-      for (let i = 0; running; i++) {
-        const token = i % bytes.length;
-        const answer = await call('POST', `${deployPath(modelId)}/infer`, { tokens: [[token]] }).catch((error: Error) => error);
-        if (answer instanceof Error) failures.push(answer.message);
-        else if (answer.status !== 200 || answer.body.result.inference[0][0][0] !== bytes[token]! / 255)
-          failures.push(JSON.stringify(answer.body));
-        else {
-          seen.add(answer.fingerprint);
-          answered++;
-        }
-      }
-    })();
+    const infer = `${deployPath(modelId)}/infer`;
+    // One loop opens a connection per request, so each sees the certificate served now; the other keeps one open throughout.
+    const stopFresh = inferenceLoop((body) => call('POST', infer, body), bytes);
+    const kept = new Agent({ keepAlive: true, maxSockets: 1 });
+    const stopKept = inferenceLoop((body) => call('POST', infer, body, kept), bytes);
     await sleep(300);
     await serve(certs.renewed, 'SIGHUP');
     await sleep(300);
     await serve(certs.server, null);
     await sleep(300);
-    running = false;
-    await loop;
-    expect(failures).toEqual([]);
-    expect(answered).toBeGreaterThan(20);
-    expect(seen).toEqual(new Set([await fingerprintOf(certs.server.cert), await fingerprintOf(certs.renewed.cert)]));
+    const [fresh, open] = [await stopFresh(), await stopKept()];
+    kept.destroy();
+    expect(fresh.failures).toEqual([]);
+    expect(open.failures).toEqual([]);
+    expect(fresh.answered).toBeGreaterThan(20);
+    expect(open.answered).toBeGreaterThan(20);
+    const [first, renewed] = [await fingerprintOf(certs.server.cert), await fingerprintOf(certs.renewed.cert)];
+    expect(fresh.seen).toEqual(new Set([first, renewed]));
+    expect(open.seen).toEqual(new Set([first]));
     const reloads = daemon.logs.filter((l) => l.event?.action === 'tls-reload' && l.event.outcome === 'success');
     expect(reloads.map((l) => l.feeder.trigger)).toEqual(expect.arrayContaining(['SIGHUP', 'a changed file']));
     expect((await call('DELETE', deployPath(modelId))).status).toBe(200);

@@ -1,7 +1,7 @@
 // TLS material made by openssl at test time, and an HTTPS caller that says which certificate it was served.
 import { X509Certificate } from 'node:crypto';
 import { chmod, copyFile, readFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeCa, makeLeaf, type Leaf } from '../../bench/support/openssl.js';
@@ -104,6 +104,8 @@ export interface HttpsCall {
   client?: Leaf;
   /** False: whatever certificate is served is taken, for a test that only looks at it. */
   verify?: boolean;
+  /** Default: a connection of its own. */
+  agent?: Agent;
 }
 
 /** One request on a connection of its own, so that each one sees the certificate served now. */
@@ -118,7 +120,7 @@ export async function httpsCall(call: HttpsCall): Promise<HttpsAnswer> {
   if (call.token) headers.authorization = `Bearer ${call.token}`;
   return new Promise((resolve, reject) => {
     const outgoing = request(
-      { host: '127.0.0.1', port: call.port, method: call.method, path: call.path, headers, agent: false, ...tls },
+      { host: '127.0.0.1', port: call.port, method: call.method, path: call.path, headers, agent: call.agent ?? false, ...tls },
       (response) => {
         const fingerprint = (response.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
         let text = '';
