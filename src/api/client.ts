@@ -76,7 +76,7 @@ function describeExchange(config: FeederConfig, method: string, path: string, ca
     where,
     method,
     path,
-    options: { ...target, method, path, headers, ...(secure ? clientTlsOptions(config) : {}) },
+    options: { ...target, method, path, headers, ...(secure ? clientTlsOptions(config, { certificateIfReadable: true }) : {}) },
     payload,
     secure,
     timeoutMs: (call.wait?.ms ?? 0) + config.daemon.requestTimeoutMs,

@@ -47,7 +47,7 @@ export interface ControlApiOptions {
   /** The certificate and key to serve (and the CA of client certificates): the API then speaks HTTPS only. */
   tls?: SecureContextOptions | undefined;
   /** How a fleet member reaches the members that speak HTTPS: checked against the fleet's CA, with its own certificate for mutual TLS. */
-  forwardAgent?: () => HttpsAgent;
+  forwardAgent?: () => HttpsAgent | undefined;
 }
 
 const MAX_WAIT_MS = 10 * 60_000;

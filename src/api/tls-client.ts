@@ -46,19 +46,30 @@ export function describeTlsFailure(error: Error, advice: TlsAdvice): string | un
 
 /**
  * What a client of a daemon's TLS brings: the CAs it checks the daemon against (else the system's),
- * and its own certificate for a daemon that wants one (mutual TLS).
+ * and its own certificate for a daemon that wants one (mutual TLS). With `certificateIfReadable`,
+ * a certificate or key that cannot be read is left out rather than refused: the CLI run by another
+ * user with the daemon's config cannot read the daemon's key, and needs none unless the daemon
+ * wants a client certificate, which its refusal then says.
  */
-export function clientTlsOptions({ daemon }: FeederConfig): { ca?: string; cert?: string; key?: string } {
+export function clientTlsOptions(
+  { daemon }: FeederConfig,
+  { certificateIfReadable = false } = {},
+): { ca?: string; cert?: string; key?: string } {
   const ca =
     daemon.caCerts === undefined
       ? {}
       : { ca: readPemFile(daemon.caCerts, 'CA', 'daemon.caCerts (FEEDER_DAEMON_CA_CERTS, --daemon-ca-certs)') };
   if (daemon.tls.cert === undefined || daemon.tls.key === undefined) return ca;
-  return {
-    ...ca,
-    cert: readPemFile(daemon.tls.cert, 'certificate', 'daemon.tls.cert (FEEDER_TLS_CERT, --tls-cert)'),
-    key: readSecretFile(daemon.tls.key, 'TLS key', 'daemon.tls.key (FEEDER_TLS_KEY, --tls-key)'),
-  };
+  try {
+    return {
+      ...ca,
+      cert: readPemFile(daemon.tls.cert, 'certificate', 'daemon.tls.cert (FEEDER_TLS_CERT, --tls-cert)'),
+      key: readSecretFile(daemon.tls.key, 'TLS key', 'daemon.tls.key (FEEDER_TLS_KEY, --tls-key)'),
+    };
+  } catch (error) {
+    if (certificateIfReadable) return ca;
+    throw error;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import type { Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import { parseListenAddress, type FeederConfig } from '../config/config.js';
 import { exposureOf } from '../config/daemon-address.js';
@@ -10,7 +11,6 @@ import { advertisedAddress, reachOf } from './advertise.js';
 import { createControlApi, listen, type Server } from '../api/control-api.js';
 import { readServerTls, reloadServerTls } from '../api/tls.js';
 import { createForwardAgent } from '../api/tls-client.js';
-import type { Server as HttpsServer } from 'node:https';
 import { Deployments, type DaemonContext } from '../deployments/deployments.js';
 import { Fleet } from '../fleet/fleet.js';
 
@@ -41,7 +41,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
     hostNames: reach.hostNames,
     fleet,
     tls,
-    forwardAgent: () => forwardAgent ?? createForwardAgent(ctx.config),
+    forwardAgent: () => forwardAgent,
   });
   let stopReloading = () => {};
   try {

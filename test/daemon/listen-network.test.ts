@@ -1,6 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonUrl, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { DAEMONS_INDEX } from '../../src/model/layout.js';
@@ -22,8 +23,13 @@ const NETWORK_ADDRESS = Object.values(networkInterfaces())
   .flatMap((list) => list ?? [])
   .find((i) => i.family === 'IPv4' && !i.internal && !i.address.startsWith('169.254.'))?.address;
 
+/** The daemon's presence once it records where it listens: the lease is taken before, and renewed with the address just after. */
 async function presenceOf(name: string): Promise<PresenceDoc> {
-  return (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
+  for (let waited = 0; ; waited += 100) {
+    const doc = (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
+    if (doc.advertise !== undefined || waited >= 10_000) return doc;
+    await sleep(100);
+  }
 }
 
 /** `feeder serve` expected to refuse: a name of its own, and a bound, so that one that starts anyway fails the test instead of hanging it. */
