@@ -9,6 +9,7 @@ import { feeder } from '../support/cli.js';
 import {
   fingerprintOf,
   httpsCall,
+  installLeaf,
   liveCopy,
   type HttpsAnswer,
   makeCertificates,
@@ -162,6 +163,21 @@ describe('a certificate renewed on disk', () => {
     const reloads = daemon.logs.filter((l) => l.event?.action === 'tls-reload' && l.event.outcome === 'success');
     expect(reloads.map((l) => l.feeder.trigger)).toEqual(expect.arrayContaining(['SIGHUP', 'a changed file']));
     expect((await call('DELETE', deployPath(modelId))).status).toBe(200);
+  });
+});
+
+describe('a renewal that cannot be served', () => {
+  it('is logged, and the certificate loaded before is still served: a key file others can read', async () => {
+    await installLeaf(certs.renewed, live);
+    await chmod(live.key, 0o644);
+    daemon.child.kill('SIGHUP');
+    const failed = await daemon.waitForLog((l) => l.event?.action === 'tls-reload' && l.event.outcome === 'failure');
+    expect(failed.message).toMatch(
+      /the TLS certificate could not be reloaded \(the TLS key file .* is open to other users \(mode 0644\).*the one loaded before is still served/,
+    );
+    const served = await httpsCall({ port: port(daemon), method: 'GET', path: '/healthz', ca: certs.ca });
+    expect(served.fingerprint).toBe(await fingerprintOf(certs.server.cert));
+    await serve(certs.server);
   });
 });
 
