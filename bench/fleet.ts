@@ -15,6 +15,8 @@
 // - race: 20 models of 1 MiB deployed at once, through the three daemons in turn; claim latency is
 //   from the deploy request to `claimed_at`, and the conflict rate is lost claims (another
 //   daemon's fenced write came first) over all claims, from the daemons' /metrics.
+// - forwarding: inference through a member that holds nothing, over TLS against plain HTTP, at 16
+//   clients for BENCH_DURATION_S (10) seconds each (support/fleet-tls.ts); target TLS >= 0.8x plain.
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/fleet.json and prints a table.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -28,7 +30,8 @@ import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
-import { atMost, median, round, table, type Target, wholeFromEnv } from './support/report.js';
+import { compareForwarding, TLS_RATIO_MIN } from './support/fleet-tls.js';
+import { atLeast, atMost, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/fleet.json', import.meta.url));
 const MIB = 1024 * 1024;
@@ -38,6 +41,7 @@ const SLACK_S = 2;
 interface Options {
   trials: number;
   mib: number;
+  forwardMs: number;
 }
 
 interface Member {
@@ -113,6 +117,10 @@ async function main(): Promise<void> {
     await members[0]!.serve.call('DELETE', path);
 
     const race = await claimRace(node.url, dir, members, cleanup);
+    const forwardModel = `bench-forward-${process.pid}`;
+    cleanup.push(() => feederDelete(node.url, forwardModel));
+    await feederUpload(node.url, await writeRandomFile(dir, MIB), forwardModel, '1mb', join(dir, 'upload.rss'));
+    const forwarding = await compareForwarding(node.url, dir, forwardModel, options.forwardMs);
     const recoveries = trials.map((t) => t.recovery_s);
     const leaseS = defaults.leaseMs / 1000;
     const report = {
@@ -133,6 +141,7 @@ async function main(): Promise<void> {
         load_s: round(t.load_s, 2),
       })),
       race,
+      forwarding,
       machine: { cpus: cpus().length, loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) } },
     };
     await mkdir(dirname(RESULT_FILE), { recursive: true });
@@ -204,7 +213,7 @@ async function untilStartedElsewhere(serve: FeederServe, path: string, gone: str
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
   const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
-  return { trials: whole('BENCH_TRIALS', 10, 1), mib: whole('BENCH_MIB', 256, 1) };
+  return { trials: whole('BENCH_TRIALS', 10, 1), mib: whole('BENCH_MIB', 256, 1), forwardMs: whole('BENCH_DURATION_S', 10, 1) * 1000 };
 }
 
 function printReport(r: Record<string, any>): void {
@@ -235,9 +244,23 @@ function printReport(r: Record<string, any>): void {
       ],
     ),
   );
+  console.log();
+  console.log(
+    table(
+      [`forwarded inference, ${r.forwarding.clients} clients`, 'req/s', 'p50 ms', 'p99 ms', 'errors'],
+      (['plain', 'tls'] as const).map((k) => [
+        k === 'tls' ? 'TLS' : 'plain HTTP',
+        r.forwarding[k].rps,
+        r.forwarding[k].p50_ms,
+        r.forwarding[k].p99_ms,
+        r.forwarding[k].errors,
+      ]),
+    ),
+  );
   const targets: Target[] = [
     atMost('recovery max (s), lease + load + 2 s', r.recovery_max_s, r.recovery_target_s),
     atMost('default lease (s)', r.lease_s, 15),
+    atLeast('forwarding req/s, TLS / plain HTTP', r.forwarding.tls_ratio, TLS_RATIO_MIN),
   ];
   console.log();
   console.log(

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Agent, fetch as fetchThrough } from 'undici';
 import { CLI } from './feeder-cli.js';
 import { startNodeServer } from './node-child.js';
 
@@ -13,12 +15,14 @@ export interface ServeOptions {
   nodeFlags?: string[];
   /** Settings besides `daemon.stopGraceMs`, e.g. `{ deploy: { command } }`. */
   config?: Record<string, unknown>;
+  /** The CA of the certificate it serves, when its config gives it `daemon.tls`: it is then called over https. */
+  ca?: string;
 }
 
 /** A real `feeder serve` (the built CLI) on a loopback port the kernel picked. */
 export interface FeederServe {
   pid: number;
-  /** `http://127.0.0.1:<port>` of its control API. */
+  /** `http://127.0.0.1:<port>` (`https://` with TLS) of its control API. */
   url: string;
   /** Its control API: the parsed JSON answer, or an error naming the status and the answer. */
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
@@ -39,26 +43,29 @@ export async function startFeederServe(options: ServeOptions): Promise<FeederSer
     FEEDER_DAEMON_NAME: options.name,
     FEEDER_LISTEN: '127.0.0.1:0',
   };
-  const server = await startNodeServer([...(options.nodeFlags ?? []), CLI, 'serve'], { env, ready: listenUrl, stopGraceMs: 10_000 });
+  const scheme = options.ca === undefined ? 'http' : 'https';
+  const ready = (line: string) => listenUrl(line, scheme);
+  const server = await startNodeServer([...(options.nodeFlags ?? []), CLI, 'serve'], { env, ready, stopGraceMs: 10_000 });
+  const dispatcher = options.ca === undefined ? undefined : new Agent({ connect: { ca: readFileSync(options.ca) } });
   return {
     pid: server.pid,
     url: server.ready,
-    call: (method, path, body) => call(server.ready, method, path, body),
+    call: (method, path, body) => call(server.ready, method, path, body, dispatcher),
     stop: () => server.stop(),
     kill: () => server.kill(),
   };
 }
 
-function listenUrl(line: string): string | undefined {
+function listenUrl(line: string, scheme: string): string | undefined {
   if (!line.includes('"action":"daemon-start"')) return undefined;
   const listen = (JSON.parse(line) as { feeder?: { listen?: string } }).feeder?.listen;
-  return listen ? `http://${listen}` : undefined;
+  return listen ? `${scheme}://${listen}` : undefined;
 }
 
-async function call<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit =
-    body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
-  const res = await fetch(`${url}${path}`, init);
+async function call<T>(url: string, method: string, path: string, body?: unknown, dispatcher?: Agent): Promise<T> {
+  const init = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  // The global fetch takes no CA of ours: undici's own, through an agent that trusts it.
+  const res = dispatcher ? await fetchThrough(`${url}${path}`, { ...init, dispatcher }) : await fetch(`${url}${path}`, init);
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 500)}`);
   return JSON.parse(text) as T;

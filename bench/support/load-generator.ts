@@ -10,6 +10,7 @@
 //
 // On a 2-core machine the generator shares the cores with the server it loads, so it is kept lean:
 // undici's dispatch API hands over the status and the body's bytes without a stream per answer.
+import { readFileSync } from 'node:fs';
 import { Pool, type Dispatcher } from 'undici';
 
 export interface LoadOptions {
@@ -24,6 +25,8 @@ export interface LoadOptions {
   durationMs: number;
   /** An answer without this text is counted as an error (`unexpected_body`), even with a 2xx status. */
   expect: string;
+  /** For an https origin: the PEM file of the CA its certificate is checked against. */
+  ca?: string;
 }
 
 export interface LoadReport {
@@ -57,7 +60,8 @@ const ERROR_PAUSE_MS = 10;
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '') as LoadOptions;
-  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1 });
+  const connect = options.ca === undefined ? {} : { connect: { ca: readFileSync(options.ca) } };
+  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, ...connect });
   const cpu = process.cpuUsage();
   const startedUs = Number(process.hrtime.bigint() / 1000n);
   const started = performance.now();

@@ -1,7 +1,9 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { FeederConfig } from '../config/config.js';
 import { isWildcard, parseDaemonUrl, parseListenAddress } from '../config/daemon-address.js';
 import { AbortedError, DaemonError, errorFromWire, type FeederError, TimeoutError } from '../errors.js';
+import { clientTlsOptions, CLI_CA_ADVICE, describeTlsFailure } from './tls-client.js';
 
 export interface DaemonAnswer<T> {
   status: number;
@@ -26,6 +28,7 @@ interface Exchange {
   path: string;
   options: RequestOptions;
   payload: string | undefined;
+  secure: boolean;
   timeoutMs: number;
   signal: AbortSignal;
   waitFlag: string | undefined;
@@ -47,22 +50,24 @@ export async function callDaemon<T>(config: FeederConfig, method: string, path: 
 
 /**
  * `daemon.url` (FEEDER_DAEMON_URL, --daemon-url) when given: a daemon elsewhere. Else the daemon
- * this config describes, at `daemon.listen`; one listening on every interface is reached at loopback.
+ * this config describes, at `daemon.listen`, over TLS when the config gives it a certificate; one
+ * listening on every interface is reached at loopback.
  */
-function daemonTarget(config: FeederConfig): { where: string; target: RequestOptions } {
-  const { url, listen } = config.daemon;
+function daemonTarget(config: FeederConfig): { where: string; target: RequestOptions; secure: boolean } {
+  const { url, listen, tls } = config.daemon;
   if (url !== undefined) {
-    const { host, port } = parseDaemonUrl(url);
-    return { where: url, target: { host, port } };
+    const { host, port, secure } = parseDaemonUrl(url);
+    return { where: url, target: { host, port }, secure };
   }
+  const secure = tls.cert !== undefined;
   const address = parseListenAddress(listen);
-  if (address.kind === 'unix') return { where: listen, target: { socketPath: address.path } };
+  if (address.kind === 'unix') return { where: listen, target: { socketPath: address.path }, secure };
   const host = isWildcard(address.host) ? (address.host === '::' ? '::1' : '127.0.0.1') : address.host;
-  return { where: listen, target: { host, port: address.port } };
+  return { where: listen, target: { host, port: address.port }, secure };
 }
 
 function describeExchange(config: FeederConfig, method: string, path: string, call: DaemonCall): Exchange {
-  const { where, target } = daemonTarget(config);
+  const { where, target, secure } = daemonTarget(config);
   const payload = call.body === undefined ? undefined : JSON.stringify(call.body);
   const headers: Record<string, string | number> = {};
   if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
@@ -71,8 +76,9 @@ function describeExchange(config: FeederConfig, method: string, path: string, ca
     where,
     method,
     path,
-    options: { ...target, method, path, headers },
+    options: { ...target, method, path, headers, ...(secure ? clientTlsOptions(config, { certificateIfReadable: true }) : {}) },
     payload,
+    secure,
     timeoutMs: (call.wait?.ms ?? 0) + config.daemon.requestTimeoutMs,
     signal: call.signal,
     waitFlag: call.wait?.flag,
@@ -88,7 +94,7 @@ async function exchange(call: Exchange): Promise<RawAnswer> {
   call.signal.addEventListener('abort', onAbort, { once: true });
   try {
     return await new Promise<RawAnswer>((resolve, reject) => {
-      const request = httpRequest(call.options, (response) => {
+      const request = (call.secure ? httpsRequest : httpRequest)(call.options, (response) => {
         readText(response).then(
           (text) => resolve({ status: response.statusCode ?? 0, text }),
           (error: Error) => reject(unreachableError(call, error)),
@@ -163,6 +169,8 @@ function cancelledError(call: Exchange): AbortedError {
 }
 
 function unreachableError(call: Exchange, error: Error): DaemonError {
+  const tls = describeTlsFailure(error, CLI_CA_ADVICE);
+  if (tls) return new DaemonError(`the feeder daemon at ${call.where} was refused: ${tls}`, { cause: error });
   return new DaemonError(
     `cannot reach the feeder daemon at ${call.where} (${error.message}); start it with 'feeder serve', or point FEEDER_LISTEN / --listen (FEEDER_DAEMON_URL / --daemon-url for a daemon elsewhere) at it`,
     { cause: error },

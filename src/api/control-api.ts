@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Agent as HttpsAgent, type Server as HttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { formatHostPort, type ListenAddress } from '../config/daemon-address.js';
 import {
   BadPathError,
@@ -22,6 +24,10 @@ import { answerClientError, checkBearer, readJsonBody, sendError, sendJson, trac
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
 import { decodePathSegment, parseTargetPath } from './request-target.js';
 import { prepareSocketPath } from './socket-path.js';
+import { answerPlainHttp, checkClientCertificate, clientCertificateOptions } from './tls.js';
+
+/** The control API's server: plain HTTP, or HTTPS with `daemon.tls`. */
+export type Server = HttpServer | HttpsServer;
 
 type Handler = (request: IncomingMessage, response: ServerResponse, modelId: string) => Promise<void>;
 
@@ -38,6 +44,10 @@ export interface ControlApiOptions {
   address: ListenAddress;
   /** The daemon's names beyond loopback that a request's Host may carry (src/daemon/advertise.ts). */
   hostNames: readonly string[];
+  /** The certificate and key to serve (and the CA of client certificates): the API then speaks HTTPS only. */
+  tls?: SecureContextOptions | undefined;
+  /** How a fleet member reaches the members that speak HTTPS: checked against the fleet's CA, with its own certificate for mutual TLS. */
+  forwardAgent?: () => HttpsAgent | undefined;
 }
 
 const MAX_WAIT_MS = 10 * 60_000;
@@ -50,13 +60,16 @@ const UNDEPLOY_WAIT_MS = 30_000;
  *   POST /deployments/<id>/infer, POST /deployments/<id>/control
  */
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
-  const routes = options.fleet ? buildFleetRoutes(deployments, options.fleet, options.token) : buildRoutes(deployments);
+  const routes = options.fleet ? buildFleetRoutes(deployments, options.fleet, options) : buildRoutes(deployments);
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     trackResponse(request, response);
     handle(routes, request, response, options).catch((error: unknown) => sendError(response, error));
   };
   // The Host check is ours (a Unix socket may go without one); node's would answer a bare 400.
-  const server = createServer({ requireHostHeader: false }, onRequest);
+  const server = options.tls
+    ? createHttpsServer({ requireHostHeader: false, ...options.tls, ...clientCertificateOptions(options.tls) }, onRequest)
+    : createServer({ requireHostHeader: false }, onRequest);
+  if (options.tls) answerPlainHttp(server as HttpsServer);
   server.on('clientError', answerClientError);
   // Unanswered, node:http drops a CONNECT's connection without a word.
   server.on('connect', (_request: IncomingMessage, socket) =>
@@ -68,10 +81,11 @@ export function createControlApi(deployments: Deployments, options: ControlApiOp
 }
 
 /**
- * Who may ask comes before what is asked: the browser checks, then the token (but for /healthz),
+ * Who may ask comes before what is asked: the client certificate under mutual TLS, the browser checks, then the token (but for /healthz),
  * so that a caller without the token learns nothing of the routes, not even from a 404 or a 405.
  */
 async function handle(routes: Route[], request: IncomingMessage, response: ServerResponse, options: ControlApiOptions): Promise<void> {
+  checkClientCertificate(request, options.tls?.ca !== undefined);
   checkBrowserRequest(request, options.address, options.hostNames);
   const path = parseTargetPath(request.url);
   if (path !== '/healthz') checkBearer(request, options.token);
@@ -127,7 +141,7 @@ function buildRoutes(deployments: Deployments): Route[] {
  * this daemon cannot answer itself is forwarded, with the token, to a daemon that holds a started
  * allocation (once: a forwarded request is never forwarded again).
  */
-function buildFleetRoutes(deployments: Deployments, fleet: Fleet, token: string | undefined): Route[] {
+function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwardAgent }: ControlApiOptions): Route[] {
   const [healthz, metrics] = buildRoutes(deployments);
   const onModel = (path: string) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
     if (fleet.servesLocally(id)) {
@@ -143,7 +157,12 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, token: string 
         `no daemon of fleet '${fleet.fleet}' has a started allocation of model '${id}' yet; 'feeder status ${id}' shows where each allocation is`,
       );
     }
-    await forwardToDaemon(request, response, server, { token, from: fleet.name, path: `/deployments/${encodeURIComponent(id)}/${path}` });
+    await forwardToDaemon(request, response, server, {
+      token,
+      from: fleet.name,
+      path: `/deployments/${encodeURIComponent(id)}/${path}`,
+      httpsAgent: forwardAgent?.(),
+    });
   };
   return [
     healthz!,

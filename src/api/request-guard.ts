@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { ListenAddress } from '../config/config.js';
 import { BadRequestError, ContentTypeError, ForbiddenError } from '../errors.js';
 
@@ -50,7 +51,8 @@ function bracketed(name: string): string {
 
 function checkOrigin(request: IncomingMessage): void {
   const { origin, host } = request.headers;
-  if (origin !== undefined && origin.toLowerCase() !== `http://${host ?? ''}`.toLowerCase()) {
+  const scheme = (request.socket as TLSSocket).encrypted ? 'https' : 'http';
+  if (origin !== undefined && origin.toLowerCase() !== `${scheme}://${host ?? ''}`.toLowerCase()) {
     throw new ForbiddenError(
       `Origin ${JSON.stringify(origin)} is not this daemon's: the control API takes no requests from web pages of other origins`,
     );

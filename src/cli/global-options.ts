@@ -25,7 +25,7 @@ export const globalOptions: Record<string, Options> = {
   listen: {
     type: 'string',
     describe:
-      "the daemon's control API: HOST:PORT, [IPv6]:PORT, 0.0.0.0:PORT or unix:/path; beyond loopback only with a token [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
+      "the daemon's control API: HOST:PORT, [IPv6]:PORT, 0.0.0.0:PORT or unix:/path; beyond loopback only with a token and TLS [env FEEDER_LISTEN] (default 127.0.0.1:9465)",
     group: 'Daemon:',
   },
   'token-file': {
@@ -35,9 +35,22 @@ export const globalOptions: Record<string, Options> = {
   },
   'daemon-url': {
     type: 'string',
-    describe: 'a daemon elsewhere for this command to talk to: http://HOST:PORT [env FEEDER_DAEMON_URL] (default: the one at --listen)',
+    describe:
+      'a daemon elsewhere for this command to talk to: https://HOST:PORT or http://HOST:PORT [env FEEDER_DAEMON_URL] (default: the one at --listen)',
     group: 'Daemon:',
   },
+  'daemon-ca-certs': {
+    type: 'string',
+    describe: "PEM file of the CAs that sign daemons' TLS certificates, for the CLI and fleet forwarding [env FEEDER_DAEMON_CA_CERTS]",
+    group: 'Daemon:',
+  },
+  'tls-cert': {
+    type: 'string',
+    describe:
+      "PEM certificate the control API serves over TLS; the CLI's client certificate for a daemon that wants one [env FEEDER_TLS_CERT]",
+    group: 'Daemon:',
+  },
+  'tls-key': { type: 'string', describe: 'file of mode 0600 holding the private key of --tls-cert [env FEEDER_TLS_KEY]', group: 'Daemon:' },
   fleet: {
     type: 'string',
     describe:

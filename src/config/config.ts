@@ -60,8 +60,14 @@ export interface FeederConfig {
     token?: string | undefined;
     /** A file of mode 0600 holding the token, which then appears in no command line. */
     tokenFile?: string | undefined;
-    /** Where the CLI finds the daemon, `http://HOST:PORT`, when not at `listen`: a daemon on another host. */
+    /** Where the CLI finds the daemon, `http://HOST:PORT` or `https://HOST:PORT`, when not at `listen`: a daemon on another host. */
     url?: string | undefined;
+    /** The control API's TLS (src/api/tls.ts): PEM files; the key of mode 0600. */
+    tls: DaemonTls;
+    /** A PEM file of the CAs that sign daemons' certificates: the CLI and fleet forwarding check the daemon they reach against it. */
+    caCerts?: string | undefined;
+    /** Plain HTTP beyond loopback, which the daemon otherwise refuses: the token and every inference cross the network in clear. */
+    insecurePlainHttp: boolean;
     /** Restarts of a native process that died, before the deployment is marked failed. */
     maxRestarts: number;
     /** Restarts are counted within this window: a crash now and then never fails a deployment, a crash loop does. */
@@ -97,6 +103,13 @@ export interface FeederConfig {
     maxAllocationAttempts: number;
   };
   log: { level: string };
+}
+
+export interface DaemonTls {
+  cert?: string | undefined;
+  key?: string | undefined;
+  /** When set, a client (a fleet member, the CLI) must present a certificate this CA signed, checked before anything it sends. */
+  clientCa?: string | undefined;
 }
 
 export const CHUNK_SIZE_MIN = 64 * 1024;
@@ -139,6 +152,9 @@ export function defaultConfig(): FeederConfig {
       token: undefined,
       tokenFile: undefined,
       url: undefined,
+      tls: { cert: undefined, key: undefined, clientCa: undefined },
+      caCerts: undefined,
+      insecurePlainHttp: false,
       maxRestarts: 3,
       restartWindowMs: 60 * 60_000,
       restartBackoffMs: 1000,
@@ -177,6 +193,10 @@ export interface ConfigOverrides {
   advertise?: string | undefined;
   tokenFile?: string | undefined;
   daemonUrl?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  daemonCaCerts?: string | undefined;
+  insecurePlainHttp?: boolean | undefined;
 }
 
 /** Defaults, then the config file, then environment variables, then flags. */
@@ -237,6 +257,12 @@ function mergeEnv(config: FeederConfig, env: NodeJS.ProcessEnv): void {
   if (token !== undefined) config.daemon.token = token;
   if (env.FEEDER_ADVERTISE) config.daemon.advertise = env.FEEDER_ADVERTISE;
   if (env.FEEDER_DAEMON_URL) config.daemon.url = env.FEEDER_DAEMON_URL;
+  if (env.FEEDER_TLS_CERT) config.daemon.tls.cert = env.FEEDER_TLS_CERT;
+  if (env.FEEDER_TLS_KEY) config.daemon.tls.key = env.FEEDER_TLS_KEY;
+  if (env.FEEDER_TLS_CLIENT_CA) config.daemon.tls.clientCa = env.FEEDER_TLS_CLIENT_CA;
+  if (env.FEEDER_DAEMON_CA_CERTS) config.daemon.caCerts = env.FEEDER_DAEMON_CA_CERTS;
+  if (env.FEEDER_INSECURE_PLAIN_HTTP)
+    config.daemon.insecurePlainHttp = env.FEEDER_INSECURE_PLAIN_HTTP === 'true' || env.FEEDER_INSECURE_PLAIN_HTTP === '1';
   if (env.FEEDER_DAEMON_NAME) config.daemon.name = env.FEEDER_DAEMON_NAME;
   if (env.FEEDER_FLEET) config.daemon.fleet = env.FEEDER_FLEET;
   if (env.FEEDER_REQUEST_TIMEOUT) config.daemon.requestTimeoutMs = parseDuration(env.FEEDER_REQUEST_TIMEOUT, 'FEEDER_REQUEST_TIMEOUT');
@@ -269,6 +295,10 @@ function mergeFlags(config: FeederConfig, flags: ConfigOverrides): void {
   if (flags.advertise !== undefined) config.daemon.advertise = flags.advertise;
   if (flags.tokenFile !== undefined) config.daemon.token = readSecretFile(flags.tokenFile, 'token', '--token-file');
   if (flags.daemonUrl !== undefined) config.daemon.url = flags.daemonUrl;
+  if (flags.tlsCert !== undefined) config.daemon.tls.cert = flags.tlsCert;
+  if (flags.tlsKey !== undefined) config.daemon.tls.key = flags.tlsKey;
+  if (flags.daemonCaCerts !== undefined) config.daemon.caCerts = flags.daemonCaCerts;
+  if (flags.insecurePlainHttp !== undefined) config.daemon.insecurePlainHttp = flags.insecurePlainHttp;
 }
 
 function validateConfig(config: FeederConfig): FeederConfig {

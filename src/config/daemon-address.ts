@@ -62,23 +62,29 @@ export function parseAdvertiseAddress(advertise: string, what = 'daemon.advertis
   return { host, port: number };
 }
 
-/** `daemon.url`, where the CLI finds a daemon: `http://HOST:PORT`, nothing else in it. */
-export function parseDaemonUrl(url: string, what = 'daemon.url (FEEDER_DAEMON_URL, --daemon-url)'): TcpAddress {
-  const example = `give http://HOST:PORT, e.g. http://10.0.0.5:9465`;
+/** A daemon's URL: where, and whether it speaks TLS. */
+export type DaemonUrl = TcpAddress & { secure: boolean };
+
+/** `daemon.url`, where the CLI finds a daemon: `http://HOST:PORT` or `https://HOST:PORT`, nothing else in it. */
+export function parseDaemonUrl(url: string, what = 'daemon.url (FEEDER_DAEMON_URL, --daemon-url)'): DaemonUrl {
+  const example = `give http://HOST:PORT or https://HOST:PORT, e.g. https://10.0.0.5:9465`;
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new InvalidArgumentError(`${what} '${url}' is not a URL; ${example}`);
   }
-  if (parsed.protocol !== 'http:')
-    throw new InvalidArgumentError(`${what} '${url}': the control API speaks plain http, not ${parsed.protocol.slice(0, -1)}; ${example}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new InvalidArgumentError(
+      `${what} '${url}': the control API speaks http or https, not ${parsed.protocol.slice(0, -1)}; ${example}`,
+    );
   if (parsed.username || parsed.password || parsed.search || parsed.hash || (parsed.pathname !== '/' && parsed.pathname !== ''))
     throw new InvalidArgumentError(
       `${what} '${url}' holds more than a host and port; ${example} (the token goes in FEEDER_TOKEN or --token-file)`,
     );
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
-  return { kind: 'tcp', host, port: parsed.port === '' ? 80 : Number(parsed.port) };
+  const secure = parsed.protocol === 'https:';
+  return { kind: 'tcp', host, port: parsed.port === '' ? (secure ? 443 : 80) : Number(parsed.port), secure };
 }
 
 /** Only this machine can connect: a Unix socket, 127.0.0.0/8, ::1 or localhost. */
@@ -115,11 +121,7 @@ export function validateDaemonAddresses(daemon: DaemonAddressSettings): void {
       `daemon.advertise '${daemon.advertise}' has no port, and a Unix socket has none to take; give HOST:PORT (the proxy's that reaches the socket)`,
     );
   if (daemon.url !== undefined) parseDaemonUrl(daemon.url);
-  const exposed = !isLoopback(listen)
-    ? `daemon.listen '${daemon.listen}' reaches beyond loopback`
-    : advertise && !isLoopback(advertise)
-      ? `daemon.advertise '${daemon.advertise}' is beyond loopback`
-      : undefined;
+  const exposed = exposureOf(daemon);
   if (exposed === undefined) return;
   if (!daemon.token) {
     throw new InvalidArgumentError(
@@ -131,6 +133,15 @@ export function validateDaemonAddresses(daemon: DaemonAddressSettings): void {
       `${exposed}, and the daemon's token is ${daemon.token.length} characters long, which a network can guess; beyond loopback it must be at least ${MIN_NETWORK_TOKEN_LENGTH}: ${TOKEN_FIX}`,
     );
   }
+}
+
+/** How the control API reaches beyond loopback, said for a message; undefined when only this machine reaches it. */
+export function exposureOf(daemon: DaemonAddressSettings): string | undefined {
+  const listen = parseListenAddress(daemon.listen);
+  const advertise = daemon.advertise === undefined ? undefined : parseAdvertiseAddress(daemon.advertise);
+  if (!isLoopback(listen)) return `daemon.listen '${daemon.listen}' reaches beyond loopback`;
+  if (advertise && !isLoopback(advertise)) return `daemon.advertise '${daemon.advertise}' is beyond loopback`;
+  return undefined;
 }
 
 /** `[v6]`, `[v6]:port`, `host` or `host:port`, the host checked and in canonical form. */

@@ -7,7 +7,7 @@ export interface SecretSource {
   file?: string | undefined;
   /** How the user names each way, for messages: `['ES_PASSWORD', 'ES_PASSWORD_FILE']`. */
   names: readonly [value: string, file: string];
-  kind: 'password' | 'API key' | 'token';
+  kind: 'password' | 'API key' | 'token' | 'TLS key';
 }
 
 /** The credential, undefined when given neither way; both ways at once is ambiguous and refused. */

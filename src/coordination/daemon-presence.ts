@@ -19,6 +19,8 @@ export interface PresenceDoc {
    * until the control API listens.
    */
   advertise?: string;
+  /** Its control API speaks HTTPS only (`daemon.tls`); absent: plain HTTP. */
+  tls?: boolean;
   pid: number;
   host: string;
   started_at: string;
@@ -83,7 +85,7 @@ export function describeDaemon(doc: PresenceDoc): string {
 }
 
 /**
- * `http://host:port` of a daemon's control API, from its presence: where another daemon or a client
+ * `http://host:port` (`https://` when it serves TLS) of a daemon's control API, from its presence: where another daemon or a client
  * sends its requests (with the token). A daemon on a Unix socket has none: only its own machine reaches it.
  */
 export function daemonUrl(doc: PresenceDoc): string {
@@ -97,13 +99,14 @@ export function daemonUrl(doc: PresenceDoc): string {
     throw new DaemonError(
       `daemon '${doc.daemon}' listens on ${where} and advertises no address (an older feeder, or one still starting); set its daemon.advertise, or upgrade it`,
     );
-  return `http://${formatHostPort(address.host, address.port)}`;
+  return `${doc.tls ? 'https' : 'http'}://${formatHostPort(address.host, address.port)}`;
 }
 
 /** Where the lease says the daemon is: the address bound, and the one advertised once it listens. */
 export interface PresenceAddress {
   listen: string;
   advertise?: string | undefined;
+  tls?: boolean | undefined;
 }
 
 export async function readPresence(es: Es, name: string): Promise<VersionedPresence | null> {

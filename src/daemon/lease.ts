@@ -204,7 +204,7 @@ function isOurs(stored: PresenceDoc, ours: PresenceDoc): boolean {
 
 function presenceDoc(
   settings: LeaseSettings,
-  { listen, advertise }: PresenceAddress,
+  { listen, advertise, tls }: PresenceAddress,
   startedAt?: string,
   serving: ServedAllocation[] = [],
 ): PresenceDoc {
@@ -223,6 +223,7 @@ function presenceDoc(
     daemon: settings.name,
     listen,
     ...(advertise === undefined ? {} : { advertise }),
+    ...(tls ? { tls } : {}),
     pid: process.pid,
     host: hostname(),
     started_at: startedAt ?? new Date(now).toISOString(),

@@ -1,11 +1,16 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { parseListenAddress, type FeederConfig } from '../config/config.js';
-import { logEvent } from '../log/logger.js';
+import { exposureOf } from '../config/daemon-address.js';
+import { InvalidArgumentError } from '../errors.js';
+import { logEvent, type Logger } from '../log/logger.js';
 import { DaemonLease, type LeaseSettings } from './lease.js';
 import { installTemplates } from '../model/templates.js';
 import { advertisedAddress, reachOf } from './advertise.js';
-import { createControlApi, listen } from '../api/control-api.js';
+import { createControlApi, listen, type Server } from '../api/control-api.js';
+import { readServerTls, reloadServerTls } from '../api/tls.js';
+import { createForwardAgent } from '../api/tls-client.js';
 import { Deployments, type DaemonContext } from '../deployments/deployments.js';
 import { Fleet } from '../fleet/fleet.js';
 
@@ -19,6 +24,8 @@ import { Fleet } from '../fleet/fleet.js';
 export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<void> {
   const started = performance.now();
   const name = ctx.config.daemon.name;
+  const tls = readServerTls(ctx.config.daemon.tls);
+  requireTlsBeyondLoopback(ctx.config, tls, ctx.logger);
   const health = await ctx.es.checkCluster();
   await installTemplates(ctx.es);
   // Before listening: a second daemon under the same name must not serve, nor restore its deployments.
@@ -27,16 +34,26 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   const fleet = ctx.config.daemon.fleet === undefined ? undefined : new Fleet(ctx, deployments, lease);
   const listenAddress = parseListenAddress(ctx.config.daemon.listen);
   const reach = reachOf(listenAddress, ctx.config.daemon.advertise);
+  let forwardAgent = fleet ? createForwardAgent(ctx.config) : undefined;
   const server = createControlApi(deployments, {
     token: ctx.config.daemon.token,
     address: listenAddress,
     hostNames: reach.hostNames,
     fleet,
+    tls,
+    forwardAgent: () => forwardAgent,
   });
+  let stopReloading = () => {};
   try {
     const address = await listen(server, listenAddress);
     const advertise = advertisedAddress(reach, address);
-    lease.startRenewing({ listen: address, advertise });
+    lease.startRenewing({ listen: address, advertise, tls: tls !== undefined });
+    if (tls)
+      stopReloading = reloadServerTls(server as HttpsServer, ctx.config.daemon.tls, ({ trigger, error }) => {
+        // The member's own certificate is also the one it forwards with under mutual TLS.
+        if (!error && fleet) forwardAgent = createForwardAgent(ctx.config);
+        logReload(ctx.logger, name, trigger, error);
+      });
     logEvent(
       ctx.logger,
       {
@@ -83,6 +100,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
     );
     throw error;
   } finally {
+    stopReloading();
     await closeControlApi(server);
     // A fleet member gives back what it held at once, so that other daemons take it over without waiting for its lease to expire.
     await fleet?.drain();
@@ -98,6 +116,33 @@ function closeControlApi(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
   return closed;
+}
+
+/**
+ * Beyond loopback the token and every inference would cross the network in clear: the daemon
+ * refuses to start so unless told to, and says so at every start when it was.
+ */
+function requireTlsBeyondLoopback({ daemon }: FeederConfig, tls: SecureContextOptions | undefined, logger: Logger): void {
+  const exposed = exposureOf(daemon);
+  if (tls || exposed === undefined) return;
+  if (!daemon.insecurePlainHttp)
+    throw new InvalidArgumentError(
+      `${exposed}, and without TLS its token and every inference would cross the network in clear: give a certificate and key with --tls-cert and --tls-key (FEEDER_TLS_CERT, FEEDER_TLS_KEY, daemon.tls), or, on a network you trust, pass --insecure-plain-http`,
+    );
+  logger.warn(
+    { event: { action: 'daemon-plain-http', outcome: 'unknown' }, feeder: { daemon: daemon.name, insecure_plain_http: true } },
+    `${exposed} and serves plain HTTP (--insecure-plain-http): the token and every inference cross the network in clear; give it a certificate with --tls-cert and --tls-key`,
+  );
+}
+
+function logReload(logger: Logger, daemon: string, trigger: string, error: Error | undefined): void {
+  if (error)
+    logEvent(
+      logger,
+      { action: 'tls-reload', outcome: 'failure', daemon, trigger, error: error.message },
+      `on ${trigger}, the TLS certificate could not be reloaded (${error.message}); the one loaded before is still served`,
+    );
+  else logEvent(logger, { action: 'tls-reload', outcome: 'success', daemon, trigger }, `on ${trigger}, serving the TLS certificate anew`);
 }
 
 function leaseSettings({ daemon }: FeederConfig): LeaseSettings {

@@ -66,7 +66,7 @@ export function unreachableError(url: string, doing: string, cause: Error): Elas
   );
 }
 
-type CertificateProblem = 'untrusted' | 'wrong-host' | 'expired';
+export type CertificateProblem = 'untrusted' | 'wrong-host' | 'expired';
 
 const CERTIFICATE_ADVICE: Record<CertificateProblem, string> = {
   untrusted:
@@ -76,7 +76,7 @@ const CERTIFICATE_ADVICE: Record<CertificateProblem, string> = {
   expired: "presented a TLS certificate outside its validity dates; renew the certificate on the cluster, or check this machine's clock",
 };
 
-const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
+export const CERTIFICATE_CODES: Record<string, CertificateProblem> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted',
   UNABLE_TO_GET_ISSUER_CERT: 'untrusted',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted',
@@ -95,7 +95,7 @@ const CERTIFICATE_MESSAGES: Array<[RegExp, CertificateProblem]> = [
 ];
 
 /** Why the server's certificate was refused, from the cause chain as the client wraps it; null when it was not. */
-function certificateProblem(error: unknown): CertificateProblem | null {
+export function certificateProblem(error: unknown): CertificateProblem | null {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code && CERTIFICATE_CODES[code]) return CERTIFICATE_CODES[code];

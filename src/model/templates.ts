@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 5;
+export const TEMPLATE_VERSION = 6;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -83,6 +83,7 @@ const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
   daemon: { type: 'keyword' },
   listen: { type: 'keyword' },
   advertise: { type: 'keyword' },
+  tls: { type: 'boolean' },
   pid: { type: 'long' },
   host: { type: 'keyword' },
   started_at: { type: 'date' },

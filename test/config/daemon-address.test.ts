@@ -191,12 +191,20 @@ describe('daemon.url and daemonUrl', () => {
     ['http://[fd00::2]:9465', { host: 'fd00::2', port: 9465 }],
     ['http://host.example', { host: 'host.example', port: 80 }],
   ])('reads %s', (url, expected) => {
-    expect(parseDaemonUrl(url)).toEqual({ kind: 'tcp', ...expected });
+    expect(parseDaemonUrl(url)).toEqual({ kind: 'tcp', ...expected, secure: false });
   });
 
   it.each([
-    ['10.0.0.5:9465', /is not a URL|speaks plain http/],
-    ['https://10.0.0.5:9465', /speaks plain http, not https/],
+    ['https://10.0.0.5:9465', { host: '10.0.0.5', port: 9465 }],
+    ['https://host.example', { host: 'host.example', port: 443 }],
+  ])('reads %s, which speaks TLS', (url, expected) => {
+    expect(parseDaemonUrl(url)).toEqual({ kind: 'tcp', ...expected, secure: true });
+    expect(loadConfig({ daemonUrl: url }, {}).daemon.url).toBe(url);
+  });
+
+  it.each([
+    ['10.0.0.5:9465', /is not a URL|speaks http or https/],
+    ['ftp://10.0.0.5:9465', /speaks http or https, not ftp/],
     ['http://user:pw@10.0.0.5:9465', /holds more than a host and port/],
     ['http://10.0.0.5:9465/deployments', /holds more than a host and port/],
   ])('refuses %s', (url, problem) => {
@@ -214,8 +222,9 @@ describe('daemon.url and daemonUrl', () => {
     expires_at: '',
   });
 
-  it('gives http://host:port of the advertised address, else of the one listened on', () => {
+  it('gives http://host:port of the advertised address, else of the one listened on; https:// for a daemon that serves TLS', () => {
     expect(daemonUrl(presence('0.0.0.0:9465', '192.0.2.2:9465'))).toBe('http://192.0.2.2:9465');
+    expect(daemonUrl({ ...presence('0.0.0.0:9465', '192.0.2.2:9465'), tls: true })).toBe('https://192.0.2.2:9465');
     expect(daemonUrl(presence('[::]:9465', '[fd00::2]:9465'))).toBe('http://[fd00::2]:9465');
     expect(daemonUrl(presence('127.0.0.1:9465'))).toBe('http://127.0.0.1:9465');
   });
@@ -225,5 +234,38 @@ describe('daemon.url and daemonUrl', () => {
       /daemon 'd1' listens on the Unix socket unix:\/run\/f.sock, which only its own machine reaches/,
     );
     expect(() => daemonUrl(presence('0.0.0.0:9465'))).toThrow(/daemon 'd1' listens on 0.0.0.0:9465 and advertises no address/);
+  });
+});
+
+describe('daemon.tls, daemon.caCerts and daemon.insecurePlainHttp', () => {
+  it('come from the config file, the environment and the flags, each layer over the one before', async () => {
+    const config = join(await tempDir(), 'feeder.json');
+    await writeFile(
+      config,
+      JSON.stringify({ daemon: { tls: { cert: 'file.pem', key: 'file.key', clientCa: 'file-ca.pem' }, caCerts: 'file-cas.pem' } }),
+    );
+    expect(loadConfig({ config }, {}).daemon).toMatchObject({
+      tls: { cert: 'file.pem', key: 'file.key', clientCa: 'file-ca.pem' },
+      caCerts: 'file-cas.pem',
+      insecurePlainHttp: false,
+    });
+    const env = {
+      FEEDER_TLS_CERT: 'env.pem',
+      FEEDER_TLS_KEY: 'env.key',
+      FEEDER_TLS_CLIENT_CA: 'env-ca.pem',
+      FEEDER_DAEMON_CA_CERTS: 'env-cas.pem',
+      FEEDER_INSECURE_PLAIN_HTTP: 'true',
+    };
+    expect(loadConfig({ config }, env).daemon).toMatchObject({
+      tls: { cert: 'env.pem', key: 'env.key', clientCa: 'env-ca.pem' },
+      caCerts: 'env-cas.pem',
+      insecurePlainHttp: true,
+    });
+    const flags = { config, tlsCert: 'flag.pem', tlsKey: 'flag.key', daemonCaCerts: 'flag-cas.pem', insecurePlainHttp: false };
+    expect(loadConfig(flags, env).daemon).toMatchObject({
+      tls: { cert: 'flag.pem', key: 'flag.key', clientCa: 'env-ca.pem' },
+      caCerts: 'flag-cas.pem',
+      insecurePlainHttp: false,
+    });
   });
 });

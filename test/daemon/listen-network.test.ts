@@ -1,6 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonUrl, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { DAEMONS_INDEX } from '../../src/model/layout.js';
@@ -14,14 +15,21 @@ import { newEs, tempDir, uniqueId } from '../support/es.js';
 import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 
 const TOKEN = 'network-token-5fR8q2Lw';
+/** These daemons serve plain HTTP beyond loopback, which needs saying (test/daemon/tls.test.ts serves TLS). */
+const PLAIN = { FEEDER_INSECURE_PLAIN_HTTP: 'true' };
 
 /** The machine's first IPv4 address that is not loopback (nor link-local), if it has one. */
 const NETWORK_ADDRESS = Object.values(networkInterfaces())
   .flatMap((list) => list ?? [])
   .find((i) => i.family === 'IPv4' && !i.internal && !i.address.startsWith('169.254.'))?.address;
 
+/** The daemon's presence once it records where it listens: the lease is taken before, and renewed with the address just after. */
 async function presenceOf(name: string): Promise<PresenceDoc> {
-  return (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
+  for (let waited = 0; ; waited += 100) {
+    const doc = (await newEs().client.get<PresenceDoc>({ index: DAEMONS_INDEX, id: name }))._source!;
+    if (doc.advertise !== undefined || waited >= 10_000) return doc;
+    await sleep(100);
+  }
 }
 
 /** `feeder serve` expected to refuse: a name of its own, and a bound, so that one that starts anyway fails the test instead of hanging it. */
@@ -39,6 +47,16 @@ describe('feeder serve on 0.0.0.0', () => {
       `feeder: daemon.listen '0.0.0.0:${port}' reaches beyond loopback, so anyone on the network could drive the control API: set a token with FEEDER_TOKEN or daemon.token, or name a file of mode 0600 holding it with --token-file, FEEDER_TOKEN_FILE or daemon.tokenFile`,
     );
     expect(refused.stdout).toBe('');
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('refuses to start with a token but without TLS, naming the TLS settings and the insecure flag', async () => {
+    const port = await freePort();
+    const refused = await refusedServe([], { FEEDER_LISTEN: `0.0.0.0:${port}`, FEEDER_TOKEN: TOKEN });
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(
+      `feeder: daemon.listen '0.0.0.0:${port}' reaches beyond loopback, and without TLS its token and every inference would cross the network in clear: give a certificate and key with --tls-cert and --tls-key (FEEDER_TLS_CERT, FEEDER_TLS_KEY, daemon.tls), or, on a network you trust, pass --insecure-plain-http`,
+    );
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 
@@ -65,10 +83,19 @@ describe('feeder serve on 0.0.0.0', () => {
       const tokenFile = join(await tempDir(), 'token');
       await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
       // The daemon reads the token from its file; the CLI below is given it in FEEDER_TOKEN.
-      daemon = await startDaemon({ listen: `0.0.0.0:${port}`, env: { FEEDER_TOKEN_FILE: tokenFile } });
+      daemon = await startDaemon({ listen: `0.0.0.0:${port}`, env: { FEEDER_TOKEN_FILE: tokenFile, ...PLAIN } });
     });
     afterAll(async () => {
       expect((await daemon?.stop())?.exitCode).toBe(0);
+    });
+
+    it('warns at start that it serves plain HTTP beyond loopback, as it was told to', async () => {
+      const warning = await daemon.waitForLog((l) => l.feeder?.insecure_plain_http === true);
+      expect(warning.message).toMatch(
+        new RegExp(
+          `daemon.listen '0.0.0.0:${port}' reaches beyond loopback and serves plain HTTP \\(--insecure-plain-http\\): the token and every inference cross the network in clear`,
+        ),
+      );
     });
 
     it('answers with the token through 127.0.0.1, and 401 without it on every route but /healthz', async () => {
@@ -152,7 +179,7 @@ describe('feeder serve on other addresses', () => {
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/daemon.advertise 'feeder-gateway.example' is beyond loopback, .*set a token/);
 
-    const daemon = await startDaemon({ listen: `127.0.0.1:${port}`, env: { ...env, FEEDER_TOKEN: TOKEN } });
+    const daemon = await startDaemon({ listen: `127.0.0.1:${port}`, env: { ...env, FEEDER_TOKEN: TOKEN, ...PLAIN } });
     daemons.push(daemon);
     const get = (host: string) =>
       rawRequest(
@@ -189,7 +216,7 @@ describe('a fleet listening on 0.0.0.0', () => {
         name: `${f.fleet}-d${i}`,
         listen: `0.0.0.0:${await freePort()}`,
         config: { daemon: { ...FLEET_TIMING, fleet: f.fleet } },
-        env: { FEEDER_TOKEN: TOKEN },
+        env: { FEEDER_TOKEN: TOKEN, ...PLAIN },
       });
       f.members.push(daemon);
       f.everyone.push(daemon);

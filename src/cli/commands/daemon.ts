@@ -21,13 +21,23 @@ const serveOptions = (yargs: Argv<GlobalArgs>) =>
         'the address other daemons and clients reach this one at: HOST[:PORT] or [IPv6][:PORT] [env FEEDER_ADVERTISE] (default: the address listened on; on 0.0.0.0, the first address of this machine)',
       group: 'Daemon:',
     })
+    .option('insecure-plain-http', {
+      type: 'boolean',
+      describe:
+        'serve plain HTTP beyond loopback, where TLS is otherwise required: the token and every inference cross the network in clear [env FEEDER_INSECURE_PLAIN_HTTP]',
+      group: 'Daemon:',
+    })
     .example('$0 serve --listen 127.0.0.1:9465', 'serve on a loopback port')
     .example('$0 serve --listen unix:/run/feeder/feeder.sock', 'serve on a Unix socket (mode 0600)')
-    .example('$0 serve --listen 0.0.0.0:9465 --token-file /etc/feeder/token', 'serve on every interface, with a token (required there)');
+    .example(
+      '$0 serve --listen 0.0.0.0:9465 --token-file /etc/feeder/token --tls-cert /etc/feeder/cert.pem --tls-key /etc/feeder/key.pem',
+      'serve on every interface, with a token and TLS (required there)',
+    );
 
 export const serveCommand: CommandModule<GlobalArgs, OptionsOf<typeof serveOptions>> = {
   command: 'serve',
-  describe: 'Run the daemon: control API on loopback (or beyond, with a token), deployments kept in Elasticsearch, ECS logs on stdout',
+  describe:
+    'Run the daemon: control API on loopback (or beyond, with a token and TLS), deployments kept in Elasticsearch, ECS logs on stdout',
   builder: serveOptions,
   // The daemon's modules (metrics among them) load only when it runs.
   // Once stopped, the daemon exits: a request left waiting on a stalled cluster (the lease release gave
