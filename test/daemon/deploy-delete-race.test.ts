@@ -22,17 +22,32 @@ describe('a deploy and a models delete of the same id at the same moment', () =>
       const outcomes: string[] = [];
       for (let round = 0; round < ROUNDS; round += 1) {
         const { modelId } = await storedModel(100_000, 64 * 1024);
-        const gapMs = Math.floor(random() * 12);
-        const deleting = deleteModel(es, modelId, logger, { refuse }).then(
-          () => true,
-          () => false,
-        );
-        await sleep(gapMs);
-        const answer = await fetch(`http://${daemon.listen}/deployments/${modelId}`, {
-          method: 'PUT',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ wait_for: 'starting' }),
-        });
+        // Either may start first (a negative gap starts the deploy first), so that both outcomes
+        // happen however the machine's load shifts the two requests' timing.
+        const gapMs = Math.floor(random() * 25) - 12;
+        const startDelete = () =>
+          deleteModel(es, modelId, logger, { refuse }).then(
+            () => true,
+            () => false,
+          );
+        const startDeploy = () =>
+          fetch(`http://${daemon.listen}/deployments/${modelId}`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ wait_for: 'starting' }),
+          });
+        let deleting: Promise<boolean>;
+        let deploying: Promise<Response>;
+        if (gapMs >= 0) {
+          deleting = startDelete();
+          await sleep(gapMs);
+          deploying = startDeploy();
+        } else {
+          deploying = startDeploy();
+          await sleep(-gapMs);
+          deleting = startDelete();
+        }
+        const answer = await deploying;
         const deployed = answer.status === 200;
         const deleted = await deleting;
         const where = `seed ${seed}, round ${round} (gap ${gapMs} ms): deployed ${deployed} (HTTP ${answer.status}), deleted ${deleted}`;

@@ -257,10 +257,12 @@ describe('the inference path is bounded', () => {
 
   it('answers a request that an undeploy cut short with 409 FEEDER_ERR_ABORTED, not as a failure of the process', async () => {
     const { modelId } = await storedModel(300_000);
-    await withDaemon({ config: { deploy: { args: ['--answer-delay-ms', '1500'] } } }, async (daemon) => {
+    // The answer waits far longer than an undeploy takes, even on a loaded machine (a CLI run alone
+    // took over 1.5 s under CI's load): the request can only end by being cut short.
+    await withDaemon({ config: { deploy: { args: ['--answer-delay-ms', '20000'] } } }, async (daemon) => {
       expect((await daemon.cli(['deploy', modelId])).exitCode).toBe(0);
       const inFlight = infer(daemon, modelId, [1]);
-      await sleep(200);
+      await waitForStatus(daemon, modelId, (s) => s.number_of_pending_requests === 1, 10_000);
       expect((await daemon.cli(['undeploy', modelId])).exitCode).toBe(0);
       const answer = await inFlight;
       expect(answer.status, JSON.stringify(answer.body)).toBe(409);
