@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 4;
+export const TEMPLATE_VERSION = 5;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -74,6 +74,8 @@ const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
   advertise: { type: 'keyword' },
   pid: { type: 'long' },
   host: { type: 'keyword' },
+  boot_id: { type: 'keyword' },
+  pid_namespace: { type: 'keyword' },
   started_at: { type: 'date' },
   renewed_at: { type: 'date' },
   expires_at: { type: 'date' },
