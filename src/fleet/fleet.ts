@@ -3,16 +3,16 @@ import type { FleetModelStatus, FleetStatus } from '../api/wire-types.js';
 import { liveFleetDaemons, type PresenceDoc, type ServedAllocation } from '../coordination/daemon-presence.js';
 import type { DaemonLease } from '../daemon/lease.js';
 import { desiredDeployments, recordUndeployed } from '../coordination/desired-deployments.js';
-import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced, type AllocationDoc } from '../coordination/fleet-allocations.js';
+import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced } from '../coordination/fleet-allocations.js';
 import { requireDeployable, type DaemonContext, type Deployments } from '../deployments/deployments.js';
 import { InvalidArgumentError, ModelNotFoundError } from '../errors.js';
 import { logEvent } from '../log/logger.js';
 import { requireMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
-import { unheld } from './allocation-state.js';
 import { describeFleet } from './fleet-status.js';
 import type { HeldAllocation, Member } from './member.js';
 import { reconcile } from './reconcile.js';
+import { giveBack } from './claims.js';
 
 /** Most allocations one deploy may ask for: a fleet of more daemons than this is not what this is for. */
 export const MAX_ALLOCATIONS = 64;
@@ -181,11 +181,8 @@ export class Fleet {
     const released: string[] = [];
     try {
       const docs = await readFleet(es, this.fleet);
-      for (const alloc of docs.allocations.filter((a) => a.doc.daemon === this.name)) {
-        const doc: AllocationDoc = { ...alloc.doc, ...unheld(), reason: `released by daemon '${this.name}', which stopped` };
-        if (await writeFenced(es, alloc.id, doc, alloc, `releasing allocation ${alloc.id}`)) released.push(alloc.id);
-        await recordUndeployed(es, this.name, alloc.doc.model_id);
-      }
+      for (const alloc of docs.allocations.filter((a) => a.doc.daemon === this.name))
+        if (await giveBack(this.#member, alloc, `released by daemon '${this.name}', which stopped`)) released.push(alloc.id);
       logEvent(
         logger,
         { action: 'fleet-release', outcome: 'success', daemon: this.name, fleet: this.fleet },

@@ -1,7 +1,15 @@
 import { liveFleetDaemons, type PresenceDoc } from '../coordination/daemon-presence.js';
 import type { DaemonLease } from '../daemon/lease.js';
-import { allocationId, deleteFenced, newAllocation, readFleet, writeFenced, type FleetDocs } from '../coordination/fleet-allocations.js';
-import { claimFree } from './claims.js';
+import {
+  allocationId,
+  deleteFenced,
+  newAllocation,
+  readFleet,
+  writeFenced,
+  type AllocationDoc,
+  type FleetDocs,
+} from '../coordination/fleet-allocations.js';
+import { claimFree, giveBack } from './claims.js';
 import type { Member } from './member.js';
 import { runHeld } from './run-held.js';
 
@@ -29,6 +37,10 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   const mine = new Set<string>();
   for (const alloc of docs.allocations) {
     if (alloc.doc.daemon !== member.name) continue;
+    if (!isHeldHere(member, alloc.doc)) {
+      if (leaseOk && lease.lapses === lapses) await giveBack(member, alloc, unclaimedReason(member.name));
+      continue;
+    }
     mine.add(alloc.doc.model_id);
     if (leaseOk && lease.lapses === lapses) await runHeld(member, alloc, docs);
   }
@@ -63,4 +75,18 @@ async function shapeAllocations(member: Member, docs: FleetDocs, daemons: Map<st
     }
   }
   return changed;
+}
+
+/**
+ * Whether this process claimed `alloc` itself (and its lease did not lapse since). One recorded under
+ * this name by an earlier run of it (killed, then started again), or before the lease lapsed, may be
+ * under another daemon's claim at this very moment: it is given back and claimed again through the
+ * fenced claim, never started on the strength of the name alone.
+ */
+function isHeldHere(member: Member, alloc: AllocationDoc): boolean {
+  return member.held.get(alloc.model_id)?.allocation === alloc.allocation;
+}
+
+function unclaimedReason(name: string): string {
+  return `given back by daemon '${name}', which did not claim it in this run (it was restarted, or its lease lapsed); to be claimed again`;
 }
