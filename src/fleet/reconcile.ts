@@ -25,8 +25,9 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   const lapses = lease.lapses;
   const leaseOk = lease.servingAllowed();
   const current = () => !stopped() && lease.lapses === lapses;
-  // A member one heartbeat late still counts: failing an allocation that "every member" failed, or
-  // taking over a holder's, waits for it rather than act on a partial view of the fleet.
+  // A member one heartbeat late still counts: failing an allocation that "every member" failed waits
+  // for it rather than act on a partial view of the fleet. Taking over a holder's allocation does
+  // not: it goes by the lease alone (goneHolder), so the grace adds nothing to a failover.
   const [first, daemons] = await Promise.all([
     readFleet(es, member.fleet),
     liveFleetDaemons(es, member.fleet, member.ctx.config.daemon.heartbeatMs),
