@@ -51,6 +51,16 @@ export async function giveBack(member: Member, alloc: Versioned<AllocationDoc>, 
   return released !== null;
 }
 
+/**
+ * Claims again, with the fenced claim, an allocation recorded under this daemon's name that this run
+ * did not claim; null when another daemon's write came first (it took the allocation over).
+ */
+export async function claimAgain(member: Member, alloc: Versioned<AllocationDoc>): Promise<Versioned<AllocationDoc> | null> {
+  const won = await writeClaim(member, alloc, null);
+  if (won) await takeOver(member, won, null);
+  return won;
+}
+
 /** Every live daemon already failed on it: it is failed, with every daemon's reason. */
 async function failAllocation(member: Member, alloc: Versioned<AllocationDoc>): Promise<void> {
   const failed = { ...alloc.doc, ...unheld(), state: 'failed' as const, reason: describeFailures(alloc.doc.failures) };
