@@ -13,6 +13,7 @@ import { describeFleet } from './fleet-status.js';
 import type { HeldAllocation, Member } from './member.js';
 import { reconcile } from './reconcile.js';
 import { giveBack } from './claims.js';
+import { HolderHealth } from './holder-health.js';
 
 /** Most allocations one deploy may ask for: a fleet of more daemons than this is not what this is for. */
 export const MAX_ALLOCATIONS = 64;
@@ -38,6 +39,8 @@ export class Fleet {
   readonly #held = new Map<string, HeldAllocation>();
   #fenced = false;
   readonly #member: Member;
+  /** The holders this daemon's forwards failed on lately, left aside for the next ones. */
+  readonly holderHealth = new HolderHealth();
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -145,14 +148,14 @@ export class Fleet {
     return (await readFleet(this.ctx.es, this.fleet, modelId)).allocations.length;
   }
 
-  /** A live daemon of the fleet with a started allocation of `modelId`, other than this one. */
-  async findServer(modelId: string): Promise<PresenceDoc | null> {
+  /** The live daemons of the fleet with a started allocation of `modelId`, other than this one, in the order to try them. */
+  async findServers(modelId: string): Promise<PresenceDoc[]> {
     const [docs, daemons] = await Promise.all([readFleet(this.ctx.es, this.fleet, modelId), liveFleetDaemons(this.ctx.es, this.fleet)]);
     const servers = docs.allocations
       .filter((a) => a.doc.state === 'started' && a.doc.daemon !== this.name)
       .map((a) => (a.doc.daemon === null ? undefined : daemons.get(a.doc.daemon)))
       .filter((d): d is PresenceDoc => d !== undefined);
-    return servers[Math.floor(Math.random() * servers.length)] ?? null;
+    return this.holderHealth.order(servers);
   }
 
   /** Reconciles now, or as soon as the pass under way is over. */
