@@ -40,7 +40,7 @@ export class Fleet {
   #fenced = false;
   readonly #member: Member;
   /** The holders this daemon's forwards failed on lately, left aside for the next ones. */
-  readonly holderHealth = new HolderHealth();
+  readonly holderHealth: HolderHealth;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -49,6 +49,7 @@ export class Fleet {
   ) {
     this.name = ctx.config.daemon.name;
     this.fleet = ctx.config.daemon.fleet!;
+    this.holderHealth = new HolderHealth(ctx.logger);
     this.#member = {
       ctx,
       deployments,

@@ -47,8 +47,9 @@ export async function forwardToHolders(
       await relay(attempt, to, response);
       return;
     }
-    options.health.failed(to);
-    failures.push(describeFailure(to, attempt));
+    const failure = describeFailure(attempt);
+    options.health.failed(to, failure);
+    failures.push(`daemon '${to.daemon}' at ${to.advertise ?? to.listen} ${failure}`);
     if (attempt.kind === 'answer') {
       attempt.answer.resume();
       attempt.done();
@@ -73,8 +74,7 @@ async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: Presence
   attempt.done();
 }
 
-function describeFailure(to: PresenceDoc, attempt: Attempt): string {
-  const where = `daemon '${to.daemon}' at ${to.advertise ?? to.listen}`;
-  if (attempt.kind === 'answer') return `${where} answered ${attempt.answer.statusCode} (it no longer serves the model)`;
-  return `${where} could not be reached (${attempt.error.message})`;
+function describeFailure(attempt: Attempt): string {
+  if (attempt.kind === 'answer') return `answered ${attempt.answer.statusCode}: it no longer serves the model`;
+  return `could not be reached: ${attempt.error.message}`;
 }

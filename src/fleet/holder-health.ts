@@ -1,4 +1,5 @@
 import type { PresenceDoc } from '../coordination/daemon-presence.js';
+import { logEvent, type Logger } from '../log/logger.js';
 
 /** How long a holder that failed a forward is left aside before one request tries it again. */
 export const AVOID_MS = 5000;
@@ -11,6 +12,8 @@ const FORGET_MS = 10 * 60_000;
  */
 export class HolderHealth {
   readonly #failedAt = new Map<string, number>();
+
+  constructor(private readonly logger: Logger) {}
 
   /**
    * The order in which to try `holders`: those that did not fail (shuffled, to spread the load),
@@ -26,7 +29,13 @@ export class HolderHealth {
     return due ? [due, ...healthy, ...failed.slice(1)] : [...healthy, ...failed];
   }
 
-  failed(holder: PresenceDoc, now = Date.now()): void {
+  /** Leaves `holder` aside, and says so once per failure: a dead holder fails about once per `AVOID_MS`, not once per request. */
+  failed(holder: PresenceDoc, why: string, now = Date.now()): void {
+    logEvent(
+      this.logger,
+      { action: 'fleet-forward', outcome: 'failure', daemon: holder.daemon, error: why },
+      `a forwarded request could not be taken by daemon '${holder.daemon}' (${why}); trying another holder, and leaving this one aside for ${AVOID_MS / 1000} s or until it answers again`,
+    );
     // Runs of daemons long gone are forgotten: a fleet that restarts its members for months must not grow this.
     for (const [key, at] of this.#failedAt) if (now - at > FORGET_MS) this.#failedAt.delete(key);
     this.#failedAt.set(keyOf(holder), now);
