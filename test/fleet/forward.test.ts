@@ -120,11 +120,7 @@ describe('forwarding to the holders of a model', () => {
       const until = Date.now() + CHAOS_MS;
       while (Date.now() < until) {
         await sleep(between(next, 500, 2500));
-        const status = await f.waitFor(
-          modelId,
-          (s) => allStarted(s) && s.items.every((i) => f.members.some((m) => m.name === i.daemon)),
-          30_000,
-        );
+        const status = await bothServing(f, modelId);
         const victim = f.byName(holders(status)[between(next, 0, 1)]!);
         const fault = (['SIGKILL', 'SIGSTOP', 'SIGTERM'] as const)[between(next, 0, 2)]!;
         faults.push(`${fault} ${victim.name}`);
@@ -149,6 +145,25 @@ describe('forwarding to the holders of a model', () => {
     expect([...byCode], `${TAG}: failed inferences by status and code`).toEqual([]);
   }, 180_000);
 });
+
+/**
+ * Both holders serve, by their own account: the next fault leaves one healthy holder. The fleet's
+ * documents alone may still say started for a holder that stopped its process (a lapsed lease)
+ * and has not yet claimed its allocation again.
+ */
+async function bothServing(f: TestFleet, modelId: string): Promise<FleetModelStatus> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await f.waitFor(
+      modelId,
+      (s) => allStarted(s) && s.items.every((i) => f.members.some((m) => m.name === i.daemon)),
+      30_000,
+    );
+    if ((await f.servingNow()).get(modelId)?.length === 2) return status;
+    if (Date.now() > deadline) throw new Error(`the two holders of '${modelId}' never both served: ${JSON.stringify(status)}`);
+    await sleep(100);
+  }
+}
 
 /** One fault on one holder; a killed or stopped daemon is started again under its name, as its supervisor would. */
 async function inflict(f: TestFleet, victim: RunningDaemon, fault: 'SIGKILL' | 'SIGSTOP' | 'SIGTERM', pauseMs: number): Promise<void> {
