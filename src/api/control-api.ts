@@ -18,7 +18,7 @@ import { parseInferenceInputs } from '../native/token-ids.js';
 import type { Deployments } from '../deployments/deployments.js';
 import { type Fleet } from '../fleet/fleet.js';
 import { fleetSettled, waitForFleet } from '../fleet/fleet-status.js';
-import { forwardToDaemon, FORWARDED_HEADER, SERVED_BY_HEADER } from '../fleet/forward.js';
+import { forwardToHolders, FORWARDED_HEADER, SERVED_BY_HEADER } from '../fleet/forward.js';
 import type { DeploymentStatus } from './wire-types.js';
 import { answerClientError, checkBearer, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
@@ -150,17 +150,19 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
     }
     if (request.headers[FORWARDED_HEADER] !== undefined)
       throw new UnavailableError(`daemon '${fleet.name}' no longer serves model '${id}'; try again`);
-    const server = await fleet.findServer(id);
-    if (!server) {
+    const servers = await fleet.findServers(id);
+    if (servers.length === 0) {
       await fleet.modelStatus(id);
       throw new UnavailableError(
         `no daemon of fleet '${fleet.fleet}' has a started allocation of model '${id}' yet; 'feeder status ${id}' shows where each allocation is`,
       );
     }
-    await forwardToDaemon(request, response, server, {
+    await forwardToHolders(request, response, servers, {
       token,
       from: fleet.name,
       path: `/deployments/${encodeURIComponent(id)}/${path}`,
+      health: fleet.holderHealth,
+      resendable: path === 'infer',
       httpsAgent: forwardAgent?.(),
     });
   };

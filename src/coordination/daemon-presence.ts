@@ -23,6 +23,9 @@ export interface PresenceDoc {
   tls?: boolean;
   pid: number;
   host: string;
+  /** The kernel's boot id and the pid namespace of `pid`: with `host`, whether a restarted daemon can tell that `pid` is gone. Absent from older daemons' documents. */
+  boot_id?: string | null;
+  pid_namespace?: string | null;
   started_at: string;
   renewed_at: string;
   expires_at: string;

@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import { hostname } from 'node:os';
 import {
   createPresence,
   deletePresence,
@@ -17,6 +16,7 @@ import type { Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { nullOnConflict } from '../es/versioned.js';
 import { logEvent, type Logger } from '../log/logger.js';
+import { isGone, isThisHost, thisHost } from './host-identity.js';
 
 // The daemon's side of its presence document: when it is renewed, when serving must stop because
 // it was not, and how a name is taken. The documents themselves are read and written in
@@ -225,27 +225,29 @@ function presenceDoc(
     ...(advertise === undefined ? {} : { advertise }),
     ...(tls ? { tls } : {}),
     pid: process.pid,
-    host: hostname(),
+    ...thisHost(),
     started_at: startedAt ?? new Date(now).toISOString(),
     renewed_at: new Date(now).toISOString(),
     expires_at: new Date(now + settings.leaseMs).toISOString(),
   };
 }
 
-/** A new name is created (`op_type: create`); an expired one is taken over only at the version read as expired. */
+/**
+ * A new name is created (`op_type: create`); one whose holder is gone is taken over, only at the
+ * version read: an expired lease, or a live one whose holder was a process of this host that no
+ * longer runs (a daemon killed and started again by its supervisor need not wait for its own lease).
+ */
 async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Promise<VersionedPresence> {
   for (let attempt = 0; attempt < TAKE_ATTEMPTS; attempt++) {
     const created = await createPresence(es, presenceDoc(settings, { listen: settings.listen }));
     if (created) return created;
     const current = await readPresence(es, settings.name);
     if (!current) continue;
-    if (isLive(current.doc)) throw nameTaken(current.doc);
-    const taken = await replacePresence(
-      es,
-      current,
-      presenceDoc(settings, { listen: settings.listen }),
-      'taking over the expired lease of',
-    ).catch(nullOnConflict);
+    const gone = holderGone(current.doc);
+    if (!gone) throw nameTaken(current.doc);
+    const taken = await replacePresence(es, current, presenceDoc(settings, { listen: settings.listen }), 'taking over the lease of').catch(
+      nullOnConflict,
+    );
     if (taken) {
       logEvent(
         logger,
@@ -256,7 +258,7 @@ async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Pr
           previous_pid: current.doc.pid,
           previous_host: current.doc.host,
         },
-        `took over daemon name '${settings.name}': the lease of pid ${current.doc.pid} on host ${current.doc.host} expired at ${current.doc.expires_at}`,
+        `took over daemon name '${settings.name}': ${gone}`,
       );
       return taken;
     }
@@ -266,8 +268,15 @@ async function takePresence(es: Es, settings: LeaseSettings, logger: Logger): Pr
   );
 }
 
+/** Why the holder of a name is gone, or null while it may still run. */
+function holderGone(doc: PresenceDoc): string | null {
+  if (!isLive(doc)) return `the lease of pid ${doc.pid} on host ${doc.host} expired at ${doc.expires_at}`;
+  if (isThisHost(doc) && isGone(doc.pid)) return `pid ${doc.pid} on this host is gone (its lease ran until ${doc.expires_at})`;
+  return null;
+}
+
 function nameTaken(doc: PresenceDoc): DaemonRunningError {
   return new DaemonRunningError(
-    `daemon name '${doc.daemon}' is taken: ${describeDaemon(doc)} is running; stop that daemon, or start this one under another daemon.name (FEEDER_DAEMON_NAME). A daemon that was killed frees the name when its lease expires`,
+    `daemon name '${doc.daemon}' is taken: ${describeDaemon(doc)} is running; stop that daemon, or start this one under another daemon.name (FEEDER_DAEMON_NAME). A daemon that was killed on another host frees the name when its lease expires`,
   );
 }

@@ -39,6 +39,28 @@ export async function claimFree(member: Member, docs: FleetDocs, daemons: Map<st
   }
 }
 
+/**
+ * Gives `alloc`, recorded under this daemon's name, back to the fleet (a write fenced by the version
+ * read), and drops this daemon's pin of the model; false when another writer came first.
+ */
+export async function giveBack(member: Member, alloc: Versioned<AllocationDoc>, reason: string): Promise<boolean> {
+  const { es } = member.ctx;
+  const doc: AllocationDoc = { ...alloc.doc, ...unheld(), reason };
+  const released = await writeFenced(es, alloc.id, doc, alloc, `giving back allocation ${alloc.id}`);
+  await recordUndeployed(es, member.name, alloc.doc.model_id);
+  return released !== null;
+}
+
+/**
+ * Claims again, with the fenced claim, an allocation recorded under this daemon's name that this run
+ * did not claim; null when another daemon's write came first (it took the allocation over).
+ */
+export async function claimAgain(member: Member, alloc: Versioned<AllocationDoc>): Promise<Versioned<AllocationDoc> | null> {
+  const won = await writeClaim(member, alloc, null);
+  if (won) await takeOver(member, won, null);
+  return won;
+}
+
 /** Every live daemon already failed on it: it is failed, with every daemon's reason. */
 async function failAllocation(member: Member, alloc: Versioned<AllocationDoc>): Promise<void> {
   const failed = { ...alloc.doc, ...unheld(), state: 'failed' as const, reason: describeFailures(alloc.doc.failures) };

@@ -3,16 +3,17 @@ import type { FleetModelStatus, FleetStatus } from '../api/wire-types.js';
 import { liveFleetDaemons, type PresenceDoc, type ServedAllocation } from '../coordination/daemon-presence.js';
 import type { DaemonLease } from '../daemon/lease.js';
 import { desiredDeployments, recordUndeployed } from '../coordination/desired-deployments.js';
-import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced, type AllocationDoc } from '../coordination/fleet-allocations.js';
+import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced } from '../coordination/fleet-allocations.js';
 import { requireDeployable, type DaemonContext, type Deployments } from '../deployments/deployments.js';
 import { InvalidArgumentError, ModelNotFoundError } from '../errors.js';
 import { logEvent } from '../log/logger.js';
 import { requireMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
-import { unheld } from './allocation-state.js';
 import { describeFleet } from './fleet-status.js';
 import type { HeldAllocation, Member } from './member.js';
 import { reconcile } from './reconcile.js';
+import { giveBack } from './claims.js';
+import { HolderHealth } from './holder-health.js';
 
 /** Most allocations one deploy may ask for: a fleet of more daemons than this is not what this is for. */
 export const MAX_ALLOCATIONS = 64;
@@ -38,6 +39,8 @@ export class Fleet {
   readonly #held = new Map<string, HeldAllocation>();
   #fenced = false;
   readonly #member: Member;
+  /** The holders this daemon's forwards failed on lately, left aside for the next ones. */
+  readonly holderHealth: HolderHealth;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -46,6 +49,7 @@ export class Fleet {
   ) {
     this.name = ctx.config.daemon.name;
     this.fleet = ctx.config.daemon.fleet!;
+    this.holderHealth = new HolderHealth(ctx.logger);
     this.#member = {
       ctx,
       deployments,
@@ -145,14 +149,14 @@ export class Fleet {
     return (await readFleet(this.ctx.es, this.fleet, modelId)).allocations.length;
   }
 
-  /** A live daemon of the fleet with a started allocation of `modelId`, other than this one. */
-  async findServer(modelId: string): Promise<PresenceDoc | null> {
+  /** The live daemons of the fleet with a started allocation of `modelId`, other than this one, in the order to try them. */
+  async findServers(modelId: string): Promise<PresenceDoc[]> {
     const [docs, daemons] = await Promise.all([readFleet(this.ctx.es, this.fleet, modelId), liveFleetDaemons(this.ctx.es, this.fleet)]);
     const servers = docs.allocations
       .filter((a) => a.doc.state === 'started' && a.doc.daemon !== this.name)
       .map((a) => (a.doc.daemon === null ? undefined : daemons.get(a.doc.daemon)))
       .filter((d): d is PresenceDoc => d !== undefined);
-    return servers[Math.floor(Math.random() * servers.length)] ?? null;
+    return this.holderHealth.order(servers);
   }
 
   /** Reconciles now, or as soon as the pass under way is over. */
@@ -181,11 +185,8 @@ export class Fleet {
     const released: string[] = [];
     try {
       const docs = await readFleet(es, this.fleet);
-      for (const alloc of docs.allocations.filter((a) => a.doc.daemon === this.name)) {
-        const doc: AllocationDoc = { ...alloc.doc, ...unheld(), reason: `released by daemon '${this.name}', which stopped` };
-        if (await writeFenced(es, alloc.id, doc, alloc, `releasing allocation ${alloc.id}`)) released.push(alloc.id);
-        await recordUndeployed(es, this.name, alloc.doc.model_id);
-      }
+      for (const alloc of docs.allocations.filter((a) => a.doc.daemon === this.name))
+        if (await giveBack(this.#member, alloc, `released by daemon '${this.name}', which stopped`)) released.push(alloc.id);
       logEvent(
         logger,
         { action: 'fleet-release', outcome: 'success', daemon: this.name, fleet: this.fleet },

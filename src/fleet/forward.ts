@@ -1,65 +1,92 @@
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import { formatHostPort } from '../config/daemon-address.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { PresenceDoc } from '../coordination/daemon-presence.js';
 import { UnavailableError } from '../errors.js';
 import { readJsonBody } from '../api/http.js';
 import { describeTlsFailure, FLEET_CA_ADVICE } from '../api/tls-client.js';
+import { sendToHolder, type Attempt, type Outbound } from './forward-attempt.js';
+import type { HolderHealth } from './holder-health.js';
 
-/** Marks a request one daemon forwarded to another: it is answered there or refused, never forwarded again. */
-export const FORWARDED_HEADER = 'x-feeder-forwarded-by';
+export { FORWARDED_HEADER } from './forward-attempt.js';
 /** On a fleet member's inference answer: the daemon whose native process answered. */
 export const SERVED_BY_HEADER = 'x-feeder-served-by';
 
-/** Gives up on the other daemon after this long; an inference waits up to `daemon.inferenceTimeoutMs` there. */
-const FORWARD_TIMEOUT_MS = 60_000;
+export interface ForwardOptions {
+  token: string | undefined;
+  from: string;
+  path: string;
+  health: HolderHealth;
+  /**
+   * Whether the request may be sent to another holder once a holder may have received it whole
+   * (it was written, then the holder reset the connection or stopped answering, before any byte of
+   * an answer): true for an inference, which changes nothing where it runs; a control request is
+   * sent again only where no holder can have read it.
+   */
+  resendable: boolean;
+  /** For a holder that serves TLS: checks its certificate against the fleet's CA and the name it advertises, before the token is sent. */
+  httpsAgent?: HttpsAgent | undefined;
+}
 
 /**
- * Passes an inference (or control request) to the fleet member `to`, which holds a started
- * allocation, with the fleet's token, and relays its answer as it comes: status, content type and body.
- * A member that serves TLS is reached through `httpsAgent`, which checks its certificate against
- * the fleet's CA and the name it advertises, before the token is sent.
+ * Passes an inference (or control request) to a fleet member that holds a started allocation, with
+ * the fleet's token, and relays the first answer as it comes: status, content type and body. A holder
+ * that cannot take it (refused, reset, paused, or answering 503: it no longer serves the model) is
+ * left aside and the next one is tried at once; `docs/fleet.md` says when a request may reach two.
  */
-export async function forwardToDaemon(
+export async function forwardToHolders(
   request: IncomingMessage,
   response: ServerResponse,
-  to: PresenceDoc,
-  { token, from, path, httpsAgent }: { token: string | undefined; from: string; path: string; httpsAgent?: HttpsAgent | undefined },
+  holders: readonly PresenceDoc[],
+  options: ForwardOptions,
 ): Promise<void> {
   // Read and checked here (size, JSON) as for a request answered here.
   const body = Buffer.from(JSON.stringify(await readJsonBody(request)));
-  // Where the other daemon is reached: on 0.0.0.0 its listen address names no host.
-  const where = to.advertise ?? to.listen;
-  const target = targetOf(where);
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'content-length': String(body.length),
-    [FORWARDED_HEADER]: from,
-    ...(target.host ? { host: formatHostPort(target.host, target.port!) } : { host: 'localhost' }),
-    ...(token ? { authorization: `Bearer ${token}` } : {}),
-  };
-  const answer = await new Promise<IncomingMessage>((resolve, reject) => {
-    const options = { ...target, method: 'POST', path, headers, timeout: FORWARD_TIMEOUT_MS };
-    const outgoing = to.tls ? httpsRequest({ ...options, agent: httpsAgent }, resolve) : httpRequest(options, resolve);
-    outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer within ${FORWARD_TIMEOUT_MS / 1000} s`)));
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  }).catch((error: Error) => {
-    throw new UnavailableError(
-      `daemon '${to.daemon}' at ${where}, which holds a started allocation, could not be reached (${describeTlsFailure(error, FLEET_CA_ADVICE) ?? error.message}); try again`,
-      { cause: error, httpStatus: 502 },
-    );
+  const failures: string[] = [];
+  for (const [i, to] of holders.entries()) {
+    const last = i === holders.length - 1;
+    const outbound: Outbound = {
+      to,
+      body,
+      path: options.path,
+      from: options.from,
+      token: options.token,
+      last,
+      httpsAgent: options.httpsAgent,
+    };
+    const attempt = await sendToHolder(outbound);
+    if (attempt.kind === 'answer' && (attempt.answer.statusCode !== 503 || last)) {
+      options.health.answered(to);
+      await relay(attempt, to, response);
+      return;
+    }
+    const failure = describeFailure(attempt);
+    options.health.failed(to, failure);
+    failures.push(`daemon '${to.daemon}' at ${to.advertise ?? to.listen} ${failure}`);
+    if (attempt.kind === 'answer') {
+      attempt.answer.resume();
+      attempt.done();
+    } else if (attempt.bodySent && !options.resendable) break;
+  }
+  throw new UnavailableError(`no daemon holding a started allocation could take the request: ${failures.join('; ')}; try again`, {
+    httpStatus: 502,
   });
+}
+
+async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: PresenceDoc, response: ServerResponse): Promise<void> {
+  const { answer } = attempt;
   response.writeHead(answer.statusCode ?? 502, {
     'content-type': answer.headers['content-type'] ?? 'application/json',
     [SERVED_BY_HEADER]: answer.headers[SERVED_BY_HEADER] ?? to.daemon,
   });
+  // An answer cut short (the holder died while sending it) cannot be sent again: the client sees it cut too.
+  answer.on('aborted', () => response.destroy());
+  answer.on('error', () => response.destroy());
   answer.pipe(response);
   await new Promise<void>((resolve) => response.on('close', resolve));
+  attempt.done();
 }
 
-function targetOf(listen: string): { socketPath?: string; host?: string; port?: number } {
-  if (listen.startsWith('unix:')) return { socketPath: listen.slice('unix:'.length) };
-  const at = listen.lastIndexOf(':');
-  return { host: listen.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(listen.slice(at + 1)) };
+function describeFailure(attempt: Attempt): string {
+  if (attempt.kind === 'answer') return `answered ${attempt.answer.statusCode}: it no longer serves the model`;
+  return `could not be reached: ${describeTlsFailure(attempt.error, FLEET_CA_ADVICE) ?? attempt.error.message}`;
 }

@@ -1,4 +1,4 @@
-import type { PresenceDoc } from '../coordination/daemon-presence.js';
+import { isLive, type PresenceDoc } from '../coordination/daemon-presence.js';
 import type { AllocationDoc, FleetDocs } from '../coordination/fleet-allocations.js';
 
 // Who should take which allocation. Pure functions of what one reconcile pass read, so that every
@@ -26,9 +26,20 @@ export function holdings(docs: FleetDocs): Map<string, number> {
   return counts;
 }
 
-/** The holder of `alloc` when it is another daemon whose lease is no longer live, else null. */
-export function goneHolder(alloc: AllocationDoc, daemon: string, daemons: ReadonlyMap<string, PresenceDoc>): string | null {
-  return alloc.daemon !== null && alloc.daemon !== daemon && !daemons.has(alloc.daemon) ? alloc.daemon : null;
+/**
+ * The holder of `alloc` when it is another daemon whose lease is no longer live, else null. By the
+ * lease alone, even for a member `daemons` keeps within a grace: a holder stops serving a heartbeat
+ * before its lease runs out, so taking over then is safe, and waiting longer only adds to a failover.
+ */
+export function goneHolder(
+  alloc: AllocationDoc,
+  daemon: string,
+  daemons: ReadonlyMap<string, PresenceDoc>,
+  now = Date.now(),
+): string | null {
+  if (alloc.daemon === null || alloc.daemon === daemon) return null;
+  const holder = daemons.get(alloc.daemon);
+  return holder === undefined || !isLive(holder, now) ? alloc.daemon : null;
 }
 
 /** Whether `alloc` is up for a claim by `daemon`: desired, not failed, and held by nobody, or by a daemon that is gone. */

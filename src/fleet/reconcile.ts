@@ -1,7 +1,16 @@
 import { liveFleetDaemons, type PresenceDoc } from '../coordination/daemon-presence.js';
 import type { DaemonLease } from '../daemon/lease.js';
-import { allocationId, deleteFenced, newAllocation, readFleet, writeFenced, type FleetDocs } from '../coordination/fleet-allocations.js';
-import { claimFree } from './claims.js';
+import {
+  allocationId,
+  deleteFenced,
+  newAllocation,
+  readFleet,
+  writeFenced,
+  type AllocationDoc,
+  type FleetDocs,
+} from '../coordination/fleet-allocations.js';
+import type { Versioned } from '../es/versioned.js';
+import { claimAgain, claimFree, giveBack } from './claims.js';
 import type { Member } from './member.js';
 import { runHeld } from './run-held.js';
 
@@ -17,8 +26,9 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   const lapses = lease.lapses;
   const leaseOk = lease.servingAllowed();
   const current = () => !stopped() && lease.lapses === lapses;
-  // A member one heartbeat late still counts: failing an allocation that "every member" failed, or
-  // taking over a holder's, waits for it rather than act on a partial view of the fleet.
+  // A member one heartbeat late still counts: failing an allocation that "every member" failed waits
+  // for it rather than act on a partial view of the fleet. Taking over a holder's allocation does
+  // not: it goes by the lease alone (goneHolder), so the grace adds nothing to a failover.
   const [first, daemons] = await Promise.all([
     readFleet(es, member.fleet),
     liveFleetDaemons(es, member.fleet, member.ctx.config.daemon.heartbeatMs),
@@ -27,8 +37,14 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   const docs = (await shapeAllocations(member, first, daemons)) ? await readFleet(es, member.fleet) : first;
   if (!current()) return false;
   const mine = new Set<string>();
-  for (const alloc of docs.allocations) {
-    if (alloc.doc.daemon !== member.name) continue;
+  for (const recorded of docs.allocations) {
+    if (recorded.doc.daemon !== member.name) continue;
+    const alloc = isHeldHere(member, recorded.doc)
+      ? recorded
+      : leaseOk && lease.lapses === lapses
+        ? await claimUnheld(member, recorded)
+        : null;
+    if (!alloc) continue;
     mine.add(alloc.doc.model_id);
     if (leaseOk && lease.lapses === lapses) await runHeld(member, alloc, docs);
   }
@@ -63,4 +79,26 @@ async function shapeAllocations(member: Member, docs: FleetDocs, daemons: Map<st
     }
   }
   return changed;
+}
+
+/**
+ * Whether this process claimed `alloc` itself (and its lease did not lapse since). One recorded under
+ * this name by an earlier run of it (killed, then started again), or before the lease lapsed, may be
+ * under another daemon's claim at this very moment: it is never started on the strength of the name
+ * alone (claimUnheld).
+ */
+function isHeldHere(member: Member, alloc: AllocationDoc): boolean {
+  return member.held.get(alloc.model_id)?.allocation === alloc.allocation;
+}
+
+/**
+ * An allocation recorded under this name that this run did not claim: claimed again through the
+ * fenced claim, so that of this daemon and one taking it over only one wins; given back when this
+ * daemon has no room for it (restarted with a smaller `daemon.maxModels`). Null unless claimed.
+ */
+async function claimUnheld(member: Member, alloc: Versioned<AllocationDoc>): Promise<Versioned<AllocationDoc> | null> {
+  if (member.held.size < member.ctx.config.daemon.maxModels) return claimAgain(member, alloc);
+  const reason = `given back by daemon '${member.name}', which did not claim it in this run (it was restarted, or its lease lapsed) and has no room for it`;
+  await giveBack(member, alloc, reason);
+  return null;
 }

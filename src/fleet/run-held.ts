@@ -37,6 +37,8 @@ async function ensureRunning(member: Member, alloc: Versioned<AllocationDoc>, re
 
 async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment> {
   const modelId = alloc.doc.model_id;
+  // Recorded before the first wait: a lease lapsing meanwhile drops it, and the allocation is then claimed again before it runs.
+  member.held.set(modelId, { allocation: alloc.doc.allocation, revision, bytes: member.held.get(modelId)?.bytes ?? null });
   const local = await member.deployments.deploy(modelId);
   // Reported as soon as the load ends, not at the next period: a deploy waiting on the fleet sees it then.
   void local
@@ -46,7 +48,8 @@ async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revis
       () => undefined,
     );
   const { meta } = await requireMeta(member.ctx.es, modelId);
-  member.held.set(modelId, { allocation: alloc.doc.allocation, revision, bytes: meta.total_length });
+  const held = member.held.get(modelId);
+  if (held) held.bytes = meta.total_length;
   return local;
 }
 

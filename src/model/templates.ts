@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 6;
+export const TEMPLATE_VERSION = 7;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -86,6 +86,8 @@ const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
   tls: { type: 'boolean' },
   pid: { type: 'long' },
   host: { type: 'keyword' },
+  boot_id: { type: 'keyword' },
+  pid_namespace: { type: 'keyword' },
   started_at: { type: 'date' },
   renewed_at: { type: 'date' },
   expires_at: { type: 'date' },

@@ -18,7 +18,8 @@ import {
 
 const FLEET = 'f';
 
-function daemon(name: string, maxModels?: number): PresenceDoc {
+/** A member whose lease runs out `expiresInMs` from now (already ran out when negative). */
+function daemon(name: string, maxModels?: number, expiresInMs = 60_000): PresenceDoc {
   const now = new Date().toISOString();
   return {
     daemon: name,
@@ -27,7 +28,7 @@ function daemon(name: string, maxModels?: number): PresenceDoc {
     host: 'h',
     started_at: now,
     renewed_at: now,
-    expires_at: now,
+    expires_at: new Date(Date.now() + expiresInMs).toISOString(),
     fleet: FLEET,
     ...(maxModels === undefined ? {} : { max_models: maxModels }),
   };
@@ -149,6 +150,18 @@ describe('what may be claimed', () => {
     expect(goneHolder(alloc('a', 0, { daemon: 'd2' }).doc, 'd1', daemons)).toBeNull();
     expect(goneHolder(alloc('a', 0).doc, 'd1', daemons)).toBeNull();
     expect(goneHolder(alloc('a', 0, { daemon: 'd1' }).doc, 'd1', live('d2'))).toBeNull();
+  });
+
+  it("takes over a holder whose lease ran out even while the reconcile's grace still counts it as a member", () => {
+    // The members are read with one heartbeat of grace (for "every member failed it"); a takeover
+    // waiting that heartbeat too would add it to every failover.
+    const daemons = new Map([
+      ['d1', daemon('d1')],
+      ['late', daemon('late', undefined, -200)],
+    ]);
+    expect(goneHolder(alloc('a', 0, { daemon: 'late' }).doc, 'd1', daemons)).toBe('late');
+    expect(isClaimable(alloc('a', 0, { daemon: 'late' }).doc, fleetDocs(['a'], []), 'd1', daemons)).toBe(true);
+    expect(nobodyLeftToTry(alloc('a', 0, { failures: [failure('d1')] }).doc, daemons), 'the late one may still try it').toBe(false);
   });
 
   it('leaves nobody to try once every live daemon failed on it, and not before', () => {

@@ -49,10 +49,14 @@ export class TestFleet {
     return fleet;
   }
 
-  async add(name: string): Promise<RunningDaemon> {
+  /** Starts a member; `daemonConfig` adds to the fleet's `daemon` settings for this one alone. */
+  async add(name: string, daemonConfig: Record<string, any> = {}): Promise<RunningDaemon> {
     const daemon = await startDaemon({
       name,
-      config: { ...this.options.config, daemon: { ...FLEET_TIMING, fleet: this.fleet, ...this.options.config?.daemon } },
+      config: {
+        ...this.options.config,
+        daemon: { ...FLEET_TIMING, fleet: this.fleet, ...this.options.config?.daemon, ...daemonConfig },
+      },
       env: { ES_URL: this.esUrl, ...this.options.env },
     });
     this.members.push(daemon);
