@@ -128,7 +128,7 @@ describe('fleet forwarding over TLS', () => {
     const answer = await infer(doubter);
     expect(answer.status).toBe(502);
     expect(answer.body.error.message).toMatch(
-      /could not be reached \(unknown CA: its TLS certificate is not signed by the fleet's CA; set daemon.caCerts/,
+      /could not be reached: unknown CA: its TLS certificate is not signed by the fleet's CA; set daemon.caCerts/,
     );
   });
 
