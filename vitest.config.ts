@@ -2,11 +2,11 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // The longest files start first, so that they run beside the rest instead of after it: the fleet
-// file (a third of the suite), the nested runs of es-instances, the race test. The other two files on
+// file (a third of the suite), the nested runs of es-instances, the race test. The other files on
 // the 3-node cluster start last: the cluster is one file's at a time (useClusterAlone), so they wait
 // for the fleet file, and they would hold a worker idle while they wait if they started with it.
 const FIRST = ['test/fleet/fleet.test.ts', 'test/support/es-instances.test.ts', 'test/daemon/concurrency.test.ts'];
-const LAST = ['test/feed/node-loss.test.ts', 'test/es/cluster.test.ts'];
+const LAST = ['test/fleet/forward.test.ts', 'test/fleet/restart.test.ts', 'test/feed/node-loss.test.ts', 'test/es/cluster.test.ts'];
 const rank = (spec: TestSpecification): number => {
   const first = FIRST.findIndex((part) => spec.moduleId.endsWith(part));
   if (first !== -1) return first - FIRST.length;

@@ -2,34 +2,24 @@
 // judges the fleet as an operator would: where `status` says each allocation runs, which daemons
 // actually serve, what answers an inference, and that no native process is left afterwards.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
 import { withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
 import { newEs, randomModelFile } from '../support/es.js';
 import { call, deployPath, desiredModels, type Answer } from '../support/races.js';
-import { useClusterAlone } from '../support/cluster.js';
-import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
+import { FLEET_TIMING, TestFleet, useFleetScene, type FleetOptions } from '../support/fleet.js';
 import { isAlive } from '../support/processes.js';
 import { pollUntil } from '../support/wait.js';
 import type { FleetModelStatus } from '../../src/api/wire-types.js';
-
-useClusterAlone();
 
 const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes[t % bytes.length]! / 255])];
 const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);
 const allStarted = (s: FleetModelStatus) => s.items.every((i) => i.state === 'started' && i.daemon_live);
 
-let fleet: TestFleet | null = null;
-let watcher: OverAllocationWatcher | null = null;
-const desired = new Map<string, number>();
-
-async function startFleet(options: FleetOptions = {}): Promise<TestFleet> {
-  fleet = await TestFleet.start(options);
-  desired.clear();
-  watcher = new OverAllocationWatcher(fleet, () => desired, FLEET_TIMING.leaseMs);
-  return fleet;
-}
+const scene = useFleetScene();
+const desired = scene.desired;
+const startFleet = (options: FleetOptions = {}) => scene.start(options);
 
 async function deploy(f: TestFleet, modelId: string, allocations: number, via = f.members[0]!) {
   desired.set(modelId, allocations);
@@ -38,17 +28,6 @@ async function deploy(f: TestFleet, modelId: string, allocations: number, via = 
 
 /** A model of random bytes, uploaded to the fleet's cluster. */
 const stored = (f: TestFleet, size: number, chunkSize?: number) => storedModel(size, chunkSize, 'base64', f.esUrl);
-
-afterEach(async () => {
-  const violations = (await watcher?.stop()) ?? [];
-  const f = fleet;
-  fleet = null;
-  watcher = null;
-  if (!f) return;
-  await f.stop();
-  expect(violations, 'a model had more live allocations than desired for longer than one lease').toEqual([]);
-  expect(await f.leftovers(), 'native processes left running after the test').toEqual([]);
-}, 60_000);
 
 describe('a fleet of three daemons', () => {
   it('runs --allocations 2 on two distinct daemons; any daemon shows both and answers an inference (forwarded when it holds none)', async () => {

@@ -3,11 +3,11 @@
 // none may fail while another holder is healthy, and none may be answered twice. The chaos is drawn
 // from FEEDER_RACE_SEED (printed; set it to replay the same faults, though not the same timing).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FleetModelStatus } from '../../src/api/wire-types.js';
 import type { RunningDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
-import { FLEET_TIMING, OverAllocationWatcher, TestFleet, type FleetOptions } from '../support/fleet.js';
+import { useFleetScene, type FleetOptions, type TestFleet } from '../support/fleet.js';
 import { call, deployPath } from '../support/races.js';
 import { between, mulberry32, seedFrom } from '../support/seeded.js';
 
@@ -20,20 +20,7 @@ const valuesFor = (bytes: Buffer, tokens: number[]) => [tokens.map((t) => [bytes
 const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);
 const allStarted = (s: FleetModelStatus) => s.items.every((i) => i.state === 'started' && i.daemon_live);
 
-let fleet: TestFleet | null = null;
-let watcher: OverAllocationWatcher | null = null;
-const desired = new Map<string, number>();
-
-afterEach(async () => {
-  const violations = (await watcher?.stop()) ?? [];
-  const f = fleet;
-  fleet = null;
-  watcher = null;
-  if (!f) return;
-  await f.stop();
-  expect(violations, 'a model had more started allocations than desired for longer than one lease').toEqual([]);
-  expect(await f.leftovers(), 'native processes left running after the test').toEqual([]);
-}, 60_000);
+const scene = useFleetScene();
 
 /**
  * Two holders of a model with two allocations, and a member that never takes one (a memory budget
@@ -41,12 +28,10 @@ afterEach(async () => {
  * allocation waits for that holder to come back rather than move to it.
  */
 async function holdersAndBystander(options: FleetOptions = {}) {
-  fleet = await TestFleet.start({ ...options, size: 2 });
-  const f = fleet;
+  const f = await scene.start({ ...options, size: 2 });
   const bystander = await f.add(`${f.fleet}-by`, { memoryBudget: 1000 });
-  watcher = new OverAllocationWatcher(f, () => desired, FLEET_TIMING.leaseMs);
   const { modelId, bytes } = await storedModel(200_000, undefined, 'base64', f.esUrl);
-  desired.set(modelId, 2);
+  scene.desired.set(modelId, 2);
   const deployed = await call(bystander.listen, 'PUT', deployPath(modelId), { allocations: 2, timeout_ms: 60_000 }, 75_000);
   expect((deployed.body as FleetModelStatus).state, JSON.stringify(deployed.body)).toBe('started');
   expect(holders(deployed.body).sort()).toEqual(f.members.filter((d) => d !== bystander).map((d) => d.name));

@@ -1,38 +1,23 @@
 // Issue 21, point 5: a member killed and started again under its name (by systemd, say) restores
 // nothing by itself: what is still recorded under its name is claimed again through the fleet's
 // fenced claim before any native process starts, so it never runs beside a daemon taking it over.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FleetModelStatus } from '../../src/api/wire-types.js';
 import { storedModel } from '../support/deploy.js';
-import { OverAllocationWatcher, TestFleet } from '../support/fleet.js';
+import { useFleetScene } from '../support/fleet.js';
 import { call, deployPath } from '../support/races.js';
 
 const holders = (s: FleetModelStatus) => s.items.map((i) => i.daemon);
 const allStarted = (s: FleetModelStatus) => s.items.every((i) => i.state === 'started' && i.daemon_live);
 
-let fleet: TestFleet | null = null;
-let watcher: OverAllocationWatcher | null = null;
-const desired = new Map<string, number>();
-
-afterEach(async () => {
-  const violations = (await watcher?.stop()) ?? [];
-  const f = fleet;
-  fleet = null;
-  watcher = null;
-  if (!f) return;
-  await f.stop();
-  expect(violations, 'a model had more started allocations than desired').toEqual([]);
-  expect(await f.leftovers(), 'native processes left running after the test').toEqual([]);
-}, 60_000);
+const scene = useFleetScene();
 
 describe('a member SIGKILLed and started again under its name', () => {
   it('starts nothing recorded under its name before its own fenced claim of it is written', async () => {
-    fleet = await TestFleet.start();
-    const f = fleet;
     // No grace: the restarted member must never run an allocation beside another holder, not even briefly.
-    watcher = new OverAllocationWatcher(f, () => desired, 0);
+    const f = await scene.start({}, 0);
     const { modelId } = await storedModel(200_000, undefined, 'base64', f.esUrl);
-    desired.set(modelId, 2);
+    scene.desired.set(modelId, 2);
     const first = (await call(f.members[0]!.listen, 'PUT', deployPath(modelId), { allocations: 2, timeout_ms: 30_000 }, 45_000))
       .body as FleetModelStatus;
     expect(first.state, JSON.stringify(first)).toBe('started');

@@ -1,9 +1,10 @@
 // Several real `feeder serve` processes in one fleet on the 3-node test cluster, and a watcher that
 // polls every one of them.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, expect } from 'vitest';
 import type { DeploymentStatus, FleetModelStatus, FleetStatus } from '../../src/api/wire-types.js';
 import { FLEET_INDEX } from '../../src/model/layout.js';
-import { startCluster, type TestCluster } from './cluster.js';
+import { startCluster, useClusterAlone, type TestCluster } from './cluster.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
 import { isAlive } from './processes.js';
 import { esUrl, newEs, uniqueId } from './es.js';
@@ -184,4 +185,45 @@ export class OverAllocationWatcher {
     await this.#done;
     return this.violations;
   }
+}
+
+/** What a fleet test file keeps across a test: the allocations the test wants, and how it starts its fleet. */
+export interface FleetScene {
+  /** Model id → the allocations the test asked for: the watcher's measure of over-allocation. */
+  desired: Map<string, number>;
+  /**
+   * Starts a fleet, watched for more started allocations of a model than desired for longer than
+   * `graceMs` (0: never, not even briefly); after the test it is stopped and checked.
+   */
+  start(options?: FleetOptions, graceMs?: number): Promise<TestFleet>;
+}
+
+/**
+ * For a fleet test file, at its top level: the 3-node cluster is the file's alone, and after each
+ * test the fleet is stopped, then the watcher's findings and the native processes left are checked.
+ */
+export function useFleetScene(): FleetScene {
+  useClusterAlone();
+  let fleet: TestFleet | null = null;
+  let watcher: OverAllocationWatcher | null = null;
+  const desired = new Map<string, number>();
+  afterEach(async () => {
+    const violations = (await watcher?.stop()) ?? [];
+    const stopping = fleet;
+    fleet = null;
+    watcher = null;
+    if (!stopping) return;
+    await stopping.stop();
+    expect(violations, 'a model had more started allocations than desired for longer than the watcher allows').toEqual([]);
+    expect(await stopping.leftovers(), 'native processes left running after the test').toEqual([]);
+  }, 60_000);
+  return {
+    desired,
+    async start(options = {}, graceMs = FLEET_TIMING.leaseMs) {
+      fleet = await TestFleet.start(options);
+      desired.clear();
+      watcher = new OverAllocationWatcher(fleet, () => desired, graceMs);
+      return fleet;
+    },
+  };
 }
