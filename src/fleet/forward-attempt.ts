@@ -40,7 +40,13 @@ export type Attempt =
 export function sendToHolder(outbound: Outbound): Promise<Attempt> {
   const target = targetOf(outbound.to.advertise ?? outbound.to.listen);
   const send = requestTo(outbound);
-  const outgoing = send({ ...target, method: 'POST', path: outbound.path, headers: headersOf(outbound, target) });
+  let outgoing: ClientRequest;
+  try {
+    outgoing = send({ ...target, method: 'POST', path: outbound.path, headers: headersOf(outbound, target) });
+  } catch (error) {
+    // An address the request cannot even be made to (a lease with a malformed one): the next holder.
+    return Promise.resolve({ kind: 'failed', error: error as Error, bodySent: false });
+  }
   return new Promise<Attempt>((resolve) => {
     let bodySent = false;
     let settled = false;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import { pipeline } from 'node:stream/promises';
 import type { PresenceDoc } from '../coordination/daemon-presence.js';
 import { UnavailableError } from '../errors.js';
 import { readJsonBody } from '../api/http.js';
@@ -74,16 +75,23 @@ export async function forwardToHolders(
 
 async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: PresenceDoc, response: ServerResponse): Promise<void> {
   const { answer } = attempt;
-  response.writeHead(answer.statusCode ?? 502, {
-    'content-type': answer.headers['content-type'] ?? 'application/json',
-    [SERVED_BY_HEADER]: answer.headers[SERVED_BY_HEADER] ?? to.daemon,
-  });
-  // An answer cut short (the holder died while sending it) cannot be sent again: the client sees it cut too.
-  answer.on('aborted', () => response.destroy());
-  answer.on('error', () => response.destroy());
-  answer.pipe(response);
-  await new Promise<void>((resolve) => response.on('close', resolve));
-  attempt.done();
+  try {
+    // The client left while a holder worked on it: the answer has nowhere to go, and a 'close' that
+    // already fired would never come again.
+    if (response.destroyed) {
+      answer.destroy();
+      return;
+    }
+    response.writeHead(answer.statusCode ?? 502, {
+      'content-type': answer.headers['content-type'] ?? 'application/json',
+      [SERVED_BY_HEADER]: answer.headers[SERVED_BY_HEADER] ?? to.daemon,
+    });
+    // An answer cut short (the holder died while sending it) cannot be sent again: the client sees it
+    // cut too; a client gone mid-answer closes the holder's side. Either way both ends are closed.
+    await pipeline(answer, response).catch(() => undefined);
+  } finally {
+    attempt.done();
+  }
 }
 
 function describeFailure(attempt: Attempt): string {

@@ -11,8 +11,12 @@ import { esUrl, newEs, uniqueId } from './es.js';
 import { call, deployPath, forgetDaemon, liveSpawned } from './races.js';
 import { waitUntil } from './wait.js';
 
-/** Short enough for tests, with room for a loaded machine: a renewal may come late without the daemon taken for gone. */
-export const FLEET_TIMING = { heartbeatMs: 500, leaseMs: 3000, reconcileMs: 200 };
+/**
+ * Short enough for tests, with room for a loaded machine: a renewal may come late without the daemon
+ * taken for gone. With test files side by side, the 20-deployment race saw 3 s leases lapse under
+ * CI's load (allocations claimed by two daemons, and for seconds served by both): 6 s leaves room.
+ */
+export const FLEET_TIMING = { heartbeatMs: 1000, leaseMs: 6000, reconcileMs: 200 };
 
 export interface FleetOptions {
   size?: number;
