@@ -19,6 +19,11 @@ async function uploaded(): Promise<{ modelId: string; bytes: Buffer }> {
   return { modelId, bytes };
 }
 
+/** Rewrites fields of chunk `docNum` of generation 1, as damage or another writer would. */
+async function editChunk(modelId: string, docNum: number, doc: Record<string, unknown>): Promise<void> {
+  await newEs().client.update({ index: SHARED_CHUNKS_INDEX, id: chunkDocId(modelId, 1, docNum), doc, refresh: true });
+}
+
 /** A chunk document as another tool would write it, with the real client. */
 async function writeForeignChunk(id: string, fields: { modelId: string; docNum: number; bytes: Buffer; eos?: boolean }): Promise<void> {
   await newEs().client.index({
@@ -119,12 +124,7 @@ describe('models verify and chunk documents the model does not own', () => {
     const { modelId } = await uploaded();
     const beyond = chunkDocId(modelId, 1, 8);
     await writeForeignChunk(beyond, { modelId, docNum: 8, bytes: Buffer.alloc(10) });
-    await newEs().client.update({
-      index: SHARED_CHUNKS_INDEX,
-      id: chunkDocId(modelId, 1, 4),
-      doc: { definition: Buffer.alloc(CHUNK, 9).toString('base64') },
-      refresh: true,
-    });
+    await editChunk(modelId, 4, { definition: Buffer.alloc(CHUNK, 9).toString('base64') });
 
     const result = await feeder(['models', 'verify', modelId, '--remove-strays']);
     expect(result.exitCode).toBe(1);
@@ -177,12 +177,7 @@ describe('models verify when the meta document and the chunks disagree', () => {
   it('one chunk shorter than the others, with its own length and CRC32 made to match: that chunk is damaged, the meta document is not blamed', async () => {
     const { modelId } = await uploaded();
     const short = Buffer.alloc(1000, 3);
-    await newEs().client.update({
-      index: SHARED_CHUNKS_INDEX,
-      id: chunkDocId(modelId, 1, 3),
-      doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) },
-      refresh: true,
-    });
+    await editChunk(modelId, 3, { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) });
     const result = await feeder(['models', 'verify', modelId]);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(
@@ -196,18 +191,8 @@ describe('models verify when the meta document and the chunks disagree', () => {
   it('one chunk short and another recording a total of its own: the total warning names that other chunk alone', async () => {
     const { modelId } = await uploaded();
     const short = Buffer.alloc(1000, 3);
-    await newEs().client.update({
-      index: SHARED_CHUNKS_INDEX,
-      id: chunkDocId(modelId, 1, 3),
-      doc: { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) },
-      refresh: true,
-    });
-    await newEs().client.update({
-      index: SHARED_CHUNKS_INDEX,
-      id: chunkDocId(modelId, 1, 5),
-      doc: { total_definition_length: SIZE + 1 },
-      refresh: true,
-    });
+    await editChunk(modelId, 3, { definition: short.toString('base64'), definition_length: 1000, crc32: crc32(short) });
+    await editChunk(modelId, 5, { total_definition_length: SIZE + 1 });
     const report = JSON.parse((await feeder(['models', 'verify', modelId, '--json'])).stdout);
     expect(report.ok).toBe(false);
     expect(report.problems).toEqual([expect.stringMatching(/^chunk 3 of model .* has 1000 bytes/)]);
