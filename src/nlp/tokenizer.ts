@@ -33,7 +33,16 @@ export interface TokenizedText {
   /** 0 for a token of the text, 1 of the pair, null for a special token. */
   sequenceIds: Array<0 | 1 | null>;
   specialTokensMask: number[];
+  /** Each token's word (pre-tokenizer piece) in its sequence, null for a special token: NER groups a word's pieces. */
+  wordIds: Array<number | null>;
   isTruncated: boolean;
+}
+
+export interface WindowOptions {
+  /** The limit per window, special tokens included. */
+  maxSequenceLength: number;
+  /** Tokens each window repeats of the one before (Elastic's `span`). */
+  span: number;
 }
 
 interface TokenizerJson {
@@ -89,6 +98,57 @@ export class TextTokenizer {
     return this.encodeSequences(text, pair, options);
   }
 
+  /**
+   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into windows that
+   * overlap by `span` tokens, each with its special tokens, as Elastic's `span` does; a text within
+   * the limit is one window. (The windows are cut here: the Node binding's own overflow with a
+   * stride stops after the second window.)
+   */
+  async encodeWindows(text: string, pair: string | undefined, options: WindowOptions): Promise<TokenizedText[]> {
+    const { maxSequenceLength, span } = options;
+    const whole = await this.whole.encode(text, pair ?? null);
+    if (whole.getLength() <= maxSequenceLength) return [toTokenized(whole, false)];
+    const windowed = pair ?? text;
+    const total = (await this.encodePart(windowed)).getLength();
+    const fixed = pair === undefined ? 0 : (await this.encodePart(text)).getLength();
+    const room = maxSequenceLength - (whole.getLength() - total) - fixed;
+    if (room <= span) {
+      throw new InvalidArgumentError(
+        `windows of max_sequence_length ${maxSequenceLength} leave ${Math.max(room, 0)} tokens for the text beside the special tokens${pair === undefined ? '' : ' and the first text'}, not more than span ${span}: use a smaller span, or a shorter first text`,
+      );
+    }
+    const starts = windowStarts(total, room, span);
+    return Promise.all(
+      starts.map(async (start) => {
+        const part = await this.encodePart(windowed);
+        part.truncate(Math.min(start + room, total), 0, 'right');
+        part.truncate(Math.min(room, total - start), 0, 'left');
+        const encoding =
+          pair === undefined ? this.whole.postProcess(part, null, true) : this.whole.postProcess(await this.encodePart(text), part, true);
+        return toTokenized(encoding, false);
+      }),
+    );
+  }
+
+  private encodePart(text: string): Promise<Encoding> {
+    return this.parts.encode(text, null, { addSpecialTokens: false });
+  }
+
+  /** The vocabulary's token for an id, as the model's output columns name them. */
+  tokenOf(id: number): string {
+    return this.whole.idToToken(id) ?? `[${id}]`;
+  }
+
+  /** The id of a token of the vocabulary, or null. */
+  idOf(token: string): number | null {
+    return this.whole.tokenToId(token);
+  }
+
+  /** One id as text, as the tokenizer's decoder writes it. */
+  decode(ids: number[]): Promise<string> {
+    return this.whole.decode(ids, false);
+  }
+
   private async encodeSequences(text: string, pair: string | undefined, options: EncodeOptions): Promise<TokenizedText> {
     const maxSequenceLength = options.maxSequenceLength ?? this.maxSequenceLength;
     if (!Number.isInteger(maxSequenceLength) || maxSequenceLength < 1) {
@@ -114,6 +174,13 @@ export class TextTokenizer {
   }
 }
 
+/** Where each window starts: every `room - span` tokens, the last one reaching the end. */
+function windowStarts(total: number, room: number, span: number): number[] {
+  const starts = [0];
+  while (starts.at(-1)! + room < total) starts.push(starts.at(-1)! + room - span);
+  return starts;
+}
+
 function loadTokenizer(text: string): Tokenizer {
   let tokenizer: Tokenizer;
   try {
@@ -137,6 +204,7 @@ function toTokenized(encoding: Encoding, isTruncated: boolean): TokenizedText {
     offsets: encoding.getOffsets() as Array<[number, number]>,
     sequenceIds: encoding.getSequenceIds().map((id) => (id === 0 || id === 1 ? id : null)),
     specialTokensMask: encoding.getSpecialTokensMask(),
+    wordIds: encoding.getWordIds().map((id) => (typeof id === 'number' ? id : null)),
     isTruncated,
   };
 }
