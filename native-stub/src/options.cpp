@@ -23,7 +23,7 @@ const char kFlagsHelp[] =
     "                             N slow requests take the time of one\n"
     "  --reorder                  answer out of order: hold each answer until the next\n"
     "                             is ready and send that one first (a lone answer goes\n"
-    "                             after 200 ms); one worker only\n"
+    "                             after 200 ms); one worker, whatever FEEDER_WORKERS says\n"
     "  --hang                     stop reading stdin after the size header\n"
     "  --hang-after-load          read the model, never send the loaded frame\n"
     "  --garbage                  send ~64 invalid msgpack bytes instead of the loaded frame\n"
@@ -84,10 +84,11 @@ Options parse_options(int argc, char** argv) {
       [&](const std::string& flag) { set_switch(opts, flag); },
   };
   opts.header = cli.parse(argc, argv, flags);
-  // The daemon's per-deployment setting; a flag in deploy.args wins.
-  if (!workers) workers = cli.number_from_env("FEEDER_WORKERS", 1, kMaxWorkers).value_or(1);
-  opts.workers = static_cast<int>(*workers);
-  if (opts.reorder && opts.workers > 1) cli.fail("--reorder answers with one worker; got " + std::to_string(opts.workers) + " workers");
+  if (opts.reorder && workers.value_or(1) > 1) cli.fail("--reorder answers with one worker; got --workers " + std::to_string(*workers));
+  // The daemon's per-deployment setting, unless a flag in deploy.args says otherwise; --reorder
+  // does, since it answers on one thread whatever the deployment asks.
+  if (!workers && !opts.reorder) workers = cli.number_from_env("FEEDER_WORKERS", 1, kMaxWorkers).value_or(1);
+  opts.workers = static_cast<int>(workers.value_or(1));
   return opts;
 }
 
