@@ -32,6 +32,12 @@ export interface DeploymentStatus {
   throughput_mib_s: number | null;
   /** Restarts within the last `daemon.restartWindowMs`. */
   restarts: number;
+  /** forward()s at once on the one loaded model (Elastic's number_of_allocations on one host). */
+  workers: number;
+  /** Intra-op threads of each (Elastic's threads_per_allocation). */
+  threads_per_worker: number;
+  /** Why workers × threads oversubscribe the daemon's cores, or null when they fit. */
+  overcommitment: string | null;
   // The inference path, named as Elastic ML's deployment stats name them.
   inference_count: number;
   error_count: number;

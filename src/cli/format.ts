@@ -16,6 +16,7 @@ export function describeStatus(s: DeploymentStatus): string {
   if (s.generation !== null) parts.push(`generation ${s.generation}`);
   if (s.rollover?.state === 'loading') parts.push(`rolling over to generation ${s.rollover.generation}`);
   if (s.pid) parts.push(`pid ${s.pid}`);
+  parts.push(`${s.workers} workers × ${s.threads_per_worker} threads`);
   if (s.total_bytes) parts.push(`${formatBytes(s.bytes_streamed)} of ${formatBytes(s.total_bytes)} streamed`);
   if (s.throughput_mib_s) parts.push(`${s.throughput_mib_s} MiB/s`);
   parts.push(`${s.restarts} restarts`, `${s.inference_count} inferences`);
