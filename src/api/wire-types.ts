@@ -85,6 +85,9 @@ export interface FleetModelStatus {
   /** Allocations asked for. */
   allocations: number;
   revision: number;
+  /** What the deploy named; null: each holder's own default (its cores, one thread each). */
+  workers: number | null;
+  threads_per_worker: number | null;
   state: 'starting' | 'partially_started' | 'started' | 'failed';
   items: AllocationStatus[];
 }

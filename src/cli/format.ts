@@ -61,7 +61,8 @@ export function isFleetStatus(s: DeploymentStatus | FleetModelStatus): s is Flee
 /** A fleet deployment: the model's state, then one line per allocation. */
 export function describeFleetModel(s: FleetModelStatus): string {
   const started = s.items.filter((i) => i.state === 'started').length;
-  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started`];
+  const workers = `${s.workers !== null ? `${s.workers} workers` : "workers as the host's cores"} × ${s.threads_per_worker ?? 1} threads each`;
+  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started, ${workers}`];
   for (const i of s.items) {
     const parts = [`  #${i.allocation}: ${i.state}${i.phase ? ` (${i.phase})` : ''}`];
     if (i.daemon) parts.push(`on daemon '${i.daemon}'${i.daemon_live ? '' : ' (gone)'}`);

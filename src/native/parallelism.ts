@@ -21,9 +21,9 @@ export const MAX_WORKERS = 256;
 export const PARALLELISM_ENV = ['FEEDER_WORKERS', 'FEEDER_THREADS_PER_WORKER'] as const;
 
 /**
- * One single-threaded worker per core: on a 2-core host, 2 workers × 1 thread served batches of
- * 8 to 32 rows faster than 1 worker × 2 threads (docs/deployments.md has the measurement), since
- * a forward() of a small model does not split well over intra-op threads.
+ * One single-threaded worker per core: measured on a shared 2-core host, workers cost nothing per
+ * row while intra-op threads lost most of their CPU to waiting for each other (docs/operations.md,
+ * "Workers and threads").
  */
 export function defaultParallelism(cores = availableParallelism()): Parallelism {
   return { workers: Math.max(1, Math.min(cores, MAX_WORKERS)), threadsPerWorker: 1 };
