@@ -4,6 +4,8 @@ import { waitForStatus, withDaemon, type RunningDaemon } from '../support/daemon
 import { feeder } from '../support/cli.js';
 import { storedModel } from '../support/deploy.js';
 import { uniqueId } from '../support/es.js';
+import { TestFleet } from '../support/fleet.js';
+import { waitUntil } from '../support/wait.js';
 
 // Workers and threads per deployment, end to end: from `feeder deploy` through the daemon and its
 // desired state into the native process's environment, and back out in status and /metrics.
@@ -99,5 +101,39 @@ describe('a native process that answers out of order', () => {
       }
       expect(await statusOf(daemon, modelId)).toMatchObject({ state: 'started', inference_count: 6, error_count: 0 });
     });
+  });
+});
+
+describe('workers on a fleet', () => {
+  it('are stored with the fleet deployment, and a holder restarts its process when a deploy changes them', async () => {
+    const { modelId } = await storedModel(100_000);
+    const fleet = new TestFleet(uniqueId('fleet'), null, {});
+    try {
+      const member = await fleet.add(`${fleet.fleet}-d0`);
+      const local = async () => {
+        const { deployments } = (await fetch(`http://${member.listen}/deployments`).then((r) => r.json())) as { deployments: any[] };
+        return deployments.find((d) => d.model_id === modelId);
+      };
+      const first = await member.cli(['deploy', modelId, '--allocations', '1', '--workers', '3', '--json']);
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(JSON.parse(first.stdout)).toMatchObject({ state: 'started', workers: 3, threads_per_worker: null });
+      const before = await local();
+      expect(before).toMatchObject({ state: 'started', workers: 3, threads_per_worker: 1 });
+      const second = await member.cli(['deploy', modelId, '--allocations', '1', '--workers', '1']);
+      expect(second.exitCode, second.stderr).toBe(0);
+      expect(second.stdout).toMatch(/1 workers × 1 threads each/);
+      const after = await waitUntil(
+        'the holder to run 1 worker',
+        async () => {
+          const s = await local();
+          return s?.state === 'started' && s.workers === 1 ? s : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(after.pid).not.toBe(before.pid);
+      expect((await member.cli(['undeploy', modelId])).exitCode).toBe(0);
+    } finally {
+      await fleet.stop();
+    }
   });
 });
