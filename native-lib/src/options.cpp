@@ -55,6 +55,13 @@ uint64_t CommandLine::number(const std::string& flag, const std::string& text, u
   fail("bad value for " + flag + ": '" + text + "'" + bounds);
 }
 
+std::optional<uint64_t> CommandLine::number_from_env(const std::string& variable, uint64_t lo,
+                                                     uint64_t hi) const {
+  const char* text = std::getenv(variable.c_str());
+  if (text == nullptr) return std::nullopt;
+  return number(variable, text, lo, hi);
+}
+
 HeaderKind CommandLine::parse_header(const std::string& source, const std::string& text) const {
   if (text == "u32") return HeaderKind::U32;
   if (text == "u64") return HeaderKind::U64;

@@ -1,5 +1,6 @@
 #include "feeder/serve.hpp"
 
+#include <mutex>
 #include <string>
 
 #include "feeder/io.hpp"
@@ -10,7 +11,9 @@ namespace {
 
 const size_t kRequestChunk = 64 * 1024;
 
-using Answer = std::function<msgpack::sbuffer(const msgpack::object&)>;
+using Take = std::function<void(msgpack::object_handle&&)>;
+
+std::mutex stdout_mutex;
 
 // Limits for the request unpacker, so a hostile length prefix fails as bad
 // MessagePack instead of a giant allocation.
@@ -23,7 +26,7 @@ msgpack::unpack_limit request_limits() {
 }
 
 // Returns false once no complete frame remains in the unpacker.
-bool answer_next(msgpack::unpacker& unp, const Answer& answer) {
+bool take_next(msgpack::unpacker& unp, const Take& take) {
   msgpack::object_handle oh;
   try {
     if (!unp.next(oh)) return false;
@@ -31,7 +34,7 @@ bool answer_next(msgpack::unpacker& unp, const Answer& answer) {
     log_error(std::string("invalid MessagePack on stdin: ") + e.what());
     exit_with(kExitBadMsgpack);
   }
-  send_frame(answer(oh.get()));
+  take(std::move(oh));
   return true;
 }
 
@@ -41,9 +44,12 @@ bool reference_strings(msgpack::type::object_type, size_t, void*) { return true;
 
 }  // namespace
 
-void send_frame(const msgpack::sbuffer& frame) { write_stdout(frame.data(), frame.size()); }
+void send_frame(const msgpack::sbuffer& frame) {
+  const std::lock_guard<std::mutex> lock(stdout_mutex);
+  write_stdout(frame.data(), frame.size());
+}
 
-void serve_requests(const Answer& answer) {
+void read_requests(const Take& take) {
   msgpack::unpacker unp(&reference_strings, nullptr, MSGPACK_UNPACKER_INIT_BUFFER_SIZE,
                         request_limits());
   for (;;) {
@@ -51,13 +57,17 @@ void serve_requests(const Answer& answer) {
     size_t n = read_stdin(unp.buffer(), unp.buffer_capacity());
     if (n == 0) break;
     unp.buffer_consumed(n);
-    while (answer_next(unp, answer)) {
+    while (take_next(unp, take)) {
     }
   }
   if (unp.nonparsed_size() > 0) {
     log_warn("stdin closed inside a request frame; dropping " +
              std::to_string(unp.nonparsed_size()) + " bytes");
   }
+}
+
+void serve_requests(const Answer& answer) {
+  read_requests([&](msgpack::object_handle&& oh) { send_frame(answer(oh.get())); });
   log_info("stdin closed, exiting");
   exit_with(kExitOk);
 }

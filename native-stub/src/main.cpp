@@ -13,10 +13,12 @@
 #include "feeder/lifetime.hpp"
 #include "feeder/log.hpp"
 #include "feeder/serve.hpp"
+#include "feeder/workers.hpp"
 #include "helper.hpp"
 #include "model.hpp"
 #include "options.hpp"
 #include "protocol.hpp"
+#include "reorder.hpp"
 
 using namespace feeder;
 
@@ -54,6 +56,14 @@ void announce(const ModelBytes& m, const stub::Options& opts) {
   send_frame(encode_loaded(bytes, sha, m.ms));
 }
 
+[[noreturn]] void serve_reordered(const Answer& answer) {
+  stub::Reorderer reorderer(std::chrono::milliseconds(200));
+  read_requests([&](msgpack::object_handle&& oh) { reorderer.submit(answer(oh.get())); });
+  reorderer.flush();
+  log_info("stdin closed, exiting");
+  exit_with(kExitOk);
+}
+
 [[noreturn]] void serve(const ModelBytes& model, const stub::Options& opts) {
   const Inference infer = [&](const Request& r) {
     if (!opts.wrong_request_id) return stub::answer_inference(r, model);
@@ -61,10 +71,13 @@ void announce(const ModelBytes& m, const stub::Options& opts) {
     other.id += "-wrong";
     return stub::answer_inference(other, model);
   };
-  serve_requests([&](const msgpack::object& request) {
+  const Answer answer = [&](const msgpack::object& request) {
     if (opts.answer_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opts.answer_delay_ms));
     return handle_request(request, infer);
-  });
+  };
+  if (opts.reorder) serve_reordered(answer);
+  if (opts.workers > 1) serve_requests_in_parallel(opts.workers, [] {}, answer);
+  serve_requests(answer);
 }
 
 void run(const stub::Options& opts) {

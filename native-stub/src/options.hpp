@@ -18,6 +18,8 @@ struct Options {
   std::optional<uint64_t> read_rate;  // bytes per second
   uint64_t read_block = 1024 * 1024;
   uint64_t answer_delay_ms = 0;  // before each answer: a slow model, to fill a caller's queue
+  int workers = 1;  // answering threads (FEEDER_WORKERS unless --workers): slow answers at once
+  bool reorder = false;  // answers swapped in pairs (reorder.hpp)
   bool hang = false;
   bool hang_after_load = false;
   bool garbage = false;

@@ -18,6 +18,7 @@ struct ServeArgs {
   double read_ms;      // from the end of the size header to the last model byte
   double wait_ms;      // then waiting for this library to be opened
   int64_t start_ns;    // steady clock at the end of the size header
+  int workers;
   int threads;
   // The executable's, which the library's own copy of native-lib must log through.
   feeder::StderrCapture* stderr_capture;

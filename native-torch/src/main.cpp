@@ -41,6 +41,7 @@ namespace {
       bytes.ms,
       wait_ms,
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count(),
+      opts.workers,
       opts.threads,
       capture,
   };

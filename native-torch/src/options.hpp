@@ -1,4 +1,5 @@
-// native-torch's own flag, --threads; --header and --help are native-lib's.
+// native-torch's own flags, --workers and --threads (or FEEDER_WORKERS and
+// FEEDER_THREADS_PER_WORKER from the daemon); --header and --help are native-lib's.
 #pragma once
 
 #include <string>
@@ -9,7 +10,8 @@ namespace ntorch {
 
 struct Options {
   feeder::Header header;
-  int threads = 1;  // intra-op threads, like pytorch_inference's numThreadsPerAllocation
+  int workers = 1;  // inter-op: forward()s at once, like Elastic's number_of_allocations
+  int threads = 1;  // intra-op threads of each, like pytorch_inference's numThreadsPerAllocation
 };
 
 // Parses argv and FEEDER_HEADER; prints usage and exits (0 for --help, 2 for a

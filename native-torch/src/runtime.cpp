@@ -72,6 +72,8 @@ void configure_threads(int threads) {
   at::set_num_interop_threads(1);
 }
 
+void configure_worker_threads() { at::init_num_threads(); }
+
 Runtime::Runtime(const char* data, uint64_t size) {
   if (size == 0) throw LoadError("the model is empty (0 bytes)");
   auto adapter = std::make_shared<MemoryReadAdapter>(data, static_cast<size_t>(size));

@@ -22,9 +22,15 @@ struct ForwardError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Sets the intra-op thread count (and one inter-op thread: requests are
-// answered one at a time). Call before any tensor work.
+// Sets the intra-op thread count of each forward() (and one inter-op thread: a
+// forward() runs its graph in order). Call before any tensor work.
 void configure_threads(int threads);
+
+// On a worker thread: its own forward()s get the intra-op thread count set by
+// configure_threads. libtorch's OpenMP backend keeps that count per thread (an
+// OpenMP ICV, and MKL's local setting), and a new thread starts from the
+// machine's default (every core), so N workers would each fan out on all cores.
+void configure_worker_threads();
 
 class Runtime {
  public:

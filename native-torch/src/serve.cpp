@@ -11,6 +11,7 @@
 #include "feeder/log.hpp"
 #include "feeder/serve.hpp"
 #include "feeder/stderr_capture.hpp"
+#include "feeder/workers.hpp"
 #include "protocol.hpp"
 #include "runtime.hpp"
 #include "warnings.hpp"
@@ -26,9 +27,13 @@ double ms_since(int64_t start_ns) {
          1e6;
 }
 
-[[noreturn]] void serve(ntorch::Runtime& runtime) {
+// One worker answers on the reading thread, as before workers existed: no hand-over
+// between threads on the way of a lone request.
+[[noreturn]] void serve(ntorch::Runtime& runtime, int workers) {
   const Inference infer = [&](const Request& r) { return ntorch::answer_inference(r, runtime); };
-  serve_requests([&](const msgpack::object& request) { return handle_request(request, infer); });
+  const Answer answer = [&](const msgpack::object& request) { return handle_request(request, infer); };
+  if (workers == 1) serve_requests(answer);
+  serve_requests_in_parallel(workers, ntorch::configure_worker_threads, answer);
 }
 
 // A model libtorch refuses ends the process with the reason on stderr, and no
@@ -55,7 +60,7 @@ double ms_since(int64_t start_ns) {
            " runtime_wait_ms=" + std::to_string(args.wait_ms) +
            " load_ms=" + std::to_string(ms - before_load) + " total_ms=" + std::to_string(ms));
   send_frame(encode_loaded(args.size, args.sha256, ms));
-  serve(*runtime);
+  serve(*runtime, args.workers);
 }
 
 }  // namespace

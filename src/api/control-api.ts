@@ -15,6 +15,7 @@ import {
 } from '../errors.js';
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
+import type { Parallelism } from '../native/parallelism.js';
 import { parseInferBody } from '../nlp/infer-body.js';
 import { inferText } from '../nlp/infer-text.js';
 import type { Deployments } from '../deployments/deployments.js';
@@ -192,12 +193,12 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
   ];
 }
 
-/** PUT /deployments/<id> {allocations?, wait_for?, timeout_ms?} on a fleet member: 200 once every allocation is started (or one failed), 202 if still under way. */
+/** PUT /deployments/<id> {allocations?, wait_for?, timeout_ms?, workers?, threads_per_worker?} on a fleet member: 200 once every allocation is started (or one failed), 202 if still under way. */
 async function deployToFleet(fleet: Fleet, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   const { waitFor, timeoutMs } = parseWait(body);
   const allocations = body.allocations ?? 1;
-  await fleet.deploy(modelId, allocations as number);
+  await fleet.deploy(modelId, allocations as number, parseParallelism(body));
   const { status, done } = await waitForFleet(fleet, modelId, (s) => s !== null && fleetSettled(s, waitFor), timeoutMs);
   sendJson(response, done ? 200 : 202, status);
 }
@@ -218,6 +219,14 @@ async function undeployFromFleet(fleet: Fleet, response: ServerResponse, modelId
   sendJson(response, 200, { model_id: modelId, fleet: fleet.fleet, undeployed: true, allocations_left: left });
 }
 
+/** `workers` and `threads_per_worker` as the body names them; resolveParallelism checks them. */
+function parseParallelism(body: Record<string, unknown>): Partial<Parallelism> {
+  const given: Partial<Parallelism> = {};
+  if (body.workers !== undefined) given.workers = body.workers as number;
+  if (body.threads_per_worker !== undefined) given.threadsPerWorker = body.threads_per_worker as number;
+  return given;
+}
+
 function parseWait(body: Record<string, unknown>): { waitFor: 'starting' | 'started'; timeoutMs: number } {
   const waitFor = body.wait_for ?? 'started';
   if (waitFor !== 'starting' && waitFor !== 'started')
@@ -231,7 +240,7 @@ function parseWait(body: Record<string, unknown>): { waitFor: 'starting' | 'star
   return { waitFor, timeoutMs: timeoutMs as number };
 }
 
-/** PUT /deployments/<id> {wait_for?, timeout_ms?}: 200 once the wait is over, 202 if still starting. */
+/** PUT /deployments/<id> {wait_for?, timeout_ms?, workers?, threads_per_worker?}: 200 once the wait is over, 202 if still starting. */
 async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   if (body.allocations !== undefined && body.allocations !== 1)
@@ -239,7 +248,7 @@ async function deploy(deployments: Deployments, request: IncomingMessage, respon
       `allocations above 1 need a fleet: this daemon is in none; start the daemons with the same daemon.fleet (FEEDER_FLEET, --fleet)`,
     );
   const { waitFor, timeoutMs } = parseWait(body);
-  const deployment = await deployments.deploy(modelId);
+  const deployment = await deployments.deploy(modelId, parseParallelism(body));
   const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs);
   sendJson(response, isSettled(status) || waitFor === 'starting' ? 200 : 202, status);
 }

@@ -32,6 +32,12 @@ export interface DeploymentStatus {
   throughput_mib_s: number | null;
   /** Restarts within the last `daemon.restartWindowMs`. */
   restarts: number;
+  /** forward()s at once on the one loaded model (Elastic's number_of_allocations on one host). */
+  workers: number;
+  /** Intra-op threads of each (Elastic's threads_per_allocation). */
+  threads_per_worker: number;
+  /** Why workers × threads oversubscribe the daemon's cores, or null when they fit. */
+  overcommitment: string | null;
   // The inference path, named as Elastic ML's deployment stats name them.
   inference_count: number;
   error_count: number;
@@ -79,6 +85,9 @@ export interface FleetModelStatus {
   /** Allocations asked for. */
   allocations: number;
   revision: number;
+  /** What the deploy named; null: each holder's own default (its cores, one thread each). */
+  workers: number | null;
+  threads_per_worker: number | null;
   state: 'starting' | 'partially_started' | 'started' | 'failed';
   items: AllocationStatus[];
 }

@@ -16,6 +16,7 @@ export function describeStatus(s: DeploymentStatus): string {
   if (s.generation !== null) parts.push(`generation ${s.generation}`);
   if (s.rollover?.state === 'loading') parts.push(`rolling over to generation ${s.rollover.generation}`);
   if (s.pid) parts.push(`pid ${s.pid}`);
+  parts.push(`${s.workers} workers × ${s.threads_per_worker} threads`);
   if (s.total_bytes) parts.push(`${formatBytes(s.bytes_streamed)} of ${formatBytes(s.total_bytes)} streamed`);
   if (s.throughput_mib_s) parts.push(`${s.throughput_mib_s} MiB/s`);
   parts.push(`${s.restarts} restarts`, `${s.inference_count} inferences`);
@@ -60,7 +61,8 @@ export function isFleetStatus(s: DeploymentStatus | FleetModelStatus): s is Flee
 /** A fleet deployment: the model's state, then one line per allocation. */
 export function describeFleetModel(s: FleetModelStatus): string {
   const started = s.items.filter((i) => i.state === 'started').length;
-  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started`];
+  const workers = `${s.workers !== null ? `${s.workers} workers` : "workers as the host's cores"} × ${s.threads_per_worker ?? 1} threads each`;
+  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started, ${workers}`];
   for (const i of s.items) {
     const parts = [`  #${i.allocation}: ${i.state}${i.phase ? ` (${i.phase})` : ''}`];
     if (i.daemon) parts.push(`on daemon '${i.daemon}'${i.daemon_live ? '' : ' (gone)'}`);

@@ -384,7 +384,7 @@ function requireEnvironment(value: unknown, what: string): Record<string, string
     if (entry.includes('\0')) throw new InvalidArgumentError(`${what}.${name} must not contain a NUL byte`);
     if ((PROTOCOL_ENV as readonly string[]).includes(name))
       throw new InvalidArgumentError(
-        `${what}.${name} is set by the daemon itself (the protocol version, and the size header's width from deploy.header); remove it from ${what}, and set deploy.header to change the width`,
+        `${what}.${name} is set by the daemon itself (the protocol version, the size header's width from deploy.header, the workers and threads from 'feeder deploy --workers --threads-per-worker'); remove it from ${what}, and set deploy.header or those flags instead`,
       );
   }
   return { ...(value as Record<string, string>) };

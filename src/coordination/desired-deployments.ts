@@ -2,6 +2,7 @@ import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { sourceOf } from '../es/versioned.js';
 import { DEPLOYMENTS_INDEX } from '../model/layout.js';
+import type { Parallelism } from '../native/parallelism.js';
 
 /**
  * What a daemon should be running, one document per daemon and model, so that a restarted daemon
@@ -14,18 +15,35 @@ interface DesiredDoc {
   desired: 'started';
   requested_at: string;
   generations: number[];
+  /** What `feeder deploy --workers --threads-per-worker` named; absent: the host's defaults. */
+  workers?: number;
+  threads_per_worker?: number;
+}
+
+/** A deployment to bring back, with the settings it was deployed with. */
+export interface DesiredDeployment {
+  modelId: string;
+  parallelism: Partial<Parallelism>;
 }
 
 const docId = (daemon: string, modelId: string) => `${daemon}/${modelId}`;
 
 /** Records that `daemon` should run `modelId`, loading `generation`. */
-export async function recordDeployed(es: Es, daemon: string, modelId: string, generation: number): Promise<void> {
+export async function recordDeployed(
+  es: Es,
+  daemon: string,
+  modelId: string,
+  generation: number,
+  parallelism: Partial<Parallelism> = {},
+): Promise<void> {
   const document: DesiredDoc = {
     daemon,
     model_id: modelId,
     desired: 'started',
     requested_at: new Date().toISOString(),
     generations: [generation],
+    ...(parallelism.workers !== undefined ? { workers: parallelism.workers } : {}),
+    ...(parallelism.threadsPerWorker !== undefined ? { threads_per_worker: parallelism.threadsPerWorker } : {}),
   };
   await es.call(`recording the deployment of '${modelId}'`, (c) =>
     c.index({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), document, refresh: true }),
@@ -58,6 +76,19 @@ export async function recordUndeployed(es: Es, daemon: string, modelId: string):
 
 export async function desiredDeployments(es: Es, daemon: string): Promise<string[]> {
   return searchDesired(es, { term: { daemon } }).then((docs) => docs.map((d) => d.model_id));
+}
+
+/** What `daemon` should be running, with the settings each was deployed with. */
+export async function desiredWithSettings(es: Es, daemon: string): Promise<DesiredDeployment[]> {
+  const docs = await searchDesired(es, { term: { daemon } });
+  return docs.map((d) => ({ modelId: d.model_id, parallelism: parallelismOf(d) }));
+}
+
+function parallelismOf(doc: DesiredDoc): Partial<Parallelism> {
+  return {
+    ...(doc.workers !== undefined ? { workers: doc.workers } : {}),
+    ...(doc.threads_per_worker !== undefined ? { threadsPerWorker: doc.threads_per_worker } : {}),
+  };
 }
 
 /** The daemons that should be running `modelId`. */

@@ -2,6 +2,7 @@ import { abortable, type Es } from '../es/es.js';
 import { hasStatus } from '../es/translate.js';
 import { ifVersion, sourceOf, versionedHit, versionedWrite, type Versioned } from '../es/versioned.js';
 import { FLEET_INDEX } from '../model/layout.js';
+import type { Parallelism } from '../native/parallelism.js';
 
 /**
  * A fleet's desired deployments and their allocations, in `.feeder-fleet`. A desired document says
@@ -17,6 +18,9 @@ export interface DesiredFleetDoc {
   /** Raised by every `deploy` of the model: a holder that applied an older one deploys again (a rollover, when a newer generation is stored). */
   revision: number;
   requested_at: string;
+  /** What `feeder deploy --workers --threads-per-worker` named; absent: each holder's own defaults (its cores). */
+  workers?: number;
+  threads_per_worker?: number;
 }
 
 export type AllocationState = 'unassigned' | 'starting' | 'started' | 'failed';
@@ -80,7 +84,13 @@ export async function readFleet(es: Es, fleet: string, modelId?: string): Promis
 }
 
 /** Records (or raises the revision of) the fleet's desired deployment of a model. */
-export async function putDesired(es: Es, fleet: string, modelId: string, allocations: number): Promise<DesiredFleetDoc> {
+export async function putDesired(
+  es: Es,
+  fleet: string,
+  modelId: string,
+  allocations: number,
+  parallelism: Partial<Parallelism> = {},
+): Promise<DesiredFleetDoc> {
   const id = desiredId(fleet, modelId);
   for (;;) {
     const current = await getVersioned<DesiredFleetDoc>(es, id);
@@ -91,10 +101,20 @@ export async function putDesired(es: Es, fleet: string, modelId: string, allocat
       allocations,
       revision: (current?.doc.revision ?? 0) + 1,
       requested_at: new Date().toISOString(),
+      ...(parallelism.workers !== undefined ? { workers: parallelism.workers } : {}),
+      ...(parallelism.threadsPerWorker !== undefined ? { threads_per_worker: parallelism.threadsPerWorker } : {}),
     };
     const written = await writeFenced(es, id, doc, current, `recording the fleet deployment of '${modelId}'`);
     if (written) return doc;
   }
+}
+
+/** The workers and threads a fleet's desired deployment names. */
+export function desiredParallelism(doc: DesiredFleetDoc): Partial<Parallelism> {
+  return {
+    ...(doc.workers !== undefined ? { workers: doc.workers } : {}),
+    ...(doc.threads_per_worker !== undefined ? { threadsPerWorker: doc.threads_per_worker } : {}),
+  };
 }
 
 export async function deleteDesired(es: Es, fleet: string, modelId: string): Promise<boolean> {

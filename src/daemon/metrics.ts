@@ -66,6 +66,26 @@ export class DaemonMetrics {
         for (const status of statusesNow()) this.set({ model_id: status.model_id }, status.number_of_pending_requests);
       },
     });
+    new Gauge({
+      name: 'feeder_deployment_workers',
+      help: "forward()s at once in the deployment's native process (Elastic's number_of_allocations on one host)",
+      labelNames: ['model_id'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const status of statusesNow()) this.set({ model_id: status.model_id }, status.workers);
+      },
+    });
+    new Gauge({
+      name: 'feeder_deployment_threads_per_worker',
+      help: "Intra-op threads of each worker's forward() (Elastic's threads_per_allocation)",
+      labelNames: ['model_id'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const status of statusesNow()) this.set({ model_id: status.model_id }, status.threads_per_worker);
+      },
+    });
   }
 
   render(): Promise<string> {

@@ -16,6 +16,7 @@ import { createProgress } from '../log/progress.js';
 import type { NativeExit, NativeProcess } from '../native/native-process.js';
 import type { ControlCode, ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
+import { overcommitment, type Parallelism } from '../native/parallelism.js';
 import type { ModelMeta } from '../model/meta.js';
 import { TextModel } from '../nlp/text-model.js';
 import { InferenceQueue, round, type InferenceLimits, type InferenceOptions } from './inference-queue.js';
@@ -39,6 +40,8 @@ export interface DeploymentDeps {
   logger: Logger;
   restarts: RestartPolicy;
   inference: InferenceLimits;
+  /** Given to every native process of this deployment at its spawn. */
+  parallelism: Parallelism;
 }
 
 /**
@@ -76,6 +79,10 @@ export class Deployment {
 
   get state(): DeploymentState {
     return this.#machine.state;
+  }
+
+  get parallelism(): Parallelism {
+    return this.deps.parallelism;
   }
 
   /** The generation served (or being loaded, while starting). */
@@ -157,6 +164,9 @@ export class Deployment {
       total_bytes: this.#total,
       throughput_mib_s: this.#throughput,
       restarts: this.deps.restarts.count,
+      workers: this.deps.parallelism.workers,
+      threads_per_worker: this.deps.parallelism.threadsPerWorker,
+      overcommitment: overcommitment(this.deps.parallelism),
       ...this.#inference.stats(),
       number_of_pending_requests: pending,
       updated_at: this.#machine.updatedAt,
@@ -231,7 +241,13 @@ export class Deployment {
     return this.deps.limiter.run(signal, () => {
       this.#machine.setPhase('loading');
       this.#bytes = 0;
-      return this.#feedAndProbe({ modelId: this.modelId, meta, signal, onProgress: this.#progressReporter() });
+      return this.#feedAndProbe({
+        modelId: this.modelId,
+        meta,
+        signal,
+        onProgress: this.#progressReporter(),
+        parallelism: this.deps.parallelism,
+      });
     });
   }
 
@@ -342,7 +358,9 @@ export class Deployment {
       logger: this.deps.logger,
       load: async (meta, signal) => {
         await this.#writePins(meta.generation);
-        return this.deps.limiter.run(signal, () => this.#feedAndProbe({ modelId: this.modelId, meta, signal }));
+        return this.deps.limiter.run(signal, () =>
+          this.#feedAndProbe({ modelId: this.modelId, meta, signal, parallelism: this.deps.parallelism }),
+        );
       },
       install: (candidate) => this.#install(candidate),
       retire: async (native, retire) => {

@@ -3,7 +3,7 @@ import { ModelNotFoundError, ModelStateError, UnavailableError } from '../errors
 import type { Es } from '../es/es.js';
 import { feedModel } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
-import { desiredDeployments, pinGenerations, recordDeployed, recordUndeployed } from '../coordination/desired-deployments.js';
+import { desiredWithSettings, pinGenerations, recordDeployed, recordUndeployed } from '../coordination/desired-deployments.js';
 import { collectModelGarbage } from '../model/garbage.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
@@ -13,6 +13,7 @@ import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from '../daemon/metrics.js';
 import { RestartPolicy } from './restart-policy.js';
 import type { DeploymentStatus } from '../api/wire-types.js';
+import { overcommitment, resolveParallelism, sameParallelism, type Parallelism } from '../native/parallelism.js';
 
 export interface DaemonContext {
   es: Es;
@@ -38,12 +39,15 @@ export class Deployments {
 
   /**
    * Deploys a model. One that is already starting is joined; one that is started stays as it is,
-   * unless a newer generation is stored: then it rolls over to that one.
+   * unless a newer generation is stored: then it rolls over to that one. `given` is what the deploy
+   * named of workers and threads (the rest are the host's defaults); a running deployment keeps its own.
    */
-  async deploy(modelId: string): Promise<Deployment> {
+  async deploy(modelId: string, given: Partial<Parallelism> = {}): Promise<Deployment> {
     validateModelId(modelId);
+    const parallelism = resolveParallelism(given);
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
+      if (existing?.state === 'starting' || existing?.state === 'started') requireSameParallelism(existing, given);
       if (existing?.state === 'starting') return existing;
       const { meta: seen } = await requireMeta(this.ctx.es, modelId);
       requireDeployable(seen);
@@ -51,9 +55,10 @@ export class Deployments {
         existing.rollTo(seen);
         return existing;
       }
-      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation);
+      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation, given);
       const meta = await this.#confirmDeployable(seen, !existing);
-      const deployment = existing ?? this.#create(modelId);
+      // A failed or stopped one starts again as it was, unless this deploy asks for other settings.
+      const deployment = existing && sameParallelism(existing.parallelism, parallelism) ? existing : this.#create(modelId, parallelism);
       deployment.start(meta);
       return deployment;
     });
@@ -120,9 +125,9 @@ export class Deployments {
 
   /** Brings back what should be running after a restart of the daemon; a stop (`signal`) cuts it short. */
   async restore(signal: AbortSignal): Promise<void> {
-    for (const modelId of await desiredDeployments(this.ctx.es, this.ctx.config.daemon.name)) {
+    for (const { modelId, parallelism } of await desiredWithSettings(this.ctx.es, this.ctx.config.daemon.name)) {
       if (signal.aborted) return;
-      await this.deploy(modelId).catch((error: Error) => {
+      await this.deploy(modelId, parallelism).catch((error: Error) => {
         logEvent(
           this.ctx.logger,
           { action: 'deployment-restore', outcome: 'failure', modelId, error: error.message },
@@ -154,9 +159,11 @@ export class Deployments {
     });
   }
 
-  #create(modelId: string): Deployment {
+  #create(modelId: string, parallelism: Parallelism): Deployment {
     const { es, config, logger } = this.ctx;
     const { daemon, deploy } = config;
+    const overcommit = overcommitment(parallelism);
+    if (overcommit) logger.warn({ feeder: { model_id: modelId } }, `model '${modelId}': ${overcommit}`);
     const deployment = new Deployment(modelId, {
       feed: (options) => feedModel(this.ctx, options),
       readMeta: async () => (await requireMeta(es, modelId)).meta,
@@ -166,7 +173,9 @@ export class Deployments {
       metrics: this.metrics,
       logger,
       restarts: new RestartPolicy(daemon.maxRestarts, daemon.restartWindowMs, daemon.restartBackoffMs),
-      inference: { queueCapacity: deploy.queueCapacity, timeoutMs: daemon.inferenceTimeoutMs },
+      // Up to one request per worker at the native process at once: each worker answers one at a time.
+      inference: { queueCapacity: deploy.queueCapacity, timeoutMs: daemon.inferenceTimeoutMs, inFlight: parallelism.workers },
+      parallelism,
     });
     this.#all.set(modelId, deployment);
     return deployment;
@@ -183,6 +192,18 @@ export class Deployments {
       );
     }
   }
+}
+
+/** Workers and threads are the process's from its spawn: changing them is an undeploy and a deploy. */
+function requireSameParallelism(existing: Deployment, given: Partial<Parallelism>): void {
+  const { workers, threadsPerWorker } = existing.parallelism;
+  const differs =
+    (given.workers !== undefined && given.workers !== workers) ||
+    (given.threadsPerWorker !== undefined && given.threadsPerWorker !== threadsPerWorker);
+  if (!differs) return;
+  throw new ModelStateError(
+    `model '${existing.modelId}' is ${existing.state} with ${workers} workers × ${threadsPerWorker} threads; undeploy it first to run it with other settings`,
+  );
 }
 
 export function requireDeployable(meta: ModelMeta): void {

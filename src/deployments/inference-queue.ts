@@ -9,6 +9,8 @@ export interface InferenceLimits {
   /** Requests a deployment holds unanswered at most; one more is refused with 429. */
   queueCapacity: number;
   timeoutMs: number;
+  /** Frames the native process works on at once, at most (default 1): its workers (`deploy --workers`). */
+  inFlight?: number;
 }
 
 export interface InferenceOptions {

@@ -7,6 +7,7 @@ import { DEFAULT_RETRY, type RetryOptions } from '../es/retry.js';
 import { logEvent, type Logger } from '../log/logger.js';
 import type { LoadedFrame } from '../native/protocol.js';
 import { resolveCommand } from '../native/command-path.js';
+import type { Parallelism } from '../native/parallelism.js';
 import { nativeEnvironment } from '../native/native-env.js';
 import { NativeProcess } from '../native/native-process.js';
 import { StdinClosedError } from '../native/stdin-writer.js';
@@ -34,6 +35,8 @@ export interface FeedOptions {
   onProgress?: (sent: number, total: number) => void;
   /** Counts chunks held in memory (tests and benchmarks read its peak). */
   gauge?: ChunkGauge;
+  /** The deployment's workers and threads, for the native process; none: its own defaults. */
+  parallelism?: Parallelism;
 }
 
 export interface FeedResult {
@@ -65,7 +68,7 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? ctx.config.deploy.timeoutMs;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const native = spawnNative(ctx, command, modelId);
+  const native = spawnNative(ctx, command, modelId, options.parallelism);
   logEvent(
     logger,
     { action: 'native-spawn', outcome: 'success', modelId, pid: native.pid, bytes: meta.total_length },
@@ -125,12 +128,13 @@ export async function feedModel(ctx: FeedContext, options: FeedOptions): Promise
   }
 }
 
-function spawnNative(ctx: FeedContext, command: string, modelId: string): NativeProcess {
+function spawnNative(ctx: FeedContext, command: string, modelId: string, parallelism: Parallelism | undefined): NativeProcess {
   return new NativeProcess({
     command,
     args: ctx.config.deploy.args,
     env: ctx.config.deploy.env,
     header: ctx.config.deploy.header,
+    ...(parallelism ? { parallelism } : {}),
     logger: ctx.logger.child({ feeder: { model_id: modelId } }),
     killGraceMs: ctx.config.daemon.stopGraceMs,
     modelId,

@@ -15,6 +15,8 @@ export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<strin
       model_id: modelId,
       allocations: desired.doc.allocations,
       revision: desired.doc.revision,
+      workers: desired.doc.workers ?? null,
+      threads_per_worker: desired.doc.threads_per_worker ?? null,
       state: overallState(allocations),
       items: allocations,
     });

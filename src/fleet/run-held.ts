@@ -1,5 +1,6 @@
 import type { DeploymentStatus } from '../api/wire-types.js';
-import { writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import { desiredParallelism, writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import { resolveParallelism, sameParallelism, type Parallelism } from '../native/parallelism.js';
 import type { Versioned } from '../es/versioned.js';
 import type { Deployment } from '../deployments/deployment.js';
 import { logEvent } from '../log/logger.js';
@@ -11,7 +12,7 @@ import type { Member } from './member.js';
 export async function runHeld(member: Member, alloc: Versioned<AllocationDoc>, docs: FleetDocs): Promise<void> {
   const desired = docs.desired.get(alloc.doc.model_id);
   if (!desired || alloc.doc.state === 'failed') return;
-  const local = await ensureRunning(member, alloc, desired.doc.revision);
+  const local = await ensureRunning(member, alloc, desired.doc.revision, desiredParallelism(desired.doc));
   if (!local) return;
   const status = local.status();
   if (status.state === 'failed') {
@@ -22,24 +23,37 @@ export async function runHeld(member: Member, alloc: Versioned<AllocationDoc>, d
 }
 
 /** The local deployment of what `alloc` holds, deployed again when it is missing, stopped or of an older revision; null once given up. */
-async function ensureRunning(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment | null> {
+async function ensureRunning(
+  member: Member,
+  alloc: Versioned<AllocationDoc>,
+  revision: number,
+  parallelism: Partial<Parallelism>,
+): Promise<Deployment | null> {
   const modelId = alloc.doc.model_id;
   const held = member.held.get(modelId);
   const local = member.deployments.get(modelId);
   if (held && local && local.state !== 'stopped' && held.revision >= revision) return local;
   try {
-    return await deployHeld(member, alloc, revision);
+    return await deployHeld(member, alloc, revision, parallelism);
   } catch (error) {
     await giveUp(member, alloc, (error as Error).message);
     return null;
   }
 }
 
-async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment> {
+async function deployHeld(
+  member: Member,
+  alloc: Versioned<AllocationDoc>,
+  revision: number,
+  parallelism: Partial<Parallelism>,
+): Promise<Deployment> {
   const modelId = alloc.doc.model_id;
   // Recorded before the first wait: a lease lapsing meanwhile drops it, and the allocation is then claimed again before it runs.
   member.held.set(modelId, { allocation: alloc.doc.allocation, revision, bytes: member.held.get(modelId)?.bytes ?? null });
-  const local = await member.deployments.deploy(modelId);
+  // A deploy that changed the workers or threads: the process takes them only at its spawn.
+  const running = member.deployments.get(modelId)?.parallelism;
+  if (running && !sameParallelism(running, resolveParallelism(parallelism))) await member.deployments.stopLocally(modelId);
+  const local = await member.deployments.deploy(modelId, parallelism);
   // Reported as soon as the load ends, not at the next period: a deploy waiting on the fleet sees it then.
   void local
     .waitUntil((st) => st.state !== 'starting', member.ctx.config.deploy.timeoutMs)

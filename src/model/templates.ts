@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 7;
+export const TEMPLATE_VERSION = 8;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -77,6 +77,9 @@ const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
   requested_at: { type: 'date' },
   // The generations a deployment is loading or serving: garbage collection leaves them alone.
   generations: { type: 'long' },
+  // What `feeder deploy --workers --threads-per-worker` named, brought back on a restart.
+  workers: { type: 'long' },
+  threads_per_worker: { type: 'long' },
 });
 
 const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
@@ -106,6 +109,8 @@ const FLEET_TEMPLATE = ownedTemplate(FLEET_INDEX, {
   allocation: { type: 'long' },
   revision: { type: 'long' },
   requested_at: { type: 'date' },
+  workers: { type: 'long' },
+  threads_per_worker: { type: 'long' },
   daemon: { type: 'keyword' },
   state: { type: 'keyword' },
   phase: { type: 'keyword' },

@@ -1,4 +1,5 @@
 import type { HeaderKind } from '../config/config.js';
+import { PARALLELISM_ENV, parallelismEnv, type Parallelism } from './parallelism.js';
 
 /**
  * What a native process may take from the daemon's environment, when it is set there: the search
@@ -16,17 +17,20 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * Set by the daemon alone: they describe what it writes (the protocol version, the size header's
- * width), so a `deploy.env` that named them could only make the process misread its stdin.
+ * width), so a `deploy.env` that named them could only make the process misread its stdin; and a
+ * deployment's workers and threads, which `feeder deploy` sets per model.
  */
-export const PROTOCOL_ENV = ['FEEDER_PROTOCOL', 'FEEDER_HEADER'] as const;
+export const PROTOCOL_ENV = ['FEEDER_PROTOCOL', 'FEEDER_HEADER', ...PARALLELISM_ENV] as const;
 
 /**
  * The whole environment of a native process: the platform set from `daemonEnv`, then `deploy.env`,
- * which wins, then the protocol variables, which `deploy.env` may not name (the config refuses it).
+ * which wins, then the protocol variables (and the deployment's parallelism, when it has one), which
+ * `deploy.env` may not name (the config refuses it).
  */
 export function nativeEnvironment(
   deployEnv: Readonly<Record<string, string>>,
   header: HeaderKind,
+  parallelism?: Parallelism,
   daemonEnv: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const env: Record<string, string> = {};
@@ -34,5 +38,6 @@ export function nativeEnvironment(
     const value = daemonEnv[name];
     if (value !== undefined) env[name] = value;
   }
-  return { ...env, ...deployEnv, FEEDER_PROTOCOL: String(PROTOCOL_VERSION), FEEDER_HEADER: header };
+  const workers = parallelism ? parallelismEnv(parallelism) : {};
+  return { ...env, ...deployEnv, FEEDER_PROTOCOL: String(PROTOCOL_VERSION), FEEDER_HEADER: header, ...workers };
 }

@@ -4,6 +4,7 @@ import type { HeaderKind } from '../config/config.js';
 import { AbortedError, InvalidArgumentError, ModelStateError, NativeProcessError, TimeoutError, UnloadableModelError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { nativeEnvironment } from './native-env.js';
+import type { Parallelism } from './parallelism.js';
 import {
   createFrameDecoder,
   encodeRequest,
@@ -32,6 +33,8 @@ export interface StartOptions {
   env?: Readonly<Record<string, string>>;
   /** The size header's width (`deploy.header`), passed to the process as FEEDER_HEADER. */
   header: HeaderKind;
+  /** The deployment's workers and threads, passed as FEEDER_WORKERS and FEEDER_THREADS_PER_WORKER; none: the process's own defaults. */
+  parallelism?: Parallelism;
   /** Already bound to the model id; the pid is added here. */
   logger: Logger;
   /** How long SIGTERM has before SIGKILL follows. */
@@ -98,7 +101,11 @@ export class NativeProcess {
     this.#killGraceMs = options.killGraceMs ?? 5000;
     this.#modelId = options.modelId;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#subprocess = spawnNative(options.command, options.args, nativeEnvironment(options.env ?? {}, options.header));
+    this.#subprocess = spawnNative(
+      options.command,
+      options.args,
+      nativeEnvironment(options.env ?? {}, options.header, options.parallelism),
+    );
     this.pid = this.#subprocess.pid ?? -1;
     this.#group = new ProcessGroup(this.pid);
     // 'exit' comes as the process is reaped, even while a helper still holds its stdout open.

@@ -14,6 +14,7 @@ const CASES = [
   'large token ids',
   'arguments',
   'pipelined requests',
+  'answers in any order',
   'extra keys ignored',
   'malformed request',
   'control 1 (stats)',
@@ -46,7 +47,20 @@ describe('feeder native check', () => {
     const text = await feeder(['native', 'check', '--', STUB]);
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout.split('\n').filter((l) => l.startsWith('ok    '))).toHaveLength(CASES.length);
-    expect(text.stdout).toMatch(/all 15 cases passed$/);
+    expect(text.stdout).toMatch(/all 16 cases passed$/);
+  });
+
+  it('passes a process answering in order and one answering out of order, and says which it saw', async () => {
+    const detail = (report: Report) => report.cases.find((c) => c.case === 'answers in any order')!.detail;
+    const inOrder = await check([STUB]);
+    expect(detail(inOrder.report)).toMatch(/^6 in flight, the first of 32×128 ids: answered in the order sent$/);
+    const swapped = await check([STUB, '--reorder']);
+    expect(swapped.failed, JSON.stringify(swapped.report.cases)).toEqual([]);
+    expect(detail(swapped.report)).toMatch(/answered out of order \(2, 1, 4, 3, 6, 5\)$/);
+    // Two workers: the short requests pass the long one ahead of them.
+    const torch = await check([torchSetup().binary, '--workers', '2'], ['--model', join(torchSetup().fixtures, 'minilm.pt')]);
+    expect(torch.failed, JSON.stringify(torch.report.cases)).toEqual([]);
+    expect(detail(torch.report)).toMatch(/answered out of order \(.*, 1\)$/);
   });
 
   it('passes the stub with a u64 header, which it learns from FEEDER_HEADER alone', async () => {

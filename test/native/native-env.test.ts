@@ -9,7 +9,7 @@ import { esUrl, tempDir } from '../support/es.js';
 import { loadConfig } from '../../src/config/config.js';
 import { defaultNativeCommand } from '../../src/config/paths.js';
 
-const PROTOCOL_VARIABLES = new Set(['FEEDER_PROTOCOL', 'FEEDER_HEADER']);
+const PROTOCOL_VARIABLES = new Set(['FEEDER_PROTOCOL', 'FEEDER_HEADER', 'FEEDER_WORKERS', 'FEEDER_THREADS_PER_WORKER']);
 
 const SECRETS = { password: 'es-password-5d1f0c', urlPassword: 'url-password-a83e47', token: 'feeder-token-9b62d1' };
 

@@ -33,7 +33,7 @@ describe('native-torch on its own', () => {
     expect(out.frames[0]!.sha256).toBe(reference.sha256);
     expect(out.frames[1]).toMatchObject({ type: 'result', request_id: 'r1', time_ms: expect.any(Number) });
     expect(maxDifference(out.frames[1]!.result.inference, output)).toBeLessThan(1e-5);
-    expect(out.stderr).toMatch(/"message":"native-torch starting: header=u64 \(from FEEDER_HEADER\) threads=1"/);
+    expect(out.stderr).toMatch(/"message":"native-torch starting: header=u64 \(from FEEDER_HEADER\) workers=1 threads=1"/);
   });
 
   it('takes --header over FEEDER_HEADER, and refuses an unknown FEEDER_HEADER with exit 2', async () => {
@@ -133,7 +133,7 @@ describe('feeder native check on native-torch', () => {
         report.cases.filter((c) => c.outcome !== 'ok'),
         width,
       ).toEqual([]);
-      expect(report.cases.length).toBe(15);
+      expect(report.cases.length).toBe(16);
       expect(result.exitCode).toBe(0);
     }
   });

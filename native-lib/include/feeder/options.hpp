@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ class CommandLine {
   // Decimal digits only, so "-1", "1k" or "" are refused rather than wrapped.
   uint64_t number(const std::string& flag, const std::string& text, uint64_t lo = 0,
                   uint64_t hi = UINT64_MAX) const;
+
+  // A number the daemon may pass in the environment (FEEDER_WORKERS): none when
+  // the variable is unset; a set one that is not a number in [lo, hi] (the empty
+  // one too) is a usage error naming the variable, as for FEEDER_HEADER.
+  std::optional<uint64_t> number_from_env(const std::string& variable, uint64_t lo,
+                                          uint64_t hi) const;
 
   // Writes "<program>: <what>" and the usage to stderr, exits kExitUsage.
   [[noreturn]] void fail(const std::string& what) const;

@@ -8,6 +8,7 @@ import type { NativeProcess } from '../../native/native-process.js';
 import { printJson, runCommand, type ArgsOf, type CommandContext, type GlobalArgs, type OptionsOf } from '../context.js';
 import { deployFailure, describeFleetModel, describeStatus, fleetDeployFailure, isFleetStatus, parseTokenRows } from '../format.js';
 import type { TokenBatch } from '../../native/token-ids.js';
+import { overcommitment, resolveParallelism, type Parallelism } from '../../native/parallelism.js';
 
 const deployOptions = (yargs: Argv<GlobalArgs>) =>
   yargs
@@ -20,6 +21,15 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
     .option('allocations', {
       type: 'number',
       describe: 'with a fleet (daemon.fleet): how many daemons of the fleet should run the model, each its own native process (default 1)',
+    })
+    .option('workers', {
+      type: 'number',
+      describe:
+        "forward()s at once in the model's native process, sharing its one copy of the model (Elastic's number_of_allocations, on one host); default: the host's cores / --threads-per-worker",
+    })
+    .option('threads-per-worker', {
+      type: 'number',
+      describe: "intra-op threads of each worker's forward(), a power of 2 up to 32 (Elastic's threads_per_allocation); default 1",
     })
     .option('wait-for', {
       choices: ['starting', 'started'] as const,
@@ -41,6 +51,7 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
     .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
     .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
     .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
+    .example('$0 deploy my-model --workers 2 --threads-per-worker 1', 'answer two requests at once, one core each')
     .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
     .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop');
 
@@ -54,19 +65,31 @@ export const deployCommand: CommandModule<GlobalArgs, OptionsOf<typeof deployOpt
     runCommand(args, async (ctx) => {
       const tokens = args.tokens === undefined ? undefined : parseTokenRows(args.tokens, '--tokens');
       const timeoutMs = args.timeout === undefined ? undefined : parseDuration(args.timeout, '--timeout');
-      if (args.foreground) return deployInForeground(ctx, args, tokens, timeoutMs);
+      const parallelism = parallelismOf(args);
+      if (args.foreground) return deployInForeground(ctx, args, tokens, timeoutMs, resolveParallelism(parallelism));
       if (tokens) throw new InvalidArgumentError("--tokens goes with --foreground; with the daemon use 'feeder infer'");
       if (args.allocations !== undefined && args.foreground)
         throw new InvalidArgumentError('--allocations asks a fleet of daemons; it does not go with --foreground');
-      await deployOnDaemon(ctx, args, timeoutMs ?? 60_000);
+      await deployOnDaemon(ctx, args, timeoutMs ?? 60_000, parallelism);
     }),
 };
 
-async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number): Promise<void> {
+/** What the flags named, checked before anything is asked of the daemon; the rest are the serving host's defaults. */
+function parallelismOf(args: DeployArgs): Partial<Parallelism> {
+  const given: Partial<Parallelism> = {};
+  if (args.workers !== undefined) given.workers = args.workers;
+  if (args.threadsPerWorker !== undefined) given.threadsPerWorker = args.threadsPerWorker;
+  resolveParallelism(given, { workers: '--workers', threadsPerWorker: '--threads-per-worker' });
+  return given;
+}
+
+async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: number, given: Partial<Parallelism>): Promise<void> {
   const request = {
     wait_for: args.waitFor,
     timeout_ms: timeoutMs,
     ...(args.allocations !== undefined ? { allocations: args.allocations } : {}),
+    ...(given.workers !== undefined ? { workers: given.workers } : {}),
+    ...(given.threadsPerWorker !== undefined ? { threads_per_worker: given.threadsPerWorker } : {}),
   };
   const { status, body } = await callDaemon<DeploymentStatus | FleetModelStatus>(
     ctx.config,
@@ -85,6 +108,7 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
     return reportDeploy(args, body, fleetDeployFailure(body), `${describeFleetModel(body)}${waitedOut ? note : ''}`);
   }
   const note = ` (still ${body.state} after ${wait}; the daemon keeps going: 'feeder status ${args.id}' follows it)`;
+  if (body.overcommitment && !args.json) process.stderr.write(`feeder: warning: ${body.overcommitment}\n`);
   reportDeploy(args, body, deployFailure(body), `${describeStatus(body)}${waitedOut ? note : ''}`);
 }
 
@@ -103,13 +127,17 @@ async function deployInForeground(
   args: DeployArgs,
   tokens: TokenBatch | undefined,
   timeoutMs: number | undefined,
+  parallelism: Parallelism,
 ): Promise<void> {
+  const overcommit = overcommitment(parallelism);
+  if (overcommit) process.stderr.write(`feeder: warning: ${overcommit}\n`);
   const { feedModel } = await import('../../feed/feed-model.js');
   const progress = createProgress({ label: `deploy ${args.id}`, logger: ctx.logger, fields: { model_id: args.id } });
   const result = await feedModel(ctx, {
     modelId: args.id,
     signal: ctx.signal,
     onProgress: (sent, total) => progress.update(sent, total),
+    parallelism,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   }).finally(() => progress.finish());
   const { native, loaded, durationMs } = result;

@@ -116,6 +116,7 @@ class Run {
       for (const id of ids) expectResult(await answers.for(id, `request '${id}' (of three written at once)`), id, 1);
       return 'three written at once, each answered';
     });
+    await this.case('answers in any order', async () => inFlight(harness, answers));
     await this.case('extra keys ignored', async () => {
       const answer = await answers.ask({ request_id: 'check-extra', tokens: [[1, 2, 3]], x_feeder_check: { ignore: 'me' } });
       return expectResult(answer, 'check-extra', 1);
@@ -156,6 +157,8 @@ class Answers {
   readonly #written = new Set<string>();
   /** Ids written and not answered yet: an answer with any other id is wrong, and said so at once. */
   readonly #unanswered = new Set<string>();
+  /** Every answer's request id, in the order the answers came. */
+  readonly arrivals: string[] = [];
 
   constructor(
     private readonly harness: Harness,
@@ -184,6 +187,7 @@ class Answers {
       if (typeof frame.request_id !== 'string') throw new Violation(`wrote a frame without a string request_id: ${show(frame)}`);
       this.#requireAwaited(frame.request_id, what);
       this.#unanswered.delete(frame.request_id);
+      this.arrivals.push(frame.request_id);
       if (frame.request_id === requestId) return frame;
       this.#early.set(frame.request_id, frame);
     }
@@ -213,6 +217,31 @@ class Answers {
   }
 }
 
+const IN_FLIGHT = 6;
+/** Rows × ids of the first request in flight: long enough that a runtime with workers finishes later ones first. */
+const LONG_REQUEST = { rows: 32, ids: 128 };
+
+/**
+ * Several requests in flight at once, the first a long one: each must be answered with its own id,
+ * in any order (the daemon matches by id). What order they came in is reported, not judged: a
+ * process with one worker answers in order, one with several may not.
+ */
+async function inFlight(harness: Harness, answers: Answers): Promise<string> {
+  const ids = Array.from({ length: IN_FLIGHT }, (_, i) => `check-flight-${i + 1}`);
+  const long = Array.from({ length: LONG_REQUEST.rows }, (_, r) => Array.from({ length: LONG_REQUEST.ids }, (_, i) => ((r + i) % 500) + 1));
+  const rows = (i: number) => (i === 0 ? long : [[i + 1, i + 2, i + 3]]);
+  harness.write(Buffer.concat(ids.map((id, i) => answers.frame({ request_id: id, tokens: rows(i) }))));
+  for (const [i, id] of ids.entries()) {
+    const answer = await answers.for(id, `request '${id}' (of ${IN_FLIGHT} in flight)`);
+    // A model may refuse the long one (a shorter maximum length): an error frame with its id is an answer too.
+    if (i === 0) expectAnswer(answer, id, 'the long request', LONG_REQUEST.rows);
+    else expectResult(answer, id, 1);
+  }
+  const order = answers.arrivals.filter((id) => ids.includes(id)).map((id) => id.slice('check-flight-'.length));
+  const inOrder = order.every((n, i) => Number(n) === i + 1);
+  return `${IN_FLIGHT} in flight, the first of ${LONG_REQUEST.rows}×${LONG_REQUEST.ids} ids: answered ${inOrder ? 'in the order sent' : `out of order (${order.join(', ')})`}`;
+}
+
 async function expectLoaded(harness: Harness, model: Buffer, timeoutMs: number): Promise<string> {
   const frame = await harness.nextFrame(timeoutMs);
   if (frame === null) {
@@ -233,10 +262,10 @@ async function expectLoaded(harness: Harness, model: Buffer, timeoutMs: number):
   return `${model.length} bytes, sha256 matches`;
 }
 
-function expectAnswer(answer: Frame, requestId: string, what: string): string {
+function expectAnswer(answer: Frame, requestId: string, what: string, rows = 1): string {
   if (answer.type === 'error')
     return (expectError(answer, requestId), `answered with an error frame: ${show((answer.error as Frame).error)}`);
-  expectResult(answer, requestId, 1);
+  expectResult(answer, requestId, rows);
   return `answered ${what}`;
 }
 
