@@ -71,7 +71,10 @@ export class GetConnections {
     const next = this.#waiting.shift();
     if (next) connection.send(next);
     else if (this.#closed) connection.retire();
-    else this.#idle.push(connection);
+    else {
+      connection.idle();
+      this.#idle.push(connection);
+    }
   }
 
   /** A connection that is gone: a request waiting for one gets a new one. */
@@ -133,8 +136,14 @@ class Connection {
     });
     this.#request = request;
     this.#parser = parser;
+    this.#socket.ref();
     request.handler.onConnect((error) => this.#request === request && this.#fail(error ?? new undiciErrors.RequestAbortedError()));
     if (this.#request === request) this.#socket.write(request.head, 'latin1');
+  }
+
+  /** Waiting for a request: an idle connection keeps no process alive, as undici's do not. */
+  idle(): void {
+    this.#socket.unref();
   }
 
   retire(): void {
