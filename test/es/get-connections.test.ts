@@ -58,10 +58,34 @@ describe('GetConnections (the GETs of StreamingGet)', () => {
     try {
       const cut = await read(get, '/cut').catch((e: unknown) => e);
       expect(cut).toBeInstanceOf(ElasticsearchUnreachableError);
-      expect((cut as Error).message).toContain(`cannot reach Elasticsearch at http://${server.listen} while reading /cut (other side closed)`);
+      expect((cut as Error).message).toContain(
+        `cannot reach Elasticsearch at http://${server.listen} while reading /cut (other side closed)`,
+      );
       const silent = await read(get, '/silent').catch((e: unknown) => e);
       expect(silent).toBeInstanceOf(TimeoutError);
       expect((silent as Error).message).toBe(`Elasticsearch at http://${server.listen} did not answer in time while reading /silent`);
+    } finally {
+      await get.close();
+    }
+  });
+
+  it('keeps no process alive with a connection that waits for its next request', async () => {
+    const server = await startPlainServer((request, response) => {
+      setTimeout(() => response.end('{}'), request.url === '/slow' ? 300 : 0);
+    });
+    const get = streamingGet(server.listen);
+    const sockets = () => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+    try {
+      await read(get, '/first');
+      // The earlier tests' connections have closed by now.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const idle = sockets();
+      const slow = read(get, '/slow');
+      while (!server.requests.includes('GET /slow')) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The same connection, held by the process while it carries a request, and not once it waits.
+      expect(sockets()).toBe(idle + 1);
+      expect((await slow).toString()).toBe('{}');
+      expect(sockets()).toBe(idle);
     } finally {
       await get.close();
     }
