@@ -164,7 +164,8 @@ class Connection {
     if (!this.#request || !parser) return this.retire();
     try {
       const extra = parser.push((buffer as Buffer).subarray(0, size));
-      if (parser.done) this.#complete(extra === 0 && parser.keepAlive);
+      // A handler that aborted its request (a decoder's complaint) has ended it already.
+      if (parser.done && this.#parser === parser) this.#complete(extra === 0 && parser.keepAlive);
     } catch (error) {
       this.#fail(error as Error);
     }
