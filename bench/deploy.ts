@@ -16,7 +16,7 @@
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `benchd` node.
 // Writes bench/results/deploy.json and prints a table.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type FeederConfig, type HeaderKind } from '../src/config/config.js';
@@ -39,7 +39,7 @@ import { pipeFileIntoStub, startStub, writeAll, type Stub } from './support/depl
 import { makeTempDir, writeRandomFile } from './support/files.js';
 import { runNode } from './support/node-child.js';
 import { cpuBudget, printCpuBudget, type CpuBudget } from './support/deploy-cpu.js';
-import { atLeast, below, median, round, table, type Target } from './support/report.js';
+import { atLeast, atMost, below, median, round, table, type Target } from './support/report.js';
 
 const MIB = 1024 * 1024;
 const U32_MAX = 2 ** 32 - 1;
@@ -166,12 +166,18 @@ async function main(): Promise<void> {
       `bench: Elasticsearch ${esVersion}, sizes ${sizes.map((s) => s / MIB).join(', ')} MiB, ${runs} runs each, prefetch ${bench.prefetch}`,
     );
 
+    const loadAtStart = loadavg()[0];
     const results: SizeResult[] = [];
     for (const size of sizes) results.push(await measureSize(bench, size, runs));
 
     const report = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, mem_gib: round(totalmem() / 1024 ** 3), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        mem_gib: round(totalmem() / 1024 ** 3),
+        node: process.version,
+        loadavg_1m: { start: loadAtStart, end: loadavg()[0] },
+      },
       es_version: esVersion,
       code: stampAtStart.code,
       runs,
@@ -192,6 +198,7 @@ async function main(): Promise<void> {
           '_search size 1, sort doc_num, search_after, filtered on model_id and generation, one at a time; base64 decoded; each write awaited',
         stub_flags: 'every native stub runs with --header <header> --discard',
       },
+      daemon_cbor_ms_per_mib: daemonCborMsPerMib(results),
       sizes: results,
       targets: targets(results),
     };
@@ -526,9 +533,15 @@ function summarize(model: Model, samples: SizeResult['samples']): SizeResult {
   };
 }
 
+/** The daemon's CPU per MiB of a CBOR deploy, as the CPU table gives it, at the size where it is highest. */
+function daemonCborMsPerMib(sizes: SizeResult[]): number {
+  return Math.max(...sizes.map((s) => s.cpu_cbor.feeder_ms_per_mib.daemon));
+}
+
 function targets(sizes: SizeResult[]): Target[] {
-  const out: Target[] = [];
+  const out: Target[] = [atMost('daemon_cbor_ms_per_mib (the worst size)', daemonCborMsPerMib(sizes), 1.0)];
   for (const s of sizes) {
+    if (s.size_mib >= 1024) out.push(atLeast(`feeder_cbor_vs_es_limit_cbor @ ${s.size_mib} MiB`, s.feeder_cbor_vs_es_limit_cbor, 0.9));
     out.push(atLeast(`feeder_vs_es_limit @ ${s.size_mib} MiB`, s.feeder_vs_es_limit, 0.85));
     out.push(atLeast(`feeder_vs_elastic_ml_style @ ${s.size_mib} MiB`, s.feeder_vs_elastic_ml_style, 2));
     out.push(below(`peak_rss_mib @ ${s.size_mib} MiB`, s.peak_rss_mib, RSS_LIMIT_MIB));

@@ -3,6 +3,7 @@ import { esUrls, type ElasticsearchConfig } from '../config/config.js';
 import { AbortedError, ElasticsearchUnreachableError, FeederError, TimeoutError } from '../errors.js';
 import { decodeCbor } from '../chunks/codec/index.js';
 import { redactUrl, tlsOptions } from './client.js';
+import { GetConnections, type GetHandlers } from './get-connections.js';
 import { statusError, unreachableError } from './translate.js';
 
 /** At most this much of an error answer is read, to say what went wrong. */
@@ -22,7 +23,10 @@ export interface NodeFailure {
 
 /** One node of the cluster: its own connections, and what requests to it carry. */
 interface Node {
+  /** For PUTs. */
   pool: Pool;
+  /** For the streamed GETs. */
+  gets: GetConnections;
   /** Redacted, for messages. */
   url: string;
   basePath: string;
@@ -50,6 +54,7 @@ export class StreamingGet {
   constructor(config: ElasticsearchConfig, connections = 8) {
     this.#nodes = esUrls(config.url).map((url) => {
       const target = new URL(url);
+      const tls = target.protocol === 'https:' ? tlsOptions(config) : undefined;
       return {
         url: redactUrl(url),
         headers: authHeaders(config, target),
@@ -58,8 +63,9 @@ export class StreamingGet {
           connections,
           headersTimeout: config.requestTimeoutMs,
           bodyTimeout: config.requestTimeoutMs,
-          ...(target.protocol === 'https:' ? { connect: tlsOptions(config) } : {}),
+          ...(tls ? { connect: tls } : {}),
         }),
+        gets: new GetConnections(target, connections, config.requestTimeoutMs, tls),
       };
     });
   }
@@ -81,7 +87,7 @@ export class StreamingGet {
     return this.#failover(onNodeFailed, (node, started) =>
       this.#dispatch(
         node,
-        { method: 'GET', path: `${node.basePath}${path}`, headers: { ...node.headers, ...headers } },
+        (handler) => node.gets.get(`${node.basePath}${path}`, { ...node.headers, ...headers }, handler),
         (part) => {
           started();
           onPart(part);
@@ -107,25 +113,26 @@ export class StreamingGet {
     onNodeFailed?: (failure: NodeFailure) => void,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`${doing} was cancelled`, { cause: signal.reason }));
-    return this.#failover(onNodeFailed, (node) =>
-      this.#dispatch(
+    return this.#failover(onNodeFailed, (node) => {
+      const put: Dispatcher.DispatchOptions = {
+        method: 'PUT',
+        path: `${node.basePath}${path}`,
+        // Elasticsearch answers in the request's content type unless told otherwise.
+        headers: { ...node.headers, 'content-type': contentType, accept: 'application/json' },
+        body,
+      };
+      return this.#dispatch(
         node,
-        {
-          method: 'PUT',
-          path: `${node.basePath}${path}`,
-          // Elasticsearch answers in the request's content type unless told otherwise.
-          headers: { ...node.headers, 'content-type': contentType, accept: 'application/json' },
-          body,
-        },
+        (handler) => node.pool.dispatch(put, handler),
         () => {},
         doing,
         signal,
-      ),
-    );
+      );
+    });
   }
 
   close(): Promise<void> {
-    return Promise.all(this.#nodes.map((node) => node.pool.close())).then(() => {});
+    return Promise.all(this.#nodes.flatMap((node) => [node.pool.close(), node.gets.close()])).then(() => {});
   }
 
   /**
@@ -156,7 +163,7 @@ export class StreamingGet {
 
   #dispatch(
     node: Node,
-    options: Dispatcher.DispatchOptions,
+    send: (handler: GetHandler) => void,
     onPart: (part: Buffer) => void,
     doing: string,
     signal: AbortSignal | undefined,
@@ -167,7 +174,7 @@ export class StreamingGet {
         reject: (error) => reject(translate(error, node.url, doing)),
         status: (status, body, contentType) => reject(statusError(status, parseBody(body, contentType), node.url, doing)),
       });
-      node.pool.dispatch(options, handler);
+      send(handler);
     });
   }
 }
@@ -193,7 +200,7 @@ interface Settle {
 }
 
 /** One request's callbacks: a 200 body goes to `onPart`, anything else is collected to explain it. */
-class GetHandler implements Dispatcher.DispatchHandlers {
+class GetHandler implements Dispatcher.DispatchHandlers, GetHandlers {
   #status = 0;
   #contentType = '';
   #errorBody: Buffer[] = [];
