@@ -16,7 +16,7 @@ import type { NativeExit, NativeProcess } from '../native/native-process.js';
 import type { ControlCode, ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
 import type { ModelMeta } from '../model/meta.js';
-import { InferenceQueue, round, type InferenceLimits } from './inference-queue.js';
+import { InferenceQueue, round, type BatchingOverrides, type InferenceLimits, type InferOptions } from './inference-queue.js';
 import type { LoadLimiter } from './load-limiter.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
 import type { RestartPolicy } from './restart-policy.js';
@@ -111,8 +111,13 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(inputs: InferenceInputs): Promise<ResponseFrame> {
-    return this.#inference.run(this.#requireServing().native, inputs);
+  async infer(inputs: InferenceInputs, options: InferOptions = {}): Promise<ResponseFrame> {
+    return this.#inference.run(this.#requireServing().native, inputs, options);
+  }
+
+  /** Batching settings of this deployment's own; those not given stay as they are. */
+  configure(overrides: BatchingOverrides): void {
+    this.#inference.configure(overrides);
   }
 
   /** A control request (0 clear the cache, 1 process stats): answered by the process, counted as no inference. */
@@ -129,7 +134,6 @@ export class Deployment {
   }
 
   status(): DeploymentStatus {
-    const pending = [this.#serving?.native, ...this.#retiring].reduce((sum, native) => sum + (native?.pendingRequests ?? 0), 0);
     return {
       model_id: this.modelId,
       state: this.#machine.state,
@@ -143,7 +147,8 @@ export class Deployment {
       throughput_mib_s: this.#throughput,
       restarts: this.deps.restarts.count,
       ...this.#inference.stats(),
-      number_of_pending_requests: pending,
+      number_of_pending_requests: this.#inference.pending,
+      ...this.#inference.settings(),
       updated_at: this.#machine.updatedAt,
     };
   }
@@ -315,6 +320,7 @@ export class Deployment {
         return this.deps.limiter.run(signal, () => this.deps.feed({ modelId: this.modelId, meta, signal }));
       },
       install: (candidate) => this.#install(candidate),
+      queuedFor: (native) => this.#inference.queuedFor(native),
       retire: async (native, retire) => {
         this.#retiring.add(native);
         await retire().finally(() => this.#retiring.delete(native));

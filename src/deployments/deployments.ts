@@ -8,6 +8,7 @@ import { collectModelGarbage } from '../model/garbage.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { Deployment } from './deployment.js';
+import type { BatchingOverrides } from './inference-queue.js';
 import { KeyedLock } from './keyed-lock.js';
 import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from '../daemon/metrics.js';
@@ -40,10 +41,11 @@ export class Deployments {
    * Deploys a model. One that is already starting is joined; one that is started stays as it is,
    * unless a newer generation is stored: then it rolls over to that one.
    */
-  async deploy(modelId: string): Promise<Deployment> {
+  async deploy(modelId: string, batching: BatchingOverrides = {}): Promise<Deployment> {
     validateModelId(modelId);
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
+      existing?.configure(batching);
       if (existing?.state === 'starting') return existing;
       const { meta: seen } = await requireMeta(this.ctx.es, modelId);
       requireDeployable(seen);
@@ -54,6 +56,7 @@ export class Deployments {
       await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation);
       const meta = await this.#confirmDeployable(seen, !existing);
       const deployment = existing ?? this.#create(modelId);
+      deployment.configure(batching);
       deployment.start(meta);
       return deployment;
     });
@@ -166,7 +169,12 @@ export class Deployments {
       metrics: this.metrics,
       logger,
       restarts: new RestartPolicy(daemon.maxRestarts, daemon.restartWindowMs, daemon.restartBackoffMs),
-      inference: { queueCapacity: deploy.queueCapacity, timeoutMs: daemon.inferenceTimeoutMs },
+      inference: {
+        queueCapacity: deploy.queueCapacity,
+        timeoutMs: daemon.inferenceTimeoutMs,
+        maxBatchSize: deploy.maxBatchSize,
+        maxQueueDelayMs: deploy.maxQueueDelayMs,
+      },
     });
     this.#all.set(modelId, deployment);
     return deployment;

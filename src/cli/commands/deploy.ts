@@ -21,6 +21,16 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
       type: 'number',
       describe: 'with a fleet (daemon.fleet): how many daemons of the fleet should run the model, each its own native process (default 1)',
     })
+    .option('max-batch-size', {
+      type: 'number',
+      describe:
+        'dynamic batching: rows one frame to the native process carries at most, 1 to turn batching off (default deploy.maxBatchSize: 32)',
+    })
+    .option('max-queue-delay', {
+      type: 'string',
+      describe:
+        'dynamic batching: how long a request may wait for others to share its frame, e.g. 2ms (default deploy.maxQueueDelayMs: 0, only what already waits)',
+    })
     .option('wait-for', {
       choices: ['starting', 'started'] as const,
       default: 'started' as const,
@@ -40,6 +50,7 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
     .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
     .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
     .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
+    .example('$0 deploy my-model --max-batch-size 64 --max-queue-delay 2ms', 'batch up to 64 requests, holding one up to 2 ms for others')
     .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
     .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
     .example('$0 deploy my-model --foreground --tokens 1,2,3 --once', 'load, answer one inference, stop');
@@ -67,6 +78,8 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
     wait_for: args.waitFor,
     timeout_ms: timeoutMs,
     ...(args.allocations !== undefined ? { allocations: args.allocations } : {}),
+    ...(args.maxBatchSize !== undefined ? { max_batch_size: args.maxBatchSize } : {}),
+    ...(args.maxQueueDelay !== undefined ? { max_queue_delay_ms: parseDuration(args.maxQueueDelay, '--max-queue-delay') } : {}),
   };
   const { status, body } = await callDaemon<DeploymentStatus | FleetModelStatus>(
     ctx.config,
