@@ -14,20 +14,17 @@
 // of batches of 8, 32 and 64 rows on 1 thread and on every core. The stub through its daemon, with
 // the defaults, says what the way there and back costs. Uses ES_URL when set, otherwise starts (and
 // afterwards stops) the project's `bench` node. Writes bench/results/serve.json and prints tables.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { packageRoot } from '../src/config/paths.js';
-import { benchElasticsearch } from './support/es-node.js';
-import { feederDelete, feederUpload } from './support/feeder-cli.js';
-import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
-import { makeTempDir, writeRandomFile } from './support/files.js';
+import type { FeederServe } from './support/feeder-serve.js';
 import type { LoadOptions, LoadReport } from './support/load-generator.js';
 import { runNode } from './support/node-child.js';
 import { atLeast, atMost, round, table, wholeFromEnv, type Target } from './support/report.js';
-import { prepareTorch, readReference } from './support/torch-models.js';
+import { prepareMiniLMBench, runCleanup, serveBench } from './support/minilm-bench.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/serve.json', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./support/load-generator.js', import.meta.url));
@@ -71,25 +68,11 @@ async function main(): Promise<void> {
   const cleanup: Array<() => Promise<unknown>> = [];
   const loadAtStart = loadavg()[0]!;
   try {
-    const torch = await prepareTorch();
-    const reference = await readReference(torch.fixtures, 'minilm');
-    const modelFile = join(torch.fixtures, reference.model);
-    const node = await benchElasticsearch();
-    cleanup.push(() => node.stop());
-    const dir = await makeTempDir();
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const torchId = `bench-serve-${process.pid}`;
-    const stubId = `bench-serve-stub-${process.pid}`;
-    cleanup.push(
-      () => feederDelete(node.url, torchId),
-      () => feederDelete(node.url, stubId),
-    );
-    await feederUpload(node.url, modelFile, torchId, '1mb', join(dir, 'upload.rss'));
-    await feederUpload(node.url, await writeRandomFile(dir, reference.bytes), stubId, '1mb', join(dir, 'upload.rss'));
+    const bench = await prepareMiniLMBench('bench-serve', cleanup);
+    const { torch, torchId, stubId } = bench;
 
-    const torchServe = await serve(
-      node.url,
-      dir,
+    const torchServe = await serveBench(
+      bench,
       `${torchId}-daemon`,
       { deploy: { command: torch.binary, args: options.torchArgs } },
       cleanup,
@@ -100,10 +83,10 @@ async function main(): Promise<void> {
     const best = await measureSetting(target, options, await bestCandidate(target, options));
     await torchServe.call('DELETE', target.path);
 
-    const stubServe = await serve(node.url, dir, `${stubId}-daemon`, {}, cleanup);
+    const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
     const stub = await measureSetting({ serve: stubServe, path: `/deployments/${stubId}` }, options, { name: 'stub, defaults' });
 
-    const python = await pythonReference(torch.python, modelFile, options);
+    const python = await pythonReference(torch.python, bench.modelFile, options);
     const report = buildReport(options, { off, defaults, best, stub }, python, {
       cpus: cpus().length,
       loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
@@ -113,8 +96,7 @@ async function main(): Promise<void> {
     printReport(report);
     console.log('\nwritten to bench/results/serve.json');
   } finally {
-    for (const step of cleanup.reverse())
-      await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+    await runCleanup(cleanup);
   }
 }
 
@@ -131,18 +113,6 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
       [64, 2],
     ]),
   };
-}
-
-async function serve(
-  esUrl: string,
-  dir: string,
-  name: string,
-  config: Record<string, unknown>,
-  cleanup: Array<() => Promise<unknown>>,
-): Promise<FeederServe> {
-  const server = await startFeederServe({ esUrl, dir, name, config });
-  cleanup.push(() => server.stop());
-  return server;
 }
 
 /** Deploys (or, deployed, changes the batching of) the model with `setting`, waiting until it is started. */
