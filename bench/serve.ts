@@ -78,13 +78,16 @@ async function main(): Promise<void> {
       cleanup,
     );
     const target = { serve: torchServe, path: `/deployments/${torchId}` };
-    const off = await measureSetting(target, options, { name: 'batching off', max_batch_size: 1 });
+    // The defaults first: a repeated deploy keeps the batching it does not name.
     const defaults = await measureSetting(target, options, { name: 'defaults' });
+    const off = await measureSetting(target, options, { name: 'batching off', max_batch_size: 1 });
     const best = await measureSetting(target, options, await bestCandidate(target, options));
     await torchServe.call('DELETE', target.path);
 
     const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
-    const stub = await measureSetting({ serve: stubServe, path: `/deployments/${stubId}` }, options, { name: 'stub, defaults' });
+    const stubTarget = { serve: stubServe, path: `/deployments/${stubId}` };
+    const stub = await measureSetting(stubTarget, options, { name: 'stub, defaults' });
+    await stubServe.call('DELETE', stubTarget.path);
 
     const python = await pythonReference(torch.python, bench.modelFile, options);
     const report = buildReport(options, { off, defaults, best, stub }, python, {
@@ -140,7 +143,7 @@ async function measureSetting(target: DeployTarget, options: Options, setting: S
 async function bestCandidate(target: DeployTarget, options: Options): Promise<Setting> {
   let best: { setting: Setting; rows: number } | null = null;
   for (const [size, delay] of options.candidates) {
-    const setting = { name: `best (max_batch_size ${size}, max_queue_delay_ms ${delay})`, max_batch_size: size, max_queue_delay_ms: delay };
+    const setting = { name: 'best', max_batch_size: size, max_queue_delay_ms: delay };
     await deployWith(target, options, setting);
     const { rows_s: rows } = await measure(target, options, 64);
     console.error(`bench: candidate ${size}/${delay} ms at 64 clients: ${rows} rows/s`);

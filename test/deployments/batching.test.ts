@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/config/paths.js';
 import { AbortedError, QueueFullError, TimeoutError } from '../../src/errors.js';
 import type { NativeProcess } from '../../src/native/native-process.js';
 import type { ResponseFrame } from '../../src/native/protocol.js';
@@ -173,6 +175,18 @@ describe('dynamic batching', () => {
     const answers = [1, 2, 3].map(() => queue.run(native, { tokens: rows(1) }));
     expect(native.pendingRequests).toBe(2);
     await Promise.all(answers);
+  });
+
+  it('gives each request its own answer when the frames in flight are answered out of order', async () => {
+    // The protocol's JavaScript process, answering the frames of one read in reverse order.
+    const script = join(packageRoot(), 'test', 'fixtures', 'native', 'js-native.mjs');
+    const native = await loadedNative(bytes, [script, '--reverse'], 'node');
+    started.push(native);
+    const { queue } = inferenceQueue({ inFlight: 40, maxBatchSize: 1 });
+    const tokens = Array.from({ length: 40 }, (_, i) => 1000 + i);
+    const answers = await Promise.all(tokens.map((t) => queue.run(native, { tokens: [[t]] })));
+    expect(answers.map(inference)).toEqual(tokens.map((t) => [[[t]]]));
+    expect(queue.stats()).toMatchObject({ inference_count: 40, error_count: 0 });
   });
 
   it('sends each request alone with max_batch_size 1', async () => {
