@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withDaemon } from '../support/daemon.js';
+import { waitForStatus, withDaemon } from '../support/daemon.js';
 import { storedModel } from '../support/deploy.js';
+import { tempDir } from '../support/es.js';
 
 describe('batching settings through the daemon', () => {
   it('takes them from the config, from a deploy and from a repeated deploy, shows them, and refuses what no frame can be', async () => {
@@ -42,4 +46,34 @@ describe('batching settings through the daemon', () => {
       (error: Error) => expect(error.message).toMatch(/deploy\.maxBatchSize must be a whole number from 1/),
     );
   });
+
+  it('answers every request queued for a process a rollover replaces, from that process, before it is stopped', async () => {
+    const model = await storedModel(50_000);
+    // Two rows a frame, a second a frame: twenty requests keep the old process busy for ten seconds.
+    const config = { deploy: { args: ['--answer-delay-ms', '1000'], maxBatchSize: 2 } };
+    await withDaemon({ config }, async (daemon) => {
+      expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
+      const tokens = Array.from({ length: 20 }, (_, i) => i * 7);
+      const answers = Promise.all(
+        tokens.map(async (t) => {
+          const res = await fetch(`http://${daemon.listen}/deployments/${model.modelId}/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ tokens: [[t]] }),
+          });
+          return { status: res.status, body: (await res.json()) as Record<string, any> };
+        }),
+      );
+      await waitForStatus(daemon, model.modelId, (s) => s.number_of_pending_requests === 20, 10_000);
+      const path = join(await tempDir(), 'replacement.pt');
+      await writeFile(path, randomBytes(50_000));
+      expect((await daemon.cli(['upload', path, '--model-id', model.modelId, '--replace'])).exitCode).toBe(0);
+      const rolled = await daemon.cli(['deploy', model.modelId, '--json']);
+      expect(rolled.exitCode, rolled.stderr).toBe(0);
+      expect(JSON.parse(rolled.stdout)).toMatchObject({ generation: 2 });
+      const done = await answers;
+      expect(done.map((a) => a.status)).toEqual(tokens.map(() => 200));
+      expect(done.map((a) => a.body.result.inference)).toEqual(tokens.map((t) => [[[model.bytes[t]! / 255]]]));
+    });
+  }, 60_000);
 });
