@@ -18,18 +18,15 @@
 //   requests into the stub through its daemon say what the way there and back costs right now.
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/torch.json and prints a table.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { packageRoot } from '../src/config/paths.js';
-import { benchElasticsearch } from './support/es-node.js';
-import { feederDelete, feederUpload } from './support/feeder-cli.js';
-import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
-import { makeTempDir, writeRandomFile } from './support/files.js';
+import type { FeederServe } from './support/feeder-serve.js';
+import { prepareMiniLMBench, runCleanup, serveBench } from './support/minilm-bench.js';
 import { below, median, round, table, type Target, wholeFromEnv } from './support/report.js';
-import { prepareTorch, readReference } from './support/torch-models.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/torch.json', import.meta.url));
 const LOCAL_SCRIPT = join(packageRoot(), 'bench', 'support', 'torch-local.py');
@@ -54,31 +51,16 @@ async function main(): Promise<void> {
   // Other work on the machine moves these figures more than anything measured: say how busy it was.
   const loadAtStart = loadavg()[0]!;
   try {
-    const torch = await prepareTorch();
-    const reference = await readReference(torch.fixtures, 'minilm');
-    const modelFile = join(torch.fixtures, reference.model);
-    const node = await benchElasticsearch();
-    cleanup.push(() => node.stop());
-    const dir = await makeTempDir();
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const bench = await prepareMiniLMBench('bench-torch', cleanup);
+    const { torch, reference, modelFile, torchId, stubId } = bench;
 
-    const torchId = `bench-torch-${process.pid}`;
-    const stubId = `bench-torch-stub-${process.pid}`;
-    cleanup.push(
-      () => feederDelete(node.url, torchId),
-      () => feederDelete(node.url, stubId),
-    );
-    await feederUpload(node.url, modelFile, torchId, '1mb', join(dir, 'upload.rss'));
-    await feederUpload(node.url, await writeRandomFile(dir, reference.bytes), stubId, '1mb', join(dir, 'upload.rss'));
-
-    const torchServe = await serve(
-      node.url,
-      dir,
+    const torchServe = await serveBench(
+      bench,
       `${torchId}-daemon`,
       { deploy: { command: torch.binary, args: ['--threads', '1'] } },
       cleanup,
     );
-    const stubServe = await serve(node.url, dir, `${stubId}-daemon`, {}, cleanup);
+    const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
     const torchDeployed = { serve: torchServe, path: `/deployments/${torchId}` };
     const stubDeployed = { serve: stubServe, path: `/deployments/${stubId}` };
 
@@ -115,26 +97,13 @@ async function main(): Promise<void> {
     printReport(report);
     console.log('\nwritten to bench/results/torch.json');
   } finally {
-    for (const step of cleanup.reverse())
-      await step().catch((error: unknown) => console.error(`bench: cleanup failed: ${(error as Error).message}`));
+    await runCleanup(cleanup);
   }
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
   const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
   return { runs: whole('BENCH_RUNS', 3, 1), requests: whole('BENCH_REQUESTS', 500, 10) };
-}
-
-async function serve(
-  esUrl: string,
-  dir: string,
-  name: string,
-  config: Record<string, unknown>,
-  cleanup: Array<() => Promise<unknown>>,
-): Promise<FeederServe> {
-  const server = await startFeederServe({ esUrl, dir, name, config });
-  cleanup.push(() => server.stop());
-  return server;
 }
 
 async function deployStarted(target: Deployed): Promise<void> {

@@ -19,6 +19,8 @@ import type { Parallelism } from '../native/parallelism.js';
 import { parseInferBody } from '../nlp/infer-body.js';
 import { inferText } from '../nlp/infer-text.js';
 import type { Deployments } from '../deployments/deployments.js';
+import type { BatchingOverrides } from '../deployments/inference-queue.js';
+import { validateBatching } from '../config/config.js';
 import { type Fleet } from '../fleet/fleet.js';
 import { fleetSettled, waitForFleet } from '../fleet/fleet-status.js';
 import { forwardToHolders, FORWARDED_HEADER, SERVED_BY_HEADER } from '../fleet/forward.js';
@@ -197,6 +199,10 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
 async function deployToFleet(fleet: Fleet, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   const { waitFor, timeoutMs } = parseWait(body);
+  if (body.max_batch_size !== undefined || body.max_queue_delay_ms !== undefined)
+    throw new InvalidArgumentError(
+      "a fleet's allocations take their batching from each daemon's config (deploy.maxBatchSize, deploy.maxQueueDelayMs), not from the deploy",
+    );
   const allocations = body.allocations ?? 1;
   await fleet.deploy(modelId, allocations as number, parseParallelism(body));
   const { status, done } = await waitForFleet(fleet, modelId, (s) => s !== null && fleetSettled(s, waitFor), timeoutMs);
@@ -240,7 +246,14 @@ function parseWait(body: Record<string, unknown>): { waitFor: 'starting' | 'star
   return { waitFor, timeoutMs: timeoutMs as number };
 }
 
-/** PUT /deployments/<id> {wait_for?, timeout_ms?, workers?, threads_per_worker?}: 200 once the wait is over, 202 if still starting. */
+/** A deploy's own batching, `max_batch_size` and `max_queue_delay_ms`; what is not given stays as configured. */
+function parseBatching(body: Record<string, unknown>): BatchingOverrides {
+  const batching = { maxBatchSize: body.max_batch_size, maxQueueDelayMs: body.max_queue_delay_ms };
+  validateBatching(batching, 'max_batch_size', 'max_queue_delay_ms');
+  return batching as BatchingOverrides;
+}
+
+/** PUT /deployments/<id> {wait_for?, timeout_ms?, workers?, threads_per_worker?, max_batch_size?, max_queue_delay_ms?}: 200 once the wait is over, 202 if still starting. */
 async function deploy(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   if (body.allocations !== undefined && body.allocations !== 1)
@@ -248,7 +261,7 @@ async function deploy(deployments: Deployments, request: IncomingMessage, respon
       `allocations above 1 need a fleet: this daemon is in none; start the daemons with the same daemon.fleet (FEEDER_FLEET, --fleet)`,
     );
   const { waitFor, timeoutMs } = parseWait(body);
-  const deployment = await deployments.deploy(modelId, parseParallelism(body));
+  const deployment = await deployments.deploy(modelId, parseParallelism(body), parseBatching(body));
   const status = await deployment.waitUntil(waitFor === 'starting' ? isUnderWay : isSettled, timeoutMs);
   sendJson(response, isSettled(status) || waitFor === 'starting' ? 200 : 202, status);
 }

@@ -45,6 +45,9 @@ export interface DeploymentStatus {
   timeout_count: number;
   number_of_pending_requests: number;
   inference_latency_ms: { mean: number | null; last: number | null };
+  /** Dynamic batching: rows one frame carries at most, and how long a request may wait for others. */
+  max_batch_size: number;
+  max_queue_delay_ms: number;
   updated_at: string;
 }
 

@@ -24,8 +24,14 @@ export function describeStatus(s: DeploymentStatus): string {
   if (s.rejected_execution_count || s.timeout_count || s.error_count)
     parts.push(`${s.rejected_execution_count} rejected, ${s.timeout_count} timed out, ${s.error_count} errors`);
   if (s.inference_latency_ms.mean !== null) parts.push(`mean latency ${s.inference_latency_ms.mean} ms`);
+  if (s.max_batch_size !== undefined) parts.push(describeBatching(s));
   if (s.reason) parts.push(`reason: ${s.reason}`);
   return parts.join(', ');
+}
+
+function describeBatching(s: DeploymentStatus): string {
+  if (s.max_batch_size === 1) return 'batching off (max batch size 1)';
+  return `batches of up to ${s.max_batch_size} rows${s.max_queue_delay_ms ? `, queue delay up to ${s.max_queue_delay_ms} ms` : ''}`;
 }
 
 /** Why a deploy did not do what it was asked, or null when it did. */

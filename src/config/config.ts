@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { PROTOCOL_ENV } from '../native/native-env.js';
+import { MAX_ROWS } from '../native/token-ids.js';
 import { DEFAULT_ENCODING, parseEncoding, type ChunkEncoding } from '../chunks/codec/codec.js';
 import { validateDaemonAddresses } from './daemon-address.js';
 import { defaultNativeCommand } from './paths.js';
@@ -46,6 +47,10 @@ export interface FeederConfig {
     stallTimeoutMs: number;
     /** Inference requests a deployment holds unanswered at most; more are refused with 429 (Elastic ML's default). */
     queueCapacity: number;
+    /** Dynamic batching: rows one frame to the native process carries at most; 1 sends each request alone. */
+    maxBatchSize: number;
+    /** How long a request may wait for others to share its frame; 0 (as Triton's default) batches only what already waits. */
+    maxQueueDelayMs: number;
     /** Variables the native process gets besides the platform set (src/native/native-env.ts); nothing else of the daemon's environment reaches it. */
     env: Record<string, string>;
   };
@@ -143,6 +148,8 @@ export function defaultConfig(): FeederConfig {
       timeoutMs: 10 * 60_000,
       stallTimeoutMs: 30_000,
       queueCapacity: 10_000,
+      maxBatchSize: 32,
+      maxQueueDelayMs: 0,
       env: {},
     },
     daemon: {
@@ -323,6 +330,7 @@ function validateConfig(config: FeederConfig): FeederConfig {
   requirePositiveInteger(deploy.prefetch, 'deploy.prefetch');
   requirePositiveInteger(config.daemon.maxConcurrentLoads, 'daemon.maxConcurrentLoads');
   requirePositiveInteger(deploy.queueCapacity, 'deploy.queueCapacity');
+  validateBatching(deploy, 'deploy.maxBatchSize', 'deploy.maxQueueDelayMs');
   deploy.env = requireEnvironment(deploy.env, 'deploy.env');
   requirePositiveInteger(config.daemon.restartWindowMs, 'daemon.restartWindowMs');
   requirePositiveInteger(daemon.requestTimeoutMs, 'daemon.requestTimeoutMs (FEEDER_REQUEST_TIMEOUT)');
@@ -331,6 +339,24 @@ function validateConfig(config: FeederConfig): FeederConfig {
   validateDaemonAddresses(config.daemon);
   return config;
 }
+
+/** A frame carries at most MAX_ROWS rows, which the process accepts; the delay is a whole number of ms, 0 included. */
+export function validateBatching(
+  batching: { maxBatchSize?: unknown; maxQueueDelayMs?: unknown },
+  sizeName: string,
+  delayName: string,
+): void {
+  const { maxBatchSize: size, maxQueueDelayMs: delay } = batching;
+  if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 1 && (size as number) <= MAX_ROWS))
+    throw new InvalidArgumentError(`${sizeName} must be a whole number from 1 (no batching) to ${MAX_ROWS}; got ${JSON.stringify(size)}`);
+  if (delay !== undefined && !(Number.isSafeInteger(delay) && (delay as number) >= 0 && (delay as number) <= MAX_QUEUE_DELAY_MS))
+    throw new InvalidArgumentError(
+      `${delayName} must be a whole number of milliseconds from 0 (batch only what already waits) to ${MAX_QUEUE_DELAY_MS}; got ${JSON.stringify(delay)}`,
+    );
+}
+
+/** A second of delay added to every request would be a misconfiguration, not batching. */
+const MAX_QUEUE_DELAY_MS = 1000;
 
 /** A duration setting: milliseconds as a number, or a string such as `30s`; at least 1 ms. */
 function requireMilliseconds(value: unknown, what: string): number {

@@ -36,6 +36,21 @@ export class DaemonMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /** Dynamic batching: how many requests each frame to the native process carried. */
+  readonly batchSize = new Histogram({
+    name: 'feeder_inference_batch_size',
+    help: 'Inference requests per frame sent to the native process (one forward())',
+    labelNames: ['model_id'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
+  readonly queueDelay = new Histogram({
+    name: 'feeder_inference_queue_delay_seconds',
+    help: 'How long an inference request waited in the daemon before its frame was sent',
+    labelNames: ['model_id'],
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
 
   /** A fleet member's claims of free allocations: won, or lost to another daemon's fenced write. */
   readonly fleetClaims = new Counter({
@@ -58,7 +73,7 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: 'feeder_inference_pending_requests',
-      help: 'Inference requests sent to the native process and not yet answered',
+      help: 'Inference requests queued or sent to the native process and not yet answered',
       labelNames: ['model_id'],
       registers: [this.registry],
       collect() {

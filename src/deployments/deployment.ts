@@ -19,7 +19,7 @@ import type { InferenceInputs } from '../native/token-ids.js';
 import { overcommitment, type Parallelism } from '../native/parallelism.js';
 import type { ModelMeta } from '../model/meta.js';
 import { TextModel } from '../nlp/text-model.js';
-import { InferenceQueue, round, type InferenceLimits, type InferenceOptions } from './inference-queue.js';
+import { InferenceQueue, round, type BatchingOverrides, type InferenceLimits, type InferOptions } from './inference-queue.js';
 import type { LoadLimiter } from './load-limiter.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
 import type { RestartPolicy } from './restart-policy.js';
@@ -122,8 +122,13 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(inputs: InferenceInputs, options: InferenceOptions = {}): Promise<ResponseFrame> {
+  async infer(inputs: InferenceInputs, options: InferOptions = {}): Promise<ResponseFrame> {
     return this.#inference.run(this.#requireServing().native, inputs, options);
+  }
+
+  /** Batching settings of this deployment's own; those not given stay as they are. */
+  configure(overrides: BatchingOverrides): void {
+    this.#inference.configure(overrides);
   }
 
   /** The tokenizer and task of the generation serving; a model stored without a task has none. */
@@ -151,7 +156,6 @@ export class Deployment {
   }
 
   status(): DeploymentStatus {
-    const pending = [this.#serving?.native, ...this.#retiring].reduce((sum, native) => sum + (native?.pendingRequests ?? 0), 0);
     return {
       model_id: this.modelId,
       state: this.#machine.state,
@@ -168,7 +172,8 @@ export class Deployment {
       threads_per_worker: this.deps.parallelism.threadsPerWorker,
       overcommitment: overcommitment(this.deps.parallelism),
       ...this.#inference.stats(),
-      number_of_pending_requests: pending,
+      number_of_pending_requests: this.#inference.pending,
+      ...this.#inference.settings(),
       updated_at: this.#machine.updatedAt,
     };
   }
@@ -363,6 +368,7 @@ export class Deployment {
         );
       },
       install: (candidate) => this.#install(candidate),
+      queuedFor: (native) => this.#inference.queuedFor(native),
       retire: async (native, retire) => {
         this.#retiring.add(native);
         await retire().finally(() => this.#retiring.delete(native));

@@ -8,6 +8,7 @@ import { collectModelGarbage } from '../model/garbage.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { Deployment } from './deployment.js';
+import type { BatchingOverrides } from './inference-queue.js';
 import { KeyedLock } from './keyed-lock.js';
 import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from '../daemon/metrics.js';
@@ -42,12 +43,13 @@ export class Deployments {
    * unless a newer generation is stored: then it rolls over to that one. `given` is what the deploy
    * named of workers and threads (the rest are the host's defaults); a running deployment keeps its own.
    */
-  async deploy(modelId: string, given: Partial<Parallelism> = {}): Promise<Deployment> {
+  async deploy(modelId: string, given: Partial<Parallelism> = {}, batching: BatchingOverrides = {}): Promise<Deployment> {
     validateModelId(modelId);
     const parallelism = resolveParallelism(given);
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
       if (existing?.state === 'starting' || existing?.state === 'started') requireSameParallelism(existing, given);
+      existing?.configure(batching);
       if (existing?.state === 'starting') return existing;
       const { meta: seen } = await requireMeta(this.ctx.es, modelId);
       requireDeployable(seen);
@@ -59,6 +61,7 @@ export class Deployments {
       const meta = await this.#confirmDeployable(seen, !existing);
       // A failed or stopped one starts again as it was, unless this deploy asks for other settings.
       const deployment = existing && sameParallelism(existing.parallelism, parallelism) ? existing : this.#create(modelId, parallelism);
+      deployment.configure(batching);
       deployment.start(meta);
       return deployment;
     });
@@ -174,7 +177,13 @@ export class Deployments {
       logger,
       restarts: new RestartPolicy(daemon.maxRestarts, daemon.restartWindowMs, daemon.restartBackoffMs),
       // Up to one request per worker at the native process at once: each worker answers one at a time.
-      inference: { queueCapacity: deploy.queueCapacity, timeoutMs: daemon.inferenceTimeoutMs, inFlight: parallelism.workers },
+      inference: {
+        queueCapacity: deploy.queueCapacity,
+        timeoutMs: daemon.inferenceTimeoutMs,
+        maxBatchSize: deploy.maxBatchSize,
+        maxQueueDelayMs: deploy.maxQueueDelayMs,
+        inFlight: parallelism.workers,
+      },
       parallelism,
     });
     this.#all.set(modelId, deployment);

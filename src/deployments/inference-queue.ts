@@ -3,19 +3,28 @@ import type { NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
-import type { PadValues } from '../nlp/batch.js';
+import type { PadValues } from './batch-inputs.js';
+import { Batcher, type BatchSettings } from './batcher.js';
 
 export interface InferenceLimits {
-  /** Requests a deployment holds unanswered at most; one more is refused with 429. */
+  /** Requests a deployment holds unanswered at most, queued or sent; one more is refused with 429. */
   queueCapacity: number;
   timeoutMs: number;
-  /** Frames the native process works on at once, at most (default 1): its workers (`deploy --workers`). */
-  inFlight?: number;
+  /** Rows one frame to the process carries at most (`deploy.maxBatchSize`); 1 turns batching off. */
+  maxBatchSize: number;
+  /** How long a request may wait for others to join its frame (`deploy.maxQueueDelayMs`). */
+  maxQueueDelayMs: number;
+  /** Frames in flight to the process at once (default 1): its workers (`deploy --workers`), which serve them in parallel. */
+  inFlight?: number | undefined;
 }
 
-export interface InferenceOptions {
-  /** What each input is padded with, for a batcher that merges requests to pad them further. */
-  pad?: PadValues;
+/** The batching a deployment was given of its own (`feeder deploy --max-batch-size --max-queue-delay`). */
+export type BatchingOverrides = Partial<Pick<InferenceLimits, 'maxBatchSize' | 'maxQueueDelayMs'>>;
+
+export interface InferOptions {
+  /** The value each input is padded with: such requests may share a frame with rows of other lengths. */
+  pad?: PadValues | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 type Outcome = 'success' | 'error' | 'rejected' | 'timeout';
@@ -31,15 +40,46 @@ export class InferenceQueue {
   #timeouts = 0;
   #latencyTotalMs = 0;
   #lastLatencyMs: number | null = null;
+  readonly #batcher: Batcher;
+  /** A copy: a deploy with settings of its own changes this deployment's alone. */
+  readonly limits: InferenceLimits;
 
   constructor(
     private readonly modelId: string,
-    private readonly limits: InferenceLimits,
+    limits: InferenceLimits,
     private readonly metrics: DaemonMetrics,
-  ) {}
+  ) {
+    this.limits = { ...limits };
+    this.#batcher = new Batcher(modelId, batchSettings(this.limits), limits.timeoutMs, {
+      onBatch: (requests, delaysMs) => {
+        metrics.batchSize.observe({ model_id: modelId }, requests);
+        for (const ms of delaysMs) metrics.queueDelay.observe({ model_id: modelId }, ms / 1000);
+      },
+    });
+  }
 
-  async run(native: NativeProcess, inputs: InferenceInputs, _options: InferenceOptions = {}): Promise<ResponseFrame> {
-    if (native.pendingRequests >= this.limits.queueCapacity) {
+  /** Requests queued or sent that wait for their answer. */
+  get pending(): number {
+    return this.#batcher.requests;
+  }
+
+  queuedFor(native: NativeProcess): number {
+    return this.#batcher.queuedFor(native);
+  }
+
+  /** Changes the batching of a deployment that runs: a deploy repeated with other settings. */
+  configure(overrides: BatchingOverrides): void {
+    Object.assign(this.limits, definedOnly(overrides));
+    this.#batcher.configure(batchSettings(this.limits));
+  }
+
+  settings() {
+    const { maxBatchSize, maxQueueDelayMs } = this.#batcher.current;
+    return { max_batch_size: maxBatchSize, max_queue_delay_ms: maxQueueDelayMs };
+  }
+
+  async run(native: NativeProcess, inputs: InferenceInputs, options: InferOptions = {}): Promise<ResponseFrame> {
+    if (this.#batcher.requests >= this.limits.queueCapacity) {
       this.#record('rejected');
       throw new QueueFullError(
         `the inference queue of model '${this.modelId}' is full (${this.limits.queueCapacity} requests waiting, deploy.queueCapacity); retry later or raise it`,
@@ -47,7 +87,7 @@ export class InferenceQueue {
     }
     const started = performance.now();
     try {
-      const answer = await native.request(inputs, { timeoutMs: this.limits.timeoutMs });
+      const answer = await this.#batcher.submit(native, inputs, options);
       this.#record(answer.type === 'error' ? 'error' : 'success', performance.now() - started);
       return answer;
     } catch (error) {
@@ -79,6 +119,14 @@ export class InferenceQueue {
     this.#lastLatencyMs = round(latencyMs);
     this.metrics.inferenceLatency.observe({ model_id: this.modelId }, latencyMs / 1000);
   }
+}
+
+function batchSettings(limits: InferenceLimits): BatchSettings {
+  return { maxBatchSize: limits.maxBatchSize, maxQueueDelayMs: limits.maxQueueDelayMs, inFlight: limits.inFlight ?? 1 };
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export function round(value: number): number {

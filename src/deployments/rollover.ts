@@ -12,6 +12,8 @@ export interface RolloverHost {
   load: (meta: ModelMeta, signal: AbortSignal) => Promise<FeedResult>;
   /** Switches inference to the candidate at once; returns what served before. */
   install: (candidate: FeedResult) => FeedResult | null;
+  /** Requests bound for `native` that wait in the daemon's queue, not yet sent to it. */
+  queuedFor: (native: NativeProcess) => number;
   /** Keeps `native` among the deployment's processes (so a stop reaches it) while `retire` runs. */
   retire: (native: NativeProcess, retire: () => Promise<void>) => Promise<void>;
   fail: (reason: string) => void;
@@ -53,11 +55,11 @@ export async function rollOver(host: RolloverHost, meta: ModelMeta, signal: Abor
     { action: 'rollover', outcome: 'success', ...fields, pid: candidate.native.pid, durationMs: performance.now() - started },
     `model '${host.modelId}' now serves generation ${meta.generation} from native process ${candidate.native.pid}`,
   );
-  if (old) await host.retire(old.native, () => drainAndStop(old.native));
+  if (old) await host.retire(old.native, () => drainAndStop(old.native, () => host.queuedFor(old.native)));
 }
 
-async function drainAndStop(native: NativeProcess): Promise<void> {
+async function drainAndStop(native: NativeProcess, queued: () => number): Promise<void> {
   const deadline = performance.now() + DRAIN_MS;
-  while (native.pendingRequests > 0 && !native.hasExited && performance.now() < deadline) await sleep(5);
+  while (native.pendingRequests + queued() > 0 && !native.hasExited && performance.now() < deadline) await sleep(5);
   await native.stop();
 }

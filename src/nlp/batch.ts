@@ -3,8 +3,7 @@ import type { NestedNumbers, ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
 import type { TokenizedText } from './tokenizer.js';
 
-/** What each input is padded with; `deployment.infer` passes it on so that a batcher can pad further. */
-export type PadValues = { tokens: number } & Partial<Record<'arg_1' | 'arg_2' | 'arg_3', number>>;
+import type { PadValues } from '../deployments/batch-inputs.js';
 
 export interface PaddedBatch {
   inputs: InferenceInputs;

@@ -31,6 +31,16 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
       type: 'number',
       describe: "intra-op threads of each worker's forward(), a power of 2 up to 32 (Elastic's threads_per_allocation); default 1",
     })
+    .option('max-batch-size', {
+      type: 'number',
+      describe:
+        'dynamic batching: rows one frame to the native process carries at most, 1 to turn batching off (default deploy.maxBatchSize: 32)',
+    })
+    .option('max-queue-delay', {
+      type: 'string',
+      describe:
+        'dynamic batching: how long a request may wait for others to share its frame, e.g. 2ms (default deploy.maxQueueDelayMs: 0, only what already waits)',
+    })
     .option('wait-for', {
       choices: ['starting', 'started'] as const,
       default: 'started' as const,
@@ -50,6 +60,7 @@ const deployOptions = (yargs: Argv<GlobalArgs>) =>
     .option('once', { type: 'boolean', default: false, describe: 'stop the process after loading (and --tokens) instead of waiting' })
     .option('json', { type: 'boolean', default: false, describe: 'print results as JSON' })
     .example('$0 deploy my-model', 'deploy on the running daemon and wait until it is started')
+    .example('$0 deploy my-model --max-batch-size 64 --max-queue-delay 2ms', 'batch up to 64 requests, holding one up to 2 ms for others')
     .example('$0 deploy my-model --allocations 2', 'with a fleet: run my-model on two of its daemons, wait until both are started')
     .example('$0 deploy my-model --workers 2 --threads-per-worker 1', 'answer two requests at once, one core each')
     .example('$0 deploy my-model --foreground', 'load my-model in this process and keep it running until Ctrl-C')
@@ -90,6 +101,8 @@ async function deployOnDaemon(ctx: CommandContext, args: DeployArgs, timeoutMs: 
     ...(args.allocations !== undefined ? { allocations: args.allocations } : {}),
     ...(given.workers !== undefined ? { workers: given.workers } : {}),
     ...(given.threadsPerWorker !== undefined ? { threads_per_worker: given.threadsPerWorker } : {}),
+    ...(args.maxBatchSize !== undefined ? { max_batch_size: args.maxBatchSize } : {}),
+    ...(args.maxQueueDelay !== undefined ? { max_queue_delay_ms: parseDuration(args.maxQueueDelay, '--max-queue-delay') } : {}),
   };
   const { status, body } = await callDaemon<DeploymentStatus | FleetModelStatus>(
     ctx.config,

@@ -1,0 +1,262 @@
+// Serving benchmark (issue 20): all-MiniLM-L6-v2 in native-torch (made by scripts/make-torch-models.py),
+// one 8-token row per request through `POST /deployments/<id>/infer`, closed loop from a load
+// generator process of its own, at 1, 16 and 64 clients; against torch in Python on the same
+// TorchScript file and cores, measured in the same run.
+//
+//   npm run bench:serve                          the whole run
+//   BENCH_DURATION_MS=3000 BENCH_WARMUP_MS=1000  shorter windows
+//   BENCH_TORCH_ARGS='["--threads","2"]'         native-torch's arguments (default --threads 1)
+//   BENCH_DEPLOY='{"...":2}'                     more deploy settings for every deploy (e.g. workers)
+//   BENCH_CANDIDATES='[[64,0],[64,2]]'           batching settings [max_batch_size, max_queue_delay_ms] tried for the best
+//
+// Daemon settings: batching off (max_batch_size 1), the defaults, and the best of the candidates
+// (chosen at 64 clients). Python: one row at a time on 1 thread (the single-row p50), and the best
+// of batches of 8, 32 and 64 rows on 1 thread and on every core. The stub through its daemon, with
+// the defaults, says what the way there and back costs. Uses ES_URL when set, otherwise starts (and
+// afterwards stops) the project's `bench` node. Writes bench/results/serve.json and prints tables.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { packageRoot } from '../src/config/paths.js';
+import type { FeederServe } from './support/feeder-serve.js';
+import type { LoadOptions, LoadReport } from './support/load-generator.js';
+import { runNode } from './support/node-child.js';
+import { atLeast, atMost, round, table, wholeFromEnv, type Target } from './support/report.js';
+import { prepareMiniLMBench, runCleanup, serveBench } from './support/minilm-bench.js';
+
+const RESULT_FILE = fileURLToPath(new URL('../../bench/results/serve.json', import.meta.url));
+const LOAD_GENERATOR = fileURLToPath(new URL('./support/load-generator.js', import.meta.url));
+const PYTHON_SCRIPT = join(packageRoot(), 'bench', 'support', 'torch-batch.py');
+/** "[CLS] the cat sat on the mat [SEP]" in MiniLM's vocabulary. */
+const TOKENS = [[101, 1996, 4937, 2938, 2006, 1996, 13523, 102]];
+const CLIENTS = [1, 16, 64];
+const PYTHON_BATCHES = [8, 32, 64];
+const ROWS_RATIO_MIN = 0.8;
+const P50_MARGIN_MS = 1;
+
+interface Options {
+  warmupMs: number;
+  durationMs: number;
+  torchArgs: string[];
+  deploy: Record<string, unknown>;
+  candidates: Array<[number, number]>;
+}
+
+interface Sample {
+  clients: number;
+  rows_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+interface Setting {
+  name: string;
+  max_batch_size?: number;
+  max_queue_delay_ms?: number;
+}
+
+interface DeployTarget {
+  serve: FeederServe;
+  path: string;
+}
+
+async function main(): Promise<void> {
+  const options = readOptions(process.env);
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const loadAtStart = loadavg()[0]!;
+  try {
+    const bench = await prepareMiniLMBench('bench-serve', cleanup);
+    const { torch, torchId, stubId } = bench;
+
+    const torchServe = await serveBench(
+      bench,
+      `${torchId}-daemon`,
+      { deploy: { command: torch.binary, args: options.torchArgs } },
+      cleanup,
+    );
+    const target = { serve: torchServe, path: `/deployments/${torchId}` };
+    // The defaults first: a repeated deploy keeps the batching it does not name.
+    const defaults = await measureSetting(target, options, { name: 'defaults' });
+    const off = await measureSetting(target, options, { name: 'batching off', max_batch_size: 1 });
+    const best = await measureSetting(target, options, await bestCandidate(target, options));
+    await torchServe.call('DELETE', target.path);
+
+    const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
+    const stubTarget = { serve: stubServe, path: `/deployments/${stubId}` };
+    const stub = await measureSetting(stubTarget, options, { name: 'stub, defaults' });
+    await stubServe.call('DELETE', stubTarget.path);
+
+    const python = await pythonReference(torch.python, bench.modelFile, options);
+    const report = buildReport(options, { off, defaults, best, stub }, python, {
+      cpus: cpus().length,
+      loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
+    });
+    await mkdir(dirname(RESULT_FILE), { recursive: true });
+    await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+    printReport(report);
+    console.log('\nwritten to bench/results/serve.json');
+  } finally {
+    await runCleanup(cleanup);
+  }
+}
+
+function readOptions(env: NodeJS.ProcessEnv): Options {
+  const json = <T>(name: string, fallback: T): T => (env[name] ? (JSON.parse(env[name]) as T) : fallback);
+  return {
+    warmupMs: wholeFromEnv(env, 'BENCH_WARMUP_MS', 2000, 0),
+    durationMs: wholeFromEnv(env, 'BENCH_DURATION_MS', 6000, 500),
+    torchArgs: json('BENCH_TORCH_ARGS', ['--threads', '1']),
+    deploy: json('BENCH_DEPLOY', {}),
+    candidates: json('BENCH_CANDIDATES', [
+      [16, 0],
+      [64, 0],
+      [64, 2],
+    ]),
+  };
+}
+
+/** Deploys (or, deployed, changes the batching of) the model with `setting`, waiting until it is started. */
+async function deployWith(target: DeployTarget, options: Options, setting: Setting): Promise<void> {
+  const { name: _name, ...batching } = setting;
+  const body = { wait_for: 'started', timeout_ms: 300_000, ...options.deploy, ...batching };
+  const status = await target.serve.call<{ state: string; reason: string | null }>('PUT', target.path, body);
+  if (status.state !== 'started') throw new Error(`the deployment ${target.path} is ${status.state}: ${status.reason}`);
+}
+
+/** The deploy's settings as the daemon shows them, then a closed loop at each number of clients. */
+async function measureSetting(target: DeployTarget, options: Options, setting: Setting) {
+  await deployWith(target, options, setting);
+  const shown = await target.serve.call<{ max_batch_size: number; max_queue_delay_ms: number }>('GET', target.path);
+  const samples: Sample[] = [];
+  for (const clients of CLIENTS) {
+    samples.push(await measure(target, options, clients));
+    const s = samples.at(-1)!;
+    console.error(`bench: ${setting.name}, ${clients} clients: ${s.rows_s} rows/s, p50 ${s.p50_ms} ms, ${s.errors} errors`);
+  }
+  return { name: setting.name, max_batch_size: shown.max_batch_size, max_queue_delay_ms: shown.max_queue_delay_ms, samples };
+}
+
+/** The candidate with the most rows/s at 64 clients. */
+async function bestCandidate(target: DeployTarget, options: Options): Promise<Setting> {
+  let best: { setting: Setting; rows: number } | null = null;
+  for (const [size, delay] of options.candidates) {
+    const setting = { name: 'best', max_batch_size: size, max_queue_delay_ms: delay };
+    await deployWith(target, options, setting);
+    const { rows_s: rows } = await measure(target, options, 64);
+    console.error(`bench: candidate ${size}/${delay} ms at 64 clients: ${rows} rows/s`);
+    if (!best || rows > best.rows) best = { setting, rows };
+  }
+  return best!.setting;
+}
+
+async function measure(target: DeployTarget, options: Options, clients: number): Promise<Sample> {
+  const load: LoadOptions = {
+    origin: target.serve.url,
+    method: 'POST',
+    path: `${target.path}/infer`,
+    body: JSON.stringify({ tokens: TOKENS }),
+    contentType: 'application/json',
+    connections: clients,
+    warmupMs: options.warmupMs,
+    durationMs: options.durationMs,
+    expect: '"type":"result"',
+  };
+  const out = await runNode([LOAD_GENERATOR, JSON.stringify(load)], new AbortController().signal);
+  const report = JSON.parse(out.trim().split('\n').pop()!) as LoadReport;
+  return { clients, rows_s: round(report.rps), p50_ms: round(report.p50_ms, 3), p99_ms: round(report.p99_ms, 3), errors: report.errors };
+}
+
+interface PythonRun {
+  batch: number;
+  threads: number;
+  rows_s: number;
+  p50_ms: number;
+}
+
+async function pythonRun(python: string, model: string, seconds: number, batch: number, threads: number): Promise<PythonRun> {
+  const { stdout } = await execa(python, [PYTHON_SCRIPT, model, JSON.stringify(TOKENS), String(seconds), String(batch), String(threads)]);
+  const run = JSON.parse(stdout) as { rows_s: number; p50_ms: number };
+  console.error(`bench: Python, batch ${batch}, ${threads} threads: ${round(run.rows_s)} rows/s, p50 ${round(run.p50_ms, 3)} ms`);
+  return { batch, threads, rows_s: round(run.rows_s), p50_ms: round(run.p50_ms, 3) };
+}
+
+/** One row at a time on one thread, then the batches on one thread and on every core. */
+async function pythonReference(python: string, model: string, options: Options) {
+  const seconds = options.durationMs / 1000;
+  const single = await pythonRun(python, model, seconds, 1, 1);
+  const batched: PythonRun[] = [];
+  for (const threads of [...new Set([1, cpus().length])])
+    for (const batch of PYTHON_BATCHES) batched.push(await pythonRun(python, model, seconds, batch, threads));
+  const best = batched.reduce((a, b) => (b.rows_s > a.rows_s ? b : a));
+  return { single, batched, best };
+}
+
+type Measured = Awaited<ReturnType<typeof measureSetting>>;
+
+function buildReport(
+  options: Options,
+  daemon: { off: Measured; defaults: Measured; best: Measured; stub: Measured },
+  python: Awaited<ReturnType<typeof pythonReference>>,
+  machine: { cpus: number; loadavg_1m: { start: number; end: number } },
+) {
+  const at = (m: Measured, clients: number) => m.samples.find((s) => s.clients === clients)!;
+  const rows64 = at(daemon.defaults, 64).rows_s;
+  const p50One = at(daemon.defaults, 1).p50_ms;
+  const targets: Target[] = [
+    atLeast('daemon_rows_s_64 / python_best_rows_s', rows64 / python.best.rows_s, ROWS_RATIO_MIN),
+    atMost('daemon_p50_ms_1 - python_single_p50_ms', round(p50One - python.single.p50_ms, 3), P50_MARGIN_MS),
+  ];
+  return {
+    model: { name: 'all-MiniLM-L6-v2 (scripts/make-torch-models.py)', tokens: TOKENS },
+    daemon_rows_s_64: rows64,
+    python_best_rows_s: python.best.rows_s,
+    daemon_p50_ms_1: p50One,
+    python_single_p50_ms: python.single.p50_ms,
+    torch_args: options.torchArgs,
+    deploy: options.deploy,
+    window_ms: { warmup: options.warmupMs, measured: options.durationMs },
+    daemon: [daemon.off, daemon.defaults, daemon.best, daemon.stub],
+    python,
+    targets,
+    machine,
+  };
+}
+
+type Report = ReturnType<typeof buildReport>;
+
+function printReport(report: Report): void {
+  const { cpus: cores, loadavg_1m: load } = report.machine;
+  console.log(
+    `\n${report.model.name}, one 8-token row per request, native-torch ${report.torch_args.join(' ')}; ${cores} cores, load average ${load.start} at the start, ${load.end} at the end\n`,
+  );
+  const rows = report.daemon.flatMap((m) =>
+    m.samples.map((s) => [
+      `${m.name} (batch ${m.max_batch_size}, delay ${m.max_queue_delay_ms} ms)`,
+      s.clients,
+      s.rows_s,
+      s.p50_ms,
+      s.p99_ms,
+      s.errors,
+    ]),
+  );
+  console.log(table(['through the daemon', 'clients', 'rows/s', 'p50 ms', 'p99 ms', 'errors'], rows));
+  const { single, batched, best } = report.python;
+  const pythonRows = [single, ...batched].map((r) => [
+    `batch ${r.batch}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
+    r.rows_s,
+    r.p50_ms,
+  ]);
+  console.log(`\n${table(['Python torch, same file', 'rows/s', 'forward p50 ms'], pythonRows)}`);
+  console.log(`(best: batch ${best.batch}, ${best.threads} threads)`);
+  console.log(
+    `\n${table(
+      ['target', 'value', 'target', 'met'],
+      report.targets.map((t) => [t.name, t.value, t.target, t.pass ? 'yes' : 'NO']),
+    )}`,
+  );
+}
+
+await main();
