@@ -1,4 +1,4 @@
-import { type Encoding, Tokenizer, type TruncationStrategy } from 'tokenizers';
+import { type Encoding, Tokenizer } from 'tokenizers';
 import { InvalidArgumentError } from '../errors.js';
 import { keptLengths, type Truncate } from './truncation.js';
 
@@ -65,14 +65,10 @@ export class TextTokenizer {
    *   special tokens are added. (Cutting a post-processed encoding and post-processing it again would
    *   trim byte-level BPE's offsets twice.)
    */
-  /** One tokenizer per window setting: `tokenizers` takes the stride as a setting of the tokenizer, not of a call. */
-  private readonly windowers = new Map<string, Tokenizer>();
-
   private constructor(
     private readonly whole: Tokenizer,
     private readonly parts: Tokenizer,
     readonly family: TokenizerFamily,
-    private readonly text: string,
     json: TokenizerJson,
   ) {
     this.padId = padIdOf(whole, json);
@@ -89,7 +85,7 @@ export class TextTokenizer {
       throw new InvalidArgumentError(`the tokenizer is not valid JSON (${(error as Error).message}): give the model's tokenizer.json`);
     }
     const family = familyOf(json);
-    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, text, json);
+    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, json);
   }
 
   /** Encodes one text. */
@@ -105,19 +101,29 @@ export class TextTokenizer {
   /**
    * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into overlapping
    * windows, each with its special tokens, as Elastic's `span` does; a text within the limit is one window.
+   * The windows are Python `tokenizers`' overflowing encodings (stride `span`, only_first or only_second):
+   * the Node binding's own overflowing, through a truncating tokenizer, loses most of them.
    */
   async encodeWindows(text: string, pair: string | undefined, options: WindowOptions): Promise<TokenizedText[]> {
     const { maxSequenceLength, span } = options;
-    const windower = this.windowerFor(maxSequenceLength, span, pair !== undefined);
-    let first: Encoding;
-    try {
-      first = await windower.encode(text, pair ?? null);
-    } catch (error) {
+    const [first, second] = await Promise.all([
+      this.parts.encode(text, null, { addSpecialTokens: false }),
+      pair === undefined ? undefined : this.parts.encode(pair, null, { addSpecialTokens: false }),
+    ]);
+    const whole = this.whole.postProcess(first, second ?? null, true);
+    if (whole.getLength() <= maxSequenceLength) return [toTokenized(whole, false)];
+    const cut = second ?? first;
+    // What the special tokens and (for a pair) the first text take of the limit is what the windows may not.
+    const capacity = maxSequenceLength - (whole.getLength() - cut.getLength());
+    if (capacity <= span) {
       throw new InvalidArgumentError(
-        `cannot cut the text into windows of ${maxSequenceLength} tokens overlapping by ${span}: ${(error as Error).message}; use a smaller span`,
+        `cannot cut the text into windows of ${maxSequenceLength} tokens overlapping by ${span}: ${pair === undefined ? 'the special tokens' : 'the special tokens and the first text'} leave ${Math.max(capacity, 0)} tokens per window; use a smaller span or a larger max_sequence_length`,
       );
     }
-    return [first, ...first.getOverflowing()].map((encoding) => toTokenized(encoding, false));
+    cut.truncate(capacity, span, 'right');
+    return [cut, ...cut.getOverflowing()].map((window) =>
+      toTokenized(second === undefined ? this.whole.postProcess(window, null, true) : this.whole.postProcess(first, window, true), false),
+    );
   }
 
   /** The vocabulary's token for an id, as the model's output columns name them. */
@@ -133,18 +139,6 @@ export class TextTokenizer {
   /** One id as text, as the tokenizer's decoder writes it. */
   decode(ids: number[]): Promise<string> {
     return this.whole.decode(ids, false);
-  }
-
-  private windowerFor(maxSequenceLength: number, span: number, paired: boolean): Tokenizer {
-    const key = `${maxSequenceLength}:${span}:${paired}`;
-    let windower = this.windowers.get(key);
-    if (!windower) {
-      windower = loadTokenizer(this.text);
-      const strategy = (paired ? 'OnlySecond' : 'OnlyFirst') as TruncationStrategy;
-      windower.setTruncation(maxSequenceLength, { stride: span, strategy });
-      this.windowers.set(key, windower);
-    }
-    return windower;
   }
 
   private async encodeSequences(text: string, pair: string | undefined, options: EncodeOptions): Promise<TokenizedText> {
