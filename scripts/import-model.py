@@ -221,6 +221,13 @@ def load_model(model_dir: str, task: str, config):
         raise BadInput(f"transformers cannot load '{model_dir}' for {task} ({first_line(text)}); check --task and the directory")
 
 
+def mask_of(tokenizer) -> int:
+    for token in ("[MASK]", "<mask>"):
+        if tokenizer.token_to_id(token) is not None:
+            return tokenizer.token_to_id(token)
+    raise BadInput("the tokenizer has no mask token ([MASK] or <mask>), which fill_mask needs; add it, or choose another --task")
+
+
 def first_line(text: str) -> str:
     return " ".join(text.strip().split())[:300]
 
@@ -231,7 +238,7 @@ def daemon_pooling(out, pooling: dict) -> dict:
     return {"pooling": "mean", "normalize": True} if out.dim() == 3 else pooling
 
 
-def make_wrapper(model, task: str, count: int, pooling: dict):
+def make_wrapper(model, task: str, count: int, pooling: dict, mask_id=None):
     import torch
 
     class Wrapper(torch.nn.Module):
@@ -254,7 +261,16 @@ def make_wrapper(model, task: str, count: int, pooling: dict):
                 return pool(out[0], inputs[1])
             if task == "text_expansion" and out[0].dim() == 3:
                 return splade(out[0], inputs[1])
+            if task == "fill_mask" and out[0].dim() == 3:
+                return at_mask(out[0], inputs[0])
             return out[0]
+
+    def at_mask(logits, ids):
+        # As Elastic's fill-mask models answer: the logits at the row's one mask token, [batch, vocab],
+        # not [batch, seq, vocab], which for a 30k vocabulary is seq times larger (over 100 MB for 4
+        # docs of 128 tokens). A row without a mask (a probe) answers its first token's.
+        position = (ids == mask_id).long().argmax(dim=1)
+        return logits.gather(1, position.view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1)
 
     def splade(logits, mask):
         # SPLADE's (and ELSER's) reduction in the model: one vocabulary-sized row per text, not one per
@@ -356,7 +372,7 @@ def run_trace(args) -> dict:
     pooling = pooling_of(args.dir) if task == "text_embedding" and os.path.exists(os.path.join(args.dir, "modules.json")) else {"pooling": "none", "normalize": False}
     model = load_model(args.dir, task, config)
     labels = labels_of(config) if task in CLASSIFYING else []
-    wrapper = make_wrapper(model, task, count, pooling)
+    wrapper = make_wrapper(model, task, count, pooling, mask_of(tokenizer) if task == "fill_mask" else None)
     example = family_inputs(tokenizer, count, ["This is an example sentence to trace the model with."])
     wrapper, traced = trace(wrapper, example, args.quantize)
     inputs = family_inputs(tokenizer, count, probe_texts(task))

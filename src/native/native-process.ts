@@ -7,6 +7,7 @@ import { nativeEnvironment } from './native-env.js';
 import type { Parallelism } from './parallelism.js';
 import {
   createFrameDecoder,
+  FrameTooLargeError,
   encodeRequest,
   isFrame,
   type Frame,
@@ -246,7 +247,11 @@ export class NativeProcess {
   #decodeFrames(): void {
     const decoder = createFrameDecoder();
     decoder.on('data', (frame: unknown) => this.#onFrame(frame));
-    decoder.on('error', (error: Error) => this.#poison(`wrote bytes on stdout that are not MessagePack frames (${error.message})`));
+    decoder.on('error', (error: Error) =>
+      this.#poison(
+        error instanceof FrameTooLargeError ? error.message : `wrote bytes on stdout that are not MessagePack frames (${error.message})`,
+      ),
+    );
     this.#subprocess.stdout.pipe(decoder);
   }
 

@@ -57,9 +57,46 @@ export function encodeRequest(request: Request): Buffer {
   return packr.pack(packable);
 }
 
-/** Turns the native process's stdout bytes into frames; errors on bytes that are not MessagePack. */
-export function createFrameDecoder(): UnpackrStream {
-  return new UnpackrStream({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+/**
+ * The largest frame the feeder reads from a native process. msgpackr's stream decoder holds at most
+ * 64 MiB of an unfinished frame by default, less than a model traced to answer [batch, seq, vocab]
+ * (fill_mask over a 30k vocabulary: 4 docs of 128 tokens are over 100 MB); a larger frame is taken
+ * for a runaway process.
+ */
+export const MAX_FRAME_BYTES = 1024 ** 3;
+
+/** A frame over the decoder's limit: the process is not broken, its answer is too large to read. */
+export class FrameTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(
+      `wrote a frame over the ${limit} bytes (${(limit / 1024 ** 2).toFixed(0)} MiB) the feeder reads at most: ` +
+        'send fewer or shorter docs per request, or make the model reduce its output (as import --task does)',
+    );
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+// msgpackr's own message for an over-limit frame, to tell it from bytes that are not MessagePack.
+const OVER_LIMIT = 'Maximum incomplete buffer size exceeded';
+
+class FrameDecoder extends UnpackrStream {
+  constructor(private readonly limit: number) {
+    super({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', maxIncompleteBufferSize: limit });
+  }
+
+  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    super._transform(chunk, encoding, (error?: Error | null) =>
+      callback(error?.message === OVER_LIMIT ? new FrameTooLargeError(this.limit) : error),
+    );
+  }
+}
+
+/**
+ * Turns the native process's stdout bytes into frames of at most `limit` bytes; errors on bytes that
+ * are not MessagePack, and with a FrameTooLargeError on a larger frame.
+ */
+export function createFrameDecoder(limit = MAX_FRAME_BYTES): UnpackrStream {
+  return new FrameDecoder(limit);
 }
 
 export function isFrame(value: unknown): value is Frame {

@@ -23,7 +23,10 @@ export function expectedShape(config: TaskConfig, rows: number, length: number):
     case 'question_answering':
       return { text: `[${rows}, ${length}, 2] (start and end logits per token)`, matches: is(rows, length, 2) };
     case 'fill_mask':
-      return { text: `[${rows}, ${length}, vocabulary size]`, matches: is(rows, length, null) };
+      return {
+        text: `[${rows}, vocabulary size] (at the mask) or [${rows}, ${length}, vocabulary size]`,
+        matches: (s) => is(rows, null)(s) || is(rows, length, null)(s),
+      };
     case 'text_embedding':
       return {
         text: `[${rows}, ${size ?? 'dim'}] or [${rows}, ${length}, ${size ?? 'dim'}]`,

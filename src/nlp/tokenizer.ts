@@ -99,39 +99,31 @@ export class TextTokenizer {
   }
 
   /**
-   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into windows that
-   * overlap by `span` tokens, each with its special tokens, as Elastic's `span` does; a text within
-   * the limit is one window. (The windows are cut here: the Node binding's own overflow with a
-   * stride stops after the second window.)
+   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into overlapping
+   * windows, each with its special tokens, as Elastic's `span` does; a text within the limit is one window.
+   * The windows are Python `tokenizers`' overflowing encodings (stride `span`, only_first or only_second):
+   * the Node binding's own overflowing, through a truncating tokenizer, loses most of them.
    */
   async encodeWindows(text: string, pair: string | undefined, options: WindowOptions): Promise<TokenizedText[]> {
     const { maxSequenceLength, span } = options;
-    const whole = await this.whole.encode(text, pair ?? null);
+    const [first, second] = await Promise.all([
+      this.parts.encode(text, null, { addSpecialTokens: false }),
+      pair === undefined ? undefined : this.parts.encode(pair, null, { addSpecialTokens: false }),
+    ]);
+    const whole = this.whole.postProcess(first, second ?? null, true);
     if (whole.getLength() <= maxSequenceLength) return [toTokenized(whole, false)];
-    const windowed = pair ?? text;
-    const total = (await this.encodePart(windowed)).getLength();
-    const fixed = pair === undefined ? 0 : (await this.encodePart(text)).getLength();
-    const room = maxSequenceLength - (whole.getLength() - total) - fixed;
-    if (room <= span) {
+    const cut = second ?? first;
+    // What the special tokens and (for a pair) the first text take of the limit is what the windows may not.
+    const capacity = maxSequenceLength - (whole.getLength() - cut.getLength());
+    if (capacity <= span) {
       throw new InvalidArgumentError(
-        `windows of max_sequence_length ${maxSequenceLength} leave ${Math.max(room, 0)} tokens for the text beside the special tokens${pair === undefined ? '' : ' and the first text'}, not more than span ${span}: use a smaller span, or a shorter first text`,
+        `cannot cut the text into windows of ${maxSequenceLength} tokens overlapping by ${span}: ${pair === undefined ? 'the special tokens' : 'the special tokens and the first text'} leave ${Math.max(capacity, 0)} tokens per window; use a smaller span or a larger max_sequence_length`,
       );
     }
-    const starts = windowStarts(total, room, span);
-    return Promise.all(
-      starts.map(async (start) => {
-        const part = await this.encodePart(windowed);
-        part.truncate(Math.min(start + room, total), 0, 'right');
-        part.truncate(Math.min(room, total - start), 0, 'left');
-        const encoding =
-          pair === undefined ? this.whole.postProcess(part, null, true) : this.whole.postProcess(await this.encodePart(text), part, true);
-        return toTokenized(encoding, false);
-      }),
+    cut.truncate(capacity, span, 'right');
+    return [cut, ...cut.getOverflowing()].map((window) =>
+      toTokenized(second === undefined ? this.whole.postProcess(window, null, true) : this.whole.postProcess(first, window, true), false),
     );
-  }
-
-  private encodePart(text: string): Promise<Encoding> {
-    return this.parts.encode(text, null, { addSpecialTokens: false });
   }
 
   /** The vocabulary's token for an id, as the model's output columns name them. */
@@ -172,13 +164,6 @@ export class TextTokenizer {
     if (second !== undefined && keepSecond !== undefined) second.truncate(keepSecond, 0, 'right');
     return toTokenized(this.whole.postProcess(first, second ?? null, true), true);
   }
-}
-
-/** Where each window starts: every `room - span` tokens, the last one reaching the end. */
-function windowStarts(total: number, room: number, span: number): number[] {
-  const starts = [0];
-  while (starts.at(-1)! + room < total) starts.push(starts.at(-1)! + room - span);
-  return starts;
 }
 
 function loadTokenizer(text: string): Tokenizer {

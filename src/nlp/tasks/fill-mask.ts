@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../../errors.js';
-import { asMatrix, softmax, topIndexes } from '../scores.js';
+import type { NestedNumbers } from '../../native/protocol.js';
+import { asMatrix, asVector, softmax, topIndexes } from '../scores.js';
 import type { TextModel } from '../text-model.js';
 import { checkOptions, encodeEach, intOption, withTruncation, type PlanTask } from './plan.js';
 
@@ -23,7 +24,7 @@ export const planFillMask: PlanTask = async (model, request) => {
     finish: (outputs) =>
       Promise.all(
         outputs.map(async (output, i) => {
-          const probabilities = softmax(asMatrix(output)![positions[i]!]!);
+          const probabilities = softmax(maskLogitsOf(output, positions[i]!));
           const best = topIndexes(probabilities, top);
           const tokens = await Promise.all(best.map(async (id) => (await model.tokenizer.decode([id])).trim()));
           const result = {
@@ -41,6 +42,11 @@ export const planFillMask: PlanTask = async (model, request) => {
       ),
   };
 };
+
+/** A model imported by the feeder answers the mask's logits, [vocab]; one traced by a user may answer every token's. */
+function maskLogitsOf(output: NestedNumbers, position: number): number[] {
+  return asVector(output) ?? asMatrix(output)![position]!;
+}
 
 function maskOf(model: TextModel): { token: string; id: number } {
   for (const token of MASK_TOKENS) {
