@@ -225,6 +225,12 @@ def first_line(text: str) -> str:
     return " ".join(text.strip().split())[:300]
 
 
+def daemon_pooling(out, pooling: dict) -> dict:
+    """A model that answers one vector per token ([batch, seq, dim]) is pooled by the daemon: mean and
+    normalised, as a sentence embedding most often is; one that pools itself says how it did."""
+    return {"pooling": "mean", "normalize": True} if out.dim() == 3 else pooling
+
+
 def make_wrapper(model, task: str, count: int, pooling: dict):
     import torch
 
@@ -243,7 +249,7 @@ def make_wrapper(model, task: str, count: int, pooling: dict):
                 kwargs = {k: kwargs[k] for k in names[:2]}
             out = self.model(**kwargs, return_dict=False)
             if task == "question_answering":
-                return torch.stack([out[0], out[1]], dim=0)
+                return torch.stack([out[0], out[1]], dim=-1)
             if task == "text_embedding":
                 return pool(out[0], inputs[1])
             return out[0]
@@ -352,7 +358,7 @@ def run_trace(args) -> dict:
     check_labels(task, labels, out, "the model")
     extra = {"quantized": bool(args.quantize), "architecture": (config.architectures or [None])[0], "model_type": config.model_type}
     if task == "text_embedding":
-        extra["text_embedding"] = {**pooling, "embedding_size": int(out.shape[-1])}
+        extra["text_embedding"] = {**daemon_pooling(out, pooling), "embedding_size": int(out.shape[-1])}
     result = task_config(task, labels, family, tokenizer_json, max_sequence_length(args.dir, config), count, extra)
     os.makedirs(args.out, exist_ok=True)
     torch.jit.save(traced, os.path.join(args.out, "model.pt"))
@@ -379,7 +385,7 @@ def run_probe(args) -> dict:
     check_labels(args.task, labels, out, f"'{args.model}'")
     extra = {"quantized": False, "architecture": None, "model_type": None}
     if args.task == "text_embedding":
-        extra["text_embedding"] = {"pooling": "none", "normalize": False, "embedding_size": int(out.shape[-1])}
+        extra["text_embedding"] = {**daemon_pooling(out, {"pooling": "none", "normalize": False}), "embedding_size": int(out.shape[-1])}
     return task_config(args.task, labels, family, tokenizer_json, args.max_sequence_length, count, extra)
 
 

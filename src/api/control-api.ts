@@ -15,6 +15,8 @@ import {
 } from '../errors.js';
 import { CONTROL_CLEAR_CACHE, CONTROL_PROCESS_STATS } from '../native/protocol.js';
 import { parseInferenceInputs } from '../native/token-ids.js';
+import { parseInferBody } from '../nlp/infer-body.js';
+import { inferText } from '../nlp/infer-text.js';
 import type { Deployments } from '../deployments/deployments.js';
 import { type Fleet } from '../fleet/fleet.js';
 import { fleetSettled, waitForFleet } from '../fleet/fleet-status.js';
@@ -57,7 +59,7 @@ const UNDEPLOY_WAIT_MS = 30_000;
 /**
  * The daemon's control API:
  *   GET /healthz, GET /metrics, GET /deployments, GET|PUT|DELETE /deployments/<id>,
- *   POST /deployments/<id>/infer, POST /deployments/<id>/control
+ *   POST /deployments/<id>/infer, POST /deployments/<id>/_infer, POST /deployments/<id>/control
  */
 export function createControlApi(deployments: Deployments, options: ControlApiOptions): Server {
   const routes = options.fleet ? buildFleetRoutes(deployments, options.fleet, options) : buildRoutes(deployments);
@@ -131,6 +133,7 @@ function buildRoutes(deployments: Deployments): Route[] {
       },
     },
     { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: async (q, r, id) => infer(deployments, q, r, id) } },
+    { pattern: /^\/deployments\/([^/]+)\/_infer$/, methods: { POST: async (q, r, id) => inferOnText(deployments, q, r, id) } },
     { pattern: /^\/deployments\/([^/]+)\/control$/, methods: { POST: async (q, r, id) => control(deployments, q, r, id) } },
   ];
 }
@@ -143,10 +146,10 @@ function buildRoutes(deployments: Deployments): Route[] {
  */
 function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwardAgent }: ControlApiOptions): Route[] {
   const [healthz, metrics] = buildRoutes(deployments);
-  const onModel = (path: string) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
+  const onModel = (path: keyof typeof LOCAL_HANDLERS) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
     if (fleet.servesLocally(id)) {
       response.setHeader(SERVED_BY_HEADER, fleet.name);
-      return path === 'infer' ? infer(deployments, request, response, id) : control(deployments, request, response, id);
+      return LOCAL_HANDLERS[path](deployments, request, response, id);
     }
     if (request.headers[FORWARDED_HEADER] !== undefined)
       throw new UnavailableError(`daemon '${fleet.name}' no longer serves model '${id}'; try again`);
@@ -162,7 +165,8 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
       from: fleet.name,
       path: `/deployments/${encodeURIComponent(id)}/${path}`,
       health: fleet.holderHealth,
-      resendable: path === 'infer',
+      // An inference changes nothing: another holder may answer it; a control request is the holder's own.
+      resendable: path !== 'control',
       httpsAgent: forwardAgent?.(),
     });
   };
@@ -182,6 +186,7 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
       },
     },
     { pattern: /^\/deployments\/([^/]+)\/infer$/, methods: { POST: onModel('infer') } },
+    { pattern: /^\/deployments\/([^/]+)\/_infer$/, methods: { POST: onModel('_infer') } },
     { pattern: /^\/deployments\/([^/]+)\/control$/, methods: { POST: onModel('control') } },
     { pattern: /^\/fleet$/, methods: { GET: async (_q, r) => sendJson(r, 200, await fleet.status()) } },
   ];
@@ -254,6 +259,14 @@ async function infer(deployments: Deployments, request: IncomingMessage, respons
   sendJson(response, 200, await deployment.infer(inputs));
 }
 
+/** POST /deployments/<id>/_infer, Elastic's body: text in, one task result per doc out. */
+async function inferOnText(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
+  const deployment = deployments.require(modelId);
+  const body = parseInferBody(asObject(await readJsonBody(request)));
+  const model = deployment.textModel();
+  sendJson(response, 200, await inferText(model, body, (batch) => deployment.infer(batch.inputs, { pad: batch.pad })));
+}
+
 /** POST /deployments/<id>/control {control: 0|1}: the process's answer, as for an inference. */
 async function control(deployments: Deployments, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const deployment = deployments.require(modelId);
@@ -265,6 +278,8 @@ async function control(deployments: Deployments, request: IncomingMessage, respo
   }
   sendJson(response, 200, await deployment.control(code));
 }
+
+const LOCAL_HANDLERS = { infer, _infer: inferOnText, control } as const;
 
 function asObject(value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))

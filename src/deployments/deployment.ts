@@ -3,6 +3,7 @@ import {
   ChunkMissingError,
   ElasticsearchUnreachableError,
   FeederError,
+  InvalidArgumentError,
   ModelStateError,
   NativeProcessError,
   TimeoutError,
@@ -16,7 +17,8 @@ import type { NativeExit, NativeProcess } from '../native/native-process.js';
 import type { ControlCode, ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
 import type { ModelMeta } from '../model/meta.js';
-import { InferenceQueue, round, type InferenceLimits } from './inference-queue.js';
+import { TextModel } from '../nlp/text-model.js';
+import { InferenceQueue, round, type InferenceLimits, type InferenceOptions } from './inference-queue.js';
 import type { LoadLimiter } from './load-limiter.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
 import type { RestartPolicy } from './restart-policy.js';
@@ -51,6 +53,8 @@ export class Deployment {
   #meta: ModelMeta | null = null;
   #serving: FeedResult | null = null;
   #rollover: RolloverStatus | null = null;
+  /** The text model of each loaded process of a model stored with a task, probed before it serves. */
+  readonly #textModels = new WeakMap<FeedResult, TextModel>();
   readonly #retiring = new Set<NativeProcess>();
   #bytes = 0;
   #total: number | null = null;
@@ -111,8 +115,19 @@ export class Deployment {
     this.#machine.to('stopped', failedReason);
   }
 
-  async infer(inputs: InferenceInputs): Promise<ResponseFrame> {
-    return this.#inference.run(this.#requireServing().native, inputs);
+  async infer(inputs: InferenceInputs, options: InferenceOptions = {}): Promise<ResponseFrame> {
+    return this.#inference.run(this.#requireServing().native, inputs, options);
+  }
+
+  /** The tokenizer and task of the generation serving; a model stored without a task has none. */
+  textModel(): TextModel {
+    const model = this.#textModels.get(this.#requireServing());
+    if (!model) {
+      throw new InvalidArgumentError(
+        `model '${this.modelId}' was stored without a task or tokenizer, so it takes token ids (POST /deployments/${this.modelId}/infer, 'feeder infer --tokens'), not text; import it with 'feeder import', or upload it with --task and --tokenizer`,
+      );
+    }
+    return model;
   }
 
   /** A control request (0 clear the cache, 1 process stats): answered by the process, counted as no inference. */
@@ -216,8 +231,23 @@ export class Deployment {
     return this.deps.limiter.run(signal, () => {
       this.#machine.setPhase('loading');
       this.#bytes = 0;
-      return this.deps.feed({ modelId: this.modelId, meta, signal, onProgress: this.#progressReporter() });
+      return this.#feedAndProbe({ modelId: this.modelId, meta, signal, onProgress: this.#progressReporter() });
     });
+  }
+
+  /** Feeds the model; one stored with a task must also answer a probe forward with its task's shape. */
+  async #feedAndProbe(options: FeedOptions): Promise<FeedResult> {
+    const loaded = await this.deps.feed(options);
+    if (!loaded.assets) return loaded;
+    try {
+      const model = TextModel.fromAssets(this.modelId, loaded.assets);
+      await model.probe((batch) => loaded.native.request(batch.inputs, { timeoutMs: this.deps.inference.timeoutMs }));
+      this.#textModels.set(loaded, model);
+      return loaded;
+    } catch (error) {
+      await loaded.native.stop();
+      throw error;
+    }
   }
 
   /**
@@ -312,7 +342,7 @@ export class Deployment {
       logger: this.deps.logger,
       load: async (meta, signal) => {
         await this.#writePins(meta.generation);
-        return this.deps.limiter.run(signal, () => this.deps.feed({ modelId: this.modelId, meta, signal }));
+        return this.deps.limiter.run(signal, () => this.#feedAndProbe({ modelId: this.modelId, meta, signal }));
       },
       install: (candidate) => this.#install(candidate),
       retire: async (native, retire) => {

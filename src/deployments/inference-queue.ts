@@ -3,11 +3,17 @@ import type { NativeProcess } from '../native/native-process.js';
 import type { ResponseFrame } from '../native/protocol.js';
 import type { InferenceInputs } from '../native/token-ids.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
+import type { PadValues } from '../nlp/batch.js';
 
 export interface InferenceLimits {
   /** Requests a deployment holds unanswered at most; one more is refused with 429. */
   queueCapacity: number;
   timeoutMs: number;
+}
+
+export interface InferenceOptions {
+  /** What each input is padded with, for a batcher that merges requests to pad them further. */
+  pad?: PadValues;
 }
 
 type Outcome = 'success' | 'error' | 'rejected' | 'timeout';
@@ -30,7 +36,7 @@ export class InferenceQueue {
     private readonly metrics: DaemonMetrics,
   ) {}
 
-  async run(native: NativeProcess, inputs: InferenceInputs): Promise<ResponseFrame> {
+  async run(native: NativeProcess, inputs: InferenceInputs, _options: InferenceOptions = {}): Promise<ResponseFrame> {
     if (native.pendingRequests >= this.limits.queueCapacity) {
       this.#record('rejected');
       throw new QueueFullError(

@@ -1,4 +1,4 @@
-import { type Encoding, Tokenizer } from 'tokenizers';
+import { type Encoding, Tokenizer, type TruncationStrategy } from 'tokenizers';
 import { InvalidArgumentError } from '../errors.js';
 import { keptLengths, type Truncate } from './truncation.js';
 
@@ -33,7 +33,16 @@ export interface TokenizedText {
   /** 0 for a token of the text, 1 of the pair, null for a special token. */
   sequenceIds: Array<0 | 1 | null>;
   specialTokensMask: number[];
+  /** Each token's word (pre-tokenizer piece) in its sequence, null for a special token: NER groups a word's pieces. */
+  wordIds: Array<number | null>;
   isTruncated: boolean;
+}
+
+export interface WindowOptions {
+  /** The limit per window, special tokens included. */
+  maxSequenceLength: number;
+  /** Tokens each window repeats of the one before (Elastic's `span`). */
+  span: number;
 }
 
 interface TokenizerJson {
@@ -56,10 +65,14 @@ export class TextTokenizer {
    *   special tokens are added. (Cutting a post-processed encoding and post-processing it again would
    *   trim byte-level BPE's offsets twice.)
    */
+  /** One tokenizer per window setting: `tokenizers` takes the stride as a setting of the tokenizer, not of a call. */
+  private readonly windowers = new Map<string, Tokenizer>();
+
   private constructor(
     private readonly whole: Tokenizer,
     private readonly parts: Tokenizer,
     readonly family: TokenizerFamily,
+    private readonly text: string,
     json: TokenizerJson,
   ) {
     this.padId = padIdOf(whole, json);
@@ -76,7 +89,7 @@ export class TextTokenizer {
       throw new InvalidArgumentError(`the tokenizer is not valid JSON (${(error as Error).message}): give the model's tokenizer.json`);
     }
     const family = familyOf(json);
-    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, json);
+    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, text, json);
   }
 
   /** Encodes one text. */
@@ -87,6 +100,51 @@ export class TextTokenizer {
   /** Encodes a pair (a cross-encoder's query and document, or zero-shot's text and hypothesis). */
   encodePair(text: string, pair: string, options: EncodeOptions = {}): Promise<TokenizedText> {
     return this.encodeSequences(text, pair, options);
+  }
+
+  /**
+   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into overlapping
+   * windows, each with its special tokens, as Elastic's `span` does; a text within the limit is one window.
+   */
+  async encodeWindows(text: string, pair: string | undefined, options: WindowOptions): Promise<TokenizedText[]> {
+    const { maxSequenceLength, span } = options;
+    const windower = this.windowerFor(maxSequenceLength, span, pair !== undefined);
+    let first: Encoding;
+    try {
+      first = await windower.encode(text, pair ?? null);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `cannot cut the text into windows of ${maxSequenceLength} tokens overlapping by ${span}: ${(error as Error).message}; use a smaller span`,
+      );
+    }
+    return [first, ...first.getOverflowing()].map((encoding) => toTokenized(encoding, false));
+  }
+
+  /** The vocabulary's token for an id, as the model's output columns name them. */
+  tokenOf(id: number): string {
+    return this.whole.idToToken(id) ?? `[${id}]`;
+  }
+
+  /** The id of a token of the vocabulary, or null. */
+  idOf(token: string): number | null {
+    return this.whole.tokenToId(token);
+  }
+
+  /** One id as text, as the tokenizer's decoder writes it. */
+  decode(ids: number[]): Promise<string> {
+    return this.whole.decode(ids, false);
+  }
+
+  private windowerFor(maxSequenceLength: number, span: number, paired: boolean): Tokenizer {
+    const key = `${maxSequenceLength}:${span}:${paired}`;
+    let windower = this.windowers.get(key);
+    if (!windower) {
+      windower = loadTokenizer(this.text);
+      const strategy = (paired ? 'OnlySecond' : 'OnlyFirst') as TruncationStrategy;
+      windower.setTruncation(maxSequenceLength, { stride: span, strategy });
+      this.windowers.set(key, windower);
+    }
+    return windower;
   }
 
   private async encodeSequences(text: string, pair: string | undefined, options: EncodeOptions): Promise<TokenizedText> {
@@ -137,6 +195,7 @@ function toTokenized(encoding: Encoding, isTruncated: boolean): TokenizedText {
     offsets: encoding.getOffsets() as Array<[number, number]>,
     sequenceIds: encoding.getSequenceIds().map((id) => (id === 0 || id === 1 ? id : null)),
     specialTokensMask: encoding.getSpecialTokensMask(),
+    wordIds: encoding.getWordIds().map((id) => (typeof id === 'number' ? id : null)),
     isTruncated,
   };
 }
