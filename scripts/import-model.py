@@ -252,7 +252,15 @@ def make_wrapper(model, task: str, count: int, pooling: dict):
                 return torch.stack([out[0], out[1]], dim=-1)
             if task == "text_embedding":
                 return pool(out[0], inputs[1])
+            if task == "text_expansion" and out[0].dim() == 3:
+                return splade(out[0], inputs[1])
             return out[0]
+
+    def splade(logits, mask):
+        # SPLADE's (and ELSER's) reduction in the model: one vocabulary-sized row per text, not one per
+        # token, which for a 30k vocabulary would make the answer seq times larger.
+        weights = torch.log1p(torch.relu(logits)) * mask.unsqueeze(-1).to(logits.dtype)
+        return weights.max(dim=1).values
 
     def pool(hidden, mask):
         if pooling["pooling"] == "mean":

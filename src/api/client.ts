@@ -48,6 +48,15 @@ export async function callDaemon<T>(config: FeederConfig, method: string, path: 
   return { status: answer.status, body: body as T };
 }
 
+/** POST /deployments/<id>/_infer with Elastic's body; the wait is the daemon's inference timeout. */
+export function inferText<T>(config: FeederConfig, modelId: string, body: unknown, signal: AbortSignal): Promise<DaemonAnswer<T>> {
+  return callDaemon<T>(config, 'POST', `/deployments/${encodeURIComponent(modelId)}/_infer`, {
+    signal,
+    body,
+    wait: { ms: config.daemon.inferenceTimeoutMs },
+  });
+}
+
 /**
  * `daemon.url` (FEEDER_DAEMON_URL, --daemon-url) when given: a daemon elsewhere. Else the daemon
  * this config describes, at `daemon.listen`, over TLS when the config gives it a certificate; one

@@ -1,5 +1,6 @@
 import yargs, { type Argv } from 'yargs';
-import { controlCommand, inferCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
+import { controlCommand, serveCommand, statusCommand, undeployCommand } from './commands/daemon.js';
+import { inferCommand } from './commands/infer.js';
 import { deployCommand } from './commands/deploy.js';
 import { importCommand } from './commands/import.js';
 import { modelsCommand } from './commands/models.js';

@@ -21,6 +21,9 @@ export interface TextRequest {
 
 export type Forward = (batch: PaddedBatch) => Promise<ResponseFrame>;
 
+/** The tasks whose results combine over the windows of a long text, as Elastic's do. */
+const WINDOWED_TASKS: readonly Task[] = ['ner', 'question_answering', 'text_similarity'];
+
 const PROBE_TEXTS = ['Elasticsearch', 'One short probe of the model.'];
 
 /** A deployed NLP model: its task config and tokenizer, ready before the deployment is started. */
@@ -83,7 +86,7 @@ export class TextModel {
 
   private tokenizationOf(value: unknown): Omit<TextRequest, 'texts' | 'options'> {
     const { family, truncate, max_sequence_length: maxSequenceLength } = this.config.tokenization;
-    const stored = { truncate: truncate as Truncate, span: this.task === 'question_answering' ? 128 : -1, maxSequenceLength };
+    const stored = { truncate: truncate as Truncate, span: this.defaultSpan(maxSequenceLength), maxSequenceLength };
     if (value === undefined) return stored;
     const settings = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[family] : undefined;
     if (typeof settings !== 'object' || settings === null || Object.keys(value as object).length !== 1) {
@@ -103,7 +106,17 @@ export class TextModel {
         `tokenization.${family}.span must be -1 (no windows) or a whole number of tokens below half of max_sequence_length ${maxSequenceLength}; got ${describe(span)}`,
       );
     }
+    if ((span as number) >= 0 && !WINDOWED_TASKS.includes(this.task)) {
+      throw new InvalidArgumentError(
+        `span windows are for ${WINDOWED_TASKS.join(', ')}; a ${this.task} model truncates a long text (tokenization.${family}.truncate)`,
+      );
+    }
     return { truncate: (given.truncate as Truncate | undefined) ?? stored.truncate, span: span as number, maxSequenceLength };
+  }
+
+  /** Elastic windows a question's context by default (128 tokens of overlap), within our smaller limits too. */
+  private defaultSpan(maxSequenceLength: number): number {
+    return this.task === 'question_answering' ? Math.min(128, Math.floor(maxSequenceLength / 4)) : -1;
   }
 
   /**

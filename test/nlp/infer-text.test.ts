@@ -103,6 +103,43 @@ describe('text_embedding of a plain encoder, pooled by the daemon', () => {
   });
 });
 
+describe('feeder infer --text', () => {
+  it("prints each doc's result as a table, or the daemon's answer with --json", async () => {
+    const table = await daemon.cli([
+      'infer',
+      classifier,
+      '--text',
+      'Hi!',
+      '--text',
+      'The house.',
+      '--task',
+      'text_classification',
+      '--num-top-classes',
+      '-1',
+    ]);
+    expect(table.exitCode, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(
+      /^doc 1: Hi!\n {2}predicted_value +(negative|neutral-ish|positive)\n {2}top_classes\n {4}\S+ +0\.\d{4} +0\.\d{4}\n/,
+    );
+    expect(table.stdout).toContain('\n\ndoc 2: The house.\n');
+    const json = await daemon.cli(['infer', classifier, '--text', 'Hi!', '--json']);
+    expect(JSON.parse(json.stdout).inference_results).toHaveLength(1);
+    const vector = await daemon.cli(['infer', encoder, '--text', 'Hi!']);
+    expect(vector.stdout).toMatch(/^ {2}predicted_value +\[(-?0\.\d{4}, ){8}… 32 values\]$/m);
+  });
+
+  it('refuses a task option of another task, as the daemon does, and wants --text or --tokens', async () => {
+    const wrong = await daemon.cli(['infer', classifier, '--text', 'Hi!', '--labels', 'a,b']);
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.stderr).toContain(
+      `inference_config names zero_shot_classification, but model '${classifier}' is a text_classification model`,
+    );
+    const neither = await daemon.cli(['infer', classifier]);
+    expect(neither.exitCode).toBe(2);
+    expect(neither.stderr).toContain('give --text (a model stored with a task) or --tokens (token ids), one of the two');
+  });
+});
+
 describe('a bad _infer request names the problem and the fix', () => {
   it('refuses an empty doc list', async () => {
     const error = await inferError(daemon, classifier, { docs: [] });
@@ -130,6 +167,11 @@ describe('a bad _infer request names the problem and the fix', () => {
       inference_config: { text_classification: { tokenization: { roberta: { truncate: 'first' } } } },
     });
     expect(family.message).toContain('tokenization must name the model\'s tokenizer family, e.g. {"tokenization": {"bert"');
+    const span = await inferError(daemon, classifier, {
+      docs: docs('Hi!'),
+      inference_config: { text_classification: { tokenization: { bert: { span: 16 } } } },
+    });
+    expect(span.message).toContain('span windows are for ner, question_answering, text_similarity; a text_classification model truncates');
   });
 
   it('refuses text for a model stored without a task: it takes token ids', async () => {

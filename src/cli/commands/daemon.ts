@@ -6,8 +6,7 @@ import { undeployFromStoppedDaemon } from '../../maintenance/offline-undeploy.js
 import { printJson, runCommand, type CommandContext, type GlobalArgs, type OptionsOf } from '../context.js';
 import { formatBytes } from '../../config/units.js';
 import { CONTROL_NAMES } from '../../native/protocol.js';
-import { ARG_NAMES, batchToJson } from '../../native/token-ids.js';
-import { describeFleet, describeFleetModel, describeStatus, isFleetStatus, parseTokenRows } from '../format.js';
+import { describeFleet, describeFleetModel, describeStatus, isFleetStatus } from '../format.js';
 
 interface IdArgs extends GlobalArgs {
   id: string;
@@ -127,58 +126,6 @@ export const statusCommand: CommandModule<GlobalArgs, OptionsOf<typeof statusOpt
       for (const s of statuses) process.stdout.write(`${describeStatus(s)}\n`);
     }),
 };
-
-type Rows = string | string[];
-type InferArgs = IdArgs & { tokens: Rows; arg1?: Rows; arg2?: Rows; arg3?: Rows };
-
-const ROWS_HINT = 'comma-separated ids from 0 to 2^64 - 1; repeat the flag for more rows';
-
-export const inferCommand: CommandModule<GlobalArgs, InferArgs> = {
-  command: 'infer <id>',
-  describe: 'Run one inference on a started deployment',
-  builder: (yargs) =>
-    yargs
-      .positional('id', { type: 'string', demandOption: true })
-      .option('tokens', { type: 'string', demandOption: true, describe: `token ids, e.g. 1,2,3 (${ROWS_HINT})` })
-      .option('arg-1', { type: 'string', describe: `arg_1, of the shape of --tokens (${ROWS_HINT})` })
-      .option('arg-2', { type: 'string', describe: 'arg_2, the same way' })
-      .option('arg-3', { type: 'string', describe: 'arg_3, the same way' })
-      .option('json', { type: 'boolean', default: false })
-      .example('$0 infer my-model --tokens 101,2023,102', 'one row of token ids')
-      .example('$0 infer my-model --tokens 1,2,3 --tokens 4,5,6 --arg-1 1,1,1 --arg-1 1,1,0', 'two rows, with arg_1 of the same shape'),
-  handler: (args) =>
-    runCommand(args, async (ctx) => {
-      const request = inferenceBody(args);
-      const { body } = await callDaemon<{ type: string; result?: { inference: unknown[] }; error?: { error: string } }>(
-        ctx.config,
-        'POST',
-        `/deployments/${encodeURIComponent(args.id)}/infer`,
-        {
-          signal: ctx.signal,
-          body: request,
-          // The daemon answers 504 itself once its own inference timeout is over.
-          wait: { ms: ctx.config.daemon.inferenceTimeoutMs },
-        },
-      );
-      if (body.type === 'error') {
-        process.exitCode = 1;
-        process.stderr.write(`feeder: the native process refused the request: ${body.error?.error}\n`);
-      }
-      if (args.json) return printJson(body);
-      if (body.result) process.stdout.write(`${JSON.stringify(body.result.inference)}\n`);
-    }),
-};
-
-/** The JSON body of an inference: rows from the repeated flags, ids above 2^53 - 1 as strings. */
-function inferenceBody(args: InferArgs): Record<string, unknown> {
-  const body: Record<string, unknown> = { tokens: batchToJson(parseTokenRows(args.tokens, '--tokens')) };
-  const given = [args.arg1, args.arg2, args.arg3];
-  ARG_NAMES.forEach((name, i) => {
-    const rows = given[i];
-    if (rows !== undefined) body[name] = batchToJson(parseTokenRows(rows, `--arg-${i + 1}`));
-  });
-  return body;
-}
 
 type Answer = { type: string; error?: { error: string } } & Record<string, unknown>;
 
