@@ -1,4 +1,4 @@
-import { type Encoding, Tokenizer, type TruncationStrategy } from 'tokenizers';
+import { type Encoding, Tokenizer } from 'tokenizers';
 import { InvalidArgumentError } from '../errors.js';
 import { keptLengths, type Truncate } from './truncation.js';
 
@@ -65,14 +65,10 @@ export class TextTokenizer {
    *   special tokens are added. (Cutting a post-processed encoding and post-processing it again would
    *   trim byte-level BPE's offsets twice.)
    */
-  /** One tokenizer per window setting: `tokenizers` takes the stride as a setting of the tokenizer, not of a call. */
-  private readonly windowers = new Map<string, Tokenizer>();
-
   private constructor(
     private readonly whole: Tokenizer,
     private readonly parts: Tokenizer,
     readonly family: TokenizerFamily,
-    private readonly text: string,
     json: TokenizerJson,
   ) {
     this.padId = padIdOf(whole, json);
@@ -89,7 +85,7 @@ export class TextTokenizer {
       throw new InvalidArgumentError(`the tokenizer is not valid JSON (${(error as Error).message}): give the model's tokenizer.json`);
     }
     const family = familyOf(json);
-    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, text, json);
+    return new TextTokenizer(loadTokenizer(text), loadTokenizer(JSON.stringify({ ...json, post_processor: null })), family, json);
   }
 
   /** Encodes one text. */
@@ -103,21 +99,39 @@ export class TextTokenizer {
   }
 
   /**
-   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into overlapping
-   * windows, each with its special tokens, as Elastic's `span` does; a text within the limit is one window.
+   * Cuts a text (or, with `pair`, the pair's second text) that is over the limit into windows that
+   * overlap by `span` tokens, each with its special tokens, as Elastic's `span` does; a text within
+   * the limit is one window. (The windows are cut here: the Node binding's own overflow with a
+   * stride stops after the second window.)
    */
   async encodeWindows(text: string, pair: string | undefined, options: WindowOptions): Promise<TokenizedText[]> {
     const { maxSequenceLength, span } = options;
-    const windower = this.windowerFor(maxSequenceLength, span, pair !== undefined);
-    let first: Encoding;
-    try {
-      first = await windower.encode(text, pair ?? null);
-    } catch (error) {
+    const whole = await this.whole.encode(text, pair ?? null);
+    if (whole.getLength() <= maxSequenceLength) return [toTokenized(whole, false)];
+    const windowed = pair ?? text;
+    const total = (await this.encodePart(windowed)).getLength();
+    const fixed = pair === undefined ? 0 : (await this.encodePart(text)).getLength();
+    const room = maxSequenceLength - (whole.getLength() - total) - fixed;
+    if (room <= span) {
       throw new InvalidArgumentError(
-        `cannot cut the text into windows of ${maxSequenceLength} tokens overlapping by ${span}: ${(error as Error).message}; use a smaller span`,
+        `windows of max_sequence_length ${maxSequenceLength} leave ${Math.max(room, 0)} tokens for the text beside the special tokens${pair === undefined ? '' : ' and the first text'}, not more than span ${span}: use a smaller span, or a shorter first text`,
       );
     }
-    return [first, ...first.getOverflowing()].map((encoding) => toTokenized(encoding, false));
+    const starts = windowStarts(total, room, span);
+    return Promise.all(
+      starts.map(async (start) => {
+        const part = await this.encodePart(windowed);
+        part.truncate(Math.min(start + room, total), 0, 'right');
+        part.truncate(Math.min(room, total - start), 0, 'left');
+        const encoding =
+          pair === undefined ? this.whole.postProcess(part, null, true) : this.whole.postProcess(await this.encodePart(text), part, true);
+        return toTokenized(encoding, false);
+      }),
+    );
+  }
+
+  private encodePart(text: string): Promise<Encoding> {
+    return this.parts.encode(text, null, { addSpecialTokens: false });
   }
 
   /** The vocabulary's token for an id, as the model's output columns name them. */
@@ -133,18 +147,6 @@ export class TextTokenizer {
   /** One id as text, as the tokenizer's decoder writes it. */
   decode(ids: number[]): Promise<string> {
     return this.whole.decode(ids, false);
-  }
-
-  private windowerFor(maxSequenceLength: number, span: number, paired: boolean): Tokenizer {
-    const key = `${maxSequenceLength}:${span}:${paired}`;
-    let windower = this.windowers.get(key);
-    if (!windower) {
-      windower = loadTokenizer(this.text);
-      const strategy = (paired ? 'OnlySecond' : 'OnlyFirst') as TruncationStrategy;
-      windower.setTruncation(maxSequenceLength, { stride: span, strategy });
-      this.windowers.set(key, windower);
-    }
-    return windower;
   }
 
   private async encodeSequences(text: string, pair: string | undefined, options: EncodeOptions): Promise<TokenizedText> {
@@ -170,6 +172,13 @@ export class TextTokenizer {
     if (second !== undefined && keepSecond !== undefined) second.truncate(keepSecond, 0, 'right');
     return toTokenized(this.whole.postProcess(first, second ?? null, true), true);
   }
+}
+
+/** Where each window starts: every `room - span` tokens, the last one reaching the end. */
+function windowStarts(total: number, room: number, span: number): number[] {
+  const starts = [0];
+  while (starts.at(-1)! + room < total) starts.push(starts.at(-1)! + room - span);
+  return starts;
 }
 
 function loadTokenizer(text: string): Tokenizer {

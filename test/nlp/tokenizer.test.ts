@@ -116,6 +116,24 @@ describe('TextTokenizer', () => {
     );
   });
 
+  it("cuts a long text (or a pair's second text) into windows of the limit overlapping by span, each with its special tokens", async () => {
+    const text = 'the house stands at the end of the long road by the river in the old town '.repeat(3);
+    const whole = (await wordpiece.encode(text, { maxSequenceLength: 512 })).offsets.slice(1, -1);
+    const windows = await wordpiece.encodeWindows(text, undefined, { maxSequenceLength: 16, span: 4 });
+    expect(windows.length).toBeGreaterThan(3);
+    const content = windows.map((w) => {
+      expect(w.ids.length).toBeLessThanOrEqual(16);
+      expect([w.ids[0], w.ids.at(-1)]).toEqual([101, 102]);
+      return w.offsets.filter((_, i) => w.sequenceIds[i] === 0);
+    });
+    content.slice(1).forEach((window, k) => expect(window.slice(0, 4)).toEqual(content[k]!.slice(-4)));
+    const covered = content.flatMap((window, k) => (k === 0 ? window : window.slice(4)));
+    expect(covered).toEqual(whole);
+    const pairs = await wordpiece.encodeWindows('where is the house', text, { maxSequenceLength: 24, span: 4 });
+    for (const pair of pairs) expect(pair.sequenceIds.filter((s) => s === 0)).toHaveLength(4);
+    expect(new Set((await wordpiece.encode('unaffable house')).wordIds)).toEqual(new Set([null, 0, 1]));
+  });
+
   it('refuses a tokenizer that is not valid JSON, not a tokenizer.json, or of a model it does not serve', () => {
     expect(() => TextTokenizer.fromJson('{"model": ')).toThrow(/the tokenizer is not valid JSON .*give the model's tokenizer.json/);
     expect(() => TextTokenizer.fromJson('{"model": {"type": "WordPiece"}}')).toThrow(
