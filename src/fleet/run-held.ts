@@ -35,7 +35,8 @@ async function ensureRunning(member: Member, alloc: Versioned<AllocationDoc>, re
   }
 }
 
-async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment> {
+/** Deploys the model of `alloc` here, recorded as held first. */
+export async function deployHeld(member: Member, alloc: Versioned<AllocationDoc>, revision: number): Promise<Deployment> {
   const modelId = alloc.doc.model_id;
   // Recorded before the first wait: a lease lapsing meanwhile drops it, and the allocation is then claimed again before it runs.
   member.held.set(modelId, { allocation: alloc.doc.allocation, revision, bytes: member.held.get(modelId)?.bytes ?? null });

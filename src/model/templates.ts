@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 7;
+export const TEMPLATE_VERSION = 8;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -115,6 +115,8 @@ const FLEET_TEMPLATE = ownedTemplate(FLEET_INDEX, {
   failures: { type: 'object', enabled: false },
   claimed_at: { type: 'date' },
   updated_at: { type: 'date' },
+  moving: { type: 'object', enabled: false },
+  moves: { type: 'object', enabled: false },
 });
 
 /** An index template this project owns, under the name it is stored as. */
