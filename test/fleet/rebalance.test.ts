@@ -3,58 +3,18 @@
 // to start on its receiver is abandoned while the old copy serves. Real daemons and the stub on the
 // single test node; a watcher samples the allocation documents and the members' processes.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { FleetModelStatus } from '../../src/api/wire-types.js';
+import { describe, expect, it } from 'vitest';
 import type { RunningDaemon } from '../support/daemon.js';
-import { storedModel } from '../support/deploy.js';
-import { uniqueId } from '../support/es.js';
-import { TestFleet } from '../support/fleet.js';
-import { addMember, InferenceLoop, metric, MoveWatcher, readDocs, settled, spread } from '../support/moves.js';
-import { call, deployPath } from '../support/races.js';
+import { addMember, InferenceLoop, metric, MoveWatcher, readDocs, spread, useMoveScene, waitForSpread } from '../support/moves.js';
 import { waitUntil } from '../support/wait.js';
 
 const SIZE = 100_000;
 /** The stub reads a model in about a second: long enough to see the move under way. */
 const SLOW_LOAD = { deploy: { args: ['--read-rate', String(SIZE)] } };
 
-let fleet: TestFleet | null = null;
-afterEach(async () => {
-  const stopping = fleet;
-  fleet = null;
-  if (!stopping) return;
-  await stopping.stop();
-  expect(await stopping.leftovers(), 'native processes left running after the test').toEqual([]);
-}, 60_000);
-
-/** A fleet of `members` members running `models` one-allocation models, deployed one after another. */
-async function fleetWithModels(members: number, models: number, maxMovesPerMinute = 6): Promise<{ f: TestFleet; ids: string[] }> {
-  const f = (fleet = new TestFleet(uniqueId('fleet'), null, { config: { daemon: { rebalance: { maxMovesPerMinute } } } }));
-  for (let i = 0; i < members; i++) await addMember(f, `${f.fleet}-d${i}`);
-  const ids: string[] = [];
-  for (let i = 0; i < models; i++) {
-    const { modelId } = await storedModel(SIZE);
-    const answer = await call(
-      f.members[0]!.listen,
-      'PUT',
-      deployPath(modelId),
-      { allocations: 1, wait_for: 'started', timeout_ms: 30_000 },
-      45_000,
-    );
-    expect((answer.body as FleetModelStatus).state, JSON.stringify(answer.body)).toBe('started');
-    ids.push(modelId);
-  }
-  return { f, ids };
-}
-
-const waitForSpread = (f: TestFleet, expected: number[], timeoutMs = 40_000) =>
-  waitUntil(
-    `the fleet to settle at ${expected.join('/')}`,
-    async () => {
-      const docs = await readDocs(f);
-      return settled(docs) && JSON.stringify(spread(docs, f.members)) === JSON.stringify(expected) ? docs : undefined;
-    },
-    { timeoutMs, intervalMs: 200 },
-  );
+const scene = useMoveScene();
+const fleetWithModels = (members: number, models: number, maxMovesPerMinute?: number) =>
+  scene.fleetWithModels(members, models, SIZE, maxMovesPerMinute);
 
 const logTime = (d: RunningDaemon, match: (l: Record<string, any>) => boolean) => {
   const line = d.logs.find(match);

@@ -1,12 +1,59 @@
 // Rebalancing scenes on the single test node: members with their own native flags (slow or failing
 // loads), a watcher of the allocation documents and the members' processes, and inference loops.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, expect } from 'vitest';
+import type { FleetModelStatus } from '../../src/api/wire-types.js';
 import { readFleet, type FleetDocs } from '../../src/coordination/fleet-allocations.js';
 import { startDaemon, type RunningDaemon } from './daemon.js';
-import { newEs } from './es.js';
-import { FLEET_TIMING, type TestFleet } from './fleet.js';
+import { storedModel } from './deploy.js';
+import { newEs, uniqueId } from './es.js';
+import { FLEET_TIMING, TestFleet } from './fleet.js';
 import { isAlive } from './processes.js';
 import { call, deployPath } from './races.js';
+import { waitUntil } from './wait.js';
+
+export interface MoveScene {
+  /** A fleet of `members` members running `models` one-allocation models of `size` bytes, deployed one after another. */
+  fleetWithModels(members: number, models: number, size: number, maxMovesPerMinute?: number): Promise<{ f: TestFleet; ids: string[] }>;
+}
+
+/** For a test file at its top level: after each test its fleet is stopped and no native process may be left. */
+export function useMoveScene(): MoveScene {
+  let fleet: TestFleet | null = null;
+  afterEach(async () => {
+    const stopping = fleet;
+    fleet = null;
+    if (!stopping) return;
+    await stopping.stop();
+    expect(await stopping.leftovers(), 'native processes left running after the test').toEqual([]);
+  }, 60_000);
+  return {
+    async fleetWithModels(members, models, size, maxMovesPerMinute = 6) {
+      const f = (fleet = new TestFleet(uniqueId('fleet'), null, { config: { daemon: { rebalance: { maxMovesPerMinute } } } }));
+      for (let i = 0; i < members; i++) await addMember(f, `${f.fleet}-d${i}`);
+      const ids: string[] = [];
+      for (let i = 0; i < models; i++) {
+        const { modelId } = await storedModel(size);
+        const body = { allocations: 1, wait_for: 'started', timeout_ms: 30_000 };
+        const answer = await call(f.members[0]!.listen, 'PUT', deployPath(modelId), body, 45_000);
+        expect((answer.body as FleetModelStatus).state, JSON.stringify(answer.body)).toBe('started');
+        ids.push(modelId);
+      }
+      return { f, ids };
+    },
+  };
+}
+
+/** Waits until the members hold `expected` allocations (sorted), all started, none moving. */
+export const waitForSpread = (f: TestFleet, expected: number[], timeoutMs = 40_000): Promise<FleetDocs> =>
+  waitUntil(
+    `the fleet to settle at ${expected.join('/')}`,
+    async () => {
+      const docs = await readDocs(f);
+      return settled(docs) && JSON.stringify(spread(docs, f.members)) === JSON.stringify(expected) ? docs : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
 
 /** Starts a member of `fleet`; `extra` adds top-level settings (`deploy.args` for the stub) to the fleet's. */
 export async function addMember(fleet: TestFleet, name: string, extra: Record<string, any> = {}): Promise<RunningDaemon> {
