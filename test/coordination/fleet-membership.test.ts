@@ -92,8 +92,8 @@ describe("a fleet's live members", () => {
     await take(fleet, busy);
     await writePresence(fleet, late, LEASE.leaseMs + 200);
     await take(fleet, joined);
-    // As a reconcile pass reads them, right after the join: with a heartbeat's grace.
-    const daemons = await liveFleetDaemons(newEs(), fleet, LEASE.heartbeatMs);
+    // As a reconcile pass reads them, right after the join, with a grace (a lease's here: a loaded machine may take a while between the write and the read).
+    const daemons = await liveFleetDaemons(newEs(), fleet, LEASE.leaseMs);
     expect([...daemons.keys()].sort()).toEqual([busy, joined, late].sort());
     const models = ['m0', 'm1', 'm2'];
     const docs: FleetDocs = {
