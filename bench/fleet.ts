@@ -17,6 +17,9 @@
 //   daemon's fenced write came first) over all claims, from the daemons' /metrics.
 // - forwarding: inference through a member that holds nothing, over TLS against plain HTTP, at 16
 //   clients for BENCH_DURATION_S (10) seconds each (support/fleet-tls.ts); target TLS >= 0.8x plain.
+// - join: two members hold four models of BENCH_JOIN_MIB (16) MiB, 2/2; a third joins, and the time
+//   until the fleet settled at 2/1/1 (the move's load included) is measured, BENCH_JOIN_TRIALS (3)
+//   times (support/fleet-join.ts).
 // Uses ES_URL when set, otherwise starts (and afterwards stops) the project's `bench` node.
 // Writes bench/results/fleet.json and prints a table.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +33,7 @@ import { benchElasticsearch } from './support/es-node.js';
 import { feederDelete, feederUpload } from './support/feeder-cli.js';
 import { startFeederServe, type FeederServe } from './support/feeder-serve.js';
 import { makeTempDir, writeRandomFile } from './support/files.js';
+import { measureJoin } from './support/fleet-join.js';
 import { compareForwarding, TLS_RATIO_MIN } from './support/fleet-tls.js';
 import { atLeast, atMost, median, round, table, type Target, wholeFromEnv } from './support/report.js';
 
@@ -42,6 +46,8 @@ interface Options {
   trials: number;
   mib: number;
   forwardMs: number;
+  joinTrials: number;
+  joinMib: number;
 }
 
 interface Member {
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
     cleanup.push(() => feederDelete(node.url, forwardModel));
     await feederUpload(node.url, await writeRandomFile(dir, MIB), forwardModel, '1mb', join(dir, 'upload.rss'));
     const forwarding = await compareForwarding(node.url, dir, forwardModel, options.forwardMs);
+    const joining = await measureJoin(node.url, dir, options.joinTrials, options.joinMib);
     const recoveries = trials.map((t) => t.recovery_s);
     const leaseS = defaults.leaseMs / 1000;
     const report = {
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
       })),
       race,
       forwarding,
+      join: joining,
       machine: { cpus: cpus().length, loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) } },
     };
     await mkdir(dirname(RESULT_FILE), { recursive: true });
@@ -213,7 +221,13 @@ async function untilStartedElsewhere(serve: FeederServe, path: string, gone: str
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
   const whole = (name: string, fallback: number, min: number) => wholeFromEnv(env, name, fallback, min);
-  return { trials: whole('BENCH_TRIALS', 10, 1), mib: whole('BENCH_MIB', 256, 1), forwardMs: whole('BENCH_DURATION_S', 10, 1) * 1000 };
+  return {
+    trials: whole('BENCH_TRIALS', 10, 1),
+    mib: whole('BENCH_MIB', 256, 1),
+    forwardMs: whole('BENCH_DURATION_S', 10, 1) * 1000,
+    joinTrials: whole('BENCH_JOIN_TRIALS', 3, 1),
+    joinMib: whole('BENCH_JOIN_MIB', 16, 1),
+  };
 }
 
 function printReport(r: Record<string, any>): void {
@@ -255,6 +269,19 @@ function printReport(r: Record<string, any>): void {
         r.forwarding[k].p99_ms,
         r.forwarding[k].errors,
       ]),
+    ),
+  );
+  console.log();
+  console.log(
+    table(
+      [`a third member joins ${r.join.models} models at 2/2`, 'value'],
+      [
+        ['model MiB', r.join.model_mib],
+        ['settled at 2/1/1, p50 (s)', r.join.settle_p50_s],
+        ['settled at 2/1/1, max (s)', r.join.settle_max_s],
+        ['runs (s)', r.join.runs_s.join(', ')],
+        ['moves per join', r.join.moves_per_join.join(', ')],
+      ],
     ),
   );
   const targets: Target[] = [

@@ -81,6 +81,8 @@ export interface AllocationStatus {
   claimed_at: string | null;
   /** The daemons it failed to load on, with their reasons. */
   failures: Array<{ daemon: string; reason: string }>;
+  /** A move under way: a copy loading on `to` while `from` serves; null when none. */
+  moving: { from: string; to: string; since: string } | null;
 }
 
 export interface FleetModelStatus {

@@ -74,6 +74,7 @@ export function describeFleetModel(s: FleetModelStatus): string {
     if (i.daemon) parts.push(`on daemon '${i.daemon}'${i.daemon_live ? '' : ' (gone)'}`);
     if (i.generation !== null) parts.push(`generation ${i.generation}`);
     if (i.pid) parts.push(`pid ${i.pid}`);
+    if (i.moving) parts.push(`moving to daemon '${i.moving.to}' since ${i.moving.since}`);
     if (i.reason) parts.push(`reason: ${i.reason}`);
     lines.push(parts.join(', '));
   }

@@ -106,6 +106,8 @@ export interface FeederConfig {
     reconcileMs: number;
     /** Daemons an allocation may fail to load on before the fleet's deployment of it is failed. */
     maxAllocationAttempts: number;
+    /** Allocations moved toward a daemon that joins or frees capacity: at most this many moves started per minute across the fleet; 0 moves none. */
+    rebalance: { maxMovesPerMinute: number };
   };
   log: { level: string };
 }
@@ -177,6 +179,8 @@ export function defaultConfig(): FeederConfig {
       memoryBudget: undefined,
       reconcileMs: 1000,
       maxAllocationAttempts: 3,
+      // One move at a time, each a model load: a few a minute even out a joining daemon without thrashing.
+      rebalance: { maxMovesPerMinute: 6 },
     },
     log: { level: 'info' },
   };
@@ -383,6 +387,9 @@ function validateFleet(daemon: FeederConfig['daemon']): void {
   requirePositiveInteger(daemon.maxModels, 'daemon.maxModels');
   requirePositiveInteger(daemon.reconcileMs, 'daemon.reconcileMs');
   requirePositiveInteger(daemon.maxAllocationAttempts, 'daemon.maxAllocationAttempts');
+  const moves = daemon.rebalance.maxMovesPerMinute;
+  if (!Number.isSafeInteger(moves) || moves < 0)
+    throw new InvalidArgumentError(`daemon.rebalance.maxMovesPerMinute must be a whole number, 0 or more; got ${JSON.stringify(moves)}`);
   if (daemon.memoryBudget !== undefined && daemon.memoryBudget !== null)
     daemon.memoryBudget = parseByteSize(daemon.memoryBudget, 'daemon.memoryBudget');
   if (daemon.fleet === undefined || daemon.fleet === null) return;

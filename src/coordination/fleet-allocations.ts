@@ -49,6 +49,24 @@ export interface AllocationDoc {
   failures: AllocationFailure[];
   claimed_at: string | null;
   updated_at: string;
+  /** A move under way: a second copy loading on `to` while the holder's copy serves. Absent in older documents. */
+  moving?: AllocationMove | null;
+  /** The latest moves of this allocation, ended: the fleet's bound on moves per period counts them. */
+  moves?: EndedMove[];
+}
+
+export interface AllocationMove {
+  /** The holder whose copy serves until the receiver's copy is started. */
+  from: string;
+  /** The receiving daemon, which claimed the move and loads the new copy. */
+  to: string;
+  since: string;
+}
+
+export interface EndedMove extends AllocationMove {
+  outcome: 'completed' | 'abandoned';
+  reason: string | null;
+  ended_at: string;
 }
 
 export const desiredId = (fleet: string, modelId: string) => `${fleet}/${modelId}`;
@@ -145,6 +163,8 @@ export function newAllocation(fleet: string, modelId: string, allocation: number
     failures: [],
     claimed_at: null,
     updated_at: new Date().toISOString(),
+    moving: null,
+    moves: [],
   };
 }
 

@@ -60,6 +60,14 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  /** Rebalancing moves this daemon started (as the receiver), completed (as the receiver), or abandoned (either end). */
+  readonly fleetMoves = new Counter({
+    name: 'feeder_fleet_moves_total',
+    help: 'Moves of fleet allocations toward a lighter daemon by outcome (started, completed, abandoned)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   constructor(statusesNow: () => DeploymentStatus[]) {
     new Gauge({
       name: 'feeder_deployments',

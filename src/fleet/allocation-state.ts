@@ -1,8 +1,17 @@
 import type { AllocationDoc } from '../coordination/fleet-allocations.js';
 
 /** The fields of an allocation nobody holds, as it is given back to the fleet. */
-export function unheld(): Pick<AllocationDoc, 'daemon' | 'state' | 'phase' | 'pid' | 'claimed_at' | 'updated_at'> {
-  return { daemon: null, state: 'unassigned', phase: null, pid: null, claimed_at: null, updated_at: new Date().toISOString() };
+export function unheld(): Pick<AllocationDoc, 'daemon' | 'state' | 'phase' | 'pid' | 'claimed_at' | 'updated_at' | 'moving'> {
+  // A move under way ends with its holder: the receiver sees its marker gone and stops its copy.
+  return {
+    daemon: null,
+    state: 'unassigned',
+    phase: null,
+    pid: null,
+    claimed_at: null,
+    updated_at: new Date().toISOString(),
+    moving: null,
+  };
 }
 
 /** Whether two reports of a holder say the same: an unchanged one is not written again. */

@@ -90,12 +90,13 @@ async function judgeClaim(
   return (await withinBudget(member, alloc.doc.model_id)) ? 'claim' : 'pass';
 }
 
-function loading(member: Member): number {
+/** Models loading on this daemon now. */
+export function loading(member: Member): number {
   return member.deployments.list().filter((s) => s.state === 'starting').length;
 }
 
 /** Whether the model still fits in `daemon.memoryBudget` beside what this daemon holds; a model of unknown size does. */
-async function withinBudget(member: Member, modelId: string): Promise<boolean> {
+export async function withinBudget(member: Member, modelId: string): Promise<boolean> {
   const budget = member.ctx.config.daemon.memoryBudget as number | undefined;
   if (budget === undefined) return true;
   const bytes = await modelBytes(member, modelId);
@@ -124,6 +125,8 @@ async function writeClaim(
     phase: null,
     reason: previous === null ? null : `taken over from daemon '${previous}', whose lease expired`,
     pid: null,
+    // A move under way ends with the holder it moved from: its receiver stops its copy.
+    moving: null,
     claimed_at: new Date().toISOString(),
     updated_at: new Date().toISOString(),
   };

@@ -47,6 +47,7 @@ function describeAllocation(docs: FleetDocs, daemons: Map<string, PresenceDoc>, 
     pid: doc?.pid ?? null,
     claimed_at: doc?.claimed_at ?? null,
     failures: doc?.failures.map((f) => ({ daemon: f.daemon, reason: f.reason })) ?? [],
+    moving: doc?.moving ? { from: doc.moving.from, to: doc.moving.to, since: doc.moving.since } : null,
   };
 }
 

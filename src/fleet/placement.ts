@@ -54,11 +54,17 @@ export function nobodyLeftToTry(alloc: AllocationDoc, daemons: ReadonlyMap<strin
   return untried.length === 0 && alloc.failures.length > 0;
 }
 
-/** Whether `daemon` may take `alloc`: it has room, did not fail on it, and holds no other allocation of the model. */
+/**
+ * Whether `daemon` may take `alloc`: it has room, did not fail on it, and holds no other allocation
+ * of the model, nor receives one in a move (a daemon runs one process per model).
+ */
 export function fits(daemon: PresenceDoc, alloc: AllocationDoc, docs: FleetDocs, counts: ReadonlyMap<string, number>): boolean {
   if (alloc.failures.some((f) => f.daemon === daemon.daemon)) return false;
   if ((counts.get(daemon.daemon) ?? 0) >= (daemon.max_models ?? Infinity)) return false;
-  return !docs.allocations.some((a) => a.doc.model_id === alloc.model_id && a.doc.daemon === daemon.daemon);
+  const other = (a: AllocationDoc) => a.model_id === alloc.model_id && a.allocation !== alloc.allocation;
+  return !docs.allocations.some(
+    ({ doc: a }) => (a.model_id === alloc.model_id && a.daemon === daemon.daemon) || (other(a) && a.moving?.to === daemon.daemon),
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 } from '../coordination/fleet-allocations.js';
 import type { Versioned } from '../es/versioned.js';
 import { claimAgain, claimFree, giveBack } from './claims.js';
+import { dropOrphanMove, followMove, startMove, stillDraining } from './moves.js';
 import type { Member } from './member.js';
 import { runHeld } from './run-held.js';
 
@@ -37,8 +38,14 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   const docs = (await shapeAllocations(member, first, daemons)) ? await readFleet(es, member.fleet) : first;
   if (!current()) return false;
   const mine = new Set<string>();
-  for (const recorded of docs.allocations) {
-    if (recorded.doc.daemon !== member.name) continue;
+  for (const read of docs.allocations) {
+    if (read.doc.moving?.to === member.name && read.doc.daemon !== member.name) {
+      if (leaseOk && lease.lapses === lapses && (await followMove(member, read))) mine.add(read.doc.model_id);
+      continue;
+    }
+    if (stillDraining(member, read.doc)) mine.add(read.doc.model_id);
+    if (read.doc.daemon !== member.name) continue;
+    const recorded = leaseOk && lease.lapses === lapses ? await dropOrphanMove(member, read, daemons) : read;
     const alloc = isHeldHere(member, recorded.doc)
       ? recorded
       : leaseOk && lease.lapses === lapses
@@ -52,7 +59,11 @@ export async function reconcile(member: Member, lease: DaemonLease, stopped: () 
   for (const modelId of [...member.held.keys()]) if (!mine.has(modelId)) await member.stopLocal(modelId, 'another daemon holds it now');
   for (const status of member.deployments.list()) if (!mine.has(status.model_id)) await member.stopLocal(status.model_id, 'not held');
   // Read again: running what it holds may have taken a while, and a stale view loses claims.
-  if (leaseOk && lease.lapses === lapses) await claimFree(member, await readFleet(es, member.fleet), daemons);
+  if (!leaseOk || lease.lapses !== lapses) return true;
+  const fresh = await readFleet(es, member.fleet);
+  await claimFree(member, fresh, daemons);
+  // Once nothing is free (claimFree wrote its claims into `fresh`): a move toward this daemon, when it is the lightest by two or more.
+  if (lease.lapses === lapses && !stopped()) await startMove(member, fresh, daemons);
   return true;
 }
 

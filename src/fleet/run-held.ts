@@ -41,7 +41,8 @@ async function ensureRunning(
   }
 }
 
-async function deployHeld(
+/** Deploys the model of `alloc` here, recorded as held first. */
+export async function deployHeld(
   member: Member,
   alloc: Versioned<AllocationDoc>,
   revision: number,

@@ -120,6 +120,8 @@ const FLEET_TEMPLATE = ownedTemplate(FLEET_INDEX, {
   failures: { type: 'object', enabled: false },
   claimed_at: { type: 'date' },
   updated_at: { type: 'date' },
+  moving: { type: 'object', enabled: false },
+  moves: { type: 'object', enabled: false },
 });
 
 /** An index template this project owns, under the name it is stored as. */

@@ -1,6 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { liveFleetDaemons, type PresenceDoc } from '../../src/coordination/daemon-presence.js';
 import { DaemonLease, type LeaseSettings } from '../../src/daemon/lease.js';
+import { newAllocation, type FleetDocs } from '../../src/coordination/fleet-allocations.js';
+import { planMove } from '../../src/fleet/rebalance-plan.js';
 import { DAEMONS_INDEX } from '../../src/model/layout.js';
 import { installTemplates } from '../../src/model/templates.js';
 import { captureLogger, newEs, uniqueId } from '../support/es.js';
@@ -82,5 +84,33 @@ describe("a fleet's live members", () => {
     await writePresence(fleet, gone, LEASE.leaseMs + 5000);
     expect(await members(fleet, LEASE.heartbeatMs)).toEqual([late]);
     expect(await members(fleet), 'without a grace, by the lease alone').toEqual([]);
+  });
+
+  it('feed the rebalancing decision: a member that just took its lease receives a move, one past its lease within the grace never does', async () => {
+    const fleet = uniqueId('fleet');
+    const [busy, late, joined] = [`${fleet}-busy`, `${fleet}-late`, `${fleet}-joined`] as const;
+    await take(fleet, busy);
+    await writePresence(fleet, late, LEASE.leaseMs + 200);
+    await take(fleet, joined);
+    // As a reconcile pass reads them, right after the join, with a grace (a lease's here: a loaded machine may take a while between the write and the read).
+    const daemons = await liveFleetDaemons(newEs(), fleet, LEASE.leaseMs);
+    expect([...daemons.keys()].sort()).toEqual([busy, joined, late].sort());
+    const models = ['m0', 'm1', 'm2'];
+    const docs: FleetDocs = {
+      desired: new Map(
+        models.map((m) => [
+          m,
+          { id: m, seqNo: 0, primaryTerm: 1, doc: { kind: 'desired', fleet, model_id: m, allocations: 1, revision: 1, requested_at: '' } },
+        ]),
+      ),
+      allocations: models.map((m) => ({
+        id: `${fleet}/${m}/0`,
+        seqNo: 0,
+        primaryTerm: 1,
+        doc: { ...newAllocation(fleet, m, 0), daemon: busy, state: 'started' as const },
+      })),
+    };
+    expect(planMove(docs, daemons, joined, Date.now(), 6)?.from).toBe(busy);
+    expect(planMove(docs, daemons, late, Date.now(), 6)).toBeNull();
   });
 });

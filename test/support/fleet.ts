@@ -33,7 +33,7 @@ export class TestFleet {
     readonly fleet: string,
     /** Null: the suite's single test node. */
     readonly clusterOrNull: TestCluster | null,
-    private readonly options: FleetOptions,
+    readonly options: FleetOptions,
   ) {}
 
   get cluster(): TestCluster {
