@@ -49,10 +49,12 @@ describe('batching settings through the daemon', () => {
 
   it('answers every request queued for a process a rollover replaces, from that process, before it is stopped', async () => {
     const model = await storedModel(50_000);
-    // Two rows a frame, a second a frame: twenty requests keep the old process busy for ten seconds.
-    const config = { deploy: { args: ['--answer-delay-ms', '1000'], maxBatchSize: 2 } };
+    // Two rows a frame, one frame at a time (one worker), two seconds a frame: twenty requests keep
+    // the old process busy for twenty seconds, so most are still queued when the rollover comes even
+    // on a loaded machine, where the requests take a while to arrive.
+    const config = { deploy: { args: ['--answer-delay-ms', '2000'], maxBatchSize: 2 } };
     await withDaemon({ config }, async (daemon) => {
-      expect((await daemon.cli(['deploy', model.modelId])).exitCode).toBe(0);
+      expect((await daemon.cli(['deploy', model.modelId, '--workers', '1'])).exitCode).toBe(0);
       const tokens = Array.from({ length: 20 }, (_, i) => i * 7);
       const answers = Promise.all(
         tokens.map(async (t) => {
@@ -64,7 +66,7 @@ describe('batching settings through the daemon', () => {
           return { status: res.status, body: (await res.json()) as Record<string, any> };
         }),
       );
-      await waitForStatus(daemon, model.modelId, (s) => s.number_of_pending_requests === 20, 10_000);
+      await waitForStatus(daemon, model.modelId, (s) => s.number_of_pending_requests >= 16, 10_000);
       const path = join(await tempDir(), 'replacement.pt');
       await writeFile(path, randomBytes(50_000));
       expect((await daemon.cli(['upload', path, '--model-id', model.modelId, '--replace'])).exitCode).toBe(0);
@@ -75,5 +77,5 @@ describe('batching settings through the daemon', () => {
       expect(done.map((a) => a.status)).toEqual(tokens.map(() => 200));
       expect(done.map((a) => a.body.result.inference)).toEqual(tokens.map((t) => [[[model.bytes[t]! / 255]]]));
     });
-  }, 60_000);
+  }, 120_000);
 });
