@@ -6,7 +6,21 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 // the 3-node cluster start last: the cluster is one file's at a time (useClusterAlone), so they wait
 // for the fleet file, and they would hold a worker idle while they wait if they started with it.
 const FIRST = ['test/fleet/fleet.test.ts', 'test/support/es-instances.test.ts', 'test/daemon/concurrency.test.ts'];
-const LAST = ['test/fleet/forward.test.ts', 'test/fleet/restart.test.ts', 'test/feed/node-loss.test.ts', 'test/es/cluster.test.ts'];
+// The NLP files trace and run real models in Python and torch: CPU-bound for minutes. Beside the
+// fleet file they starved its daemons until leases lapsed (a 6 s lease, 2 cores), so they start
+// after the rest, before the cluster files.
+const LAST = [
+  'test/nlp/reference-wordpiece.test.ts',
+  'test/nlp/reference-bpe-unigram.test.ts',
+  'test/nlp/minilm-reference.test.ts',
+  'test/nlp/masked-lm-outputs.test.ts',
+  'test/nlp/infer-tasks.test.ts',
+  'test/upload/import.test.ts',
+  'test/fleet/forward.test.ts',
+  'test/fleet/restart.test.ts',
+  'test/feed/node-loss.test.ts',
+  'test/es/cluster.test.ts',
+];
 const rank = (spec: TestSpecification): number => {
   const first = FIRST.findIndex((part) => spec.moduleId.endsWith(part));
   if (first !== -1) return first - FIRST.length;

@@ -61,7 +61,9 @@ describe('a fleet of three daemons', () => {
   }, 90_000);
 
   it('after SIGKILL of a holder, its allocation starts on the daemon that had none, once the lease expired', async () => {
-    const f = await startFleet();
+    // No rebalancing: with the models of earlier tests still placed, a move toward the empty daemon
+    // would be another way for the allocation to get there, and this test judges the takeover.
+    const f = await startFleet({ config: { daemon: { rebalance: { maxMovesPerMinute: 0 } } } });
     const { modelId, bytes } = await stored(f, 300_000);
     const first = (await deploy(f, modelId, 2)).body as FleetModelStatus;
     expect(first.state).toBe('started');
@@ -75,7 +77,9 @@ describe('a fleet of three daemons', () => {
     const back = await f.waitFor(modelId, (s) => allStarted(s) && holders(s).includes(spare.name), 20_000);
     const recoveredMs = Date.now() - killedAt;
     expect(new Set(holders(back)).size).toBe(2);
-    expect(recoveredMs, 'not before the lease expired').toBeGreaterThanOrEqual(FLEET_TIMING.leaseMs - 100);
+    // The victim renewed its lease at most a heartbeat before it was killed, so the lease may end
+    // up to a heartbeat before killedAt + leaseMs.
+    expect(recoveredMs, 'not before the lease expired').toBeGreaterThanOrEqual(FLEET_TIMING.leaseMs - FLEET_TIMING.heartbeatMs - 100);
     const claim = await spare.waitForLog((l) => l.event?.action === 'fleet-claim' && l.feeder?.model_id === modelId);
     expect(claim.message).toContain(`from daemon '${victim.name}', whose lease expired`);
     expect(await desiredModels(victim.name, f.esUrl), "the killed daemon's pin moved with the allocation").not.toContain(modelId);
@@ -198,7 +202,7 @@ describe('a fleet on a cluster that loses a node', () => {
 });
 
 describe('many deployments at once', () => {
-  it('20 deployments sent to 3 racing daemons: each allocation is claimed exactly once, every one starts, spread over the daemons', async () => {
+  it('20 deployments sent to 3 racing daemons: each allocation is claimed once (again only from a daemon whose lease lapsed), every one starts, spread over the daemons', async () => {
     // No rebalancing: a spread such as 8/5/7 would be evened out by moves, each with a second copy
     // for a moment, and this test judges the claims and counts the copies right after them.
     const f = await startFleet({ config: { daemon: { rebalance: { maxMovesPerMinute: 0 } } } });
@@ -217,8 +221,27 @@ describe('many deployments at once', () => {
         claimants.set(allocation, (claimants.get(allocation) ?? new Set()).add(d.name));
       }
     }
+    // A second daemon may take an allocation over only from one whose lease lapsed (on 2 cores
+    // starved by the files beside this one, a 6 s lease can): the taken daemon says so in its log,
+    // and the claim names it. Any other second claimant is a double claim.
+    const lapsed = new Set(
+      f.members
+        .filter((d) => d.logs.some((l) => l.event?.action === 'daemon-lease' && /not renewed in time/.test(l.message)))
+        .map((d) => d.name),
+    );
+    const takeovers = new Set(
+      f.members.flatMap((d) =>
+        d.logs
+          .filter((l) => l.event?.action === 'fleet-claim' && l.event?.outcome === 'success' && /whose lease expired/.test(l.message))
+          .map((l) => `${l.feeder.model_id}#${l.feeder.allocation}`),
+      ),
+    );
+    const doubles = [...claimants].filter(
+      ([allocation, by]) => by.size > 1 && !(takeovers.has(allocation) && [...by].some((n) => lapsed.has(n))),
+    );
+    if (takeovers.size > 0) console.log(`race: ${takeovers.size} takeover(s) from daemons whose lease lapsed: ${[...lapsed].join(', ')}`);
     expect(
-      [...claimants].filter(([, by]) => by.size !== 1).map(([allocation, by]) => `${allocation}: ${[...by].join(', ')}`),
+      doubles.map(([allocation, by]) => `${allocation}: ${[...by].join(', ')}`),
       'allocations claimed by more than one daemon',
     ).toEqual([]);
     expect(claimants.size).toBe(20);
