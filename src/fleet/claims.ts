@@ -1,4 +1,4 @@
-import type { PresenceDoc } from '../coordination/daemon-presence.js';
+import { isLive, readPresence, type PresenceDoc } from '../coordination/daemon-presence.js';
 import { recordUndeployed } from '../coordination/desired-deployments.js';
 import { writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
 import type { Versioned } from '../es/versioned.js';
@@ -29,6 +29,7 @@ export async function claimFree(member: Member, docs: FleetDocs, daemons: Map<st
     if (verdict === 'stop') return;
     if (verdict === 'pass') continue;
     const previous = goneHolder(alloc.doc, member.name, daemons);
+    if (previous !== null && (await stillLive(member, previous))) continue;
     const won = await writeClaim(member, alloc, previous);
     if (!won) return;
     // The rest of this pass sees the claim: no second allocation of the model here.
@@ -37,6 +38,17 @@ export async function claimFree(member: Member, docs: FleetDocs, daemons: Map<st
     await takeOver(member, won, previous);
     await runHeld(member, won, docs);
   }
+}
+
+/**
+ * Whether the holder a takeover would replace renewed its lease after all. The presences a pass
+ * judges by were read at its start, and running what this daemon holds may have taken seconds since
+ * (loads, on a starved machine): against the time now, a holder that renewed meanwhile looked
+ * expired, and was taken over while it served. Its own document, read now (a realtime GET), decides.
+ */
+async function stillLive(member: Member, name: string): Promise<boolean> {
+  const presence = await readPresence(member.ctx.es, name);
+  return presence !== null && isLive(presence.doc);
 }
 
 /**
