@@ -195,16 +195,15 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
   ];
 }
 
-/** PUT /deployments/<id> {allocations?, wait_for?, timeout_ms?, workers?, threads_per_worker?} on a fleet member: 200 once every allocation is started (or one failed), 202 if still under way. */
+/**
+ * PUT /deployments/<id> {allocations?, wait_for?, timeout_ms?, workers?, threads_per_worker?, max_batch_size?, max_queue_delay_ms?}
+ * on a fleet member: 200 once every allocation is started (or one failed), 202 if still under way.
+ */
 async function deployToFleet(fleet: Fleet, request: IncomingMessage, response: ServerResponse, modelId: string): Promise<void> {
   const body = asObject(await readJsonBody(request));
   const { waitFor, timeoutMs } = parseWait(body);
-  if (body.max_batch_size !== undefined || body.max_queue_delay_ms !== undefined)
-    throw new InvalidArgumentError(
-      "a fleet's allocations take their batching from each daemon's config (deploy.maxBatchSize, deploy.maxQueueDelayMs), not from the deploy",
-    );
   const allocations = body.allocations ?? 1;
-  await fleet.deploy(modelId, allocations as number, parseParallelism(body));
+  await fleet.deploy(modelId, allocations as number, { parallelism: parseParallelism(body), batching: parseBatching(body) });
   const { status, done } = await waitForFleet(fleet, modelId, (s) => s !== null && fleetSettled(s, waitFor), timeoutMs);
   sendJson(response, done ? 200 : 202, status);
 }

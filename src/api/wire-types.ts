@@ -93,6 +93,9 @@ export interface FleetModelStatus {
   /** What the deploy named; null: each holder's own default (its cores, one thread each). */
   workers: number | null;
   threads_per_worker: number | null;
+  /** The batching the deploy named, the same on every allocation; null: each holder's config (`deploy.maxBatchSize`, `deploy.maxQueueDelayMs`). */
+  max_batch_size: number | null;
+  max_queue_delay_ms: number | null;
   state: 'starting' | 'partially_started' | 'started' | 'failed';
   items: AllocationStatus[];
 }

@@ -29,7 +29,7 @@ export function describeStatus(s: DeploymentStatus): string {
   return parts.join(', ');
 }
 
-function describeBatching(s: DeploymentStatus): string {
+function describeBatching(s: Pick<DeploymentStatus, 'max_batch_size' | 'max_queue_delay_ms'>): string {
   if (s.max_batch_size === 1) return 'batching off (max batch size 1)';
   return `batches of up to ${s.max_batch_size} rows${s.max_queue_delay_ms ? `, queue delay up to ${s.max_queue_delay_ms} ms` : ''}`;
 }
@@ -68,7 +68,9 @@ export function isFleetStatus(s: DeploymentStatus | FleetModelStatus): s is Flee
 export function describeFleetModel(s: FleetModelStatus): string {
   const started = s.items.filter((i) => i.state === 'started').length;
   const workers = `${s.workers !== null ? `${s.workers} workers` : "workers as the host's cores"} × ${s.threads_per_worker ?? 1} threads each`;
-  const lines = [`${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started, ${workers}`];
+  const lines = [
+    `${s.model_id}: ${s.state.replace('_', ' ')}, ${started} of ${s.allocations} allocation(s) started, ${workers}, ${describeFleetBatching(s)}`,
+  ];
   for (const i of s.items) {
     const parts = [`  #${i.allocation}: ${i.state}${i.phase ? ` (${i.phase})` : ''}`];
     if (i.daemon) parts.push(`on daemon '${i.daemon}'${i.daemon_live ? '' : ' (gone)'}`);
@@ -79,6 +81,14 @@ export function describeFleetModel(s: FleetModelStatus): string {
     lines.push(parts.join(', '));
   }
   return lines.join('\n');
+}
+
+/** What the deploy named, as a daemon's status shows it; what it left to each holder's config, said so. */
+function describeFleetBatching(s: FleetModelStatus): string {
+  const { max_batch_size: size, max_queue_delay_ms: delay } = s;
+  if (size !== null && delay !== null) return describeBatching({ max_batch_size: size, max_queue_delay_ms: delay });
+  const rows = size === null ? "each daemon's deploy.maxBatchSize" : String(size);
+  return `batches of up to ${rows} rows, queue delay up to ${delay === null ? "each daemon's deploy.maxQueueDelayMs" : `${delay} ms`}`;
 }
 
 export function describeFleet(f: FleetStatus): string {

@@ -3,6 +3,7 @@ import { hasStatus } from '../es/translate.js';
 import { sourceOf } from '../es/versioned.js';
 import { DEPLOYMENTS_INDEX } from '../model/layout.js';
 import type { Parallelism } from '../native/parallelism.js';
+import type { BatchingOverrides } from '../deployments/inference-queue.js';
 
 /**
  * What a daemon should be running, one document per daemon and model, so that a restarted daemon
@@ -18,12 +19,16 @@ interface DesiredDoc {
   /** What `feeder deploy --workers --threads-per-worker` named; absent: the host's defaults. */
   workers?: number;
   threads_per_worker?: number;
+  /** What `feeder deploy --max-batch-size --max-queue-delay` named; absent: the config's `deploy.maxBatchSize`, `deploy.maxQueueDelayMs`. */
+  max_batch_size?: number;
+  max_queue_delay_ms?: number;
 }
 
 /** A deployment to bring back, with the settings it was deployed with. */
 export interface DesiredDeployment {
   modelId: string;
   parallelism: Partial<Parallelism>;
+  batching: BatchingOverrides;
 }
 
 const docId = (daemon: string, modelId: string) => `${daemon}/${modelId}`;
@@ -35,6 +40,7 @@ export async function recordDeployed(
   modelId: string,
   generation: number,
   parallelism: Partial<Parallelism> = {},
+  batching: BatchingOverrides = {},
 ): Promise<void> {
   const document: DesiredDoc = {
     daemon,
@@ -44,6 +50,7 @@ export async function recordDeployed(
     generations: [generation],
     ...(parallelism.workers !== undefined ? { workers: parallelism.workers } : {}),
     ...(parallelism.threadsPerWorker !== undefined ? { threads_per_worker: parallelism.threadsPerWorker } : {}),
+    ...batchingFields(batching),
   };
   await es.call(`recording the deployment of '${modelId}'`, (c) =>
     c.index({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), document, refresh: true }),
@@ -64,6 +71,38 @@ export async function pinGenerations(es: Es, daemon: string, modelId: string, ge
   }
 }
 
+/**
+ * Records the batching a deploy of a running deployment named, which it applied live. An update,
+ * never a create, as for the pins; the fields it does not name stay as recorded.
+ */
+export async function recordBatching(es: Es, daemon: string, modelId: string, batching: BatchingOverrides): Promise<void> {
+  const doc = batchingFields(batching);
+  if (Object.keys(doc).length === 0) return;
+  try {
+    await es.call(`recording the batching of '${modelId}'`, (c) =>
+      c.update({ index: DEPLOYMENTS_INDEX, id: docId(daemon, modelId), doc, refresh: true }),
+    );
+  } catch (error) {
+    if (!hasStatus(error, 404)) throw error;
+  }
+}
+
+/** The fields of a desired-state document (on a daemon's or a fleet's) for the batching a deploy named. */
+export function batchingFields(batching: BatchingOverrides): { max_batch_size?: number; max_queue_delay_ms?: number } {
+  return {
+    ...(batching.maxBatchSize !== undefined ? { max_batch_size: batching.maxBatchSize } : {}),
+    ...(batching.maxQueueDelayMs !== undefined ? { max_queue_delay_ms: batching.maxQueueDelayMs } : {}),
+  };
+}
+
+/** The batching a desired-state document (a daemon's or a fleet's) records. */
+export function batchingOf(doc: { max_batch_size?: number; max_queue_delay_ms?: number }): BatchingOverrides {
+  return {
+    ...(doc.max_batch_size !== undefined ? { maxBatchSize: doc.max_batch_size } : {}),
+    ...(doc.max_queue_delay_ms !== undefined ? { maxQueueDelayMs: doc.max_queue_delay_ms } : {}),
+  };
+}
+
 export async function recordUndeployed(es: Es, daemon: string, modelId: string): Promise<void> {
   try {
     await es.call(`recording the undeployment of '${modelId}'`, (c) =>
@@ -81,7 +120,7 @@ export async function desiredDeployments(es: Es, daemon: string): Promise<string
 /** What `daemon` should be running, with the settings each was deployed with. */
 export async function desiredWithSettings(es: Es, daemon: string): Promise<DesiredDeployment[]> {
   const docs = await searchDesired(es, { term: { daemon } });
-  return docs.map((d) => ({ modelId: d.model_id, parallelism: parallelismOf(d) }));
+  return docs.map((d) => ({ modelId: d.model_id, parallelism: parallelismOf(d), batching: batchingOf(d) }));
 }
 
 function parallelismOf(doc: DesiredDoc): Partial<Parallelism> {

@@ -3,6 +3,8 @@ import { hasStatus } from '../es/translate.js';
 import { ifVersion, sourceOf, versionedHit, versionedWrite, type Versioned } from '../es/versioned.js';
 import { FLEET_INDEX } from '../model/layout.js';
 import type { Parallelism } from '../native/parallelism.js';
+import type { BatchingOverrides } from '../deployments/inference-queue.js';
+import { batchingFields, batchingOf } from './desired-deployments.js';
 
 /**
  * A fleet's desired deployments and their allocations, in `.feeder-fleet`. A desired document says
@@ -21,6 +23,15 @@ export interface DesiredFleetDoc {
   /** What `feeder deploy --workers --threads-per-worker` named; absent: each holder's own defaults (its cores). */
   workers?: number;
   threads_per_worker?: number;
+  /** What `feeder deploy --max-batch-size --max-queue-delay` named; absent: each holder's config (`deploy.maxBatchSize`, `deploy.maxQueueDelayMs`). */
+  max_batch_size?: number;
+  max_queue_delay_ms?: number;
+}
+
+/** What a fleet deploy named of the settings of each allocation's deployment. */
+export interface FleetDeploySettings {
+  parallelism: Partial<Parallelism>;
+  batching: BatchingOverrides;
 }
 
 export type AllocationState = 'unassigned' | 'starting' | 'started' | 'failed';
@@ -107,7 +118,7 @@ export async function putDesired(
   fleet: string,
   modelId: string,
   allocations: number,
-  parallelism: Partial<Parallelism> = {},
+  { parallelism, batching }: FleetDeploySettings = { parallelism: {}, batching: {} },
 ): Promise<DesiredFleetDoc> {
   const id = desiredId(fleet, modelId);
   for (;;) {
@@ -121,18 +132,21 @@ export async function putDesired(
       requested_at: new Date().toISOString(),
       ...(parallelism.workers !== undefined ? { workers: parallelism.workers } : {}),
       ...(parallelism.threadsPerWorker !== undefined ? { threads_per_worker: parallelism.threadsPerWorker } : {}),
+      ...batchingFields(batching),
     };
     const written = await writeFenced(es, id, doc, current, `recording the fleet deployment of '${modelId}'`);
     if (written) return doc;
   }
 }
 
-/** The workers and threads a fleet's desired deployment names. */
-export function desiredParallelism(doc: DesiredFleetDoc): Partial<Parallelism> {
-  return {
+/** The workers, threads and batching a fleet's desired deployment names; none without one. */
+export function desiredSettings(doc: DesiredFleetDoc | undefined): FleetDeploySettings {
+  if (!doc) return { parallelism: {}, batching: {} };
+  const parallelism = {
     ...(doc.workers !== undefined ? { workers: doc.workers } : {}),
     ...(doc.threads_per_worker !== undefined ? { threadsPerWorker: doc.threads_per_worker } : {}),
   };
+  return { parallelism, batching: batchingOf(doc) };
 }
 
 export async function deleteDesired(es: Es, fleet: string, modelId: string): Promise<boolean> {

@@ -131,6 +131,11 @@ export class Deployment {
     this.#inference.configure(overrides);
   }
 
+  /** The batching its deploys named; the rest is the config's. */
+  get batching(): BatchingOverrides {
+    return this.#inference.overrides;
+  }
+
   /** The tokenizer and task of the generation serving; a model stored without a task has none. */
   textModel(): TextModel {
     const model = this.#textModels.get(this.#requireServing());

@@ -3,12 +3,18 @@ import { ModelNotFoundError, ModelStateError, UnavailableError } from '../errors
 import type { Es } from '../es/es.js';
 import { feedModel } from '../feed/feed-model.js';
 import { logEvent, type Logger } from '../log/logger.js';
-import { desiredWithSettings, pinGenerations, recordDeployed, recordUndeployed } from '../coordination/desired-deployments.js';
+import {
+  desiredWithSettings,
+  pinGenerations,
+  recordBatching,
+  recordDeployed,
+  recordUndeployed,
+} from '../coordination/desired-deployments.js';
 import { collectModelGarbage } from '../model/garbage.js';
 import { requireMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { Deployment } from './deployment.js';
-import type { BatchingOverrides } from './inference-queue.js';
+import { definedOnly, type BatchingOverrides } from './inference-queue.js';
 import { KeyedLock } from './keyed-lock.js';
 import { LoadLimiter } from './load-limiter.js';
 import { DaemonMetrics } from '../daemon/metrics.js';
@@ -42,14 +48,20 @@ export class Deployments {
    * Deploys a model. One that is already starting is joined; one that is started stays as it is,
    * unless a newer generation is stored: then it rolls over to that one. `given` is what the deploy
    * named of workers and threads (the rest are the host's defaults); a running deployment keeps its own.
+   * `batching` is what it named of the batching: applied at once, also to a running deployment, and
+   * added to what earlier deploys of it named (the rest are the config's defaults).
    */
   async deploy(modelId: string, given: Partial<Parallelism> = {}, batching: BatchingOverrides = {}): Promise<Deployment> {
     validateModelId(modelId);
     const parallelism = resolveParallelism(given);
     return this.#command(modelId, async () => {
       const existing = this.#all.get(modelId);
-      if (existing?.state === 'starting' || existing?.state === 'started') requireSameParallelism(existing, given);
-      existing?.configure(batching);
+      if (existing?.state === 'starting' || existing?.state === 'started') {
+        requireSameParallelism(existing, given);
+        // Batching is the daemon's, not the process's: it changes live, and is recorded for a restart.
+        existing.configure(batching);
+        await recordBatching(this.ctx.es, this.ctx.config.daemon.name, modelId, batching);
+      }
       if (existing?.state === 'starting') return existing;
       const { meta: seen } = await requireMeta(this.ctx.es, modelId);
       requireDeployable(seen);
@@ -57,11 +69,12 @@ export class Deployments {
         existing.rollTo(seen);
         return existing;
       }
-      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation, given);
-      const meta = await this.#confirmDeployable(seen, !existing);
       // A failed or stopped one starts again as it was, unless this deploy asks for other settings.
+      const overrides = { ...existing?.batching, ...definedOnly(batching) };
+      await recordDeployed(this.ctx.es, this.ctx.config.daemon.name, modelId, seen.generation, given, overrides);
+      const meta = await this.#confirmDeployable(seen, !existing);
       const deployment = existing && sameParallelism(existing.parallelism, parallelism) ? existing : this.#create(modelId, parallelism);
-      deployment.configure(batching);
+      deployment.configure(overrides);
       deployment.start(meta);
       return deployment;
     });
@@ -128,9 +141,9 @@ export class Deployments {
 
   /** Brings back what should be running after a restart of the daemon; a stop (`signal`) cuts it short. */
   async restore(signal: AbortSignal): Promise<void> {
-    for (const { modelId, parallelism } of await desiredWithSettings(this.ctx.es, this.ctx.config.daemon.name)) {
+    for (const { modelId, parallelism, batching } of await desiredWithSettings(this.ctx.es, this.ctx.config.daemon.name)) {
       if (signal.aborted) return;
-      await this.deploy(modelId, parallelism).catch((error: Error) => {
+      await this.deploy(modelId, parallelism, batching).catch((error: Error) => {
         logEvent(
           this.ctx.logger,
           { action: 'deployment-restore', outcome: 'failure', modelId, error: error.message },

@@ -41,6 +41,8 @@ export class InferenceQueue {
   #latencyTotalMs = 0;
   #lastLatencyMs: number | null = null;
   readonly #batcher: Batcher;
+  /** What the deploys of this deployment named, kept apart from the config's defaults: it is what a restart must bring back. */
+  #overrides: BatchingOverrides = {};
   /** A copy: a deploy with settings of its own changes this deployment's alone. */
   readonly limits: InferenceLimits;
 
@@ -69,8 +71,14 @@ export class InferenceQueue {
 
   /** Changes the batching of a deployment that runs: a deploy repeated with other settings. */
   configure(overrides: BatchingOverrides): void {
-    Object.assign(this.limits, definedOnly(overrides));
+    this.#overrides = { ...this.#overrides, ...definedOnly(overrides) };
+    Object.assign(this.limits, this.#overrides);
     this.#batcher.configure(batchSettings(this.limits));
+  }
+
+  /** The batching the deploys named, without the config's defaults. */
+  get overrides(): BatchingOverrides {
+    return { ...this.#overrides };
   }
 
   settings() {
@@ -125,7 +133,7 @@ function batchSettings(limits: InferenceLimits): BatchSettings {
   return { maxBatchSize: limits.maxBatchSize, maxQueueDelayMs: limits.maxQueueDelayMs, inFlight: limits.inFlight ?? 1 };
 }
 
-function definedOnly<T extends object>(values: T): Partial<T> {
+export function definedOnly<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 

@@ -17,6 +17,8 @@ export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<strin
       revision: desired.doc.revision,
       workers: desired.doc.workers ?? null,
       threads_per_worker: desired.doc.threads_per_worker ?? null,
+      max_batch_size: desired.doc.max_batch_size ?? null,
+      max_queue_delay_ms: desired.doc.max_queue_delay_ms ?? null,
       state: overallState(allocations),
       items: allocations,
     });

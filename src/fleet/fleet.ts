@@ -3,8 +3,15 @@ import type { FleetModelStatus, FleetStatus } from '../api/wire-types.js';
 import { liveFleetDaemons, type PresenceDoc, type ServedAllocation } from '../coordination/daemon-presence.js';
 import type { DaemonLease } from '../daemon/lease.js';
 import { desiredDeployments, recordUndeployed } from '../coordination/desired-deployments.js';
-import { deleteDesired, newAllocation, putDesired, readFleet, writeFenced } from '../coordination/fleet-allocations.js';
-import { resolveParallelism, type Parallelism } from '../native/parallelism.js';
+import {
+  deleteDesired,
+  newAllocation,
+  putDesired,
+  readFleet,
+  writeFenced,
+  type FleetDeploySettings,
+} from '../coordination/fleet-allocations.js';
+import { resolveParallelism } from '../native/parallelism.js';
 import { requireDeployable, type DaemonContext, type Deployments } from '../deployments/deployments.js';
 import { InvalidArgumentError, ModelNotFoundError } from '../errors.js';
 import { logEvent } from '../log/logger.js';
@@ -84,14 +91,14 @@ export class Fleet {
   }
 
   /** Records the fleet's desired deployment and reconciles at once; the caller waits with `waitFor`. */
-  async deploy(modelId: string, allocations: number, parallelism: Partial<Parallelism> = {}): Promise<void> {
+  async deploy(modelId: string, allocations: number, settings: FleetDeploySettings = { parallelism: {}, batching: {} }): Promise<void> {
     validateModelId(modelId);
     // Checked here, where the caller hears of it, not by each holder: the defaults are filled per holder (its cores).
-    resolveParallelism(parallelism);
+    resolveParallelism(settings.parallelism);
     if (!Number.isSafeInteger(allocations) || allocations < 1 || allocations > MAX_ALLOCATIONS)
       throw new InvalidArgumentError(`allocations must be a whole number from 1 to ${MAX_ALLOCATIONS}; got ${JSON.stringify(allocations)}`);
     requireDeployable((await requireMeta(this.ctx.es, modelId)).meta);
-    const desired = await putDesired(this.ctx.es, this.fleet, modelId, allocations, parallelism);
+    const desired = await putDesired(this.ctx.es, this.fleet, modelId, allocations, settings);
     // Read again once the desired document is written: a delete marks the model `deleting` before it
     // looks for fleets that run it, so of the two at the same moment one sees the other.
     try {

@@ -1,5 +1,5 @@
 import { isLive, type PresenceDoc } from '../coordination/daemon-presence.js';
-import { desiredParallelism, readFleet, writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
+import { desiredSettings, readFleet, writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
 import type { Versioned } from '../es/versioned.js';
 import { logEvent } from '../log/logger.js';
 import { loading, withinBudget } from './claims.js';
@@ -55,7 +55,7 @@ export async function startMove(member: Member, docs: FleetDocs, daemons: Map<st
   }
   try {
     const desired = after.desired.get(mine.doc.model_id)?.doc;
-    await deployHeld(member, mine, desired?.revision ?? mine.doc.revision, desired ? desiredParallelism(desired) : {});
+    await deployHeld(member, mine, desired?.revision ?? mine.doc.revision, desiredSettings(desired));
   } catch (error) {
     await member.stopLocal(mine.doc.model_id, 'its move failed to start');
     await abandonMove(member, mine, (error as Error).message);

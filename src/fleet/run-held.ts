@@ -1,6 +1,12 @@
 import type { DeploymentStatus } from '../api/wire-types.js';
-import { desiredParallelism, writeFenced, type AllocationDoc, type FleetDocs } from '../coordination/fleet-allocations.js';
-import { resolveParallelism, sameParallelism, type Parallelism } from '../native/parallelism.js';
+import {
+  desiredSettings,
+  writeFenced,
+  type AllocationDoc,
+  type FleetDeploySettings,
+  type FleetDocs,
+} from '../coordination/fleet-allocations.js';
+import { resolveParallelism, sameParallelism } from '../native/parallelism.js';
 import type { Versioned } from '../es/versioned.js';
 import type { Deployment } from '../deployments/deployment.js';
 import { logEvent } from '../log/logger.js';
@@ -12,7 +18,7 @@ import type { Member } from './member.js';
 export async function runHeld(member: Member, alloc: Versioned<AllocationDoc>, docs: FleetDocs): Promise<void> {
   const desired = docs.desired.get(alloc.doc.model_id);
   if (!desired || alloc.doc.state === 'failed') return;
-  const local = await ensureRunning(member, alloc, desired.doc.revision, desiredParallelism(desired.doc));
+  const local = await ensureRunning(member, alloc, desired.doc.revision, desiredSettings(desired.doc));
   if (!local) return;
   const status = local.status();
   if (status.state === 'failed') {
@@ -27,14 +33,14 @@ async function ensureRunning(
   member: Member,
   alloc: Versioned<AllocationDoc>,
   revision: number,
-  parallelism: Partial<Parallelism>,
+  settings: FleetDeploySettings,
 ): Promise<Deployment | null> {
   const modelId = alloc.doc.model_id;
   const held = member.held.get(modelId);
   const local = member.deployments.get(modelId);
   if (held && local && local.state !== 'stopped' && held.revision >= revision) return local;
   try {
-    return await deployHeld(member, alloc, revision, parallelism);
+    return await deployHeld(member, alloc, revision, settings);
   } catch (error) {
     await giveUp(member, alloc, (error as Error).message);
     return null;
@@ -46,7 +52,7 @@ export async function deployHeld(
   member: Member,
   alloc: Versioned<AllocationDoc>,
   revision: number,
-  parallelism: Partial<Parallelism>,
+  { parallelism, batching }: FleetDeploySettings,
 ): Promise<Deployment> {
   const modelId = alloc.doc.model_id;
   // Recorded before the first wait: a lease lapsing meanwhile drops it, and the allocation is then claimed again before it runs.
@@ -54,7 +60,9 @@ export async function deployHeld(
   // A deploy that changed the workers or threads: the process takes them only at its spawn.
   const running = member.deployments.get(modelId)?.parallelism;
   if (running && !sameParallelism(running, resolveParallelism(parallelism))) await member.deployments.stopLocally(modelId);
-  const local = await member.deployments.deploy(modelId, parallelism);
+  // All of the batching, the config's defaults filled in: a deploy that no longer names a setting takes it back to the default, as for workers.
+  const { maxBatchSize, maxQueueDelayMs } = member.ctx.config.deploy;
+  const local = await member.deployments.deploy(modelId, parallelism, { maxBatchSize, maxQueueDelayMs, ...batching });
   // Reported as soon as the load ends, not at the next period: a deploy waiting on the fleet sees it then.
   void local
     .waitUntil((st) => st.state !== 'starting', member.ctx.config.deploy.timeoutMs)

@@ -2,7 +2,7 @@ import type { Es } from '../es/es.js';
 import { ASSETS_INDEX, CHUNKS_INDEX_PATTERN, DAEMONS_INDEX, DEPLOYMENTS_INDEX, FLEET_INDEX, META_INDEX } from './layout.js';
 
 // Bump when a mapping below changes, so `installTemplates` rewrites older stored templates (never newer ones).
-export const TEMPLATE_VERSION = 8;
+export const TEMPLATE_VERSION = 9;
 
 const COMMON_SETTINGS = {
   'index.hidden': true,
@@ -77,9 +77,11 @@ const DEPLOYMENTS_TEMPLATE = ownedTemplate(DEPLOYMENTS_INDEX, {
   requested_at: { type: 'date' },
   // The generations a deployment is loading or serving: garbage collection leaves them alone.
   generations: { type: 'long' },
-  // What `feeder deploy --workers --threads-per-worker` named, brought back on a restart.
+  // What `feeder deploy --workers --threads-per-worker --max-batch-size --max-queue-delay` named, brought back on a restart.
   workers: { type: 'long' },
   threads_per_worker: { type: 'long' },
+  max_batch_size: { type: 'long' },
+  max_queue_delay_ms: { type: 'long' },
 });
 
 const DAEMONS_TEMPLATE = ownedTemplate(DAEMONS_INDEX, {
@@ -111,6 +113,8 @@ const FLEET_TEMPLATE = ownedTemplate(FLEET_INDEX, {
   requested_at: { type: 'date' },
   workers: { type: 'long' },
   threads_per_worker: { type: 'long' },
+  max_batch_size: { type: 'long' },
+  max_queue_delay_ms: { type: 'long' },
   daemon: { type: 'keyword' },
   state: { type: 'keyword' },
   phase: { type: 'keyword' },
