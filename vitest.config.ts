@@ -16,6 +16,7 @@ const LAST = [
   'test/nlp/masked-lm-outputs.test.ts',
   'test/nlp/infer-tasks.test.ts',
   'test/upload/import.test.ts',
+  'test/upload/import-conversion.test.ts',
   'test/fleet/forward.test.ts',
   'test/fleet/restart.test.ts',
   'test/feed/node-loss.test.ts',
@@ -28,20 +29,25 @@ const rank = (spec: TestSpecification): number => {
 };
 
 // Files whose outcome does not depend on Elasticsearch's version: native processes alone, the
-// tokenizer, the docs, and the NLP tasks' answers (their storage path is import.test.ts's, which runs
-// on every version). CI's second pass (FEEDER_TEST_SECOND_PASS=1, another Elasticsearch version)
-// leaves them out, to stay within its time.
+// tokenizer, the docs, the NLP tasks' answers and what `feeder import` makes of a model in Python
+// (their storage path is import.test.ts's, which runs on every version), and the test runs'
+// bookkeeping of the nodes they start (es-instances: locks and marks; the script that starts a node of
+// each version is tested by elasticsearch-script.test.ts). CI's second pass (FEEDER_TEST_SECOND_PASS=1,
+// another Elasticsearch version) leaves them out, to stay within its time.
 const VERSION_INDEPENDENT = [
   'test/native/native-check.test.ts',
   'test/native/native-lib.test.ts',
   'test/native/native-options.test.ts',
   'test/native/native-process.test.ts',
   'test/native/native-torch-protocol.test.ts',
+  'test/native/native-workers.test.ts',
   'test/native/protocol.test.ts',
   'test/native/stdin-writer.test.ts',
   'test/nlp/**',
   'test/docs/**',
   'test/config/units.test.ts',
+  'test/upload/import-conversion.test.ts',
+  'test/support/es-instances.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {
