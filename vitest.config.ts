@@ -35,7 +35,9 @@ const rank = (spec: TestSpecification): number => {
 // - the tokenizer, the docs, the NLP tasks' answers and what `feeder import` makes of a model in
 //   Python (their storage path is import.test.ts's);
 // - the runs' bookkeeping of the nodes they start (es-instances: locks and marks; starting a node of
-//   each version is elasticsearch-script.test.ts's).
+//   each version is elasticsearch-script.test.ts's);
+// - what the npm package holds and builds, and the TLS of the daemon's own listener (the models they
+//   serve are stored and streamed as everywhere else).
 const VERSION_INDEPENDENT = [
   'test/native/native-check.test.ts',
   'test/native/native-env.test.ts',
@@ -53,6 +55,8 @@ const VERSION_INDEPENDENT = [
   'test/config/units.test.ts',
   'test/upload/import-conversion.test.ts',
   'test/support/es-instances.test.ts',
+  'test/package/install.test.ts',
+  'test/daemon/tls.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {
