@@ -1,17 +1,13 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { minilmDirectory } from '../../bench/support/nlp-reference.js';
 import { packageRoot } from '../../src/config/paths.js';
 import { torchSetup } from './torch.js';
-import { waitUntil } from './wait.js';
+import { builtOnce } from './fixture-cache.js';
 
-// The models and Python answers of test/fixtures/nlp/make-reference-models.py, built once and kept in
-// the system's temporary directory under a digest of what makes them: every test file (and every
-// later run) that needs them reads the same directory instead of spending half a minute of Python.
+// The models and Python answers of test/fixtures/nlp/make-reference-models.py, built once for every
+// test file and later run (test/support/fixture-cache.ts): half a minute of Python each time otherwise.
 
 export interface ReferenceModel {
   name: string;
@@ -28,46 +24,14 @@ export interface Reference {
 }
 
 const FIXTURES = join(packageRoot(), 'test', 'fixtures', 'nlp');
-const INPUTS = ['make-reference-models.py', 'bpe.json', 'unigram.json'];
-
-async function cacheKey(): Promise<string> {
-  const hash = createHash('sha256');
-  for (const file of INPUTS) hash.update(await readFile(join(FIXTURES, file)));
-  hash.update(torchSetup().python);
-  return hash.digest('hex').slice(0, 16);
-}
+const INPUTS = ['make-reference-models.py', 'bpe.json', 'unigram.json'].map((file) => join(FIXTURES, file));
 
 /** The directory holding one sub-directory per reference model and reference.json, built if needed. */
 export async function referenceModels(): Promise<{ dir: string; reference: Reference }> {
-  const dir = join(tmpdir(), `feeder-nlp-reference-${await cacheKey()}`);
-  const lock = `${dir}.lock`;
-  // Another test file may be building it: the one that makes the lock builds, the others wait.
-  while (!existsSync(dir)) {
-    const owner = await mkdir(lock).then(
-      () => true,
-      () => false,
-    );
-    if (owner) {
-      try {
-        await build(dir);
-      } finally {
-        await rm(lock, { recursive: true, force: true });
-      }
-    } else {
-      await waitUntil('the reference models built by another test file', () => existsSync(dir) || !existsSync(lock), {
-        timeoutMs: 300_000,
-        intervalMs: 500,
-      });
-    }
-  }
+  const dir = await builtOnce('nlp-reference', INPUTS, async (out) => {
+    await execa(torchSetup().python, [join(FIXTURES, 'make-reference-models.py'), out, await minilmDirectory(torchSetup().python)]);
+  });
   return { dir, reference: JSON.parse(await readFile(join(dir, 'reference.json'), 'utf8')) as Reference };
-}
-
-async function build(dir: string): Promise<void> {
-  const partial = `${dir}.partial`;
-  await rm(partial, { recursive: true, force: true });
-  await execa(torchSetup().python, [join(FIXTURES, 'make-reference-models.py'), partial, await minilmDirectory(torchSetup().python)]);
-  await rename(partial, dir);
 }
 
 /**
