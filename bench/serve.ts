@@ -12,22 +12,28 @@
 // Daemon settings: batching off (max_batch_size 1), the defaults, and the best of the candidates
 // (chosen at 64 clients). Python: one row at a time on 1 thread (the single-row p50), and the best
 // of batches of 8, 32 and 64 rows on 1 thread and on every core. The stub through its daemon, with
-// the defaults, says what the way there and back costs. Uses ES_URL when set, otherwise starts (and
+// the defaults, says what the way there and back costs. The one-client bound, measured in the same
+// run: native-torch fed directly (no daemon, no HTTP) plus what a bare HTTP server busy for Python's
+// forward adds (oneClientBound). Uses ES_URL when set, otherwise starts (and
 // afterwards stops) the project's `bench` node. Writes bench/results/serve.json and prints tables.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { packageRoot } from '../src/config/paths.js';
+import { defaultParallelism } from '../src/native/parallelism.js';
 import type { FeederServe } from './support/feeder-serve.js';
+import type { CeilingOptions } from './support/http-ceiling.js';
 import type { LoadOptions, LoadReport } from './support/load-generator.js';
-import { runNode } from './support/node-child.js';
+import { loneRequestP50 } from './support/native-direct.js';
+import { runNode, startNodeServer } from './support/node-child.js';
 import { atLeast, atMost, round, table, wholeFromEnv, type Target } from './support/report.js';
 import { prepareMiniLMBench, runCleanup, serveBench } from './support/minilm-bench.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/serve.json', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./support/load-generator.js', import.meta.url));
+const HTTP_CEILING = fileURLToPath(new URL('./support/http-ceiling.js', import.meta.url));
 const PYTHON_SCRIPT = join(packageRoot(), 'bench', 'support', 'torch-batch.py');
 /** "[CLS] the cat sat on the mat [SEP]" in MiniLM's vocabulary. */
 const TOKENS = [[101, 1996, 4937, 2938, 2006, 1996, 13523, 102]];
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
     const defaults = await measureSetting(target, options, { name: 'defaults' });
     const off = await measureSetting(target, options, { name: 'batching off', max_batch_size: 1 });
     const best = await measureSetting(target, options, await bestCandidate(target, options));
+    const answer = JSON.stringify(await torchServe.call('POST', `${target.path}/infer`, { tokens: TOKENS }));
     await torchServe.call('DELETE', target.path);
 
     const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
@@ -90,7 +97,8 @@ async function main(): Promise<void> {
     await stubServe.call('DELETE', stubTarget.path);
 
     const python = await pythonReference(torch.python, bench.modelFile, options);
-    const report = buildReport(options, { off, defaults, best, stub }, python, {
+    const bound = await oneClientBound(torch.binary, bench.modelFile, options, python.single.p50_ms, answer);
+    const report = buildReport(options, { off, defaults, best, stub }, python, bound, {
       cpus: cpus().length,
       loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
     });
@@ -153,10 +161,14 @@ async function bestCandidate(target: DeployTarget, options: Options): Promise<Se
 }
 
 async function measure(target: DeployTarget, options: Options, clients: number): Promise<Sample> {
+  return measureAt(target.serve.url, `${target.path}/infer`, options, clients);
+}
+
+async function measureAt(origin: string, path: string, options: Options, clients: number): Promise<Sample> {
   const load: LoadOptions = {
-    origin: target.serve.url,
+    origin,
     method: 'POST',
-    path: `${target.path}/infer`,
+    path,
     body: JSON.stringify({ tokens: TOKENS }),
     contentType: 'application/json',
     connections: clients,
@@ -167,6 +179,41 @@ async function measure(target: DeployTarget, options: Options, clients: number):
   const out = await runNode([LOAD_GENERATOR, JSON.stringify(load)], new AbortController().signal);
   const report = JSON.parse(out.trim().split('\n').pop()!) as LoadReport;
   return { clients, rows_s: round(report.rps), p50_ms: round(report.p50_ms, 3), p99_ms: round(report.p99_ms, 3), errors: report.errors };
+}
+
+/**
+ * The least one client can see on these cores, in two parts measured here: native-torch fed
+ * directly by this process (no daemon, no HTTP; the daemon's default workers), and what a bare
+ * node:http server adds to an answer it is busy computing for Python's single-row p50, as a model
+ * served in its own process would be (the load generator and the server wake each other, on the
+ * same cores). Their sum is what the daemon's one-client p50 cannot go below.
+ */
+async function oneClientBound(binary: string, modelFile: string, options: Options, workMs: number, answer: string) {
+  const { workers } = defaultParallelism();
+  const window = { warmupMs: options.warmupMs, durationMs: options.durationMs };
+  const args = [...options.torchArgs, '--workers', String(workers)];
+  const direct = await loneRequestP50(binary, await readFile(modelFile), args, TOKENS, window);
+  console.error(
+    `bench: native-torch fed directly, one request at a time: p50 ${direct.p50_ms} ms (${direct.process_p50_ms} ms in the process)`,
+  );
+  const ceiling: CeilingOptions = { body: answer, contentType: 'application/json', workMs };
+  const server = await startNodeServer([HTTP_CEILING, JSON.stringify(ceiling)], {
+    ready: (line) => (JSON.parse(line) as { port: number }).port,
+  });
+  try {
+    const floor = await measureAt(`http://127.0.0.1:${server.ready}`, '/deployments/x/infer', options, 1);
+    const httpOverhead = round(floor.p50_ms - workMs, 3);
+    console.error(`bench: a bare HTTP server busy ${workMs} ms per answer: p50 ${floor.p50_ms} ms, ${httpOverhead} ms over its work`);
+    return {
+      native_direct_p50_ms: direct.p50_ms,
+      native_direct_in_process_p50_ms: direct.process_p50_ms,
+      http_floor_p50_ms: floor.p50_ms,
+      http_overhead_ms: httpOverhead,
+      bound_p50_ms: round(direct.p50_ms + httpOverhead, 3),
+    };
+  } finally {
+    await server.stop();
+  }
 }
 
 interface PythonRun {
@@ -200,6 +247,7 @@ function buildReport(
   options: Options,
   daemon: { off: Measured; defaults: Measured; best: Measured; stub: Measured },
   python: Awaited<ReturnType<typeof pythonReference>>,
+  bound: Awaited<ReturnType<typeof oneClientBound>>,
   machine: { cpus: number; loadavg_1m: { start: number; end: number } },
 ) {
   const at = (m: Measured, clients: number) => m.samples.find((s) => s.clients === clients)!;
@@ -215,6 +263,10 @@ function buildReport(
     python_best_rows_s: python.best.rows_s,
     daemon_p50_ms_1: p50One,
     python_single_p50_ms: python.single.p50_ms,
+    // The least the one-client p50 can be here (oneClientBound), and how far above Python's it is.
+    bound_p50_ms_1: bound.bound_p50_ms,
+    bound_over_python_ms: round(bound.bound_p50_ms - python.single.p50_ms, 3),
+    one_client: bound,
     torch_args: options.torchArgs,
     deploy: options.deploy,
     window_ms: { warmup: options.warmupMs, measured: options.durationMs },
@@ -251,6 +303,19 @@ function printReport(report: Report): void {
   ]);
   console.log(`\n${table(['Python torch, same file', 'rows/s', 'forward p50 ms'], pythonRows)}`);
   console.log(`(best: batch ${best.batch}, ${best.threads} threads)`);
+  const one = report.one_client;
+  const oneRows = [
+    ['Python, one row, in its own process (forward only)', single.p50_ms],
+    ['native-torch fed directly, no daemon, no HTTP', one.native_direct_p50_ms],
+    [`  of which the process's own handling (time_ms)`, one.native_direct_in_process_p50_ms],
+    [`bare HTTP server busy ${single.p50_ms} ms per answer`, one.http_floor_p50_ms],
+    ["bound: native-torch directly + the HTTP server's overhead", one.bound_p50_ms],
+    ['the daemon, defaults', report.daemon_p50_ms_1],
+  ];
+  console.log(`\n${table(['one client, p50', 'ms'], oneRows)}`);
+  console.log(
+    `(the bound is ${report.bound_over_python_ms} ms above Python's forward; the daemon ${round(report.daemon_p50_ms_1 - report.bound_p50_ms_1, 3)} ms above the bound)`,
+  );
   console.log(
     `\n${table(
       ['target', 'value', 'target', 'met'],

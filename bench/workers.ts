@@ -8,14 +8,12 @@
 //   BENCH_SECONDS=3 npm run bench:workers       a quick look
 //
 // Writes bench/results/workers.json and prints a table; docs/operations.md quotes it.
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Packr, Unpackr } from 'msgpackr';
+import { loadNative, packr } from './support/native-direct.js';
 import { median, round, table, wholeFromEnv } from './support/report.js';
 import { prepareTorch } from './support/torch-models.js';
 
@@ -24,8 +22,6 @@ const SECONDS = wholeFromEnv(process.env, 'BENCH_SECONDS', 8, 1);
 const BATCHES = [8, 32];
 /** [CLS], eight words, [SEP]. */
 const ROW = [101, 1996, 4937, 2938, 2006, 1996, 13523, 1012, 2182, 102];
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 interface Run {
   workers: number;
@@ -38,51 +34,14 @@ interface Run {
   load: number;
 }
 
-type Native = ChildProcessByStdio<Writable, Readable, null>;
-
 /** The process's user + system CPU seconds so far. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function load(
-  binary: string,
-  model: Buffer,
-  workers: number,
-  threads: number,
-): Promise<{ native: Native; frames: AsyncIterator<any> }> {
-  const native = spawn(binary, ['--workers', String(workers), '--threads', String(threads)], {
-    stdio: ['pipe', 'pipe', 'ignore'],
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(model.length);
-  native.stdin.write(Buffer.concat([header, model]));
-  const frames = decodeFrames(native.stdout);
-  const loaded = await frames.next();
-  if (loaded.value?.type !== 'loaded') throw new Error(`native-torch did not load the model: ${JSON.stringify(loaded.value)}`);
-  return { native, frames };
-}
-
-async function* decodeFrames(stdout: Readable): AsyncGenerator<any> {
-  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-  let pending = Buffer.alloc(0);
-  for await (const data of stdout) {
-    pending = Buffer.concat([pending, data as Buffer]);
-    let values: unknown[];
-    try {
-      values = unpackr.unpackMultiple(pending) as unknown[];
-    } catch {
-      continue; // a frame cut in two: wait for the rest
-    }
-    pending = Buffer.alloc(0);
-    yield* values;
-  }
-}
-
 async function measure(binary: string, model: Buffer, workers: number, threads: number, rows: number): Promise<Run> {
-  const { native, frames } = await load(binary, model, workers, threads);
+  const { native, frames } = await loadNative(binary, model, ['--workers', String(workers), '--threads', String(threads)]);
   const tokens = Array.from({ length: rows }, () => ROW);
   const sentAt = new Map<string, number>();
   let next = 0;
