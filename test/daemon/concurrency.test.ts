@@ -35,9 +35,12 @@ const MAX_IN_FLIGHT = 4;
 const MODELS = 3;
 const KIB = 1024;
 const CHUNK_SIZE = 64 * KIB;
+const MAX_BURST = 6;
 const CONFIG = {
   // Throttled loads (a 1 MiB model takes a quarter of a second) so that commands land mid-load.
-  deploy: { args: ['--read-rate', String(4 * 1024 * KIB)] },
+  // Requests wait up to 5 ms for others (issue 20's dynamic batching), so an inference burst goes to
+  // the stub as shared frames whose answers the daemon splits, meeting loads, rollovers and restarts.
+  deploy: { args: ['--read-rate', String(4 * 1024 * KIB)], maxQueueDelayMs: 5 },
   daemon: { stopGraceMs: 1000, inferenceTimeoutMs: 5000, maxConcurrentLoads: 2 },
 };
 const RESTART_EXIT_MS = 8000;
@@ -46,7 +49,7 @@ type Command =
   | { kind: 'deploy'; model: number; waitFor: 'started' | 'starting' }
   | { kind: 'undeploy'; model: number }
   | { kind: 'replace'; model: number; size: number; bytesSeed: number }
-  | { kind: 'infer'; model: number; tokens: number[] }
+  | { kind: 'infer'; model: number; rows: number[][] }
   | { kind: 'restart' };
 
 // How often each command comes up, out of 1000. Uploads are few: each is a CLI process and its
@@ -70,8 +73,12 @@ function commandsFor(seed: number): Array<Command & { gapMs: number }> {
         return { kind, model, waitFor: next() < 0.3 ? 'starting' : 'started', gapMs };
       case 'undeploy':
         return { kind, model, gapMs };
-      case 'infer':
-        return { kind, model, tokens: Array.from({ length: 4 }, () => between(next, 0, 2 ** 31)), gapMs };
+      case 'infer': {
+        // A burst of requests at once, one row of 4 tokens each: batched, each must get its own answer.
+        const burst = between(next, 1, MAX_BURST);
+        const rows = Array.from({ length: burst }, () => Array.from({ length: 4 }, () => between(next, 0, 2 ** 31)));
+        return { kind, model, rows, gapMs };
+      }
       case 'replace':
         return { kind, model, size: modelSize(next), bytesSeed: between(next, 0, 2 ** 31), gapMs };
       case 'restart':
@@ -122,6 +129,8 @@ describe('200 random commands against one daemon', () => {
     const answered: Answered[] = [];
     const restarts: Array<{ start: number; end: number }> = [];
     const daemons: RunningDaemon[] = [];
+    // Frames to the stub that carried more than one request, over every daemon run.
+    let batchedFrames = 0;
     let current: RunningDaemon;
     let finalStop: Awaited<ReturnType<typeof stopWithin>> | null = null;
 
@@ -210,34 +219,40 @@ describe('200 random commands against one daemon', () => {
         const answer = await request(entry, 'DELETE', deployPath(models[model]!), undefined, 20_000, [200, 404, 409]);
         return answer ? `${answer.status} ${answer.body?.state ?? answer.body?.error?.code}` : entry.outcome;
       },
-      infer: async (entry, { model, tokens }) => {
+      infer: async (entry, { model, rows }) => {
         const modelId = models[model]!;
         const from = now();
         const before = await statusOf(entry, modelId);
-        const answer = await request(entry, 'POST', `${deployPath(modelId)}/infer`, { tokens: [tokens] }, 15_000, [200, 404, 409]);
+        const path = `${deployPath(modelId)}/infer`;
+        const answers = await Promise.all(
+          rows.map((tokens) => request(entry, 'POST', path, { tokens: [tokens] }, 15_000, [200, 404, 409])),
+        );
         const after = await statusOf(entry, modelId);
-        if (!answer) return entry.outcome;
-        if (answer.status !== 200) return `${answer.status} ${answer.body?.error?.code}`;
-        if (answer.body?.type !== 'result') {
-          violate(entry, `answered a frame that is not a result: ${JSON.stringify(answer.body)}`);
-          return 'error frame';
-        }
         const same =
           before?.state === 'started' &&
           after?.state === 'started' &&
           before.pid !== null &&
           before.pid === after.pid &&
           before.generation === after.generation;
-        answered.push({
-          i: entry.i,
-          modelId,
-          tokens,
-          values: answer.body.result.inference[0].map((cell: number[]) => cell[0]),
-          from,
-          to: now(),
-          confirmed: same ? { pid: before.pid!, generation: before.generation } : null,
+        const outcomes = answers.map((answer, k) => {
+          if (!answer) return 'no answer';
+          if (answer.status !== 200) return `${answer.status} ${answer.body?.error?.code}`;
+          if (answer.body?.type !== 'result') {
+            violate(entry, `request ${k + 1} of ${rows.length} answered a frame that is not a result: ${JSON.stringify(answer.body)}`);
+            return 'error frame';
+          }
+          answered.push({
+            i: entry.i,
+            modelId,
+            tokens: rows[k]!,
+            values: answer.body.result.inference[0].map((cell: number[]) => cell[0]),
+            from,
+            to: now(),
+            confirmed: same ? { pid: before.pid!, generation: before.generation } : null,
+          });
+          return '200';
         });
-        return `200 from pid ${before?.pid ?? '?'}${same ? '' : ' (status changed around it)'}`;
+        return `${outcomes.join(', ')} from pid ${before?.pid ?? '?'}${same ? '' : ' (status changed around it)'}`;
       },
       replace: async (entry, { model, size, bytesSeed }) => replace(entry, models[model]!, seededBytes(bytesSeed, size)),
       restart: async () => {
@@ -245,6 +260,7 @@ describe('200 random commands against one daemon', () => {
         restarts.push(window);
         let over = () => {};
         restarting = { over: new Promise<void>((resolve) => (over = resolve)), dispatched: 0 };
+        batchedFrames += await framesOfSeveral(listen);
         const stopped = await stopWithin(current, RESTART_EXIT_MS);
         const problems = [];
         if (!stopped.exited)
@@ -352,6 +368,9 @@ describe('200 random commands against one daemon', () => {
       const earlier = (await Promise.all(daemons.filter((d) => d !== current).map(liveSpawned))).flat();
       expect.soft(earlier, `${TAG}: native processes of earlier daemon runs still alive`).toEqual([]);
 
+      batchedFrames += await framesOfSeveral(listen);
+      expect.soft(batchedFrames, `${TAG}: frames that carried several requests (the bursts were batched)`).toBeGreaterThan(0);
+
       const served = await checkServedBytes(current, agreement.list, generations);
       expect.soft(served, `${TAG}: started deployments whose answers differ from the bytes of the generation they serve`).toEqual([]);
 
@@ -377,6 +396,21 @@ async function uploadFirst(modelId: string, bytes: Buffer, dir: string, generati
     { modelId, path },
   );
   generations.get(modelId)!.push({ generation: meta.generation, bytes, from: 0, to: 0 });
+}
+
+/**
+ * Frames that carried more than one request since the daemon started, from its
+ * feeder_inference_batch_size histogram (every frame minus those of one request); 0 if unreachable.
+ */
+async function framesOfSeveral(listen: string): Promise<number> {
+  const text = await fetch(`http://${listen}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+  const total = (series: string, labelled = '') =>
+    [...text.matchAll(new RegExp(`^feeder_inference_batch_size_${series}\\{([^}]*)\\} (\\d+)$`, 'gm'))]
+      .filter((m) => m[1]!.includes(labelled))
+      .reduce((sum, m) => sum + Number(m[2]), 0);
+  return total('count') - total('bucket', 'le="1"');
 }
 
 function describeNetworkError(error: unknown): string {
