@@ -147,7 +147,7 @@ function buildRoutes(deployments: Deployments): Route[] {
  * this daemon cannot answer itself is forwarded, with the token, to a daemon that holds a started
  * allocation (once: a forwarded request is never forwarded again).
  */
-function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwardAgent }: ControlApiOptions): Route[] {
+function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwardAgent, tls }: ControlApiOptions): Route[] {
   const [healthz, metrics] = buildRoutes(deployments);
   const onModel = (path: keyof typeof LOCAL_HANDLERS) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
     if (fleet.servesLocally(id)) {
@@ -171,6 +171,7 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
       // An inference changes nothing: another holder may answer it; a control request is the holder's own.
       resendable: path !== 'control',
       httpsAgent: forwardAgent?.(),
+      tlsOnly: tls !== undefined,
     });
   };
   return [

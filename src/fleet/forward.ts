@@ -26,6 +26,8 @@ export interface ForwardOptions {
   resendable: boolean;
   /** For a holder that serves TLS: checks its certificate against the fleet's CA and the name it advertises, before the token is sent. */
   httpsAgent?: HttpsAgent | undefined;
+  /** This member serves TLS: it never sends the fleet's token to a holder over plain HTTP. */
+  tlsOnly?: boolean | undefined;
 }
 
 /**
@@ -45,6 +47,11 @@ export async function forwardToHolders(
   const failures: string[] = [];
   for (const [i, to] of holders.entries()) {
     const last = i === holders.length - 1;
+    if (options.tlsOnly && servesPlainHttp(to)) {
+      options.health.failed(to, PLAIN_HOLDER_REFUSAL);
+      failures.push(`daemon '${to.daemon}' at ${to.advertise ?? to.listen} ${PLAIN_HOLDER_REFUSAL}`);
+      continue;
+    }
     const outbound: Outbound = {
       to,
       body,
@@ -71,6 +78,15 @@ export async function forwardToHolders(
   throw new UnavailableError(`no daemon holding a started allocation could take the request: ${failures.join('; ')}; try again`, {
     httpStatus: 502,
   });
+}
+
+/** Why a member with TLS does not forward to a holder without it, and the fix. */
+export const PLAIN_HOLDER_REFUSAL =
+  'serves plain HTTP, and a member with daemon.tls never sends the fleet token in clear; give every member of the fleet daemon.tls';
+
+/** A holder reached over TCP without TLS; a Unix socket never leaves its machine. */
+export function servesPlainHttp(holder: PresenceDoc): boolean {
+  return !holder.tls && !(holder.advertise ?? holder.listen).startsWith('unix:');
 }
 
 async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: PresenceDoc, response: ServerResponse): Promise<void> {
