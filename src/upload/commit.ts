@@ -41,6 +41,7 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
   // A replacement brings its own tokenizer and task config, or none: never the replaced one's.
   if (result.nlp) ready.nlp = result.nlp;
   else delete ready.nlp;
+  delete ready.with_assets;
   let committed: VersionedMeta;
   try {
     committed = await updateMeta(es, plan.versioned, ready);

@@ -64,6 +64,7 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
     dedicatedIndexThreshold: ctx.config.upload.dedicatedIndexThreshold,
     encoding: options.encoding ?? ctx.config.upload.encoding,
     encodingExplicit: options.encoding !== undefined,
+    withAssets: options.assets !== undefined,
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(options.tags !== undefined ? { tags: options.tags } : {}),
   });

@@ -144,6 +144,27 @@ describe('what is stored with the model', () => {
     expect(await assetIds(es, modelId)).toEqual([]);
     await feeder(['models', 'delete', modelId]);
   });
+
+  it("an import killed part way is not finished by 'upload --resume', which cannot write its tokenizer: refused, saying to import again", async () => {
+    const modelId = uniqueId('killed');
+    const importing = startImport(modelId);
+    await importing.uploading;
+    // No cleanup runs: the unfinished model stays, as after a crash.
+    importing.child.kill('SIGKILL');
+    await importing.child;
+    expect((await showModel(modelId)).state).toBe('uploading');
+    const resumed = await feeder(['upload', join(torchSetup().fixtures, 'classifier.pt'), '--model-id', modelId, '--resume']);
+    expect(resumed.exitCode).not.toBe(0);
+    expect(resumed.stderr).toContain(
+      `the unfinished upload of model '${modelId}' is an import, whose tokenizer and task config 'feeder upload --resume' cannot write; run 'feeder import'`,
+    );
+    expect(resumed.stderr).toContain('FEEDER_ERR_MODEL_STATE');
+    expect((await showModel(modelId)).state).toBe('uploading');
+    const reimported = await importDir(join(models, 'classifier'), modelId, '--replace');
+    expect(reimported.exitCode, reimported.stderr).toBe(0);
+    expect((await showModel(modelId)).nlp.task).toBe('text_classification');
+    await feeder(['models', 'delete', modelId]);
+  });
 });
 
 /**
