@@ -24,6 +24,7 @@ import { validateBatching } from '../config/config.js';
 import { type Fleet } from '../fleet/fleet.js';
 import { fleetSettled, waitForFleet } from '../fleet/fleet-status.js';
 import { forwardToHolders, FORWARDED_HEADER, SERVED_BY_HEADER } from '../fleet/forward.js';
+import { forwardTimeoutOf } from '../fleet/forward-timeout.js';
 import type { DeploymentStatus } from './wire-types.js';
 import { answerClientError, checkBearer, readJsonBody, sendError, sendJson, trackResponse, writeRawError } from './http.js';
 import { checkBrowserRequest, requireJsonBody } from './request-guard.js';
@@ -53,6 +54,8 @@ export interface ControlApiOptions {
   tls?: SecureContextOptions | undefined;
   /** How a fleet member reaches the members that speak HTTPS: checked against the fleet's CA, with its own certificate for mutual TLS. */
   forwardAgent?: () => HttpsAgent | undefined;
+  /** `daemon.inferenceTimeoutMs`: how long a forwarded request waits for its holder when it names no timeout of its own. */
+  inferenceTimeoutMs: number;
 }
 
 const MAX_WAIT_MS = 10 * 60_000;
@@ -147,7 +150,8 @@ function buildRoutes(deployments: Deployments): Route[] {
  * this daemon cannot answer itself is forwarded, with the token, to a daemon that holds a started
  * allocation (once: a forwarded request is never forwarded again).
  */
-function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwardAgent }: ControlApiOptions): Route[] {
+function buildFleetRoutes(deployments: Deployments, fleet: Fleet, options: ControlApiOptions): Route[] {
+  const { token, forwardAgent, tls, inferenceTimeoutMs } = options;
   const [healthz, metrics] = buildRoutes(deployments);
   const onModel = (path: keyof typeof LOCAL_HANDLERS) => async (request: IncomingMessage, response: ServerResponse, id: string) => {
     if (fleet.servesLocally(id)) {
@@ -171,6 +175,9 @@ function buildFleetRoutes(deployments: Deployments, fleet: Fleet, { token, forwa
       // An inference changes nothing: another holder may answer it; a control request is the holder's own.
       resendable: path !== 'control',
       httpsAgent: forwardAgent?.(),
+      tlsOnly: tls !== undefined,
+      // Only `_infer` has a timeout of its own; /infer and control wait as configured.
+      timeout: (body) => forwardTimeoutOf(id, path === '_infer' ? body : undefined, inferenceTimeoutMs),
     });
   };
   return [

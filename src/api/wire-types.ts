@@ -109,10 +109,14 @@ export interface FleetMember {
   max_models: number | null;
   serving: number;
   expires_at: string;
+  /** It serves TLS (`daemon.tls`). */
+  tls: boolean;
 }
 
 export interface FleetStatus {
   fleet: string;
   daemons: FleetMember[];
   deployments: FleetModelStatus[];
+  /** What is wrong with the fleet as a whole (members with and without TLS), each with its fix; empty when nothing is. */
+  problems: string[];
 }

@@ -94,6 +94,7 @@ function describeFleetBatching(s: FleetModelStatus): string {
 export function describeFleet(f: FleetStatus): string {
   const daemons = f.daemons.map((d) => `${d.daemon} (${d.listen}, ${d.serving} allocation(s))`).join(', ');
   const lines = [`fleet '${f.fleet}': ${f.daemons.length} live daemon(s)${daemons ? `: ${daemons}` : ''}`];
+  for (const problem of f.problems ?? []) lines.push(`warning: ${problem}`);
   if (f.deployments.length === 0) lines.push('no deployments');
   for (const d of f.deployments) lines.push(describeFleetModel(d));
   return lines.join('\n');

@@ -42,6 +42,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
     fleet,
     tls,
     forwardAgent: () => forwardAgent,
+    inferenceTimeoutMs: ctx.config.daemon.inferenceTimeoutMs,
   });
   let stopReloading = () => {};
   try {

@@ -204,7 +204,7 @@ export class Batcher {
   }
 
   #timedOut(): TimeoutError {
-    return new TimeoutError(`inference on model '${this.modelId}' got no answer within ${this.timeoutMs / 1000} s`);
+    return inferenceTimeoutError(this.modelId, this.timeoutMs);
   }
 
   #cancelledByStop(native: NativeProcess): AbortedError {
@@ -216,4 +216,9 @@ export class Batcher {
   #cancelled(reason: unknown): AbortedError {
     return new AbortedError(`inference on model '${this.modelId}' was cancelled`, { cause: reason });
   }
+}
+
+/** An inference given no timeout of its own that outlived `daemon.inferenceTimeoutMs`, here or on the fleet member it was forwarded to. */
+export function inferenceTimeoutError(modelId: string, timeoutMs: number): TimeoutError {
+  return new TimeoutError(`inference on model '${modelId}' got no answer within ${timeoutMs / 1000} s`);
 }

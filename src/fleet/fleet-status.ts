@@ -4,6 +4,7 @@ import type { PresenceDoc } from '../coordination/daemon-presence.js';
 import type { FleetDocs } from '../coordination/fleet-allocations.js';
 import { ModelNotFoundError } from '../errors.js';
 import type { Fleet } from './fleet.js';
+import { servesPlainHttp } from './forward.js';
 
 /** The fleet as `status` shows it: each desired model, its allocations and who holds them. */
 export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<string, PresenceDoc>): FleetStatus {
@@ -31,8 +32,21 @@ export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<strin
     max_models: d.max_models ?? null,
     serving: (d.serving ?? []).length,
     expires_at: d.expires_at,
+    tls: d.tls === true,
   }));
-  return { fleet, daemons: members.sort((a, b) => a.daemon.localeCompare(b.daemon)), deployments };
+  const problems = [mixedTlsProblem([...daemons.values()])].filter((p): p is string => p !== null);
+  return { fleet, daemons: members.sort((a, b) => a.daemon.localeCompare(b.daemon)), deployments, problems };
+}
+
+/** Members with TLS do not forward to those without (the token would cross the network in clear): their allocations serve only local clients. */
+export function mixedTlsProblem(daemons: readonly PresenceDoc[]): string | null {
+  const plain = daemons.filter(servesPlainHttp).map((d) => d.daemon);
+  const secure = daemons.filter((d) => d.tls).map((d) => d.daemon);
+  if (plain.length === 0 || secure.length === 0) return null;
+  return (
+    `daemon(s) ${plain.sort().join(', ')} serve plain HTTP while ${secure.sort().join(', ')} serve TLS: ` +
+    `the members with TLS do not forward inferences to the others, which would send the fleet token in clear; give every member daemon.tls`
+  );
 }
 
 function describeAllocation(docs: FleetDocs, daemons: Map<string, PresenceDoc>, modelId: string, k: number): AllocationStatus {

@@ -10,8 +10,6 @@ export const FORWARDED_HEADER = 'x-feeder-forwarded-by';
 const CONTINUE_WAIT_MS = 1000;
 /** With no answer byte for this long, the holder is asked whether it runs (`/healthz`, on a connection of its own). */
 const PROBE_EVERY_MS = 1000;
-/** Gives up on the other daemon after this long; an inference waits up to `daemon.inferenceTimeoutMs` there. */
-const FORWARD_TIMEOUT_MS = 60_000;
 
 export interface Outbound {
   to: PresenceDoc;
@@ -19,6 +17,8 @@ export interface Outbound {
   path: string;
   from: string;
   token: string | undefined;
+  /** How long the answer may take once the body is sent: the holder's own wait and a margin (forward-timeout.ts). */
+  waitMs: number;
   /** No holder is left after this one: its body is sent even when it is slow to acknowledge. */
   last: boolean;
   /** The agent that checks a TLS holder's certificate (the fleet's CA, the advertised name). */
@@ -29,7 +29,9 @@ export type Attempt =
   /** `done` frees the connection once the answer was relayed (or dropped). */
   | { kind: 'answer'; answer: IncomingMessage; done: () => void }
   /** `bodySent`: the holder may have read the whole request (it is never sent before the holder acknowledged it). */
-  | { kind: 'failed'; error: Error; bodySent: boolean };
+  | { kind: 'failed'; error: Error; bodySent: boolean }
+  /** The holder, still running, gave no answer within `waitMs`: the request outlived its timeout. */
+  | { kind: 'timeout' };
 
 /**
  * One try of a forwarded request on one holder. The request goes out with `Expect: 100-continue`:
@@ -61,7 +63,12 @@ export function sendToHolder(outbound: Outbound): Promise<Attempt> {
       if (bodySent || settled) return;
       bodySent = true;
       outgoing.end(outbound.body);
-      timers.push(setTimeout(() => outgoing.destroy(new Error(`no answer within ${FORWARD_TIMEOUT_MS / 1000} s`)), FORWARD_TIMEOUT_MS));
+      timers.push(
+        setTimeout(() => {
+          settle({ kind: 'timeout' });
+          outgoing.destroy();
+        }, outbound.waitMs),
+      );
       watchHolder(outgoing, target, outbound, timers, () => settled);
     };
     outgoing.on('continue', sendBody);

@@ -6,6 +6,7 @@ import { UnavailableError } from '../errors.js';
 import { readJsonBody } from '../api/http.js';
 import { describeTlsFailure, FLEET_CA_ADVICE } from '../api/tls-client.js';
 import { sendToHolder, type Attempt, type Outbound } from './forward-attempt.js';
+import { FORWARD_MARGIN_MS, type ForwardTimeout } from './forward-timeout.js';
 import type { HolderHealth } from './holder-health.js';
 
 export { FORWARDED_HEADER } from './forward-attempt.js';
@@ -26,6 +27,10 @@ export interface ForwardOptions {
   resendable: boolean;
   /** For a holder that serves TLS: checks its certificate against the fleet's CA and the name it advertises, before the token is sent. */
   httpsAgent?: HttpsAgent | undefined;
+  /** How long the holder may take to answer, read from the request's body. */
+  timeout: (body: unknown) => ForwardTimeout;
+  /** This member serves TLS: it never sends the fleet's token to a holder over plain HTTP. */
+  tlsOnly?: boolean | undefined;
 }
 
 /**
@@ -41,10 +46,17 @@ export async function forwardToHolders(
   options: ForwardOptions,
 ): Promise<void> {
   // Read and checked here (size, JSON) as for a request answered here.
-  const body = Buffer.from(JSON.stringify(await readJsonBody(request)));
+  const parsed = await readJsonBody(request);
+  const timeout = options.timeout(parsed);
+  const body = Buffer.from(JSON.stringify(parsed));
   const failures: string[] = [];
   for (const [i, to] of holders.entries()) {
     const last = i === holders.length - 1;
+    if (options.tlsOnly && servesPlainHttp(to)) {
+      options.health.failed(to, PLAIN_HOLDER_REFUSAL);
+      failures.push(`daemon '${to.daemon}' at ${to.advertise ?? to.listen} ${PLAIN_HOLDER_REFUSAL}`);
+      continue;
+    }
     const outbound: Outbound = {
       to,
       body,
@@ -52,9 +64,12 @@ export async function forwardToHolders(
       from: options.from,
       token: options.token,
       last,
+      waitMs: timeout.ms + FORWARD_MARGIN_MS,
       httpsAgent: options.httpsAgent,
     };
     const attempt = await sendToHolder(outbound);
+    // Another holder would make the client wait twice as long as it asked for.
+    if (attempt.kind === 'timeout') throw timeout.error();
     if (attempt.kind === 'answer' && (attempt.answer.statusCode !== 503 || last)) {
       options.health.answered(to);
       await relay(attempt, to, response);
@@ -71,6 +86,15 @@ export async function forwardToHolders(
   throw new UnavailableError(`no daemon holding a started allocation could take the request: ${failures.join('; ')}; try again`, {
     httpStatus: 502,
   });
+}
+
+/** Why a member with TLS does not forward to a holder without it, and the fix. */
+export const PLAIN_HOLDER_REFUSAL =
+  'serves plain HTTP, and a member with daemon.tls never sends the fleet token in clear; give every member of the fleet daemon.tls';
+
+/** A holder reached over TCP without TLS; a Unix socket never leaves its machine. */
+export function servesPlainHttp(holder: PresenceDoc): boolean {
+  return !holder.tls && !(holder.advertise ?? holder.listen).startsWith('unix:');
 }
 
 async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: PresenceDoc, response: ServerResponse): Promise<void> {
@@ -94,7 +118,7 @@ async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: Presence
   }
 }
 
-function describeFailure(attempt: Attempt): string {
+function describeFailure(attempt: Exclude<Attempt, { kind: 'timeout' }>): string {
   if (attempt.kind === 'answer') return `answered ${attempt.answer.statusCode}: it no longer serves the model`;
   return `could not be reached: ${describeTlsFailure(attempt.error, FLEET_CA_ADVICE) ?? attempt.error.message}`;
 }

@@ -20,6 +20,8 @@ export interface PendingGeneration extends GenerationRef {
   encoding?: ChunkEncoding;
   started_at: string;
   source: SourceInfo;
+  /** Written by an import: its tokenizer and task config come last, which only the import can write. */
+  with_assets?: boolean;
 }
 
 export interface SourceInfo {
@@ -47,6 +49,8 @@ export interface ModelMeta extends GenerationRef {
   pending: PendingGeneration | null;
   /** Generations replaced or abandoned whose chunks are still to be removed. */
   garbage: GenerationRef[];
+  /** The unfinished current generation is an import's (see PendingGeneration): `upload --resume` cannot finish it. */
+  with_assets?: boolean;
   /** The current generation's task, labels, tokenizer and their digests; absent for a bare tensor model. */
   nlp?: NlpInfo | null;
 }

@@ -37,6 +37,7 @@ const META_TEMPLATE = ownedTemplate(META_INDEX, {
   created_at: { type: 'date' },
   updated_at: { type: 'date' },
   ready_at: { type: 'date' },
+  with_assets: { type: 'boolean', index: false },
   // A replacement being uploaded, and generations waiting to be removed: read, never searched.
   pending: { type: 'object', enabled: false },
   garbage: { type: 'object', enabled: false },

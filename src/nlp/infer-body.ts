@@ -52,7 +52,8 @@ function parseOverride(config: unknown): InferBody['override'] {
   return { task: entry![0], options: entry![1] as Record<string, unknown> };
 }
 
-function parseTimeout(timeout: unknown): number | null {
+/** `timeout` of an `_infer` body, in ms; null when not given. */
+export function parseTimeout(timeout: unknown): number | null {
   if (timeout === undefined) return null;
   const match = typeof timeout === 'string' ? /^(\d+)(ms|s|m)$/.exec(timeout) : null;
   if (!match || Number(match[1]) === 0) {

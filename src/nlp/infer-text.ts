@@ -39,14 +39,16 @@ export async function inferText(model: TextModel, body: InferBody, forward: Forw
 async function withinTimeout<T>(answer: Promise<T>, timeoutMs: number, modelId: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TimeoutError(`model '${modelId}' did not answer within the request's timeout of ${timeoutMs} ms; raise "timeout"`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(requestTimeoutError(modelId, timeoutMs)), timeoutMs);
   });
   try {
     return await Promise.race([answer, late]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** An `_infer` that outlived its own `timeout`, here or on the fleet member it was forwarded to. */
+export function requestTimeoutError(modelId: string, timeoutMs: number): TimeoutError {
+  return new TimeoutError(`model '${modelId}' did not answer within the request's timeout of ${timeoutMs} ms; raise "timeout"`);
 }

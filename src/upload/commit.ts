@@ -3,8 +3,8 @@ import type { Es } from '../es/es.js';
 import type { Logger } from '../log/logger.js';
 import type { NlpInfo } from '../model/assets.js';
 import { collectGarbage } from '../model/garbage.js';
-import { deleteGeneration } from '../model/generations.js';
-import { getMeta, updateMeta, type ModelMeta, type VersionedMeta } from '../model/meta.js';
+import { updateMeta, type ModelMeta, type VersionedMeta } from '../model/meta.js';
+import { dropIfAbandoned } from './abandon.js';
 import type { UploadPlan } from './plan.js';
 import { refOf } from './plan.js';
 
@@ -41,6 +41,7 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
   // A replacement brings its own tokenizer and task config, or none: never the replaced one's.
   if (result.nlp) ready.nlp = result.nlp;
   else delete ready.nlp;
+  delete ready.with_assets;
   let committed: VersionedMeta;
   try {
     committed = await updateMeta(es, plan.versioned, ready);
@@ -57,16 +58,4 @@ export async function commitUpload(es: Es, plan: UploadPlan, result: UploadResul
     );
     return committed;
   });
-}
-
-/** Someone else changed the model while this upload ran: if nothing refers to our chunks, remove them. */
-async function dropIfAbandoned(es: Es, plan: UploadPlan, logger: Logger): Promise<void> {
-  const now = await getMeta(es, plan.versioned.meta.model_id);
-  const gen = plan.target.generation;
-  const referenced =
-    now && (now.meta.generation === gen || now.meta.pending?.generation === gen || now.meta.garbage.some((g) => g.generation === gen));
-  if (referenced) return;
-  await deleteGeneration(es, plan.versioned.meta.model_id, plan.target).catch((error: unknown) =>
-    logger.warn({ err: error }, 'could not remove the chunks of an abandoned upload'),
-  );
 }

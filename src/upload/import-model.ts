@@ -2,12 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelExistsError } from '../errors.js';
-import { deleteModel } from '../maintenance/delete.js';
 import type { ModelAssets } from '../model/assets.js';
 import { getMeta, type ModelMeta } from '../model/meta.js';
 import { validateModelId } from '../model/model-id.js';
 import { parseTaskConfig, summaryOf, type Task } from '../model/task-config.js';
+import { abandonUpload } from './abandon.js';
 import { runImportScript } from './import-script.js';
+import type { UploadPlan } from './plan.js';
 import { uploadModel, type UploadContext, type UploadOptions } from './upload.js';
 
 export type StoredUploadOptions = Omit<UploadOptions, 'path' | 'assets' | 'resume' | 'stdin'>;
@@ -34,18 +35,18 @@ export interface TracedUploadOptions extends StoredUploadOptions {
  * uploads the TorchScript file as every upload is, its tokenizer and task config with it.
  */
 export async function importModel(ctx: UploadContext, options: ImportOptions): Promise<ModelMeta> {
-  const existed = await checkTarget(ctx, options);
+  await checkTarget(ctx, options);
   return withScratch(async (scratch) => {
     const traceArgs = ['trace', options.dir, '--out', scratch, '--task', options.task, ...(options.quantize ? ['--quantize'] : [])];
     await runImportScript(traceArgs, options.signal);
     const files = { tokenizer: await readFile(join(scratch, 'tokenizer.json')), task_config: await readFile(join(scratch, 'task.json')) };
-    return uploadWithAssets(ctx, { ...options, path: join(scratch, 'model.pt') }, files, existed);
+    return uploadWithAssets(ctx, { ...options, path: join(scratch, 'model.pt') }, files);
   });
 }
 
 /** `feeder upload --task --tokenizer`: a model the user traced, probed once with its family's inputs before anything is sent. */
 export async function uploadTraced(ctx: UploadContext, options: TracedUploadOptions): Promise<ModelMeta> {
-  const existed = await checkTarget(ctx, options);
+  await checkTarget(ctx, options);
   return withScratch(async (scratch) => {
     const tokenizer = await tokenizerFile(options.tokenizer, scratch, options.signal);
     const probeArgs = ['probe', options.path, '--tokenizer', tokenizer, '--task', options.task];
@@ -53,7 +54,7 @@ export async function uploadTraced(ctx: UploadContext, options: TracedUploadOpti
     if (options.maxSequenceLength !== undefined) probeArgs.push('--max-sequence-length', String(options.maxSequenceLength));
     const config = await runImportScript(probeArgs, options.signal);
     const files = { tokenizer: await readFile(tokenizer), task_config: Buffer.from(config.trim()) };
-    return uploadWithAssets(ctx, options, files, existed);
+    return uploadWithAssets(ctx, options, files);
   });
 }
 
@@ -66,30 +67,30 @@ async function tokenizerFile(source: TracedUploadOptions['tokenizer'], scratch: 
 }
 
 /** An existing model is refused before minutes of tracing, unless it is to be replaced. */
-async function checkTarget(ctx: UploadContext, options: StoredUploadOptions): Promise<boolean> {
+async function checkTarget(ctx: UploadContext, options: StoredUploadOptions): Promise<void> {
   const existing = await getMeta(ctx.es, validateModelId(options.modelId));
   if (existing && !options.replace) {
     throw new ModelExistsError(`model '${options.modelId}' already exists; pass --replace to overwrite it or choose another model id`);
   }
-  return existing !== null;
 }
 
 /**
- * A failed first import leaves no model behind: an unfinished one could only be resumed without its
- * tokenizer. A failed replacement leaves the model as it was.
+ * A failed import removes what it wrote, and only that: a first import leaves no model behind (an
+ * unfinished one could only be resumed without its tokenizer); a failed replacement leaves the model
+ * as it was; a model another writer stored meanwhile is theirs.
  */
 async function uploadWithAssets(
   ctx: UploadContext,
   options: StoredUploadOptions & { path: string },
   files: ModelAssets,
-  existed: boolean,
 ): Promise<ModelMeta> {
   const config = parseTaskConfig(files.task_config, 'task.json');
+  let plan: UploadPlan | undefined;
   try {
-    return await uploadModel(ctx, { ...options, assets: { files, summary: summaryOf(config) } });
+    return await uploadModel(ctx, { ...options, assets: { files, summary: summaryOf(config) }, onPlanned: (p) => (plan = p) });
   } catch (error) {
-    if (!existed && !(error instanceof ModelExistsError)) {
-      await deleteModel(ctx.es, options.modelId, ctx.logger).catch((cleanup: unknown) =>
+    if (plan) {
+      await abandonUpload(ctx.es, plan, ctx.logger).catch((cleanup: unknown) =>
         ctx.logger.warn({ err: cleanup }, `could not remove the unfinished import of '${options.modelId}'; 'feeder models delete' does`),
       );
     }

@@ -22,6 +22,8 @@ export interface PlanRequest {
   encoding: ChunkEncoding;
   /** Whether the encoding was asked for (`--encoding`), not a default: a resume in another one is then refused. */
   encodingExplicit?: boolean;
+  /** An import, which writes a tokenizer and task config after the chunks. */
+  withAssets?: boolean;
   description?: string;
   tags?: string[];
 }
@@ -75,6 +77,7 @@ async function planFirstUpload(es: Es, request: PlanRequest): Promise<UploadPlan
     ready_at: null,
     pending: null,
     garbage: [],
+    ...(target.with_assets ? { with_assets: true } : {}),
     ...(request.description !== undefined ? { description: request.description } : {}),
     ...(request.tags !== undefined ? { tags: request.tags } : {}),
   };
@@ -84,6 +87,8 @@ async function planFirstUpload(es: Es, request: PlanRequest): Promise<UploadPlan
 /** A resume goes on in the encoding the generation was started in: one generation never mixes two. */
 function planResume(existing: VersionedMeta, request: PlanRequest): UploadPlan {
   const { meta } = existing;
+  const unfinished = meta.pending ?? (meta.state === 'uploading' ? meta : null);
+  if (unfinished?.with_assets && !request.withAssets) throw importResumeError(meta.model_id);
   if (meta.pending) {
     const target = { ...meta.pending, encoding: resumedEncoding(meta.model_id, meta.pending.encoding, request) };
     return { versioned: existing, target, isReplacement: true, resuming: true };
@@ -96,11 +101,19 @@ function planResume(existing: VersionedMeta, request: PlanRequest): UploadPlan {
       encoding: resumedEncoding(meta.model_id, meta.encoding, request),
       started_at: meta.created_at,
       source: meta.source,
+      ...(meta.with_assets ? { with_assets: true } : {}),
     };
     return { versioned: existing, target, isReplacement: false, resuming: true };
   }
   throw new ModelStateError(
     `model '${meta.model_id}' is complete (state ${meta.state}); there is nothing to resume. Use --replace to upload a new version`,
+  );
+}
+
+/** A resume would commit the chunks without the tokenizer and task config: a model that looks complete but cannot serve text. */
+function importResumeError(modelId: string): ModelStateError {
+  return new ModelStateError(
+    `the unfinished upload of model '${modelId}' is an import, whose tokenizer and task config 'feeder upload --resume' cannot write; run 'feeder import' (or 'feeder upload --task --tokenizer') again with --replace, or 'feeder models delete ${modelId}'`,
   );
 }
 
@@ -136,6 +149,8 @@ async function planReplacement(es: Es, existing: VersionedMeta, request: PlanReq
       pending: null,
       garbage,
     };
+    if (target.with_assets) updated.with_assets = true;
+    else delete updated.with_assets;
   }
   const versioned = await updateMeta(es, existing, updated);
   return { versioned, target, isReplacement: meta.state === 'ready', resuming: false };
@@ -152,6 +167,7 @@ function newGeneration(request: PlanRequest, generation: number, now: string): P
     encoding: request.encoding,
     started_at: now,
     source: request.source,
+    ...(request.withAssets ? { with_assets: true } : {}),
   };
 }
 

@@ -37,6 +37,8 @@ export interface UploadOptions {
   stdin?: NodeJS.ReadStream;
   /** A tokenizer and task config stored with the generation, written before it is committed. */
   assets?: { files: ModelAssets; summary: Omit<NlpInfo, 'assets'> };
+  /** Told which generation this upload writes, once the meta document records it: what a failed import removes. */
+  onPlanned?: (plan: UploadPlan) => void;
 }
 
 export interface UploadContext {
@@ -62,9 +64,11 @@ export async function uploadModel(ctx: UploadContext, options: UploadOptions): P
     dedicatedIndexThreshold: ctx.config.upload.dedicatedIndexThreshold,
     encoding: options.encoding ?? ctx.config.upload.encoding,
     encodingExplicit: options.encoding !== undefined,
+    withAssets: options.assets !== undefined,
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(options.tags !== undefined ? { tags: options.tags } : {}),
   });
+  options.onPlanned?.(plan);
   logEvent(
     ctx.logger,
     {

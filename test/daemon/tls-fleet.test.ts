@@ -184,3 +184,61 @@ describe('fleet forwarding over TLS', () => {
     expect((await infer(bystander)).status).toBe(200);
   });
 });
+
+describe('a fleet that mixes members with and without TLS', () => {
+  it('a member with TLS never forwards to a plain-HTTP holder: 502 saying why, /fleet names the problem and the fix', async () => {
+    const mixed = new TestFleet(uniqueId('fleet'), null, {});
+    const { modelId: plainModel } = await storedModel(20_000);
+    try {
+      const plain = await mixed.add(`${mixed.fleet}-plain`, {});
+      const plainCall = (method: string, path: string, body?: unknown) =>
+        fetch(`http://${plain.listen}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      // Alone in the fleet, the plain member takes the one allocation.
+      const deployed = await plainCall('PUT', deployPath(plainModel), { allocations: 1, wait_for: 'started', timeout_ms: 30_000 });
+      expect(deployed.status, await deployed.clone().text()).toBe(200);
+      const live = await liveCopy(certs.server);
+      const secure = await startDaemon({
+        name: `${mixed.fleet}-tls`,
+        config: { daemon: { ...FLEET_TIMING, fleet: mixed.fleet } },
+        env: {
+          FEEDER_TOKEN: TOKEN,
+          FEEDER_ADVERTISE: 'localhost',
+          FEEDER_TLS_CERT: live.cert,
+          FEEDER_TLS_KEY: live.key,
+          FEEDER_DAEMON_CA_CERTS: certs.ca,
+        },
+      });
+      mixed.members.push(secure);
+      mixed.everyone.push(secure);
+      const viaSecure = (method: string, path: string, body?: unknown) =>
+        httpsCall({ port: port(secure), method, path, body, token: TOKEN, ca: certs.ca });
+
+      let answer: HttpsAnswer;
+      for (let tries = 1; ; tries++) {
+        answer = await viaSecure('POST', `${deployPath(plainModel)}/infer`, { tokens: [[3]] });
+        if (answer.status !== 503 || tries === 40) break;
+        await sleep(250);
+      }
+      expect(answer.status, JSON.stringify(answer.body)).toBe(502);
+      expect(answer.body.error.message).toContain(
+        `daemon '${plain.name}' at ${plain.listen} serves plain HTTP, and a member with daemon.tls never sends the fleet token in clear; give every member of the fleet daemon.tls`,
+      );
+      // The plain member never saw the request, nor the token with it.
+      const local = (await (await plainCall('GET', '/deployments')).json()) as { deployments: Array<{ inference_count: number }> };
+      expect(local.deployments.map((d) => d.inference_count)).toEqual([0]);
+      await secure.waitForLog((l) => l.event?.action === 'fleet-forward' && JSON.stringify(l).includes('serves plain HTTP'));
+
+      const status = await viaSecure('GET', '/fleet');
+      expect(status.body.daemons.map((d: { tls: boolean }) => d.tls)).toEqual([false, true]);
+      expect(status.body.problems).toEqual([
+        `daemon(s) ${plain.name} serve plain HTTP while ${secure.name} serve TLS: the members with TLS do not forward inferences to the others, which would send the fleet token in clear; give every member daemon.tls`,
+      ]);
+    } finally {
+      await mixed.stop();
+    }
+  }, 90_000);
+});

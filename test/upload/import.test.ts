@@ -117,24 +117,72 @@ describe('what is stored with the model', () => {
 
   it('an import interrupted while its chunks are sent leaves no model behind', async () => {
     const modelId = uniqueId('midway');
-    // Small chunks make the upload of MiniLM's 87 MiB last long enough to be interrupted while it runs.
-    const child = execa('node', [CLI, 'import', minilmDir, '--model-id', modelId, '--chunk-size', '64kb'], {
-      reject: false,
-      env: { ES_URL: esUrl(), FEEDER_LOG_LEVEL: 'info' },
-    });
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr.on('data', (data: Buffer) => {
-        stderr += data.toString();
-        if (stderr.includes(`uploading model '${modelId}'`)) resolve();
-      });
-      void child.then(() => resolve());
-    });
-    child.kill('SIGINT');
-    const result = await child;
+    const importing = startImport(modelId);
+    await importing.uploading;
+    importing.child.kill('SIGINT');
+    const result = await importing.child;
     expect(result.exitCode, String(result.stderr)).not.toBe(0);
-    expect(stderr).toContain(`uploading model '${modelId}'`);
+    expect(importing.stderr()).toContain(`uploading model '${modelId}'`);
     expect((await feeder(['models', 'show', modelId])).stderr).toContain('does not exist');
     expect(await assetIds(es, modelId)).toEqual([]);
   });
+
+  it('an import --replace that fails removes only its own generation: a model another writer stored meanwhile stays, whole', async () => {
+    const modelId = uniqueId('rival');
+    // The model does not exist when the import starts; another writer stores it while the import traces.
+    const importing = startImport(modelId, '--replace');
+    const rival = await feeder(['upload', join(torchSetup().fixtures, 'classifier.pt'), '--model-id', modelId]);
+    expect(rival.exitCode, rival.stderr).toBe(0);
+    expect(importing.stderr(), 'the rival upload must finish while the import still traces').not.toContain('uploading model');
+    await importing.uploading;
+    importing.child.kill('SIGINT');
+    expect((await importing.child).exitCode).not.toBe(0);
+    const meta = await showModel(modelId);
+    expect(meta).toMatchObject({ state: 'ready', generation: 1, pending: null, garbage: [] });
+    const verified = await feeder(['models', 'verify', modelId]);
+    expect(verified.exitCode, verified.stdout + verified.stderr).toBe(0);
+    expect(await assetIds(es, modelId)).toEqual([]);
+    await feeder(['models', 'delete', modelId]);
+  });
+
+  it("an import killed part way is not finished by 'upload --resume', which cannot write its tokenizer: refused, saying to import again", async () => {
+    const modelId = uniqueId('killed');
+    const importing = startImport(modelId);
+    await importing.uploading;
+    // No cleanup runs: the unfinished model stays, as after a crash.
+    importing.child.kill('SIGKILL');
+    await importing.child;
+    expect((await showModel(modelId)).state).toBe('uploading');
+    const resumed = await feeder(['upload', join(torchSetup().fixtures, 'classifier.pt'), '--model-id', modelId, '--resume']);
+    expect(resumed.exitCode).not.toBe(0);
+    expect(resumed.stderr).toContain(
+      `the unfinished upload of model '${modelId}' is an import, whose tokenizer and task config 'feeder upload --resume' cannot write; run 'feeder import'`,
+    );
+    expect(resumed.stderr).toContain('FEEDER_ERR_MODEL_STATE');
+    expect((await showModel(modelId)).state).toBe('uploading');
+    const reimported = await importDir(join(models, 'classifier'), modelId, '--replace');
+    expect(reimported.exitCode, reimported.stderr).toBe(0);
+    expect((await showModel(modelId)).nlp.task).toBe('text_classification');
+    await feeder(['models', 'delete', modelId]);
+  });
 });
+
+/**
+ * `feeder import` of MiniLM in small chunks, which makes its upload of 87 MiB last long enough to be
+ * interrupted while it runs; `uploading` resolves once its chunks are being sent (or it exited).
+ */
+function startImport(modelId: string, ...more: string[]) {
+  const child = execa('node', [CLI, 'import', minilmDir, '--model-id', modelId, '--chunk-size', '64kb', ...more], {
+    reject: false,
+    env: { ES_URL: esUrl(), FEEDER_LOG_LEVEL: 'info' },
+  });
+  let stderr = '';
+  const uploading = new Promise<void>((resolve) => {
+    child.stderr.on('data', (data: Buffer) => {
+      stderr += data.toString();
+      if (stderr.includes(`uploading model '${modelId}'`)) resolve();
+    });
+    void child.then(() => resolve());
+  });
+  return { child, uploading, stderr: () => stderr };
+}
