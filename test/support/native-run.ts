@@ -38,6 +38,8 @@ export interface RunOptions {
   raw?: boolean;
 }
 
+const RUN_TIMEOUT_MS = 60_000;
+
 /** The size header `pytorch_inference` reads, or its u64 form. */
 export function sizeHeader(width: 'u32' | 'u64', size: number | bigint): Buffer {
   const buf = Buffer.alloc(width === 'u32' ? 4 : 8);
@@ -54,12 +56,16 @@ export async function runNative(command: string, input: Buffer, options: RunOpti
     extendEnv: false,
     encoding: 'buffer',
     reject: false,
-    timeout: 60_000,
+    timeout: RUN_TIMEOUT_MS,
   });
   if (options.closeStdout) child.stdout.destroy();
   const result = await child;
   const stdout = Buffer.from(result.stdout ?? []);
   const stderr = Buffer.from(result.stderr).toString();
+  // Killed by the timeout on a starved machine, its stdout may end inside a frame: say so, rather
+  // than fail later on a MessagePack error that hides why.
+  if (result.timedOut)
+    throw new Error(`${command} did not finish within ${RUN_TIMEOUT_MS / 1000} s and was killed; its stderr: ${stderr.slice(-800)}`);
   return {
     pid: child.pid,
     exitCode: result.exitCode,
