@@ -80,9 +80,12 @@ describe("a fleet's live members", () => {
     const late = `${fleet}-late`;
     const gone = `${fleet}-gone`;
     // Its lease ran out 200 ms ago: a renewal delayed on a loaded machine, or a clock a little ahead.
+    // The grace asked for is long enough that a starved machine's seconds between the writes and
+    // the read do not carry `late` past it (a heartbeat's 500 ms once did); `gone` is far past it.
+    const graceMs = 30_000;
     await writePresence(fleet, late, LEASE.leaseMs + 200);
-    await writePresence(fleet, gone, LEASE.leaseMs + 5000);
-    expect(await members(fleet, LEASE.heartbeatMs)).toEqual([late]);
+    await writePresence(fleet, gone, LEASE.leaseMs + 2 * graceMs);
+    expect(await members(fleet, graceMs)).toEqual([late]);
     expect(await members(fleet), 'without a grace, by the lease alone').toEqual([]);
   });
 
