@@ -5,10 +5,4 @@ import { describePythonReference } from './python-reference.js';
 // Text classification is not one of them (reference-wordpiece.test.ts has it): its answer is read
 // off the whole sequence, and these families' tokenization and truncation of the same long texts
 // are judged, offsets and all, by their ner models.
-describePythonReference([
-  'roberta-ner',
-  'roberta-fill_mask',
-  'roberta-question_answering',
-  'xlm_roberta-ner',
-  'xlm_roberta-fill_mask',
-]);
+describePythonReference(['roberta-ner', 'roberta-fill_mask', 'roberta-question_answering', 'xlm_roberta-ner', 'xlm_roberta-fill_mask']);
