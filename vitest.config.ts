@@ -24,7 +24,6 @@ const LAST = [
   'test/upload/import.test.ts',
   'test/upload/import-conversion.test.ts',
   'test/fleet/forward.test.ts',
-  'test/fleet/restart.test.ts',
   'test/feed/node-loss.test.ts',
   'test/es/cluster.test.ts',
 ];
