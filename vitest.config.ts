@@ -2,10 +2,16 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // The longest files start first, so that they run beside the rest instead of after it: the fleet
-// file (a third of the suite), the nested runs of es-instances, the race test. The other files on
-// the 3-node cluster start last: the cluster is one file's at a time (useClusterAlone), so they wait
-// for the fleet file, and they would hold a worker idle while they wait if they started with it.
-const FIRST = ['test/fleet/fleet.test.ts', 'test/support/es-instances.test.ts', 'test/daemon/concurrency.test.ts'];
+// files, the nested runs of es-instances, the race test. fleet-cluster starts the 3-node cluster
+// and holds it; the other files on the cluster start last: the cluster is one file's at a time
+// (useClusterAlone), so they wait for it, and they would hold a worker idle while they wait if they
+// started with it.
+const FIRST = [
+  'test/fleet/fleet-cluster.test.ts',
+  'test/fleet/fleet.test.ts',
+  'test/support/es-instances.test.ts',
+  'test/daemon/concurrency.test.ts',
+];
 // The NLP files trace and run real models in Python and torch: CPU-bound for minutes. Beside the
 // fleet file they starved its daemons until leases lapsed (a 6 s lease, 2 cores), so they start
 // after the rest, before the cluster files.
@@ -18,7 +24,6 @@ const LAST = [
   'test/upload/import.test.ts',
   'test/upload/import-conversion.test.ts',
   'test/fleet/forward.test.ts',
-  'test/fleet/restart.test.ts',
   'test/feed/node-loss.test.ts',
   'test/es/cluster.test.ts',
 ];

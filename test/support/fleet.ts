@@ -46,9 +46,9 @@ export class TestFleet {
     return this.clusterOrNull?.url ?? esUrl();
   }
 
-  /** A fleet on the 3-node test cluster (started once for the whole run). */
-  static async start(options: FleetOptions = {}): Promise<TestFleet> {
-    const fleet = new TestFleet(uniqueId('fleet'), await startCluster(), options);
+  /** A fleet on the 3-node test cluster (started once for the whole run), or on the single test node. */
+  static async start(options: FleetOptions = {}, onCluster = true): Promise<TestFleet> {
+    const fleet = new TestFleet(uniqueId('fleet'), onCluster ? await startCluster() : null, options);
     await Promise.all(Array.from({ length: options.size ?? 3 }, (_, i) => fleet.add(`${fleet.fleet}-d${i}`)));
     fleet.members.sort((a, b) => a.name.localeCompare(b.name));
     return fleet;
@@ -205,9 +205,12 @@ export interface FleetScene {
 /**
  * For a fleet test file, at its top level: the 3-node cluster is the file's alone, and after each
  * test the fleet is stopped, then the watcher's findings and the native processes left are checked.
+ * Off the cluster (`onCluster: false`) the fleets run on the single test node, beside other files:
+ * for what no Elasticsearch node's loss or shard copy changes, so that it need not wait its turn
+ * on the cluster.
  */
-export function useFleetScene(): FleetScene {
-  useClusterAlone();
+export function useFleetScene({ onCluster = true }: { onCluster?: boolean } = {}): FleetScene {
+  if (onCluster) useClusterAlone();
   let fleet: TestFleet | null = null;
   let watcher: OverAllocationWatcher | null = null;
   const desired = new Map<string, number>();
@@ -224,7 +227,7 @@ export function useFleetScene(): FleetScene {
   return {
     desired,
     async start(options = {}, graceMs = FLEET_TIMING.leaseMs) {
-      fleet = await TestFleet.start(options);
+      fleet = await TestFleet.start(options, onCluster);
       desired.clear();
       watcher = new OverAllocationWatcher(fleet, () => desired, graceMs);
       return fleet;
