@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // The longest files start first, so that they run beside the rest instead of after it: the fleet
-// files, the nested runs of es-instances, the race test. fleet-cluster starts the 3-node cluster
+// files, the nested runs of es-instances, the race test, and the forward that waits out a 62 s answer
+// (idle, so it costs a worker slot, not a core). fleet-cluster starts the 3-node cluster
 // and holds it; the other files on the cluster start last: the cluster is one file's at a time
 // (useClusterAlone), so they wait for it, and they would hold a worker idle while they wait if they
 // started with it.
@@ -11,6 +12,7 @@ const FIRST = [
   'test/fleet/fleet.test.ts',
   'test/support/es-instances.test.ts',
   'test/daemon/concurrency.test.ts',
+  'test/daemon/forward-timeout.test.ts',
 ];
 // The NLP files trace and run real models in Python and torch: CPU-bound for minutes. Beside the
 // fleet file they starved its daemons until leases lapsed (a 6 s lease, 2 cores), so they start
@@ -41,8 +43,8 @@ const rank = (spec: TestSpecification): number => {
 //   Python (their storage path is import.test.ts's);
 // - the runs' bookkeeping of the nodes they start (es-instances: locks and marks; starting a node of
 //   each version is elasticsearch-script.test.ts's);
-// - what the npm package holds and builds, and the TLS of the daemon's own listener (the models they
-//   serve are stored and streamed as everywhere else).
+// - what the npm package holds and builds, the TLS of the daemon's own listener, and how long a
+//   forward waits for its holder (the models they serve are stored and streamed as everywhere else).
 const VERSION_INDEPENDENT = [
   'test/native/native-check.test.ts',
   'test/native/native-env.test.ts',
@@ -62,6 +64,7 @@ const VERSION_INDEPENDENT = [
   'test/support/es-instances.test.ts',
   'test/package/install.test.ts',
   'test/daemon/tls.test.ts',
+  'test/daemon/forward-timeout.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {
