@@ -168,7 +168,9 @@ describe('StreamingGet and the client with several nodes (elasticsearch.url comm
     }
     const es = newEs(`${dead},${esUrl()}`);
     expect(es.url).toBe(`http://127.0.0.1:1, ${esUrl()}`);
-    expect((await es.checkCluster()).status).toMatch(/green|yellow/);
+    // The live node answered (its cluster's name), whatever the health is at that moment: red for a
+    // while when another file has just created an index whose primary is not yet allocated.
+    expect((await es.checkCluster()).clusterName).toBe((await newEs().checkCluster()).clusterName);
     const none = newEs(`${dead},http://127.0.0.1:2`);
     const error = await none.checkCluster().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ElasticsearchUnreachableError);
