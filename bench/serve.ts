@@ -186,7 +186,8 @@ async function measureAt(origin: string, path: string, options: Options, clients
  * directly by this process (no daemon, no HTTP; the daemon's default workers), and what a bare
  * node:http server adds to an answer it is busy computing for Python's single-row p50, as a model
  * served in its own process would be (the load generator and the server wake each other, on the
- * same cores). Their sum is what the daemon's one-client p50 cannot go below.
+ * same cores). Their sum is the least the daemon's one-client p50 can be expected to reach: its two
+ * hops, each measured alone.
  */
 async function oneClientBound(binary: string, modelFile: string, options: Options, workMs: number, answer: string) {
   const { workers } = defaultParallelism();
