@@ -44,6 +44,11 @@ export interface ServedAllocation {
 
 export type VersionedPresence = Versioned<PresenceDoc>;
 
+/** A member reached over TCP without TLS; a Unix socket never leaves its machine. */
+export function servesPlainHttp(member: PresenceDoc): boolean {
+  return !member.tls && !(member.advertise ?? member.listen).startsWith('unix:');
+}
+
 export function isLive(doc: PresenceDoc, now = Date.now()): boolean {
   return Date.parse(doc.expires_at) > now;
 }

@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AllocationStatus, FleetModelStatus, FleetStatus } from '../api/wire-types.js';
-import type { PresenceDoc } from '../coordination/daemon-presence.js';
+import { servesPlainHttp, type PresenceDoc } from '../coordination/daemon-presence.js';
 import type { FleetDocs } from '../coordination/fleet-allocations.js';
 import { ModelNotFoundError } from '../errors.js';
 import type { Fleet } from './fleet.js';
-import { servesPlainHttp } from './forward.js';
 
 /** The fleet as `status` shows it: each desired model, its allocations and who holds them. */
 export function describeFleet(fleet: string, docs: FleetDocs, daemons: Map<string, PresenceDoc>): FleetStatus {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { pipeline } from 'node:stream/promises';
-import type { PresenceDoc } from '../coordination/daemon-presence.js';
+import { servesPlainHttp, type PresenceDoc } from '../coordination/daemon-presence.js';
 import { UnavailableError } from '../errors.js';
 import { readJsonBody } from '../api/http.js';
 import { describeTlsFailure, FLEET_CA_ADVICE } from '../api/tls-client.js';
@@ -91,11 +91,6 @@ export async function forwardToHolders(
 /** Why a member with TLS does not forward to a holder without it, and the fix. */
 export const PLAIN_HOLDER_REFUSAL =
   'serves plain HTTP, and a member with daemon.tls never sends the fleet token in clear; give every member of the fleet daemon.tls';
-
-/** A holder reached over TCP without TLS; a Unix socket never leaves its machine. */
-export function servesPlainHttp(holder: PresenceDoc): boolean {
-  return !holder.tls && !(holder.advertise ?? holder.listen).startsWith('unix:');
-}
 
 async function relay(attempt: Extract<Attempt, { kind: 'answer' }>, to: PresenceDoc, response: ServerResponse): Promise<void> {
   const { answer } = attempt;

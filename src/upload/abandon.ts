@@ -28,7 +28,7 @@ export async function abandonUpload(es: Es, plan: UploadPlan, logger: Logger): P
     await deleteModel(es, modelId, logger, { refuse });
     return;
   }
-  await dropIfAbandoned(es, plan, logger);
+  await dropIfUnreferenced(es, plan, now.meta, logger);
 }
 
 const isOwnUnfinished = (meta: ModelMeta, gen: number) => meta.generation === gen && meta.pending === null && meta.state !== 'ready';
@@ -36,9 +36,14 @@ const isOwnUnfinished = (meta: ModelMeta, gen: number) => meta.generation === ge
 /** Someone else changed the model while this upload ran: if nothing refers to our chunks, remove them. */
 export async function dropIfAbandoned(es: Es, plan: UploadPlan, logger: Logger): Promise<void> {
   const now = await getMeta(es, plan.versioned.meta.model_id);
+  await dropIfUnreferenced(es, plan, now?.meta ?? null, logger);
+}
+
+/** Removes this upload's chunks unless `meta` (the model as read now; null: gone) still refers to them. */
+async function dropIfUnreferenced(es: Es, plan: UploadPlan, meta: ModelMeta | null, logger: Logger): Promise<void> {
   const gen = plan.target.generation;
   const referenced =
-    now && (now.meta.generation === gen || now.meta.pending?.generation === gen || now.meta.garbage.some((g) => g.generation === gen));
+    meta && (meta.generation === gen || meta.pending?.generation === gen || meta.garbage.some((g) => g.generation === gen));
   if (referenced) return;
   await deleteGeneration(es, plan.versioned.meta.model_id, plan.target).catch((error: unknown) =>
     logger.warn({ err: error }, 'could not remove the chunks of an abandoned upload'),
