@@ -13,6 +13,10 @@ const FIRST = [
   'test/support/es-instances.test.ts',
   'test/daemon/concurrency.test.ts',
   'test/daemon/forward-timeout.test.ts',
+  'test/daemon/concurrency.test.ts',
+  'test/deployments/workers.test.ts',
+  'test/fleet/rebalance-chaos.test.ts',
+  'test/fleet/forward.test.ts',
 ];
 // The NLP files trace and run real models in Python and torch: CPU-bound for minutes. Beside the
 // fleet file they starved its daemons until leases lapsed (a 6 s lease, 2 cores), so they start
@@ -46,7 +50,11 @@ const rank = (spec: TestSpecification): number => {
 // - the runs' bookkeeping of the nodes they start (es-instances: locks and marks; starting a node of
 //   each version is elasticsearch-script.test.ts's);
 // - what the npm package holds and builds, the TLS of the daemon's own listener, and how long a
-//   forward waits for its holder (the models they serve are stored and streamed as everywhere else).
+//   forward waits for its holder (the models they serve are stored and streamed as everywhere else);
+// - the seeded races and chaos runs of one daemon's map and processes and of forwarding between
+//   members, and the workers a native process runs: the documents they write and read are the
+//   desired-deployment, presence and fleet documents that lifecycle-races, restart, batching-settings,
+//   fleet, fleet-cluster and rebalance write and read on every version.
 const VERSION_INDEPENDENT = [
   'test/native/native-check.test.ts',
   'test/native/native-env.test.ts',
@@ -67,6 +75,10 @@ const VERSION_INDEPENDENT = [
   'test/package/install.test.ts',
   'test/daemon/tls.test.ts',
   'test/daemon/forward-timeout.test.ts',
+  'test/daemon/concurrency.test.ts',
+  'test/deployments/workers.test.ts',
+  'test/fleet/rebalance-chaos.test.ts',
+  'test/fleet/forward.test.ts',
 ];
 
 class LongestFirst extends BaseSequencer {
