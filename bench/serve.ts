@@ -8,14 +8,17 @@
 //   BENCH_TORCH_ARGS='["--threads","2"]'         native-torch's arguments (default --threads 1)
 //   BENCH_DEPLOY='{"...":2}'                     more deploy settings for every deploy (e.g. workers)
 //   BENCH_CANDIDATES='[[64,0],[64,2]]'           batching settings [max_batch_size, max_queue_delay_ms] tried for the best
+//   BENCH_ONE_CLIENT_ROUNDS=3                    rounds of the one-client figures (daemon, bound, Python)
 //
 // Daemon settings: batching off (max_batch_size 1), the defaults, and the best of the candidates
 // (chosen at 64 clients). Python: one row at a time on 1 thread (the single-row p50), and the best
 // of batches of 8, 32 and 64 rows on 1 thread and on every core. The stub through its daemon, with
-// the defaults, says what the way there and back costs. The one-client bound, measured in the same
-// run: native-torch fed directly (no daemon, no HTTP) plus what a bare HTTP server busy for Python's
-// forward adds (oneClientBound). Uses ES_URL when set, otherwise starts (and
-// afterwards stops) the project's `bench` node. Writes bench/results/serve.json and prints tables.
+// the defaults, says what the way there and back costs. The one-client target's figures come from
+// rounds that alternate the daemon (defaults), its bound (a bare node proxy in front of
+// native-torch: the daemon's two hops and nothing else) and Python's single-row forward, each the
+// median of its rounds (oneClientRounds); native-torch fed directly and a bare HTTP server show
+// where the bound's time goes (boundParts). Uses ES_URL when set, otherwise starts (and afterwards
+// stops) the project's `bench` node. Writes bench/results/serve.json and prints tables.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,16 +27,18 @@ import { execa } from 'execa';
 import { packageRoot } from '../src/config/paths.js';
 import { defaultParallelism } from '../src/native/parallelism.js';
 import type { FeederServe } from './support/feeder-serve.js';
+import type { BareProxyOptions } from './support/bare-proxy.js';
 import type { CeilingOptions } from './support/http-ceiling.js';
 import type { LoadOptions, LoadReport } from './support/load-generator.js';
 import { loneRequestP50 } from './support/native-direct.js';
 import { runNode, startNodeServer } from './support/node-child.js';
-import { atLeast, atMost, round, table, wholeFromEnv, type Target } from './support/report.js';
+import { atLeast, atMost, median, round, table, wholeFromEnv, type Target } from './support/report.js';
 import { prepareMiniLMBench, runCleanup, serveBench } from './support/minilm-bench.js';
 
 const RESULT_FILE = fileURLToPath(new URL('../../bench/results/serve.json', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./support/load-generator.js', import.meta.url));
 const HTTP_CEILING = fileURLToPath(new URL('./support/http-ceiling.js', import.meta.url));
+const BARE_PROXY = fileURLToPath(new URL('./support/bare-proxy.js', import.meta.url));
 const PYTHON_SCRIPT = join(packageRoot(), 'bench', 'support', 'torch-batch.py');
 /** "[CLS] the cat sat on the mat [SEP]" in MiniLM's vocabulary. */
 const TOKENS = [[101, 1996, 4937, 2938, 2006, 1996, 13523, 102]];
@@ -48,6 +53,8 @@ interface Options {
   torchArgs: string[];
   deploy: Record<string, unknown>;
   candidates: Array<[number, number]>;
+  /** Rounds of the one-client figures (daemon, bare proxy, Python), alternating. */
+  oneClientRounds: number;
 }
 
 interface Sample {
@@ -89,6 +96,13 @@ async function main(): Promise<void> {
     const off = await measureSetting(target, options, { name: 'batching off', max_batch_size: 1 });
     const best = await measureSetting(target, options, await bestCandidate(target, options));
     const answer = JSON.stringify(await torchServe.call('POST', `${target.path}/infer`, { tokens: TOKENS }));
+    // Back to the defaults, named: the one-client rounds measure the daemon as a user who sets nothing runs it.
+    await deployWith(target, options, {
+      name: 'defaults',
+      max_batch_size: defaults.max_batch_size,
+      max_queue_delay_ms: defaults.max_queue_delay_ms,
+    });
+    const one = await oneClientRounds(target, torch.binary, torch.python, bench.modelFile, options);
     await torchServe.call('DELETE', target.path);
 
     const stubServe = await serveBench(bench, `${stubId}-daemon`, {}, cleanup);
@@ -97,11 +111,17 @@ async function main(): Promise<void> {
     await stubServe.call('DELETE', stubTarget.path);
 
     const python = await pythonReference(torch.python, bench.modelFile, options);
-    const bound = await oneClientBound(torch.binary, bench.modelFile, options, python.single.p50_ms, answer);
-    const report = buildReport(options, { off, defaults, best, stub }, python, bound, {
-      cpus: cpus().length,
-      loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
-    });
+    const parts = await boundParts(torch.binary, bench.modelFile, options, one.python_single_p50_ms, answer);
+    const report = buildReport(
+      options,
+      { off, defaults, best, stub },
+      python,
+      { ...one, ...parts },
+      {
+        cpus: cpus().length,
+        loadavg_1m: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
+      },
+    );
     await mkdir(dirname(RESULT_FILE), { recursive: true });
     await writeFile(RESULT_FILE, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report);
@@ -117,6 +137,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     warmupMs: wholeFromEnv(env, 'BENCH_WARMUP_MS', 2000, 0),
     durationMs: wholeFromEnv(env, 'BENCH_DURATION_MS', 6000, 500),
     torchArgs: json('BENCH_TORCH_ARGS', ['--threads', '1']),
+    oneClientRounds: wholeFromEnv(env, 'BENCH_ONE_CLIENT_ROUNDS', 3, 1),
     deploy: json('BENCH_DEPLOY', {}),
     candidates: json('BENCH_CANDIDATES', [
       [16, 0],
@@ -182,14 +203,49 @@ async function measureAt(origin: string, path: string, options: Options, clients
 }
 
 /**
- * The least one client can see on these cores, in two parts measured here: native-torch fed
- * directly by this process (no daemon, no HTTP; the daemon's default workers), and what a bare
- * node:http server adds to an answer it is busy computing for Python's single-row p50, as a model
- * served in its own process would be (the load generator and the server wake each other, on the
- * same cores). Their sum is the least the daemon's one-client p50 can be expected to reach: its two
- * hops, each measured alone.
+ * The one-client target's three figures, measured in alternating rounds so that a machine whose
+ * speed drifts during the run (a busy host) weighs on each alike: the daemon (deployed with the
+ * defaults), the bound, and Python's single-row forward; each the median of its rounds. The bound is
+ * a bare node proxy (bare-proxy.ts): the daemon's two hops in one node process, HTTP in, a frame to
+ * native-torch and its answer back out, with nothing else the daemon does, on the daemon's default
+ * workers.
  */
-async function oneClientBound(binary: string, modelFile: string, options: Options, workMs: number, answer: string) {
+async function oneClientRounds(target: DeployTarget, binary: string, python: string, modelFile: string, options: Options) {
+  const { workers } = defaultParallelism();
+  const proxyOptions: BareProxyOptions = { binary, model: modelFile, args: [...options.torchArgs, '--workers', String(workers)] };
+  const proxy = await startNodeServer([BARE_PROXY, JSON.stringify(proxyOptions)], {
+    ready: (line) => (JSON.parse(line) as { port: number }).port,
+  });
+  const rounds = { daemon: [] as number[], bare_proxy: [] as number[], python: [] as number[] };
+  try {
+    const steps: Array<() => Promise<void>> = [
+      async () => void rounds.daemon.push((await measure(target, options, 1)).p50_ms),
+      async () => void rounds.bare_proxy.push((await measureClean(`http://127.0.0.1:${proxy.ready}`, options)).p50_ms),
+      async () => void rounds.python.push((await pythonRun(python, modelFile, options.durationMs / 1000, 1, 1)).p50_ms),
+    ];
+    for (let round = 0; round < options.oneClientRounds; round++) {
+      for (const step of round % 2 ? [...steps].reverse() : steps) await step();
+      console.error(
+        `bench: one client, round ${round + 1}: daemon ${rounds.daemon.at(-1)} ms, bare proxy ${rounds.bare_proxy.at(-1)} ms, Python ${rounds.python.at(-1)} ms`,
+      );
+    }
+  } finally {
+    await proxy.stop();
+  }
+  return {
+    daemon_p50_ms: round(median(rounds.daemon), 3),
+    bound_p50_ms: round(median(rounds.bare_proxy), 3),
+    python_single_p50_ms: round(median(rounds.python), 3),
+    rounds,
+  };
+}
+
+/**
+ * Where the bare proxy's time goes, each measured once: native-torch fed directly by this process
+ * (no HTTP), and what a bare node:http server adds to an answer it is busy computing for Python's
+ * single-row p50, as a model served in its own process would be.
+ */
+async function boundParts(binary: string, modelFile: string, options: Options, workMs: number, answer: string) {
   const { workers } = defaultParallelism();
   const window = { warmupMs: options.warmupMs, durationMs: options.durationMs };
   const args = [...options.torchArgs, '--workers', String(workers)];
@@ -202,7 +258,7 @@ async function oneClientBound(binary: string, modelFile: string, options: Option
     ready: (line) => (JSON.parse(line) as { port: number }).port,
   });
   try {
-    const floor = await measureAt(`http://127.0.0.1:${server.ready}`, '/deployments/x/infer', options, 1);
+    const floor = await measureClean(`http://127.0.0.1:${server.ready}`, options);
     const httpOverhead = round(floor.p50_ms - workMs, 3);
     console.error(`bench: a bare HTTP server busy ${workMs} ms per answer: p50 ${floor.p50_ms} ms, ${httpOverhead} ms over its work`);
     return {
@@ -210,11 +266,17 @@ async function oneClientBound(binary: string, modelFile: string, options: Option
       native_direct_in_process_p50_ms: direct.process_p50_ms,
       http_floor_p50_ms: floor.p50_ms,
       http_overhead_ms: httpOverhead,
-      bound_p50_ms: round(direct.p50_ms + httpOverhead, 3),
     };
   } finally {
     await server.stop();
   }
+}
+
+/** One client against a server of this benchmark's own, every answer a good one. */
+async function measureClean(origin: string, options: Options): Promise<Sample> {
+  const sample = await measureAt(origin, '/deployments/x/infer', options, 1);
+  if (sample.errors) throw new Error(`${origin}: ${sample.errors} of its answers were errors`);
+  return sample;
 }
 
 interface PythonRun {
@@ -248,26 +310,26 @@ function buildReport(
   options: Options,
   daemon: { off: Measured; defaults: Measured; best: Measured; stub: Measured },
   python: Awaited<ReturnType<typeof pythonReference>>,
-  bound: Awaited<ReturnType<typeof oneClientBound>>,
+  one: Awaited<ReturnType<typeof oneClientRounds>> & Awaited<ReturnType<typeof boundParts>>,
   machine: { cpus: number; loadavg_1m: { start: number; end: number } },
 ) {
   const at = (m: Measured, clients: number) => m.samples.find((s) => s.clients === clients)!;
   const rows64 = at(daemon.defaults, 64).rows_s;
-  const p50One = at(daemon.defaults, 1).p50_ms;
   const targets: Target[] = [
     atLeast('daemon_rows_s_64 / python_best_rows_s', rows64 / python.best.rows_s, ROWS_RATIO_MIN),
-    atMost('daemon_p50_ms_1 - python_single_p50_ms', round(p50One - python.single.p50_ms, 3), P50_MARGIN_MS),
+    atMost('daemon_p50_ms_1 - python_single_p50_ms', round(one.daemon_p50_ms - one.python_single_p50_ms, 3), P50_MARGIN_MS),
   ];
   return {
     model: { name: 'all-MiniLM-L6-v2 (scripts/make-torch-models.py)', tokens: TOKENS },
     daemon_rows_s_64: rows64,
     python_best_rows_s: python.best.rows_s,
-    daemon_p50_ms_1: p50One,
-    python_single_p50_ms: python.single.p50_ms,
-    // The least the one-client p50 can be here (oneClientBound), and how far above Python's it is.
-    bound_p50_ms_1: bound.bound_p50_ms,
-    bound_over_python_ms: round(bound.bound_p50_ms - python.single.p50_ms, 3),
-    one_client: bound,
+    // The medians of the alternating one-client rounds (oneClientRounds).
+    daemon_p50_ms_1: one.daemon_p50_ms,
+    python_single_p50_ms: one.python_single_p50_ms,
+    // The least the one-client p50 can be here, a bare node proxy, and how far above Python's it is.
+    bound_p50_ms_1: one.bound_p50_ms,
+    bound_over_python_ms: round(one.bound_p50_ms - one.python_single_p50_ms, 3),
+    one_client: one,
     torch_args: options.torchArgs,
     deploy: options.deploy,
     window_ms: { warmup: options.warmupMs, measured: options.durationMs },
@@ -305,15 +367,17 @@ function printReport(report: Report): void {
   console.log(`\n${table(['Python torch, same file', 'rows/s', 'forward p50 ms'], pythonRows)}`);
   console.log(`(best: batch ${best.batch}, ${best.threads} threads)`);
   const one = report.one_client;
+  const each = (values: number[]) => values.join(' / ');
   const oneRows = [
-    ['Python, one row, in its own process (forward only)', single.p50_ms],
-    ['native-torch fed directly, no daemon, no HTTP', one.native_direct_p50_ms],
-    [`  of which the process's own handling (time_ms)`, one.native_direct_in_process_p50_ms],
-    [`bare HTTP server busy ${single.p50_ms} ms per answer`, one.http_floor_p50_ms],
-    ["bound: native-torch directly + the HTTP server's overhead", one.bound_p50_ms],
-    ['the daemon, defaults', report.daemon_p50_ms_1],
+    ['Python, one row, in its own process (forward only)', report.python_single_p50_ms, each(one.rounds.python)],
+    ['bound: a bare node proxy in front of native-torch', report.bound_p50_ms_1, each(one.rounds.bare_proxy)],
+    ['the daemon, defaults', report.daemon_p50_ms_1, each(one.rounds.daemon)],
+    ["  where the proxy's time goes, measured once:", '', ''],
+    ['  native-torch fed directly, no HTTP', one.native_direct_p50_ms, ''],
+    [`    of which the process's own handling (time_ms)`, one.native_direct_in_process_p50_ms, ''],
+    [`  bare HTTP server busy ${report.python_single_p50_ms} ms per answer`, one.http_floor_p50_ms, ''],
   ];
-  console.log(`\n${table(['one client, p50', 'ms'], oneRows)}`);
+  console.log(`\n${table(['one client, p50', 'median ms', 'rounds (ms)'], oneRows)}`);
   console.log(
     `(the bound is ${report.bound_over_python_ms} ms above Python's forward; the daemon ${round(report.daemon_p50_ms_1 - report.bound_p50_ms_1, 3)} ms above the bound)`,
   );
