@@ -150,9 +150,15 @@ describe('a generation that a deployment loads or serves is pinned', () => {
       expect(rolled.exitCode, rolled.stderr).toBe(0);
       expect(JSON.parse(rolled.stdout)).toMatchObject({ state: 'started', generation: 2, rollover: null });
       expect((await infer(daemon, model.modelId, tokens)).body.result.inference).toEqual(valuesFor(replacement, tokens));
-      await pollUntil(async () => (await chunksOfGeneration(model.modelId, 1)) === 0, { timeoutMs: 10_000, intervalMs: 200 });
+      // The collection deletes the chunks first and then takes the generation off the meta document's
+      // garbage list: the two are read once both should have happened, not between them.
+      const garbage = async () => (await getMeta(newEs(), model.modelId))!.meta.garbage;
+      await pollUntil(async () => (await chunksOfGeneration(model.modelId, 1)) === 0 && (await garbage()).length === 0, {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
       expect(await chunksOfGeneration(model.modelId, 1)).toBe(0);
-      expect((await getMeta(newEs(), model.modelId))!.meta.garbage).toEqual([]);
+      expect(await garbage()).toEqual([]);
     });
   });
 });
