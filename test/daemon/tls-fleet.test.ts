@@ -234,9 +234,12 @@ describe('a fleet that mixes members with and without TLS', () => {
 
       const status = await viaSecure('GET', '/fleet');
       expect(status.body.daemons.map((d: { tls: boolean }) => d.tls)).toEqual([false, true]);
-      expect(status.body.problems).toEqual([
-        `daemon(s) ${plain.name} serve plain HTTP while ${secure.name} serve TLS: the members with TLS do not forward inferences to the others, which would send the fleet token in clear; give every member daemon.tls`,
-      ]);
+      const problem = `daemon(s) ${plain.name} serve plain HTTP while ${secure.name} serve TLS: the members with TLS do not forward inferences to the others, which would send the fleet token in clear; give every member daemon.tls`;
+      expect(status.body.problems).toEqual([problem]);
+      // An operator reads it in `feeder status` too, from any member.
+      const shown = await feeder(['status', '--daemon-url', `http://${plain.listen}`], { env: { FEEDER_TOKEN: TOKEN } });
+      expect(shown.exitCode, shown.stderr).toBe(0);
+      expect(shown.stdout).toContain(`warning: ${problem}`);
     } finally {
       await mixed.stop();
     }
