@@ -110,9 +110,16 @@ export class DaemonLease {
     return new DaemonLease(es, settings, logger, await takePresence(es, settings, logger));
   }
 
-  /** Renews the lease every heartbeat from now on, with the address actually listened on and the one advertised. */
-  startRenewing(address: PresenceAddress): void {
-    this.#schedule(0, address);
+  /**
+   * Writes the presence with the address actually listened on, the one advertised and whether it
+   * serves TLS, then renews it every heartbeat. Resolves once that first write is done (or has failed
+   * and been logged): until then the document holds only what the name was taken with, and a member
+   * reading it would take a daemon with TLS for one without.
+   */
+  async startRenewing(address: PresenceAddress): Promise<void> {
+    this.#renewing = this.#renew(address);
+    await this.#renewing;
+    this.#schedule(this.settings.heartbeatMs, address);
   }
 
   /**

@@ -48,7 +48,7 @@ export async function serve(ctx: DaemonContext, signal: AbortSignal): Promise<vo
   try {
     const address = await listen(server, listenAddress);
     const advertise = advertisedAddress(reach, address);
-    lease.startRenewing({ listen: address, advertise, tls: tls !== undefined });
+    await lease.startRenewing({ listen: address, advertise, tls: tls !== undefined });
     if (tls)
       stopReloading = reloadServerTls(server as HttpsServer, ctx.config.daemon.tls, ({ trigger, error }) => {
         // The member's own certificate is also the one it forwards with under mutual TLS.

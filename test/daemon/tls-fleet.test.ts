@@ -216,6 +216,11 @@ describe('a fleet that mixes members with and without TLS', () => {
       mixed.everyone.push(secure);
       const viaSecure = (method: string, path: string, body?: unknown) =>
         httpsCall({ port: port(secure), method, path, body, token: TOKEN, ca: certs.ca });
+      // From its start on, its presence says it serves TLS, at the address it listens on: a member
+      // that read it as plain HTTP would be refused its forwards, or send the token in clear.
+      const started = await plainCall('GET', '/fleet');
+      const presence = ((await started.json()) as { daemons: Array<{ daemon: string; tls: boolean; listen: string }> }).daemons;
+      expect(presence.find((d) => d.daemon === secure.name)).toMatchObject({ tls: true, listen: `localhost:${port(secure)}` });
 
       let answer: HttpsAnswer;
       for (let tries = 1; ; tries++) {
