@@ -211,11 +211,8 @@ async function measureAt(origin: string, path: string, options: Options, clients
  * workers.
  */
 async function oneClientRounds(target: DeployTarget, binary: string, python: string, modelFile: string, options: Options) {
-  const { workers } = defaultParallelism();
-  const proxyOptions: BareProxyOptions = { binary, model: modelFile, args: [...options.torchArgs, '--workers', String(workers)] };
-  const proxy = await startNodeServer([BARE_PROXY, JSON.stringify(proxyOptions)], {
-    ready: (line) => (JSON.parse(line) as { port: number }).port,
-  });
+  const proxyOptions: BareProxyOptions = { binary, model: modelFile, args: nativeArgs(options) };
+  const proxy = await startOwnServer(BARE_PROXY, proxyOptions);
   const rounds = { daemon: [] as number[], bare_proxy: [] as number[], python: [] as number[] };
   try {
     const steps: Array<() => Promise<void>> = [
@@ -246,17 +243,13 @@ async function oneClientRounds(target: DeployTarget, binary: string, python: str
  * single-row p50, as a model served in its own process would be.
  */
 async function boundParts(binary: string, modelFile: string, options: Options, workMs: number, answer: string) {
-  const { workers } = defaultParallelism();
   const window = { warmupMs: options.warmupMs, durationMs: options.durationMs };
-  const args = [...options.torchArgs, '--workers', String(workers)];
-  const direct = await loneRequestP50(binary, await readFile(modelFile), args, TOKENS, window);
+  const direct = await loneRequestP50(binary, await readFile(modelFile), nativeArgs(options), TOKENS, window);
   console.error(
     `bench: native-torch fed directly, one request at a time: p50 ${direct.p50_ms} ms (${direct.process_p50_ms} ms in the process)`,
   );
   const ceiling: CeilingOptions = { body: answer, contentType: 'application/json', workMs };
-  const server = await startNodeServer([HTTP_CEILING, JSON.stringify(ceiling)], {
-    ready: (line) => (JSON.parse(line) as { port: number }).port,
-  });
+  const server = await startOwnServer(HTTP_CEILING, ceiling);
   try {
     const floor = await measureClean(`http://127.0.0.1:${server.ready}`, options);
     const httpOverhead = round(floor.p50_ms - workMs, 3);
@@ -270,6 +263,16 @@ async function boundParts(binary: string, modelFile: string, options: Options, w
   } finally {
     await server.stop();
   }
+}
+
+/** native-torch's arguments outside the daemon: the benchmark's, with the workers the daemon defaults to. */
+function nativeArgs(options: Options): string[] {
+  return [...options.torchArgs, '--workers', String(defaultParallelism().workers)];
+}
+
+/** A node server of this benchmark's own (`script` with `config`), once it prints the port it listens on. */
+function startOwnServer(script: string, config: object) {
+  return startNodeServer([script, JSON.stringify(config)], { ready: (line) => (JSON.parse(line) as { port: number }).port });
 }
 
 /** One client against a server of this benchmark's own, every answer a good one. */

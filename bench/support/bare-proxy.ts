@@ -8,11 +8,9 @@
 // process per HTTP request, its answer frame as the JSON answer. No routes, checks, queue, batching,
 // timeouts or metrics: the least a node process between a client and a native process costs, on the
 // same cores. Prints `{"port":N}` once it listens; stops on SIGTERM.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { Unpackr } from 'msgpackr';
-import { packr } from './native-direct.js';
+import { frameSplitter, packr, spawnWithModel } from './native-direct.js';
 
 export interface BareProxyOptions {
   binary: string;
@@ -21,23 +19,13 @@ export interface BareProxyOptions {
 }
 
 const options = JSON.parse(process.argv[2] ?? '') as BareProxyOptions;
-const native = spawn(options.binary, options.args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '' } });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const native = spawnWithModel(options.binary, readFileSync(options.model), options.args);
 const waiting = new Map<string, (frame: unknown) => void>();
 let loaded: (frame: { type?: string }) => void = () => {};
 const load = new Promise<{ type?: string }>((resolve) => (loaded = resolve));
-let pending: Buffer | null = null;
+const split = frameSplitter();
 native.stdout.on('data', (data: Buffer) => {
-  const bytes: Buffer = pending ? Buffer.concat([pending, data]) : data;
-  pending = null;
-  let values: Array<{ type?: string; request_id: string }>;
-  try {
-    values = unpackr.unpackMultiple(bytes) as typeof values;
-  } catch {
-    pending = bytes; // a frame cut in two: wait for the rest
-    return;
-  }
-  for (const frame of values) {
+  for (const frame of split(data) as Array<{ type?: string; request_id: string }>) {
     if (frame.type === 'loaded') loaded(frame);
     const answer = waiting.get(frame.request_id);
     waiting.delete(frame.request_id);
@@ -45,10 +33,6 @@ native.stdout.on('data', (data: Buffer) => {
   }
 });
 native.once('exit', (code, signal) => loaded({ type: `an exit (${signal ?? code}) before its loaded frame` }));
-const model = readFileSync(options.model);
-const header = Buffer.alloc(4);
-header.writeUInt32BE(model.length);
-native.stdin.write(Buffer.concat([header, model]));
 const first = await load;
 if (first.type !== 'loaded') throw new Error(`the native process did not load the model: ${JSON.stringify(first)}`);
 

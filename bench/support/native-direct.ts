@@ -10,32 +10,43 @@ export type Native = ChildProcessByStdio<Writable, Readable, null>;
 
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-/** Starts `binary` with `args`, streams `model` in and waits for its loaded frame. */
-export async function loadNative(binary: string, model: Buffer, args: string[]): Promise<{ native: Native; frames: AsyncIterator<any> }> {
+/** Starts `binary` with `args` and writes the size header and `model` to its stdin; its frames are the caller's to read. */
+export function spawnWithModel(binary: string, model: Buffer, args: string[]): Native {
   const native = spawn(binary, args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env.PATH ?? '' } });
   const header = Buffer.alloc(4);
   header.writeUInt32BE(model.length);
   native.stdin.write(Buffer.concat([header, model]));
+  return native;
+}
+
+/** Starts `binary` with `args`, streams `model` in and waits for its loaded frame. */
+export async function loadNative(binary: string, model: Buffer, args: string[]): Promise<{ native: Native; frames: AsyncIterator<any> }> {
+  const native = spawnWithModel(binary, model, args);
   const frames = decodeFrames(native.stdout);
   const loaded = await frames.next();
   if (loaded.value?.type !== 'loaded') throw new Error(`native-torch did not load the model: ${JSON.stringify(loaded.value)}`);
   return { native, frames };
 }
 
-async function* decodeFrames(stdout: Readable): AsyncGenerator<any> {
+/** Turns stdout's reads into the frames they complete; a frame cut across reads waits for the rest. */
+export function frameSplitter(): (data: Buffer) => unknown[] {
   const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-  let pending = Buffer.alloc(0);
-  for await (const data of stdout) {
-    pending = Buffer.concat([pending, data as Buffer]);
-    let values: unknown[];
+  let pending: Buffer | null = null;
+  return (data) => {
+    const bytes = pending ? Buffer.concat([pending, data]) : data;
+    pending = null;
     try {
-      values = unpackr.unpackMultiple(pending) as unknown[];
+      return unpackr.unpackMultiple(bytes) as unknown[];
     } catch {
-      continue; // a frame cut in two: wait for the rest
+      pending = bytes;
+      return [];
     }
-    pending = Buffer.alloc(0);
-    yield* values;
-  }
+  };
+}
+
+async function* decodeFrames(stdout: Readable): AsyncGenerator<any> {
+  const split = frameSplitter();
+  for await (const data of stdout) yield* split(data as Buffer);
 }
 
 /**
